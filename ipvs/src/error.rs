@@ -1,0 +1,423 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The crate's error type, and the one place where a kernel errno is given a
+//! meaning (which depends on the operation that failed).
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::datagram::{ExtAck, MalformedMessage};
+
+/// The operation a request performed; decides what a kernel errno means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Op {
+    /// Resolving the "IPVS" generic-netlink family (`CTRL_CMD_GETFAMILY`).
+    ResolveFamily,
+    /// `IPVS_CMD_GET_INFO`.
+    GetInfo,
+    /// `IPVS_CMD_NEW_SERVICE`.
+    AddService,
+    /// `IPVS_CMD_SET_SERVICE`.
+    UpdateService,
+    /// `IPVS_CMD_DEL_SERVICE`.
+    DeleteService,
+    /// `IPVS_CMD_GET_SERVICE` (one service).
+    GetService,
+    /// `IPVS_CMD_GET_SERVICE` dump.
+    ListServices,
+    /// `IPVS_CMD_NEW_DEST`.
+    AddDestination,
+    /// `IPVS_CMD_SET_DEST`.
+    UpdateDestination,
+    /// `IPVS_CMD_DEL_DEST`.
+    DeleteDestination,
+    /// `IPVS_CMD_GET_DEST` dump.
+    ListDestinations,
+    /// `IPVS_CMD_FLUSH`.
+    Flush,
+    /// `IPVS_CMD_ZERO`.
+    Zero,
+    /// `IPVS_CMD_GET_CONFIG`.
+    GetTimeouts,
+    /// `IPVS_CMD_SET_CONFIG`.
+    SetTimeouts,
+    /// `IPVS_CMD_NEW_DAEMON`.
+    StartDaemon,
+    /// `IPVS_CMD_DEL_DAEMON`.
+    StopDaemon,
+    /// `IPVS_CMD_GET_DAEMON` dump.
+    ListDaemons,
+    /// A raw request sent through the escape hatch.
+    Raw,
+}
+
+impl Op {
+    /// The `ipvsadm` invocation (or kernel command) this operation matches,
+    /// for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Op::ResolveFamily => "resolving the IPVS netlink family",
+            Op::GetInfo => "reading IPVS info (ipvsadm --version)",
+            Op::AddService => "adding a service (ipvsadm -A)",
+            Op::UpdateService => "editing a service (ipvsadm -E)",
+            Op::DeleteService => "deleting a service (ipvsadm -D)",
+            Op::GetService => "reading a service (ipvsadm -L -t|-u|-f ...)",
+            Op::ListServices => "listing services (ipvsadm -L)",
+            Op::AddDestination => "adding a destination (ipvsadm -a)",
+            Op::UpdateDestination => "editing a destination (ipvsadm -e)",
+            Op::DeleteDestination => "deleting a destination (ipvsadm -d)",
+            Op::ListDestinations => "listing destinations (ipvsadm -L)",
+            Op::Flush => "flushing the table (ipvsadm -C)",
+            Op::Zero => "zeroing counters (ipvsadm -Z)",
+            Op::GetTimeouts => "reading timeouts (ipvsadm -L --timeout)",
+            Op::SetTimeouts => "setting timeouts (ipvsadm --set)",
+            Op::StartDaemon => "starting the sync daemon (ipvsadm --start-daemon)",
+            Op::StopDaemon => "stopping the sync daemon (ipvsadm --stop-daemon)",
+            Op::ListDaemons => "listing sync daemons (ipvsadm -L --daemon)",
+            Op::Raw => "sending a raw IPVS request",
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+/// Everything that can go wrong talking to IPVS.
+///
+/// The kernel answers with bare errnos whose meaning depends on the command
+/// (`EEXIST` means "service exists" for `ipvsadm -A` but "destination exists"
+/// for `ipvsadm -a`); this type names the meaning. Errnos with no specific
+/// meaning stay [`Error::Kernel`], with the kernel's extended-ACK text.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// `EEXIST` on add-service: a service with this key already exists.
+    #[error("the service already exists (update it, or delete it first)")]
+    ServiceExists,
+    /// `ESRCH`: no service with this key.
+    #[error("no such service{}", when(*.op))]
+    NoSuchService {
+        /// The operation that needed the service.
+        op: Op,
+    },
+    /// `EEXIST` on add-destination.
+    #[error("the destination already exists in this service (update it, or delete it first)")]
+    DestinationExists,
+    /// `ENOENT` on update/delete-destination.
+    #[error("no such destination in this service{}", when(*.op))]
+    NoSuchDestination {
+        /// The operation that needed the destination.
+        op: Op,
+    },
+    /// `ENOENT` on add/update-service: the kernel has no scheduler (module
+    /// `ip_vs_<name>`) or persistence engine (`ip_vs_pe_<name>`) by that name.
+    #[error(
+        "unknown scheduler {scheduler:?}{}: the kernel has no module ip_vs_{scheduler} (or ip_vs_pe_<name>)",
+        pe.as_deref().map(|pe| format!(" or persistence engine {pe:?}")).unwrap_or_default()
+    )]
+    UnknownSchedulerOrPe {
+        /// The scheduler name that was sent.
+        scheduler: String,
+        /// The persistence engine name that was sent, if any.
+        pe: Option<String>,
+    },
+    /// `EEXIST` on start-daemon.
+    #[error("a sync daemon in this state (master/backup) is already running")]
+    DaemonRunning,
+    /// `ESRCH` on stop-daemon.
+    #[error("no sync daemon in this state is running")]
+    NoDaemon,
+    /// `EPERM`/`EACCES`: IPVS commands need `CAP_NET_ADMIN` in the initial
+    /// user namespace.
+    #[error(
+        "permission denied {op}: IPVS needs CAP_NET_ADMIN in the initial user namespace (run as root or grant the capability)"
+    )]
+    PermissionDenied {
+        /// The operation refused.
+        op: Op,
+    },
+    /// The kernel has no "IPVS" generic-netlink family.
+    #[error(
+        "IPVS is unavailable: the kernel has no \"IPVS\" netlink family (load it with `modprobe ip_vs`, or the kernel was built without CONFIG_IP_VS)"
+    )]
+    IpvsUnavailable,
+    /// A request was rejected before reaching the kernel.
+    #[error("invalid {field}: {reason}")]
+    InvalidArgument {
+        /// The field at fault (for example `"weight"`).
+        field: &'static str,
+        /// The rule it broke, with the limit.
+        reason: String,
+    },
+    /// No complete reply arrived in time. The request may or may not have been
+    /// applied; late replies are discarded.
+    #[error("timed out after {after:?} {op}")]
+    Timeout {
+        /// The operation that timed out.
+        op: Op,
+        /// The configured timeout.
+        after: Duration,
+    },
+    /// A reply could not be decoded. `raw` keeps the bytes for a bug report.
+    #[error("cannot decode the kernel's reply {op}: {reason} (raw reply: {} bytes)", raw.len())]
+    Decode {
+        /// The operation whose reply failed to decode.
+        op: Op,
+        /// What was wrong.
+        reason: String,
+        /// The undecodable bytes (a message payload or whole datagram).
+        raw: Vec<u8>,
+    },
+    /// A dump kept being interrupted by concurrent changes (`NLM_F_DUMP_INTR`).
+    #[error("{op} was interrupted by concurrent changes {attempts} times in a row; retry later")]
+    DumpInterrupted {
+        /// The dump.
+        op: Op,
+        /// How many attempts were made.
+        attempts: u32,
+    },
+    /// A datagram was larger than the receive buffer.
+    #[error("a {len}-byte reply did not fit the {capacity}-byte receive buffer {op}")]
+    Truncated {
+        /// The operation.
+        op: Op,
+        /// The datagram's real length.
+        len: usize,
+        /// The receive buffer's size.
+        capacity: usize,
+    },
+    /// `ENOBUFS`/`NLMSG_OVERRUN`: the socket's receive queue overflowed and
+    /// replies were lost. The request was abandoned; retrying is safe for
+    /// reads, and for writes should start by reading the state back.
+    #[error("netlink receive queue overflowed {op}; replies were lost, the request was abandoned")]
+    Overrun {
+        /// The operation.
+        op: Op,
+    },
+    /// The kernel answered with something the protocol does not allow here.
+    #[error("unexpected reply {op}: {detail}")]
+    UnexpectedReply {
+        /// The operation.
+        op: Op,
+        /// What was unexpected.
+        detail: String,
+    },
+    /// Any other kernel errno.
+    #[error("kernel error {op}: {}{}", std::io::Error::from_raw_os_error(*.errno), ext(.ext_ack))]
+    Kernel {
+        /// The operation.
+        op: Op,
+        /// Positive errno.
+        errno: i32,
+        /// Extended-ACK text and offset, when the kernel gave them.
+        ext_ack: ExtAck,
+    },
+    /// A socket or namespace system call failed.
+    #[error("I/O error {op}: {source}")]
+    Io {
+        /// The operation.
+        op: Op,
+        /// The system error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn when(op: Op) -> String {
+    format!(" ({op})")
+}
+
+fn ext(ext_ack: &ExtAck) -> String {
+    if ext_ack.is_empty() {
+        String::new()
+    } else {
+        format!(" ({ext_ack})")
+    }
+}
+
+impl Error {
+    /// Names a kernel errno by the operation that received it.
+    ///
+    /// `scheduler`/`pe` are the names sent with add/update-service, used to
+    /// explain `ENOENT`.
+    pub(crate) fn from_kernel(
+        op: Op,
+        errno: i32,
+        ext_ack: ExtAck,
+        names: Option<(&str, Option<&str>)>,
+    ) -> Self {
+        use nix::errno::Errno;
+        match (Errno::from_raw(errno), op) {
+            (Errno::EPERM | Errno::EACCES, _) => Error::PermissionDenied { op },
+            (Errno::EEXIST, Op::AddService) => Error::ServiceExists,
+            (Errno::EEXIST, Op::AddDestination) => Error::DestinationExists,
+            (Errno::EEXIST, Op::StartDaemon) => Error::DaemonRunning,
+            (Errno::ESRCH, Op::StopDaemon) => Error::NoDaemon,
+            (
+                Errno::ESRCH,
+                Op::UpdateService
+                | Op::DeleteService
+                | Op::GetService
+                | Op::Zero
+                | Op::AddDestination
+                | Op::UpdateDestination
+                | Op::DeleteDestination,
+            ) => Error::NoSuchService { op },
+            (Errno::ENOENT, Op::AddService | Op::UpdateService) => {
+                let (scheduler, pe) = names.unwrap_or(("", None));
+                Error::UnknownSchedulerOrPe {
+                    scheduler: scheduler.to_owned(),
+                    pe: pe.map(str::to_owned),
+                }
+            }
+            (Errno::ENOENT, Op::UpdateDestination | Op::DeleteDestination) => {
+                Error::NoSuchDestination { op }
+            }
+            (Errno::ENOENT, Op::ResolveFamily) => Error::IpvsUnavailable,
+            _ => Error::Kernel { op, errno, ext_ack },
+        }
+    }
+
+    /// The kernel errno behind this error, when it came from the kernel
+    /// (`ServiceExists` gives `EEXIST`, ...).
+    pub fn raw_os_error(&self) -> Option<i32> {
+        use nix::errno::Errno;
+        let errno = match self {
+            Error::ServiceExists | Error::DestinationExists | Error::DaemonRunning => Errno::EEXIST,
+            Error::NoSuchService { .. } | Error::NoDaemon => Errno::ESRCH,
+            Error::NoSuchDestination { .. } | Error::UnknownSchedulerOrPe { .. } => Errno::ENOENT,
+            Error::PermissionDenied { .. } => Errno::EPERM,
+            Error::Overrun { .. } => Errno::ENOBUFS,
+            Error::Kernel { errno, .. } => return Some(*errno),
+            Error::Io { source, .. } => return source.raw_os_error(),
+            _ => return None,
+        };
+        Some(errno as i32)
+    }
+
+    /// True for "the thing is not there" errors (no such service or
+    /// destination, no daemon): what delete-if-exists callers ignore.
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            Error::NoSuchService { .. } | Error::NoSuchDestination { .. } | Error::NoDaemon
+        )
+    }
+
+    /// True for "already exists" errors.
+    pub fn is_already_exists(&self) -> bool {
+        matches!(
+            self,
+            Error::ServiceExists | Error::DestinationExists | Error::DaemonRunning
+        )
+    }
+
+    /// The extended-ACK text the kernel attached, if any.
+    pub fn ext_ack(&self) -> Option<&ExtAck> {
+        match self {
+            Error::Kernel { ext_ack, .. } if !ext_ack.is_empty() => Some(ext_ack),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn malformed(op: Op, e: MalformedMessage, raw: &[u8]) -> Self {
+        Error::Decode {
+            op,
+            reason: e.to_string(),
+            raw: raw.to_vec(),
+        }
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::errno::Errno;
+
+    fn map(op: Op, errno: Errno) -> Error {
+        Error::from_kernel(op, errno as i32, ExtAck::default(), Some(("nope", None)))
+    }
+
+    #[test]
+    fn errno_meaning_depends_on_the_operation() {
+        assert!(matches!(
+            map(Op::AddService, Errno::EEXIST),
+            Error::ServiceExists
+        ));
+        assert!(matches!(
+            map(Op::AddDestination, Errno::EEXIST),
+            Error::DestinationExists
+        ));
+        assert!(matches!(
+            map(Op::AddService, Errno::ENOENT),
+            Error::UnknownSchedulerOrPe { scheduler, pe: None } if scheduler == "nope"
+        ));
+        assert!(matches!(
+            map(Op::DeleteDestination, Errno::ENOENT),
+            Error::NoSuchDestination { .. }
+        ));
+        assert!(matches!(
+            map(Op::AddDestination, Errno::ESRCH),
+            Error::NoSuchService { .. }
+        ));
+        assert!(matches!(map(Op::StopDaemon, Errno::ESRCH), Error::NoDaemon));
+        assert!(matches!(
+            map(Op::StartDaemon, Errno::EEXIST),
+            Error::DaemonRunning
+        ));
+        assert!(matches!(
+            map(Op::Flush, Errno::EPERM),
+            Error::PermissionDenied { .. }
+        ));
+        assert!(matches!(
+            map(Op::ResolveFamily, Errno::ENOENT),
+            Error::IpvsUnavailable
+        ));
+        assert!(matches!(
+            map(Op::AddService, Errno::EINVAL),
+            Error::Kernel { errno, .. } if errno == Errno::EINVAL as i32
+        ));
+    }
+
+    #[test]
+    fn typed_errors_keep_their_errno() {
+        for (op, errno) in [
+            (Op::AddService, Errno::EEXIST),
+            (Op::DeleteDestination, Errno::ENOENT),
+            (Op::DeleteService, Errno::ESRCH),
+            (Op::SetTimeouts, Errno::EINVAL),
+        ] {
+            assert_eq!(map(op, errno).raw_os_error(), Some(errno as i32));
+        }
+    }
+
+    #[test]
+    fn kernel_error_message_includes_ext_ack() {
+        let e = Error::from_kernel(
+            Op::AddDestination,
+            Errno::ERANGE as i32,
+            ExtAck {
+                message: Some("weight out of range".into()),
+                offset: Some(40),
+                missing_type: None,
+            },
+            None,
+        );
+        let text = e.to_string();
+        assert!(text.contains("adding a destination (ipvsadm -a)"), "{text}");
+        assert!(text.contains("weight out of range, at byte 40"), "{text}");
+    }
+}

@@ -1,0 +1,558 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The request engine against a scripted fake kernel: every path of the
+//! protocol (dumps, DONE with errno, ACK/NACK, extended ACK, interrupted
+//! dumps, stale and foreign replies, truncation, ENOBUFS, timeouts,
+//! malformed datagrams). No root, no IPVS needed.
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ipvs::datagram::{MessageHeader, NLMSG_HDRLEN};
+use ipvs::engine::{Engine, RECV_BUFFER_LEN, Received, Request, RequestKind, Transport};
+use ipvs::{Error, Ipvs, Op};
+
+const PORT: u32 = 4242;
+const FAMILY: u16 = 0x20;
+
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const NLMSG_OVERRUN: u16 = 4;
+const NLM_F_REQUEST: u16 = 1;
+const NLM_F_MULTI: u16 = 2;
+const NLM_F_ACK: u16 = 4;
+const NLM_F_DUMP_INTR: u16 = 0x10;
+const NLM_F_DUMP: u16 = 0x300;
+const NLM_F_CAPPED: u16 = 0x100;
+const NLM_F_ACK_TLVS: u16 = 0x200;
+
+/// What the fake kernel does with one `recv`.
+enum Delivery {
+    Datagram {
+        bytes: Vec<u8>,
+        sender: u32,
+    },
+    /// A datagram whose real length exceeds what is delivered.
+    Oversized {
+        first: Vec<u8>,
+        len: usize,
+    },
+    Fail(i32),
+}
+
+type Script = Box<dyn FnMut(&MessageHeader, &[u8]) -> Vec<Delivery> + Send>;
+
+/// A scripted kernel: each request is answered by `script`, whose
+/// deliveries are queued; `recv` on an empty queue is a timeout.
+struct FakeKernel {
+    script: Script,
+    queue: VecDeque<Delivery>,
+    requests: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl FakeKernel {
+    fn new(script: impl FnMut(&MessageHeader, &[u8]) -> Vec<Delivery> + Send + 'static) -> Self {
+        Self {
+            script: Box::new(script),
+            queue: VecDeque::new(),
+            requests: Arc::default(),
+        }
+    }
+}
+
+impl Transport for FakeKernel {
+    fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
+        self.requests.lock().unwrap().push(datagram.to_vec());
+        let header = MessageHeader::parse(datagram).expect("request has a header");
+        assert_eq!(header.length as usize, datagram.len());
+        assert_eq!(header.port, PORT, "requests carry our port id");
+        let deliveries = (self.script)(&header, &datagram[NLMSG_HDRLEN..]);
+        self.queue.extend(deliveries);
+        Ok(())
+    }
+
+    fn recv(&mut self, buf: &mut [u8], _timeout: Duration) -> io::Result<Option<Received>> {
+        match self.queue.pop_front() {
+            None => Ok(None),
+            Some(Delivery::Fail(errno)) => Err(io::Error::from_raw_os_error(errno)),
+            Some(Delivery::Datagram { bytes, sender }) => {
+                let n = bytes.len().min(buf.len());
+                buf[..n].copy_from_slice(&bytes[..n]);
+                Ok(Some(Received {
+                    len: bytes.len(),
+                    sender,
+                }))
+            }
+            Some(Delivery::Oversized { first, len }) => {
+                let n = first.len().min(buf.len());
+                buf[..n].copy_from_slice(&first[..n]);
+                Ok(Some(Received { len, sender: 0 }))
+            }
+        }
+    }
+
+    fn local_port(&self) -> u32 {
+        PORT
+    }
+}
+
+fn message(message_type: u16, flags: u16, sequence: u32, port: u32, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![0; NLMSG_HDRLEN];
+    MessageHeader {
+        length: (NLMSG_HDRLEN + payload.len()) as u32,
+        message_type,
+        flags,
+        sequence,
+        port,
+    }
+    .emit(&mut out);
+    out.extend_from_slice(payload);
+    out.resize(out.len().next_multiple_of(4), 0);
+    out
+}
+
+fn data(req: &MessageHeader, flags: u16, payload: &[u8]) -> Vec<u8> {
+    message(req.message_type, flags, req.sequence, PORT, payload)
+}
+
+fn done(req: &MessageHeader, errno: i32) -> Vec<u8> {
+    message(
+        NLMSG_DONE,
+        NLM_F_MULTI,
+        req.sequence,
+        PORT,
+        &(-errno).to_ne_bytes(),
+    )
+}
+
+fn tlv(kind: u16, value: &[u8]) -> Vec<u8> {
+    let mut out = ((4 + value.len()) as u16).to_ne_bytes().to_vec();
+    out.extend(kind.to_ne_bytes());
+    out.extend(value);
+    out.resize(out.len().next_multiple_of(4), 0);
+    out
+}
+
+/// NLMSG_ERROR with a capped echo and optional extended-ACK text.
+fn error(req: &MessageHeader, errno: i32, text: Option<&str>) -> Vec<u8> {
+    let mut payload = (-errno).to_ne_bytes().to_vec();
+    let mut echoed = vec![0; NLMSG_HDRLEN];
+    req.emit(&mut echoed);
+    payload.extend(echoed);
+    let mut flags = NLM_F_CAPPED;
+    if let Some(text) = text {
+        flags |= NLM_F_ACK_TLVS;
+        payload.extend(tlv(1, format!("{text}\0").as_bytes()));
+        payload.extend(tlv(2, &24u32.to_ne_bytes()));
+    }
+    message(NLMSG_ERROR, flags, req.sequence, PORT, &payload)
+}
+
+fn ack(req: &MessageHeader) -> Vec<u8> {
+    error(req, 0, None)
+}
+
+fn kernel(bytes: Vec<u8>) -> Delivery {
+    Delivery::Datagram { bytes, sender: 0 }
+}
+
+fn dump<'a>(payload: &'a [u8]) -> Request<'a> {
+    Request {
+        op: Op::ListServices,
+        message_type: FAMILY,
+        kind: RequestKind::Dump,
+        payload,
+    }
+}
+
+fn acked<'a>(op: Op, payload: &'a [u8]) -> Request<'a> {
+    Request {
+        op,
+        message_type: FAMILY,
+        kind: RequestKind::Acked,
+        payload,
+    }
+}
+
+fn engine(
+    script: impl FnMut(&MessageHeader, &[u8]) -> Vec<Delivery> + Send + 'static,
+) -> Engine<FakeKernel> {
+    let mut e = Engine::new(FakeKernel::new(script));
+    e.set_timeout(Duration::from_millis(200));
+    e
+}
+
+#[test]
+fn multipart_dump_spans_datagrams_until_done() {
+    let mut e = engine(|req, _| {
+        assert_eq!(req.flags, NLM_F_REQUEST | NLM_F_DUMP);
+        let mut first = data(req, NLM_F_MULTI, b"svc1");
+        first.extend(data(req, NLM_F_MULTI, b"svc2..")); // two messages in one datagram
+        vec![
+            kernel(first),
+            kernel(data(req, NLM_F_MULTI, b"svc3")),
+            kernel(done(req, 0)),
+        ]
+    });
+    let replies = e.execute(&dump(&[4, 1, 0, 0])).unwrap();
+    assert_eq!(
+        replies,
+        vec![b"svc1".to_vec(), b"svc2..".to_vec(), b"svc3".to_vec()]
+    );
+    // The payload sent is exactly what was asked for.
+    let sent = e.transport().requests.lock().unwrap()[0].clone();
+    assert_eq!(&sent[NLMSG_HDRLEN..], &[4, 1, 0, 0]);
+}
+
+#[test]
+fn done_carrying_an_errno_fails_the_dump() {
+    let mut e = engine(|req, _| {
+        vec![
+            kernel(data(req, NLM_F_MULTI, b"partial")),
+            kernel(done(req, nix_errno::EINVAL)),
+        ]
+    });
+    let err = e.execute(&dump(&[])).unwrap_err();
+    assert!(
+        matches!(err, Error::Kernel { errno, op: Op::ListServices, .. } if errno == nix_errno::EINVAL),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn acked_request_returns_its_reply_and_requires_the_ack() {
+    let mut e = engine(|req, _| {
+        assert_eq!(req.flags, NLM_F_REQUEST | NLM_F_ACK);
+        vec![kernel(data(req, 0, b"info")), kernel(ack(req))]
+    });
+    assert_eq!(
+        e.execute(&acked(Op::GetInfo, &[15, 1, 0, 0])).unwrap(),
+        vec![b"info".to_vec()]
+    );
+
+    // A reply without its ACK is not complete: it times out.
+    let mut e = engine(|req, _| vec![kernel(data(req, 0, b"info"))]);
+    assert!(matches!(
+        e.execute(&acked(Op::GetInfo, &[])),
+        Err(Error::Timeout {
+            op: Op::GetInfo,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn nack_carries_the_errno_and_extended_ack_text() {
+    let mut e = engine(|req, _| {
+        vec![kernel(error(
+            req,
+            nix_errno::ERANGE,
+            Some("weight out of range"),
+        ))]
+    });
+    let err = e
+        .execute(&acked(Op::AddDestination, &[5, 1, 0, 0]))
+        .unwrap_err();
+    let Error::Kernel { errno, ext_ack, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(*errno, nix_errno::ERANGE);
+    assert_eq!(ext_ack.message.as_deref(), Some("weight out of range"));
+    assert_eq!(ext_ack.offset, Some(24));
+    let text = err.to_string();
+    assert!(
+        text.contains("weight out of range") && text.contains("ipvsadm -a"),
+        "{text}"
+    );
+}
+
+#[test]
+fn interrupted_dump_is_retried_then_succeeds() {
+    let mut attempt = 0;
+    let mut e = engine(move |req, _| {
+        attempt += 1;
+        let flags = if attempt == 1 {
+            NLM_F_MULTI | NLM_F_DUMP_INTR
+        } else {
+            NLM_F_MULTI
+        };
+        vec![
+            kernel(data(req, flags, format!("attempt{attempt}").as_bytes())),
+            kernel(done(req, 0)),
+        ]
+    });
+    assert_eq!(e.execute(&dump(&[])).unwrap(), vec![b"attempt2".to_vec()]);
+    assert_eq!(e.transport().requests.lock().unwrap().len(), 2);
+}
+
+#[test]
+fn interrupted_dump_gives_up_after_bounded_attempts() {
+    let mut e = engine(|req, _| {
+        // The flag may sit on DONE only.
+        let mut d = done(req, 0);
+        d[6..8].copy_from_slice(&(NLM_F_MULTI | NLM_F_DUMP_INTR).to_ne_bytes());
+        vec![kernel(data(req, NLM_F_MULTI, b"x")), kernel(d)]
+    });
+    e.set_dump_attempts(3);
+    let err = e.execute(&dump(&[])).unwrap_err();
+    assert!(
+        matches!(err, Error::DumpInterrupted { attempts: 3, .. }),
+        "{err:?}"
+    );
+    assert_eq!(e.transport().requests.lock().unwrap().len(), 3);
+}
+
+#[test]
+fn stale_sequence_numbers_are_skipped() {
+    let mut e = engine(|req, _| {
+        let stale = req.sequence.wrapping_sub(1);
+        vec![
+            // A late reply to an earlier (timed-out) request, then ours.
+            kernel(message(FAMILY, NLM_F_MULTI, stale, PORT, b"old")),
+            kernel(message(
+                NLMSG_DONE,
+                NLM_F_MULTI,
+                stale,
+                PORT,
+                &0i32.to_ne_bytes(),
+            )),
+            kernel(data(req, NLM_F_MULTI, b"new")),
+            kernel(done(req, 0)),
+        ]
+    });
+    assert_eq!(e.execute(&dump(&[])).unwrap(), vec![b"new".to_vec()]);
+}
+
+#[test]
+fn foreign_port_ids_and_non_kernel_senders_are_skipped() {
+    let mut e = engine(|req, _| {
+        vec![
+            kernel(message(
+                FAMILY,
+                NLM_F_MULTI,
+                req.sequence,
+                PORT + 1,
+                b"not ours",
+            )),
+            Delivery::Datagram {
+                bytes: data(req, NLM_F_MULTI, b"spoofed"),
+                sender: 999,
+            },
+            kernel(data(req, NLM_F_MULTI, b"ours")),
+            kernel(done(req, 0)),
+        ]
+    });
+    assert_eq!(e.execute(&dump(&[])).unwrap(), vec![b"ours".to_vec()]);
+}
+
+#[test]
+fn truncated_datagram_is_an_error() {
+    let mut e = engine(|req, _| {
+        vec![Delivery::Oversized {
+            first: data(req, NLM_F_MULTI, &[0; 64]),
+            len: RECV_BUFFER_LEN + 100,
+        }]
+    });
+    let err = e.execute(&dump(&[])).unwrap_err();
+    assert!(
+        matches!(err, Error::Truncated { len, capacity, .. } if len == RECV_BUFFER_LEN + 100 && capacity == RECV_BUFFER_LEN),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn enobufs_abandons_the_request_and_the_next_one_works() {
+    let mut calls = 0;
+    let mut e = engine(move |req, _| {
+        calls += 1;
+        if calls == 1 {
+            vec![
+                kernel(data(req, NLM_F_MULTI, b"lost?")),
+                Delivery::Fail(nix_errno::ENOBUFS),
+                // The rest of the first dump arrives late.
+                kernel(done(req, 0)),
+            ]
+        } else {
+            vec![
+                kernel(data(req, NLM_F_MULTI, b"fresh")),
+                kernel(done(req, 0)),
+            ]
+        }
+    });
+    assert!(matches!(e.execute(&dump(&[])), Err(Error::Overrun { .. })));
+    assert_eq!(e.execute(&dump(&[])).unwrap(), vec![b"fresh".to_vec()]);
+}
+
+#[test]
+fn overrun_message_is_an_error() {
+    let mut e = engine(|req, _| vec![kernel(message(NLMSG_OVERRUN, 0, req.sequence, PORT, &[]))]);
+    assert!(matches!(e.execute(&dump(&[])), Err(Error::Overrun { .. })));
+}
+
+#[test]
+fn silence_times_out() {
+    let mut e = engine(|_, _| vec![]);
+    let start = std::time::Instant::now();
+    let err = e.execute(&acked(Op::Flush, &[17, 1, 0, 0])).unwrap_err();
+    assert!(
+        matches!(err, Error::Timeout { op: Op::Flush, after } if after == Duration::from_millis(200))
+    );
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn socket_timeout_is_bounded_in_real_time() {
+    // A real socket that receives nothing: nobody replies to a message
+    // sent to an unused family id. The call must give up on time.
+    let socket = ipvs::NetlinkSocket::open().expect("netlink sockets work unprivileged");
+    let mut e = Engine::new(socket);
+    e.set_timeout(Duration::from_millis(300));
+    let start = std::time::Instant::now();
+    let result = e.execute(&Request {
+        op: Op::Raw,
+        message_type: 0xfff0,
+        kind: RequestKind::Acked,
+        payload: &[1, 1, 0, 0],
+    });
+    // The kernel answers an unknown family with ENOENT; either way the
+    // answer comes quickly and never hangs.
+    assert!(start.elapsed() < Duration::from_secs(3));
+    assert!(
+        matches!(result, Err(Error::Kernel { errno, .. }) if errno == nix_errno::ENOENT),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn malformed_datagrams_are_decode_errors_keeping_the_bytes() {
+    // A header whose length is 0: must not loop, must not panic.
+    let mut e = engine(|_, _| vec![kernel(vec![0; 32])]);
+    let err = e.execute(&dump(&[])).unwrap_err();
+    let Error::Decode { raw, reason, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(raw, &vec![0; 32]);
+    assert!(reason.contains("less than its own header"), "{reason}");
+
+    // An error message too short for its errno.
+    let mut e = engine(|req, _| vec![kernel(message(NLMSG_ERROR, 0, req.sequence, PORT, &[1, 2]))]);
+    assert!(matches!(
+        e.execute(&acked(Op::Flush, &[])),
+        Err(Error::Decode { .. })
+    ));
+
+    // Length running past the datagram.
+    let mut e = engine(|req, _| {
+        let mut d = data(req, NLM_F_MULTI, b"abcd");
+        d[0..4].copy_from_slice(&500u32.to_ne_bytes());
+        vec![kernel(d)]
+    });
+    assert!(matches!(e.execute(&dump(&[])), Err(Error::Decode { .. })));
+}
+
+#[test]
+fn protocol_violations_are_unexpected_replies() {
+    let mut e = engine(|req, _| vec![kernel(ack(req))]);
+    assert!(matches!(
+        e.execute(&dump(&[])),
+        Err(Error::UnexpectedReply { .. })
+    ));
+    let mut e = engine(|req, _| vec![kernel(done(req, 0))]);
+    assert!(matches!(
+        e.execute(&acked(Op::Flush, &[])),
+        Err(Error::UnexpectedReply { .. })
+    ));
+    let mut e = engine(|req, _| {
+        vec![
+            kernel(message(0x99, 0, req.sequence, PORT, b"x")),
+            kernel(ack(req)),
+        ]
+    });
+    assert!(matches!(
+        e.execute(&acked(Op::GetInfo, &[])),
+        Err(Error::UnexpectedReply { .. })
+    ));
+}
+
+#[test]
+fn sequence_numbers_advance_per_request() {
+    let mut e = engine(|req, _| vec![kernel(ack(req))]);
+    for _ in 0..3 {
+        e.execute(&acked(Op::Flush, &[])).unwrap();
+    }
+    let seqs: Vec<u32> = e
+        .transport()
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| MessageHeader::parse(r).unwrap().sequence)
+        .collect();
+    assert_eq!(seqs[1], seqs[0].wrapping_add(1));
+    assert_eq!(seqs[2], seqs[1].wrapping_add(1));
+}
+
+// ---- family resolution through the handle ----
+
+fn ctrl_reply(req: &MessageHeader, id: u16) -> Vec<u8> {
+    let mut payload = vec![1, 2, 0, 0];
+    payload.extend(tlv(1, &id.to_ne_bytes()));
+    payload.extend(tlv(2, b"IPVS\0"));
+    payload.extend(tlv(3, &1u32.to_ne_bytes()));
+    payload.extend(tlv(5, &6u32.to_ne_bytes()));
+    payload.extend(tlv(6, &[6, 0, 8, 0, 1, 0, 0, 0])); // the attr that panics upstream
+    message(0x10, 0, req.sequence, PORT, &payload)
+}
+
+#[test]
+fn family_is_resolved_once_through_the_controller() {
+    let kernel_side = FakeKernel::new(|req, payload| {
+        assert_eq!(req.message_type, 0x10, "GETFAMILY goes to the controller");
+        assert_eq!(payload[0], 3, "CTRL_CMD_GETFAMILY");
+        vec![kernel(ctrl_reply(req, 0x23)), kernel(ack(req))]
+    });
+    let requests = kernel_side.requests.clone();
+    let ipvs = Ipvs::with_transport(kernel_side).unwrap();
+    let family = ipvs.family().unwrap();
+    assert_eq!(
+        (family.id, family.version, family.max_attr),
+        (0x23, Some(1), Some(6))
+    );
+    ipvs.family().unwrap();
+    assert_eq!(
+        requests.lock().unwrap().len(),
+        1,
+        "resolved once per handle"
+    );
+}
+
+#[test]
+fn missing_family_is_ipvs_unavailable() {
+    let kernel_side = FakeKernel::new(|req, _| vec![kernel(error(req, nix_errno::ENOENT, None))]);
+    let Err(err) = Ipvs::with_transport(kernel_side) else {
+        panic!("resolved a missing family")
+    };
+    assert!(matches!(err, Error::IpvsUnavailable), "{err:?}");
+    assert!(err.to_string().contains("modprobe ip_vs"));
+}
+
+#[test]
+fn real_kernel_without_the_family_is_ipvs_unavailable_or_works() {
+    // On a host without IPVS this is the "IPVS unavailable" path against a
+    // real kernel; on a host with IPVS (or without permission to load it)
+    // it must still not hang or panic.
+    match Ipvs::new() {
+        Ok(ipvs) => assert!(ipvs.family().unwrap().id >= 0x10),
+        Err(Error::IpvsUnavailable) => {}
+        Err(e) => panic!("unexpected: {e:?}"),
+    }
+}
+
+/// errno values used by the tests (Linux).
+mod nix_errno {
+    pub const ENOENT: i32 = 2;
+    pub const EINVAL: i32 = 22;
+    pub const ERANGE: i32 = 34;
+    pub const ENOBUFS: i32 = 105;
+}
