@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! [`Nested`]: the attribute list of a nested attribute, plus whether its
+//! header carried `NLA_F_NESTED`.
+
+use std::ops::{Deref, DerefMut};
+
+use netlink_packet_core::{
+    DecodeError, Emitable, ErrorContext, Nla, NlaBuffer, NlasIterator, Parseable,
+};
+
+/// The attributes inside one nested attribute (`IPVS_CMD_ATTR_SERVICE`,
+/// `IPVS_SVC_ATTR_STATS`, ...), and whether the nest's type field carried
+/// `NLA_F_NESTED` (0x8000).
+///
+/// # Why the flag is stored
+///
+/// Both forms are on the wire: ipvsadm (through libnl) sets `NLA_F_NESTED`
+/// on every nest of its requests, while the kernel builds its replies with
+/// `nla_nest_start_noflag` and never sets it. The kernel accepts either.
+/// Keeping the flag per nest makes the codec lossless: a captured request
+/// and a captured reply both re-emit byte for byte, and nothing has to be
+/// guessed from context. Parsing accepts both forms.
+///
+/// A `Nested` built with [`Nested::new`] or `From<Vec<T>>` sets the flag,
+/// which is what ipvsadm sends; [`Nested::without_flag`] builds the kernel's
+/// form. `Nested<T>` dereferences to `Vec<T>`, so it can be iterated,
+/// searched and pushed to like the list it is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Nested<T> {
+    /// The nested attributes, in wire order.
+    pub attributes: Vec<T>,
+    /// Whether the nest's type field has `NLA_F_NESTED` set.
+    pub nested_flag: bool,
+}
+
+impl<T> Nested<T> {
+    /// A nest with `NLA_F_NESTED` set, as ipvsadm/libnl send requests.
+    pub fn new(attributes: Vec<T>) -> Self {
+        Self {
+            attributes,
+            nested_flag: true,
+        }
+    }
+
+    /// A nest without `NLA_F_NESTED`, as the kernel sends replies.
+    pub fn without_flag(attributes: Vec<T>) -> Self {
+        Self {
+            attributes,
+            nested_flag: false,
+        }
+    }
+
+    /// The attribute list, dropping the flag.
+    pub fn into_vec(self) -> Vec<T> {
+        self.attributes
+    }
+}
+
+impl<T> Default for Nested<T> {
+    /// An empty nest with `NLA_F_NESTED` set (the request form).
+    fn default() -> Self {
+        Self::new(Vec::new())
+    }
+}
+
+impl<T> From<Vec<T>> for Nested<T> {
+    /// Same as [`Nested::new`]: `NLA_F_NESTED` is set.
+    fn from(attributes: Vec<T>) -> Self {
+        Self::new(attributes)
+    }
+}
+
+impl<T> FromIterator<T> for Nested<T> {
+    /// Collects into a nest with `NLA_F_NESTED` set.
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
+        Self::new(iter.into_iter().collect())
+    }
+}
+
+impl<T> Deref for Nested<T> {
+    type Target = Vec<T>;
+    fn deref(&self) -> &Vec<T> {
+        &self.attributes
+    }
+}
+
+impl<T> DerefMut for Nested<T> {
+    fn deref_mut(&mut self) -> &mut Vec<T> {
+        &mut self.attributes
+    }
+}
+
+impl<T> IntoIterator for Nested<T> {
+    type Item = T;
+    type IntoIter = std::vec::IntoIter<T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.attributes.into_iter()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Nested<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.attributes.iter()
+    }
+}
+
+impl<T: Nla> Nested<T> {
+    /// Length of the nest's value: the emitted, padded inner attributes.
+    pub(crate) fn value_len(&self) -> usize {
+        self.attributes.as_slice().buffer_len()
+    }
+
+    /// Emits the inner attributes into the nest's value.
+    pub(crate) fn emit_value(&self, buffer: &mut [u8]) {
+        self.attributes.as_slice().emit(buffer)
+    }
+
+    /// `kind` with `NLA_F_NESTED` added when the flag is set.
+    pub(crate) fn kind(&self, kind: u16) -> u16 {
+        if self.nested_flag {
+            kind | netlink_packet_core::NLA_F_NESTED
+        } else {
+            kind
+        }
+    }
+}
+
+/// Parses every attribute of a byte run (the value of a nest, or the
+/// payload of a message) with `parse`. Fails on the first malformed header
+/// or attribute; trailing bytes too short for an attribute header are an
+/// error.
+pub(crate) fn parse_attributes<T>(
+    payload: &[u8],
+    mut parse: impl FnMut(&NlaBuffer<&[u8]>) -> Result<T, DecodeError>,
+) -> Result<Vec<T>, DecodeError> {
+    let mut out = Vec::new();
+    for nla in NlasIterator::new(payload) {
+        out.push(parse(&nla?)?);
+    }
+    Ok(out)
+}
+
+/// Parses the value of a nested attribute as a list of `T`, remembering
+/// whether the nest had `NLA_F_NESTED`.
+pub(crate) fn parse_nested<T, B>(
+    buf: &NlaBuffer<&B>,
+    what: &'static str,
+) -> Result<Nested<T>, DecodeError>
+where
+    T: for<'b> Parseable<NlaBuffer<&'b [u8]>>,
+    B: AsRef<[u8]> + ?Sized,
+{
+    let attributes = parse_attributes(buf.value(), |nla| T::parse(nla)).context(what)?;
+    Ok(Nested {
+        attributes,
+        nested_flag: buf.nested_flag(),
+    })
+}
+
+/// True if neither `NLA_F_NESTED` nor `NLA_F_NET_BYTEORDER` is set: only
+/// such attributes are decoded as scalars, anything else is kept verbatim
+/// in an `Other(DefaultNla)` so that its flag bits survive.
+pub(crate) fn is_plain<T: AsRef<[u8]> + ?Sized>(buf: &NlaBuffer<&T>) -> bool {
+    !buf.nested_flag() && !buf.network_byte_order_flag()
+}
+
+/// True if `NLA_F_NET_BYTEORDER` is clear: nests are decoded with or without
+/// `NLA_F_NESTED`.
+pub(crate) fn is_nest<T: AsRef<[u8]> + ?Sized>(buf: &NlaBuffer<&T>) -> bool {
+    !buf.network_byte_order_flag()
+}

@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Service attributes `IPVS_SVC_ATTR_*`, nested in `IPVS_CMD_ATTR_SERVICE`.
+
+use netlink_packet_core::{
+    DecodeError, DefaultNla, ErrorContext, Nla, NlaBuffer, Parseable, emit_u16, emit_u16_be,
+    emit_u32, parse_string, parse_u16, parse_u16_be, parse_u32,
+};
+
+use crate::{
+    AddressFamily, FlagsMask, InetAddr, Nested, Netmask, Protocol, Stats64Attribute,
+    StatsAttribute,
+    nested::{is_nest, is_plain, parse_nested},
+    wire::{emit_string, string_len},
+};
+
+/// `IPVS_SVC_ATTR_AF`
+const IPVS_SVC_ATTR_AF: u16 = 1;
+/// `IPVS_SVC_ATTR_PROTOCOL`
+const IPVS_SVC_ATTR_PROTOCOL: u16 = 2;
+/// `IPVS_SVC_ATTR_ADDR`
+const IPVS_SVC_ATTR_ADDR: u16 = 3;
+/// `IPVS_SVC_ATTR_PORT`
+const IPVS_SVC_ATTR_PORT: u16 = 4;
+/// `IPVS_SVC_ATTR_FWMARK`
+const IPVS_SVC_ATTR_FWMARK: u16 = 5;
+/// `IPVS_SVC_ATTR_SCHED_NAME`
+const IPVS_SVC_ATTR_SCHED_NAME: u16 = 6;
+/// `IPVS_SVC_ATTR_FLAGS`
+const IPVS_SVC_ATTR_FLAGS: u16 = 7;
+/// `IPVS_SVC_ATTR_TIMEOUT`
+const IPVS_SVC_ATTR_TIMEOUT: u16 = 8;
+/// `IPVS_SVC_ATTR_NETMASK`
+const IPVS_SVC_ATTR_NETMASK: u16 = 9;
+/// `IPVS_SVC_ATTR_STATS`
+const IPVS_SVC_ATTR_STATS: u16 = 10;
+/// `IPVS_SVC_ATTR_PE_NAME`
+const IPVS_SVC_ATTR_PE_NAME: u16 = 11;
+/// `IPVS_SVC_ATTR_STATS64`
+const IPVS_SVC_ATTR_STATS64: u16 = 12;
+
+/// A service attribute `IPVS_SVC_ATTR_*` (the contents of
+/// `IPVS_CMD_ATTR_SERVICE`).
+///
+/// Scalars are decoded only when the attribute's type field has neither
+/// `NLA_F_NESTED` nor `NLA_F_NET_BYTEORDER`; nests only without
+/// `NLA_F_NET_BYTEORDER`. Anything else, and any unknown type, is kept in
+/// [`ServiceAttribute::Other`] so it re-emits byte for byte.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServiceAttribute {
+    /// `IPVS_SVC_ATTR_AF` (u16): the service's address family (ipvsadm
+    /// `-6` selects `AF_INET6`).
+    Af(AddressFamily),
+    /// `IPVS_SVC_ATTR_PROTOCOL` (u16): ipvsadm `-t`/`-u`/`--sctp-service`.
+    Protocol(Protocol),
+    /// `IPVS_SVC_ATTR_ADDR` (16 bytes): the virtual address.
+    Addr(InetAddr),
+    /// `IPVS_SVC_ATTR_PORT` (u16, network byte order): the virtual port.
+    Port(u16),
+    /// `IPVS_SVC_ATTR_FWMARK` (u32): firewall mark, ipvsadm `-f`.
+    Fwmark(u32),
+    /// `IPVS_SVC_ATTR_SCHED_NAME` (NUL-terminated string): ipvsadm `-s`.
+    SchedName(String),
+    /// `IPVS_SVC_ATTR_FLAGS` (`struct ip_vs_flags`): service flags and
+    /// the mask of flags to change.
+    Flags(FlagsMask),
+    /// `IPVS_SVC_ATTR_TIMEOUT` (u32 seconds): persistence timeout,
+    /// ipvsadm `-p`.
+    Timeout(u32),
+    /// `IPVS_SVC_ATTR_NETMASK` (u32): persistence granularity, ipvsadm
+    /// `-M`; see [`Netmask`] for the per-family encoding.
+    Netmask(Netmask),
+    /// `IPVS_SVC_ATTR_STATS` (nest): 32-bit statistics (output only).
+    Stats(Nested<StatsAttribute>),
+    /// `IPVS_SVC_ATTR_PE_NAME` (NUL-terminated string): persistence
+    /// engine, ipvsadm `--pe`.
+    PeName(String),
+    /// `IPVS_SVC_ATTR_STATS64` (nest): 64-bit statistics (output only,
+    /// kernel 4.1+).
+    Stats64(Nested<Stats64Attribute>),
+    /// Any other attribute, kept verbatim (type flags included).
+    Other(DefaultNla),
+}
+
+impl Nla for ServiceAttribute {
+    fn value_len(&self) -> usize {
+        match self {
+            Self::Af(_) | Self::Protocol(_) | Self::Port(_) => 2,
+            Self::Fwmark(_) | Self::Timeout(_) | Self::Netmask(_) => 4,
+            Self::Addr(addr) => addr.as_bytes().len(),
+            Self::SchedName(s) | Self::PeName(s) => string_len(s),
+            Self::Flags(flags) => flags.buffer_len(),
+            Self::Stats(nest) => nest.value_len(),
+            Self::Stats64(nest) => nest.value_len(),
+            Self::Other(nla) => nla.value_len(),
+        }
+    }
+
+    fn kind(&self) -> u16 {
+        match self {
+            Self::Af(_) => IPVS_SVC_ATTR_AF,
+            Self::Protocol(_) => IPVS_SVC_ATTR_PROTOCOL,
+            Self::Addr(_) => IPVS_SVC_ATTR_ADDR,
+            Self::Port(_) => IPVS_SVC_ATTR_PORT,
+            Self::Fwmark(_) => IPVS_SVC_ATTR_FWMARK,
+            Self::SchedName(_) => IPVS_SVC_ATTR_SCHED_NAME,
+            Self::Flags(_) => IPVS_SVC_ATTR_FLAGS,
+            Self::Timeout(_) => IPVS_SVC_ATTR_TIMEOUT,
+            Self::Netmask(_) => IPVS_SVC_ATTR_NETMASK,
+            Self::Stats(nest) => nest.kind(IPVS_SVC_ATTR_STATS),
+            Self::PeName(_) => IPVS_SVC_ATTR_PE_NAME,
+            Self::Stats64(nest) => nest.kind(IPVS_SVC_ATTR_STATS64),
+            Self::Other(nla) => nla.kind(),
+        }
+    }
+
+    fn emit_value(&self, buffer: &mut [u8]) {
+        match self {
+            Self::Af(af) => emit_u16(buffer, (*af).into()).unwrap(),
+            Self::Protocol(p) => emit_u16(buffer, (*p).into()).unwrap(),
+            Self::Addr(addr) => buffer.copy_from_slice(addr.as_bytes()),
+            Self::Port(port) => emit_u16_be(buffer, *port).unwrap(),
+            Self::Fwmark(v) | Self::Timeout(v) => emit_u32(buffer, *v).unwrap(),
+            Self::Netmask(mask) => emit_u32(buffer, mask.raw()).unwrap(),
+            Self::SchedName(s) | Self::PeName(s) => emit_string(buffer, s),
+            Self::Flags(flags) => flags.emit(buffer),
+            Self::Stats(nest) => nest.emit_value(buffer),
+            Self::Stats64(nest) => nest.emit_value(buffer),
+            Self::Other(nla) => nla.emit_value(buffer),
+        }
+    }
+}
+
+impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for ServiceAttribute {
+    fn parse(buf: &NlaBuffer<&'a T>) -> Result<Self, DecodeError> {
+        let payload = buf.value();
+        let plain = is_plain(buf);
+        Ok(match buf.kind() {
+            IPVS_SVC_ATTR_AF if plain => Self::Af(
+                parse_u16(payload)
+                    .context("invalid IPVS_SVC_ATTR_AF")?
+                    .into(),
+            ),
+            IPVS_SVC_ATTR_PROTOCOL if plain => Self::Protocol(
+                parse_u16(payload)
+                    .context("invalid IPVS_SVC_ATTR_PROTOCOL")?
+                    .into(),
+            ),
+            IPVS_SVC_ATTR_ADDR if plain => {
+                Self::Addr(InetAddr::parse(payload).context("invalid IPVS_SVC_ATTR_ADDR")?)
+            }
+            IPVS_SVC_ATTR_PORT if plain => {
+                Self::Port(parse_u16_be(payload).context("invalid IPVS_SVC_ATTR_PORT")?)
+            }
+            IPVS_SVC_ATTR_FWMARK if plain => {
+                Self::Fwmark(parse_u32(payload).context("invalid IPVS_SVC_ATTR_FWMARK")?)
+            }
+            IPVS_SVC_ATTR_SCHED_NAME if plain => {
+                Self::SchedName(parse_string(payload).context("invalid IPVS_SVC_ATTR_SCHED_NAME")?)
+            }
+            IPVS_SVC_ATTR_FLAGS if plain => {
+                Self::Flags(FlagsMask::parse(payload).context("invalid IPVS_SVC_ATTR_FLAGS")?)
+            }
+            IPVS_SVC_ATTR_TIMEOUT if plain => {
+                Self::Timeout(parse_u32(payload).context("invalid IPVS_SVC_ATTR_TIMEOUT")?)
+            }
+            IPVS_SVC_ATTR_NETMASK if plain => Self::Netmask(Netmask::from_raw(
+                parse_u32(payload).context("invalid IPVS_SVC_ATTR_NETMASK")?,
+            )),
+            IPVS_SVC_ATTR_STATS if is_nest(buf) => {
+                Self::Stats(parse_nested(buf, "invalid IPVS_SVC_ATTR_STATS")?)
+            }
+            IPVS_SVC_ATTR_PE_NAME if plain => {
+                Self::PeName(parse_string(payload).context("invalid IPVS_SVC_ATTR_PE_NAME")?)
+            }
+            IPVS_SVC_ATTR_STATS64 if is_nest(buf) => {
+                Self::Stats64(parse_nested(buf, "invalid IPVS_SVC_ATTR_STATS64")?)
+            }
+            _ => Self::Other(DefaultNla::parse(buf).context("invalid IPVS service attribute")?),
+        })
+    }
+}
