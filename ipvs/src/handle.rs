@@ -123,7 +123,6 @@ impl<T: Transport> Ipvs<T> {
     /// Sends `payload` (a genl header and attributes) to the IPVS family and
     /// returns the payloads of the reply messages. Kernel errnos are named
     /// by `op`; `names` (scheduler, PE) explain `ENOENT` on service writes.
-    #[allow(dead_code)] // used by the typed operations (next commit)
     pub(crate) fn call(
         &self,
         op: Op,

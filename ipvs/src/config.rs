@@ -1,0 +1,328 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Global settings: [`Info`] (version, connection table size), [`Timeouts`]
+//! and the connection-sync daemon ([`SyncDaemon`]).
+
+use std::fmt;
+use std::net::IpAddr;
+
+use ipvs_sys::{DaemonAttribute, DaemonState};
+
+use crate::error::{Error, Op};
+
+/// IPVS version as the kernel reports it (`IP_VS_VERSION_CODE`, "1.2.1").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub struct Version {
+    /// Major number.
+    pub major: u8,
+    /// Minor number.
+    pub minor: u8,
+    /// Patch number.
+    pub patch: u8,
+}
+
+impl Version {
+    /// A version.
+    pub fn new(major: u8, minor: u8, patch: u8) -> Self {
+        Self {
+            major,
+            minor,
+            patch,
+        }
+    }
+
+    /// Decodes `IPVS_INFO_ATTR_VERSION` (`0x010201` is 1.2.1).
+    pub fn from_code(code: u32) -> Self {
+        let [_, major, minor, patch] = code.to_be_bytes();
+        Self {
+            major,
+            minor,
+            patch,
+        }
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+/// What `IPVS_CMD_GET_INFO` reports; the header line of `ipvsadm -L`:
+/// "IP Virtual Server version 1.2.1 (size=4096)".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Info {
+    /// The IPVS version.
+    pub version: Version,
+    /// Size of the connection hash table (`ip_vs_conn_tab_bits`).
+    pub connection_table_size: u32,
+}
+
+/// Largest timeout accepted: the kernel stores `seconds × HZ` in an int and
+/// rejects more; HZ is at most 1000.
+pub const MAX_TIMEOUT: u32 = i32::MAX as u32 / 1000;
+
+/// Connection timeouts in seconds (`ipvsadm --set TCP TCPFIN UDP`), global to
+/// the network namespace.
+///
+/// When reading, `None` means the kernel did not report the value (the
+/// protocol is not built in). When writing, `None` leaves the value
+/// unchanged; `Some(0)` is rejected rather than silently meaning "unchanged".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Timeouts {
+    /// Established TCP connections.
+    pub tcp: Option<u32>,
+    /// TCP connections after FIN.
+    pub tcp_fin: Option<u32>,
+    /// UDP.
+    pub udp: Option<u32>,
+}
+
+impl Timeouts {
+    /// Only the values given will change.
+    pub fn new(tcp: Option<u32>, tcp_fin: Option<u32>, udp: Option<u32>) -> Self {
+        Self { tcp, tcp_fin, udp }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        for (field, value) in [
+            ("tcp timeout", self.tcp),
+            ("tcp_fin timeout", self.tcp_fin),
+            ("udp timeout", self.udp),
+        ] {
+            if let Some(v) = value
+                && (v == 0 || v > MAX_TIMEOUT)
+            {
+                return Err(Error::invalid(
+                    field,
+                    format!("{v} s: must be 1..={MAX_TIMEOUT} seconds (None leaves it unchanged)"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Role of a connection-sync daemon.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DaemonRole {
+    /// Sends connection state (`--start-daemon master`).
+    Master,
+    /// Receives it (`--start-daemon backup`).
+    Backup,
+}
+
+impl DaemonRole {
+    pub(crate) fn to_wire(self) -> DaemonState {
+        match self {
+            DaemonRole::Master => DaemonState::MASTER,
+            DaemonRole::Backup => DaemonState::BACKUP,
+        }
+    }
+}
+
+/// Longest interface name (`IFNAMSIZ - 1`).
+pub const MAX_INTERFACE_LEN: usize = 15;
+
+/// A connection-sync daemon (`ipvsadm --start-daemon`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SyncDaemon {
+    /// Master or backup.
+    pub role: DaemonRole,
+    /// Multicast interface (`--mcast-interface`).
+    pub interface: String,
+    /// Sync id (`--syncid`), 0..=255.
+    pub sync_id: u8,
+    /// Maximum sync message payload (`--sync-maxlen`); kernel default if None.
+    pub max_len: Option<u16>,
+    /// Multicast group (`--mcast-group`), IPv4 or IPv6; 224.0.0.81 if None.
+    pub mcast_group: Option<IpAddr>,
+    /// Multicast UDP port (`--mcast-port`); 8848 if None.
+    pub mcast_port: Option<u16>,
+    /// Multicast TTL (`--mcast-ttl`), 1..=255; 1 if None.
+    pub mcast_ttl: Option<u8>,
+}
+
+impl SyncDaemon {
+    /// A daemon with kernel defaults for the optional settings.
+    pub fn new(role: DaemonRole, interface: impl Into<String>, sync_id: u8) -> Self {
+        Self {
+            role,
+            interface: interface.into(),
+            sync_id,
+            max_len: None,
+            mcast_group: None,
+            mcast_port: None,
+            mcast_ttl: None,
+        }
+    }
+
+    /// Sets the multicast group.
+    pub fn with_mcast_group(mut self, group: IpAddr) -> Self {
+        self.mcast_group = Some(group);
+        self
+    }
+
+    /// Sets the multicast port.
+    pub fn with_mcast_port(mut self, port: u16) -> Self {
+        self.mcast_port = Some(port);
+        self
+    }
+
+    /// Sets the multicast TTL.
+    pub fn with_mcast_ttl(mut self, ttl: u8) -> Self {
+        self.mcast_ttl = Some(ttl);
+        self
+    }
+
+    /// Sets the maximum sync message length.
+    pub fn with_max_len(mut self, max_len: u16) -> Self {
+        self.max_len = Some(max_len);
+        self
+    }
+
+    /// Checks the kernel's and ipvsadm's rules.
+    pub fn validate(&self) -> Result<(), Error> {
+        let name = &self.interface;
+        if name.is_empty() || name.len() > MAX_INTERFACE_LEN {
+            return Err(Error::invalid(
+                "interface",
+                format!("{name:?}: an interface name is 1..={MAX_INTERFACE_LEN} bytes"),
+            ));
+        }
+        if name
+            .bytes()
+            .any(|b| b == 0 || b == b'/' || b == b':' || b.is_ascii_whitespace())
+        {
+            return Err(Error::invalid(
+                "interface",
+                format!("{name:?} contains NUL, '/', ':' or whitespace"),
+            ));
+        }
+        if let Some(group) = self.mcast_group
+            && !group.is_multicast()
+        {
+            return Err(Error::invalid(
+                "mcast group",
+                format!("{group} is not a multicast address"),
+            ));
+        }
+        if self.mcast_port == Some(0) {
+            return Err(Error::invalid("mcast port", "must be 1..=65535"));
+        }
+        if self.mcast_ttl == Some(0) {
+            return Err(Error::invalid("mcast ttl", "must be 1..=255"));
+        }
+        if self.max_len == Some(0) {
+            return Err(Error::invalid(
+                "max len",
+                "must be at least 1 (None for the kernel default)",
+            ));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn to_attributes(&self) -> Vec<DaemonAttribute> {
+        let mut out = vec![
+            DaemonAttribute::State(self.role.to_wire()),
+            DaemonAttribute::McastIfn(self.interface.clone()),
+            DaemonAttribute::SyncId(self.sync_id.into()),
+        ];
+        if let Some(v) = self.max_len {
+            out.push(DaemonAttribute::SyncMaxlen(v));
+        }
+        match self.mcast_group {
+            Some(IpAddr::V4(g)) => out.push(DaemonAttribute::McastGroup(g)),
+            Some(IpAddr::V6(g)) => out.push(DaemonAttribute::McastGroup6(g)),
+            None => {}
+        }
+        if let Some(v) = self.mcast_port {
+            out.push(DaemonAttribute::McastPort(v));
+        }
+        if let Some(v) = self.mcast_ttl {
+            out.push(DaemonAttribute::McastTtl(v));
+        }
+        out
+    }
+
+    pub(crate) fn from_attributes(op: Op, attrs: &[DaemonAttribute]) -> Result<Self, Error> {
+        let bad = |reason: String| Error::Decode {
+            op,
+            reason: format!("sync daemon: {reason}"),
+            raw: Vec::new(),
+        };
+        let mut state = None;
+        let mut daemon = SyncDaemon::new(DaemonRole::Master, "", 0);
+        for a in attrs {
+            match a {
+                DaemonAttribute::State(s) => state = Some(*s),
+                DaemonAttribute::McastIfn(s) => daemon.interface = s.clone(),
+                DaemonAttribute::SyncId(v) => {
+                    daemon.sync_id =
+                        u8::try_from(*v).map_err(|_| bad(format!("sync id {v} above 255")))?;
+                }
+                DaemonAttribute::SyncMaxlen(v) => daemon.max_len = Some(*v),
+                DaemonAttribute::McastGroup(g) => daemon.mcast_group = Some((*g).into()),
+                DaemonAttribute::McastGroup6(g) => daemon.mcast_group = Some((*g).into()),
+                DaemonAttribute::McastPort(v) => daemon.mcast_port = Some(*v),
+                DaemonAttribute::McastTtl(v) => daemon.mcast_ttl = Some(*v),
+                other => log::debug!("{op}: ignoring daemon attribute {other:?}"),
+            }
+        }
+        daemon.role = match state {
+            Some(s) if s == DaemonState::MASTER => DaemonRole::Master,
+            Some(s) if s == DaemonState::BACKUP => DaemonRole::Backup,
+            other => return Err(bad(format!("state {other:?}"))),
+        };
+        Ok(daemon)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_code_decodes() {
+        assert_eq!(Version::from_code(0x010201).to_string(), "1.2.1");
+    }
+
+    #[test]
+    fn timeouts_reject_magic_zero_and_overflow() {
+        Timeouts::new(Some(900), None, Some(300))
+            .validate()
+            .unwrap();
+        assert!(Timeouts::new(Some(0), None, None).validate().is_err());
+        assert!(
+            Timeouts::new(None, Some(MAX_TIMEOUT + 1), None)
+                .validate()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn daemon_validation_and_round_trip() {
+        let d = SyncDaemon::new(DaemonRole::Backup, "eth0", 9)
+            .with_mcast_group("ff02::81".parse().unwrap())
+            .with_mcast_port(8849)
+            .with_mcast_ttl(2)
+            .with_max_len(1400);
+        d.validate().unwrap();
+        assert_eq!(
+            SyncDaemon::from_attributes(Op::ListDaemons, &d.to_attributes()).unwrap(),
+            d
+        );
+        for bad in [
+            SyncDaemon::new(DaemonRole::Master, "", 0),
+            SyncDaemon::new(DaemonRole::Master, "sixteen_bytes_xx", 0),
+            SyncDaemon::new(DaemonRole::Master, "eth0", 0)
+                .with_mcast_group("192.0.2.1".parse().unwrap()),
+            SyncDaemon::new(DaemonRole::Master, "eth0", 0).with_mcast_ttl(0),
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,307 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! [`ServiceKey`]: what identifies a virtual service, in ipvsadm notation.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+
+use ipvs_sys::{AddressFamily, InetAddr, Protocol, ServiceAttribute};
+
+use crate::error::Error;
+
+/// An IP version, for firewall-mark services (which have no address).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    /// IPv4 (`AF_INET`).
+    Ipv4,
+    /// IPv6 (`AF_INET6`).
+    Ipv6,
+}
+
+impl Family {
+    /// The family of `ip`.
+    pub fn of(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(_) => Family::Ipv4,
+            IpAddr::V6(_) => Family::Ipv6,
+        }
+    }
+
+    pub(crate) fn to_wire(self) -> AddressFamily {
+        match self {
+            Family::Ipv4 => AddressFamily::Inet,
+            Family::Ipv6 => AddressFamily::Inet6,
+        }
+    }
+
+    pub(crate) fn from_wire(af: AddressFamily) -> Option<Self> {
+        match af {
+            AddressFamily::Inet => Some(Family::Ipv4),
+            AddressFamily::Inet6 => Some(Family::Ipv6),
+            _ => None,
+        }
+    }
+}
+
+/// What identifies a virtual service: a protocol and a socket address
+/// (`ipvsadm -t|-u|--sctp-service ADDR:PORT`), or a firewall mark and a
+/// family (`ipvsadm -f MARK [-6]`).
+///
+/// `Display`/`FromStr` use ipvsadm's notation with the protocol as a prefix:
+/// `tcp:203.0.113.1:80`, `udp:[2001:db8::1]:53`, `sctp:192.0.2.1:9`,
+/// `fwmark:7` (IPv4) and `fwmark6:7` (IPv6).
+///
+/// ```
+/// use ipvs::ServiceKey;
+/// let key: ServiceKey = "tcp:203.0.113.1:80".parse()?;
+/// assert_eq!(key, ServiceKey::tcp("203.0.113.1:80".parse()?));
+/// assert_eq!(key.to_string(), "tcp:203.0.113.1:80");
+/// assert_eq!("fwmark:7".parse::<ServiceKey>()?, ServiceKey::fwmark(7));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ServiceKey {
+    /// A protocol and virtual address/port.
+    Addr {
+        /// TCP, UDP or SCTP (another number only if the kernel reported it).
+        protocol: Protocol,
+        /// The virtual IP and port.
+        addr: SocketAddr,
+    },
+    /// A firewall mark (`iptables -j MARK`) and the family it applies to.
+    Fwmark {
+        /// The mark; never 0.
+        mark: u32,
+        /// IPv4 or IPv6.
+        family: Family,
+    },
+}
+
+impl ServiceKey {
+    /// A TCP service (`ipvsadm -t ADDR:PORT`).
+    pub fn tcp(addr: SocketAddr) -> Self {
+        ServiceKey::Addr {
+            protocol: Protocol::Tcp,
+            addr,
+        }
+    }
+
+    /// A UDP service (`ipvsadm -u ADDR:PORT`).
+    pub fn udp(addr: SocketAddr) -> Self {
+        ServiceKey::Addr {
+            protocol: Protocol::Udp,
+            addr,
+        }
+    }
+
+    /// An SCTP service (`ipvsadm --sctp-service ADDR:PORT`).
+    pub fn sctp(addr: SocketAddr) -> Self {
+        ServiceKey::Addr {
+            protocol: Protocol::Sctp,
+            addr,
+        }
+    }
+
+    /// An IPv4 firewall-mark service (`ipvsadm -f MARK`).
+    pub fn fwmark(mark: u32) -> Self {
+        ServiceKey::Fwmark {
+            mark,
+            family: Family::Ipv4,
+        }
+    }
+
+    /// An IPv6 firewall-mark service (`ipvsadm -f MARK -6`).
+    pub fn fwmark6(mark: u32) -> Self {
+        ServiceKey::Fwmark {
+            mark,
+            family: Family::Ipv6,
+        }
+    }
+
+    /// The service's address family.
+    pub fn family(&self) -> Family {
+        match self {
+            ServiceKey::Addr { addr, .. } => Family::of(addr.ip()),
+            ServiceKey::Fwmark { family, .. } => *family,
+        }
+    }
+
+    /// The ipvsadm options naming this service (`-t 192.0.2.1:80`,
+    /// `-f 7 -6`), as `ipvsadm -S -n` prints them.
+    pub fn ipvsadm_args(&self) -> String {
+        match self {
+            ServiceKey::Addr { protocol, addr } => {
+                let flag = match protocol {
+                    Protocol::Tcp => "-t".to_owned(),
+                    Protocol::Udp => "-u".to_owned(),
+                    Protocol::Sctp => "--sctp-service".to_owned(),
+                    other => format!("--protocol-{}", u16::from(*other)),
+                };
+                format!("{flag} {addr}")
+            }
+            ServiceKey::Fwmark { mark, family } => match family {
+                Family::Ipv4 => format!("-f {mark}"),
+                Family::Ipv6 => format!("-f {mark} -6"),
+            },
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        match self {
+            ServiceKey::Fwmark { mark: 0, .. } => Err(Error::invalid(
+                "fwmark",
+                "a firewall-mark service needs a mark of 1..=4294967295 (0 means \"no mark\")",
+            )),
+            ServiceKey::Addr { protocol, .. }
+                if !matches!(protocol, Protocol::Tcp | Protocol::Udp | Protocol::Sctp) =>
+            {
+                Err(Error::invalid(
+                    "protocol",
+                    format!("{protocol:?}: IPVS services are TCP, UDP or SCTP"),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The identifying attributes, in ipvsadm's order: AF, then FWMARK or
+    /// PROTOCOL + ADDR + PORT.
+    pub(crate) fn to_attributes(self) -> Vec<ServiceAttribute> {
+        let mut out = vec![ServiceAttribute::Af(self.family().to_wire())];
+        match self {
+            ServiceKey::Addr { protocol, addr } => {
+                out.push(ServiceAttribute::Protocol(protocol));
+                out.push(ServiceAttribute::Addr(InetAddr::from(addr.ip())));
+                out.push(ServiceAttribute::Port(addr.port()));
+            }
+            ServiceKey::Fwmark { mark, .. } => out.push(ServiceAttribute::Fwmark(mark)),
+        }
+        out
+    }
+}
+
+impl fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServiceKey::Addr { protocol, addr } => match protocol {
+                Protocol::Tcp => write!(f, "tcp:{addr}"),
+                Protocol::Udp => write!(f, "udp:{addr}"),
+                Protocol::Sctp => write!(f, "sctp:{addr}"),
+                other => write!(f, "proto{}:{addr}", u16::from(*other)),
+            },
+            ServiceKey::Fwmark { mark, family } => match family {
+                Family::Ipv4 => write!(f, "fwmark:{mark}"),
+                Family::Ipv6 => write!(f, "fwmark6:{mark}"),
+            },
+        }
+    }
+}
+
+/// Why a [`ServiceKey`] (or another ipvsadm-notation value) did not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("cannot parse {input:?} as {what}: {reason}")]
+pub struct ParseError {
+    pub(crate) input: String,
+    pub(crate) what: &'static str,
+    pub(crate) reason: String,
+}
+
+impl ParseError {
+    pub(crate) fn new(input: &str, what: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            input: input.to_owned(),
+            what,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl FromStr for ServiceKey {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = |reason: &str| {
+            ParseError::new(
+                s,
+                "a service (tcp:ADDR:PORT, udp:..., sctp:..., fwmark:N, fwmark6:N)",
+                reason,
+            )
+        };
+        let (kind, rest) = s
+            .split_once(':')
+            .ok_or_else(|| err("missing \"kind:\" prefix"))?;
+        let addr = || -> Result<SocketAddr, ParseError> {
+            rest.parse()
+                .map_err(|_| err("expected ADDR:PORT, IPv6 in brackets ([2001:db8::1]:443)"))
+        };
+        let mark = || -> Result<u32, ParseError> {
+            match rest.parse() {
+                Ok(0) | Err(_) => Err(err("expected a mark of 1..=4294967295")),
+                Ok(mark) => Ok(mark),
+            }
+        };
+        Ok(match kind.to_ascii_lowercase().as_str() {
+            "tcp" => ServiceKey::tcp(addr()?),
+            "udp" => ServiceKey::udp(addr()?),
+            "sctp" => ServiceKey::sctp(addr()?),
+            "fwmark" | "fwm" => ServiceKey::fwmark(mark()?),
+            "fwmark6" => ServiceKey::fwmark6(mark()?),
+            _ => return Err(err("unknown kind")),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipvsadm_notation_round_trips() {
+        for text in [
+            "tcp:203.0.113.1:80",
+            "udp:[2001:db8::1]:53",
+            "sctp:192.0.2.1:9",
+            "fwmark:7",
+            "fwmark6:4294967295",
+        ] {
+            let key: ServiceKey = text.parse().unwrap();
+            assert_eq!(key.to_string(), text);
+        }
+        assert_eq!(
+            "tcp:[2001:db8::1]:443"
+                .parse::<ServiceKey>()
+                .unwrap()
+                .family(),
+            Family::Ipv6
+        );
+    }
+
+    #[test]
+    fn bad_notation_is_rejected() {
+        for text in [
+            "",
+            "tcp",
+            "tcp:1.2.3.4",
+            "tcp:2001:db8::1:80",
+            "fwmark:0",
+            "fwmark:x",
+            "icmp:1.2.3.4:0",
+        ] {
+            assert!(text.parse::<ServiceKey>().is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn ipvsadm_args_match_save_format() {
+        assert_eq!(
+            ServiceKey::tcp("192.0.2.1:80".parse().unwrap()).ipvsadm_args(),
+            "-t 192.0.2.1:80"
+        );
+        assert_eq!(
+            ServiceKey::udp("[2001:db8::1]:53".parse().unwrap()).ipvsadm_args(),
+            "-u [2001:db8::1]:53"
+        );
+        assert_eq!(ServiceKey::fwmark6(3).ipvsadm_args(), "-f 3 -6");
+    }
+}
