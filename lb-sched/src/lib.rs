@@ -1,2 +1,367 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! The Linux IPVS schedulers in userspace (work in progress).
+//! The Linux IPVS schedulers in userspace, choice for choice.
+//!
+//! `lb-sched` picks exactly the real server the kernel's IPVS scheduler would
+//! pick, connection by connection, for the same configuration and the same
+//! sequence of connection events; where the kernel scans its destination list
+//! linearly, the fast implementations here use indexed structures instead.
+//!
+//! | `ipvsadm -s` | type | kernel source |
+//! |---|---|---|
+//! | `rr` | [`Rr`] | `net/netfilter/ipvs/ip_vs_rr.c` |
+//! | `wrr` | [`Wrr`] | `ip_vs_wrr.c` |
+//! | `lc` | [`Lc`] | `ip_vs_lc.c` |
+//! | `wlc` | [`Wlc`] | `ip_vs_wlc.c` |
+//! | `sed` | [`Sed`] | `ip_vs_sed.c` |
+//! | `nq` | [`Nq`] | `ip_vs_nq.c` |
+//! | `fo` | [`Fo`] | `ip_vs_fo.c` |
+//! | `ovf` | [`Ovf`] | `ip_vs_ovf.c` |
+//! | `sh` | [`Sh`] | `ip_vs_sh.c` |
+//! | `dh` | [`Dh`] | `ip_vs_dh.c` |
+//! | `mh` | [`Mh`] | `ip_vs_mh.c` |
+//! | `twos` | [`Twos`] | `ip_vs_twos.c` |
+//!
+//! ```
+//! use lb_sched::{Service, Wrr, DestConfig, ConnState};
+//! use std::net::{IpAddr, Ipv4Addr};
+//!
+//! let ip = |n| IpAddr::V4(Ipv4Addr::new(192, 0, 2, n));
+//! let mut svc = Service::new(Wrr::new());
+//! // `ipvsadm -a` A (w4), then B (w3), then C (w2): the kernel list is C, B, A.
+//! let a = svc.add(DestConfig::new(ip(1), 80, 4)).unwrap();
+//! let b = svc.add(DestConfig::new(ip(2), 80, 3)).unwrap();
+//! let c = svc.add(DestConfig::new(ip(3), 80, 2)).unwrap();
+//! let picks: Vec<_> = (0..9).map(|_| svc.pick().unwrap()).collect();
+//! assert_eq!(picks, [c, b, a, a, b, a, c, b, a]);
+//! // The proxy reports what happens to the connection it opened:
+//! svc.conn_new(a, ConnState::Inactive).unwrap(); // bound (SYN)
+//! svc.conn_established(a).unwrap(); // ESTABLISHED: inactive → active
+//! svc.conn_closed(a, ConnState::Active).unwrap();
+//! ```
+//!
+//! # Model
+//! - A [`Service`] holds the destinations in the kernel's list order: a new
+//!   destination goes to the **head** (`list_add_rcu`), so the list is the reverse
+//!   of the insertion order, and every tie-break "earlier in the list" means
+//!   "added later".
+//! - Connection events keep `activeconns` / `inactconns` and the OVERLOAD flag
+//!   exactly as `ip_vs_bind_dest` / `ip_vs_unbind_dest` do (see [`Service::conn_new`]).
+//! - Hashing schedulers (sh, dh, mh) pick by [`Flow`] ([`Service::pick_for`]).
+//! - No method panics on bad input: they return [`Error`]. A pick never allocates.
+//!
+//! [`reference`] holds plain transcriptions of the kernel's code (linear scans),
+//! kept as the oracle the fast implementations are tested against.
+
+#![forbid(unsafe_code)]
+
+mod dest;
+mod hash;
+mod keyed;
+
+#[doc(hidden)]
+pub mod harness;
+
+pub mod any;
+pub mod dh;
+pub mod fo;
+pub mod lc;
+pub mod mh;
+pub mod nq;
+pub mod ovf;
+pub mod reference;
+pub mod rr;
+pub mod sed;
+pub mod sh;
+pub mod twos;
+pub mod wlc;
+pub mod wrr;
+
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+
+use std::net::{IpAddr, Ipv4Addr};
+
+pub use any::AnyScheduler;
+pub use dest::{ConnState, Dest, DestConfig, DestId, Dests, MAX_WEIGHT};
+pub use dh::Dh;
+pub use fo::Fo;
+pub use hash::{hash_32, hsiphash_u32};
+pub use lc::Lc;
+pub use mh::Mh;
+pub use nq::Nq;
+pub use ovf::Ovf;
+pub use rr::Rr;
+pub use sed::Sed;
+pub use sh::Sh;
+pub use twos::{RandomSource, Twos};
+pub use wlc::Wlc;
+pub use wrr::Wrr;
+
+/// Why an operation was refused. Nothing here panics on bad input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Weight ≥ 2^31 (the kernel's `ERANGE`, "server weight less than zero").
+    #[error("weight {0} out of range (0..=2147483647)")]
+    WeightOutOfRange(u32),
+    /// Lower threshold above the upper one (the kernel's `ERANGE`).
+    #[error("lower threshold {lower} above upper threshold {upper}")]
+    ThresholdOrder {
+        /// Upper threshold given.
+        upper: u32,
+        /// Lower threshold given.
+        lower: u32,
+    },
+    /// Upper threshold ≥ 2^31 (the kernel's `EINVAL`).
+    #[error("upper threshold {0} out of range (0..=2147483647)")]
+    ThresholdOutOfRange(u32),
+    /// A destination with this address and port already exists (`EEXIST`).
+    #[error("destination already exists")]
+    Exists,
+    /// The handle does not name a live destination (`ENOENT`).
+    #[error("no such destination")]
+    UnknownDest,
+    /// A close or state change for a connection the counters do not hold.
+    #[error("no such connection on this destination (counter would go below zero)")]
+    NoSuchConn,
+    /// A connection counter would exceed `u32::MAX`.
+    #[error("connection counter overflow")]
+    CounterOverflow,
+    /// More destinations than the scheduler's table can hold (mh: more than its
+    /// table size, the kernel's `EINVAL` from `ip_vs_mh_reassign`).
+    #[error("too many destinations for this scheduler")]
+    TooManyDests,
+    /// No scheduler by this name (`ENOENT` from the kernel).
+    #[error("unknown scheduler name")]
+    UnknownScheduler,
+}
+
+/// The addresses of the packet being scheduled: what sh, dh and mh hash.
+///
+/// sh and mh hash the client (source) address, plus the source port with the
+/// `sh-port` / `mh-port` flag; dh hashes the destination address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Flow {
+    /// Client address (`iph->saddr`).
+    pub src: IpAddr,
+    /// Client port (TCP/UDP/SCTP source port; 0 for other protocols).
+    pub src_port: u16,
+    /// Destination address (`iph->daddr`: the VIP, or any address for fwmark services).
+    pub dst: IpAddr,
+    /// Destination port.
+    pub dst_port: u16,
+}
+
+impl Flow {
+    /// A flow with every field zero (IPv4): what [`Service::pick`] schedules.
+    pub const UNSPECIFIED: Flow = Flow {
+        src: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        src_port: 0,
+        dst: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        dst_port: 0,
+    };
+
+    /// A flow from a client address and port; the destination is unspecified.
+    pub fn from_client(src: IpAddr, src_port: u16) -> Self {
+        Flow {
+            src,
+            src_port,
+            ..Flow::UNSPECIFIED
+        }
+    }
+}
+
+/// What a destination-set change was, for [`Scheduler::dest_changed`].
+#[derive(Clone, Copy, Debug)]
+pub enum Change<'a> {
+    /// A destination was added at the list head (the kernel's `add_dest` hook).
+    Added(DestId),
+    /// A destination was unlinked (`del_dest`); the record is its last state.
+    Removed(DestId, &'a Dest),
+    /// Weight or thresholds were edited (`upd_dest`).
+    Updated(DestId),
+    /// The scheduler was bound to a list that may already hold dests
+    /// (`init_service`, e.g. `ipvsadm -E -s NAME` on an existing service).
+    Bound,
+}
+
+/// An IPVS scheduler: the hooks of `struct ip_vs_scheduler`, plus a hook for
+/// counter changes that the fast implementations use to keep their indexes.
+pub trait Scheduler {
+    /// The `ipvsadm -s` name.
+    fn name(&self) -> &'static str;
+    /// Checks whether the destination set may grow to `new_len` (mh refuses more
+    /// than its table size). Called before an add.
+    fn check_len(&self, new_len: usize) -> Result<(), Error> {
+        let _ = new_len;
+        Ok(())
+    }
+    /// The destination list changed (`add_dest` / `del_dest` / `upd_dest` hooks).
+    fn dest_changed(&mut self, dests: &Dests, change: Change<'_>);
+    /// The counters or the OVERLOAD flag of `id` changed (connection events).
+    fn load_changed(&mut self, dests: &Dests, id: DestId) {
+        let _ = (dests, id);
+    }
+    /// `schedule()`: the destination for a new connection, or `None`.
+    fn schedule(&mut self, dests: &Dests, flow: &Flow) -> Option<DestId>;
+}
+
+impl<S: Scheduler + ?Sized> Scheduler for Box<S> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn check_len(&self, new_len: usize) -> Result<(), Error> {
+        (**self).check_len(new_len)
+    }
+    fn dest_changed(&mut self, dests: &Dests, change: Change<'_>) {
+        (**self).dest_changed(dests, change)
+    }
+    fn load_changed(&mut self, dests: &Dests, id: DestId) {
+        (**self).load_changed(dests, id)
+    }
+    fn schedule(&mut self, dests: &Dests, flow: &Flow) -> Option<DestId> {
+        (**self).schedule(dests, flow)
+    }
+}
+
+/// One virtual service: its destinations and its scheduler
+/// (`ipvsadm -A -t VIP -s NAME`).
+#[derive(Clone, Debug)]
+pub struct Service<S> {
+    dests: Dests,
+    sched: S,
+}
+
+impl<S: Scheduler> Service<S> {
+    /// A service with no destinations (the scheduler is bound to an empty list,
+    /// as `ipvsadm -A` does).
+    pub fn new(sched: S) -> Self {
+        Service {
+            dests: Dests::default(),
+            sched,
+        }
+    }
+
+    /// Binds a new scheduler to the existing destinations (`ipvsadm -E -s NAME`:
+    /// the old scheduler's state is dropped, the new one starts fresh, as
+    /// `init_service` does) and returns the old one.
+    pub fn rebind(&mut self, sched: S) -> Result<S, Error> {
+        sched.check_len(self.dests.len())?;
+        let old = std::mem::replace(&mut self.sched, sched);
+        self.sched.dest_changed(&self.dests, Change::Bound);
+        Ok(old)
+    }
+
+    /// The destinations, in list order via [`Dests::iter`].
+    pub fn dests(&self) -> &Dests {
+        &self.dests
+    }
+
+    /// The scheduler.
+    pub fn scheduler(&self) -> &S {
+        &self.sched
+    }
+
+    /// The destination behind a handle.
+    pub fn dest(&self, id: DestId) -> Option<&Dest> {
+        self.dests.get(id)
+    }
+
+    /// The handle of the destination with this address and port.
+    pub fn find(&self, addr: IpAddr, port: u16) -> Option<DestId> {
+        self.dests.find(addr, port)
+    }
+
+    /// `ipvsadm -a`: adds a destination at the head of the list.
+    pub fn add(&mut self, cfg: DestConfig) -> Result<DestId, Error> {
+        cfg.validate()?;
+        self.sched.check_len(self.dests.len() + 1)?;
+        let id = self.dests.add(&cfg)?;
+        self.sched.dest_changed(&self.dests, Change::Added(id));
+        Ok(id)
+    }
+
+    /// `ipvsadm -d`: removes a destination. Its connections are forgotten (the
+    /// kernel keeps them on the removed dest, which no scheduler sees again).
+    pub fn remove(&mut self, id: DestId) -> Result<Dest, Error> {
+        let d = self.dests.remove(id)?;
+        self.sched
+            .dest_changed(&self.dests, Change::Removed(id, &d));
+        Ok(d)
+    }
+
+    /// `ipvsadm -e`: replaces weight and thresholds (address and port stay).
+    pub fn edit(
+        &mut self,
+        id: DestId,
+        weight: u32,
+        u_threshold: u32,
+        l_threshold: u32,
+    ) -> Result<(), Error> {
+        self.dests.update(id, weight, u_threshold, l_threshold)?;
+        self.sched.dest_changed(&self.dests, Change::Updated(id));
+        Ok(())
+    }
+
+    /// `ipvsadm -e -w`: changes only the weight.
+    pub fn set_weight(&mut self, id: DestId, weight: u32) -> Result<(), Error> {
+        let d = self.dests.get(id).ok_or(Error::UnknownDest)?;
+        let (u, l) = (d.u_threshold, d.l_threshold);
+        self.edit(id, weight, u, l)
+    }
+
+    /// A new connection bound to `id` (`ip_vs_bind_dest`). The kernel binds a fresh
+    /// TCP connection as [`ConnState::Inactive`] and moves it to active when it
+    /// reaches ESTABLISHED ([`Service::conn_established`]). Sets OVERLOAD when
+    /// `u_threshold ≠ 0` and active + inactive ≥ `u_threshold`.
+    pub fn conn_new(&mut self, id: DestId, state: ConnState) -> Result<(), Error> {
+        self.dests.conn_new(id, state)?;
+        self.sched.load_changed(&self.dests, id);
+        Ok(())
+    }
+
+    /// A connection of `id` became ESTABLISHED: inactive → active.
+    pub fn conn_established(&mut self, id: DestId) -> Result<(), Error> {
+        self.dests.conn_move(id, ConnState::Active)?;
+        self.sched.load_changed(&self.dests, id);
+        Ok(())
+    }
+
+    /// A connection of `id` left ESTABLISHED (FIN, RST...): active → inactive.
+    pub fn conn_closing(&mut self, id: DestId) -> Result<(), Error> {
+        self.dests.conn_move(id, ConnState::Inactive)?;
+        self.sched.load_changed(&self.dests, id);
+        Ok(())
+    }
+
+    /// A connection of `id` in `state` expired (`ip_vs_unbind_dest`): it is
+    /// uncounted and OVERLOAD is cleared when the total falls below `l_threshold`,
+    /// or below 3/4 of `u_threshold` when `l_threshold` is 0, or always when both are 0.
+    pub fn conn_closed(&mut self, id: DestId, state: ConnState) -> Result<(), Error> {
+        self.dests.conn_closed(id, state)?;
+        self.sched.load_changed(&self.dests, id);
+        Ok(())
+    }
+
+    /// Schedules a new connection (connection schedulers); hashing schedulers
+    /// hash [`Flow::UNSPECIFIED`].
+    pub fn pick(&mut self) -> Option<DestId> {
+        self.sched.schedule(&self.dests, &Flow::UNSPECIFIED)
+    }
+
+    /// Schedules a new connection of `flow` (what sh, dh and mh hash).
+    pub fn pick_for(&mut self, flow: &Flow) -> Option<DestId> {
+        self.sched.schedule(&self.dests, flow)
+    }
+}
+
+/// Greatest common divisor (`lib/math/gcd.c`).
+pub(crate) fn gcd(mut a: u32, mut b: u32) -> u32 {
+    while b != 0 {
+        let t = a % b;
+        a = b;
+        b = t;
+    }
+    a
+}

@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Pick + connection bookkeeping, fast schedulers vs the reference model's linear
+//! scans (the kernel's algorithm), at n = 2, 16, 256, 4096, 65536 destinations.
+//!
+//! One iteration = one pick, the new connection bound to the chosen dest and
+//! moved to ESTABLISHED, and, once `8 × n` connections are open, the oldest one
+//! closed: the bookkeeping a proxy does per connection. The reference's events
+//! are O(1) (by list index, as the kernel has a pointer to the dest), so the
+//! comparison is pick cost against pick cost plus index upkeep.
+//!
+//! Before timing, both run in lockstep and must pick the same dest every time.
+//! `cargo bench -p lb-sched` prints `ratio` lines (reference time / fast time);
+//! in test mode (`cargo test --benches`, `cargo bench -- --test`) only small n run.
+
+#![allow(missing_docs)]
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput};
+use lb_sched::reference::Model;
+use lb_sched::{AnyScheduler, ConnState, DestConfig, DestId, Flow, Rr, Service};
+
+/// Weight profiles.
+#[derive(Clone, Copy)]
+enum Weights {
+    /// Weights 1..=100, spread evenly.
+    Uniform,
+    /// All dests weight 10, one in 64 weight 500 (a few big machines).
+    Skewed,
+}
+
+fn configs(n: usize, w: Weights) -> Vec<DestConfig> {
+    (0..n)
+        .map(|i| {
+            let addr = IpAddr::V4(Ipv4Addr::from(0xCB00_7100u32 + i as u32)); // 203.0.113.0 +
+            let weight = match w {
+                Weights::Uniform => 1 + (i as u32).wrapping_mul(2_654_435_761) % 100,
+                Weights::Skewed => {
+                    if i % 64 == 0 {
+                        500
+                    } else {
+                        10
+                    }
+                }
+            };
+            DestConfig::new(addr, 8080, weight)
+        })
+        .collect()
+}
+
+struct Fast {
+    svc: Service<AnyScheduler>,
+    open: VecDeque<DestId>,
+    cap: usize,
+}
+
+impl Fast {
+    fn new(name: &str, cfgs: &[DestConfig]) -> Self {
+        // Add under rr (no per-add work), then bind the scheduler once: the
+        // kernel's init_service on an existing list, mirrored by Model::bound.
+        let mut tmp = Service::new(AnyScheduler::Rr(Rr::new()));
+        for c in cfgs {
+            tmp.add(*c).unwrap();
+        }
+        tmp.rebind(AnyScheduler::from_name(name, 0).unwrap())
+            .unwrap();
+        Fast {
+            svc: tmp,
+            open: VecDeque::new(),
+            cap: 8 * cfgs.len(),
+        }
+    }
+    fn step(&mut self) -> Option<DestId> {
+        let id = self.svc.pick()?;
+        self.svc.conn_new(id, ConnState::Inactive).unwrap();
+        self.svc.conn_established(id).unwrap();
+        self.open.push_back(id);
+        if self.open.len() > self.cap {
+            let old = self.open.pop_front().unwrap();
+            self.svc.conn_closed(old, ConnState::Active).unwrap();
+        }
+        Some(id)
+    }
+}
+
+struct Oracle {
+    m: Model,
+    open: VecDeque<usize>,
+    cap: usize,
+}
+
+impl Oracle {
+    fn new(name: &str, cfgs: &[DestConfig]) -> Self {
+        Oracle {
+            m: Model::bound(name, 0, cfgs).unwrap(),
+            open: VecDeque::new(),
+            cap: 8 * cfgs.len(),
+        }
+    }
+    fn step(&mut self) -> Option<usize> {
+        let i = self.m.pick_index(&Flow::UNSPECIFIED)?;
+        self.m.conn_new_at(i, ConnState::Inactive).unwrap();
+        self.m.conn_move_at(i, ConnState::Active).unwrap();
+        self.open.push_back(i);
+        if self.open.len() > self.cap {
+            let old = self.open.pop_front().unwrap();
+            self.m.conn_closed_at(old, ConnState::Active).unwrap();
+        }
+        Some(i)
+    }
+}
+
+/// Runs both in lockstep for `steps` picks and checks they choose the same dest.
+fn verify(name: &str, cfgs: &[DestConfig], steps: usize) {
+    let mut f = Fast::new(name, cfgs);
+    let mut o = Oracle::new(name, cfgs);
+    for s in 0..steps {
+        let a = f.step().map(|id| {
+            let d = f.svc.dest(id).unwrap();
+            (d.addr(), d.port())
+        });
+        let b = o.step().map(|i| o.m.list[i].key);
+        assert_eq!(
+            a,
+            b,
+            "{name} n={} step {s}: fast and kernel model differ",
+            cfgs.len()
+        );
+    }
+}
+
+fn timed(total: &Rc<RefCell<(Duration, u64)>>, iters: u64, mut f: impl FnMut()) -> Duration {
+    let t = Instant::now();
+    for _ in 0..iters {
+        f();
+    }
+    let d = t.elapsed();
+    let mut s = total.borrow_mut();
+    s.0 += d;
+    s.1 += iters;
+    d
+}
+
+fn per_iter(t: &Rc<RefCell<(Duration, u64)>>) -> f64 {
+    let (d, n) = *t.borrow();
+    d.as_secs_f64() / n.max(1) as f64
+}
+
+fn bench_sched(
+    c: &mut Criterion,
+    name: &str,
+    w: Weights,
+    label: &str,
+    sizes: &[usize],
+    full: bool,
+) {
+    let mut group = c.benchmark_group(label);
+    group.throughput(Throughput::Elements(1));
+    if full {
+        group.sample_size(10);
+        group.warm_up_time(Duration::from_millis(300));
+        group.measurement_time(Duration::from_millis(1500));
+    }
+    for &n in sizes {
+        let cfgs = configs(n, w);
+        verify(name, &cfgs, if full { 3000 } else { 300 });
+        let tf = Rc::new(RefCell::new((Duration::ZERO, 0)));
+        let to = Rc::new(RefCell::new((Duration::ZERO, 0)));
+        let mut fast = Fast::new(name, &cfgs);
+        group.bench_with_input(BenchmarkId::new("fast", n), &n, |b, _| {
+            b.iter_custom(|iters| {
+                timed(&tf, iters, || {
+                    black_box(fast.step());
+                })
+            })
+        });
+        let mut oracle = Oracle::new(name, &cfgs);
+        group.bench_with_input(BenchmarkId::new("kernel-scan", n), &n, |b, _| {
+            b.iter_custom(|iters| {
+                timed(&to, iters, || {
+                    black_box(oracle.step());
+                })
+            })
+        });
+        let (f, o) = (per_iter(&tf), per_iter(&to));
+        println!(
+            "ratio {label} n={n}: kernel-scan {:.1} ns / fast {:.1} ns = {:.2}x",
+            o * 1e9,
+            f * 1e9,
+            o / f
+        );
+    }
+    group.finish();
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let mut c = Criterion::default().configure_from_args();
+    let sizes: &[usize] = if full {
+        &[2, 16, 256, 4096, 65536]
+    } else {
+        &[2, 16, 256]
+    };
+    for name in ["rr", "wrr", "lc", "wlc", "sed", "nq"] {
+        bench_sched(&mut c, name, Weights::Uniform, name, sizes, full);
+    }
+    bench_sched(&mut c, "wrr", Weights::Skewed, "wrr-skewed", sizes, full);
+    c.final_summary();
+}

@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! [`AnyScheduler`]: every scheduler behind one type, chosen by its `ipvsadm -s`
+//! name at run time (as `IPVS_SVC_ATTR_SCHED_NAME` chooses it in the kernel).
+
+use crate::{
+    Change, DestId, Dests, Dh, Error, Flow, Fo, Lc, Mh, Nq, Ovf, RandomSource, Rr, Scheduler, Sed,
+    Sh, Twos, Wlc, Wrr,
+};
+
+/// A small xorshift generator, the default [`RandomSource`] of
+/// [`AnyScheduler::from_name`] for twos (not cryptographic, like the kernel's use).
+#[derive(Clone, Debug)]
+pub struct XorShift(pub u64);
+
+impl RandomSource for XorShift {
+    fn below(&mut self, bound: u32) -> u32 {
+        let mut x = self.0.max(1);
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        (((x >> 32) * bound as u64) >> 32) as u32
+    }
+}
+
+/// One of the schedulers, chosen by name.
+#[derive(Clone, Debug)]
+#[allow(missing_docs)]
+pub enum AnyScheduler {
+    Rr(Rr),
+    Wrr(Wrr),
+    Lc(Lc),
+    Wlc(Wlc),
+    Sed(Sed),
+    Nq(Nq),
+    Fo(Fo),
+    Ovf(Ovf),
+    Sh(Sh),
+    Dh(Dh),
+    Mh(Mh),
+    Twos(Twos<XorShift>),
+}
+
+impl AnyScheduler {
+    /// The scheduler `ipvsadm -s NAME -b FLAGS` would bind; `flags` are the service
+    /// flags (only sh and mh read them: `SCHED1` = fallback, `SCHED2` = port).
+    pub fn from_name(name: &str, flags: u32) -> Result<Self, Error> {
+        Ok(match name {
+            "rr" => AnyScheduler::Rr(Rr::new()),
+            "wrr" => AnyScheduler::Wrr(Wrr::new()),
+            "lc" => AnyScheduler::Lc(Lc::new()),
+            "wlc" => AnyScheduler::Wlc(Wlc::new()),
+            "sed" => AnyScheduler::Sed(Sed::new()),
+            "nq" => AnyScheduler::Nq(Nq::new()),
+            "fo" => AnyScheduler::Fo(Fo::new()),
+            "ovf" => AnyScheduler::Ovf(Ovf::new()),
+            "sh" => AnyScheduler::Sh(Sh::new(flags)),
+            "dh" => AnyScheduler::Dh(Dh::new()),
+            "mh" => AnyScheduler::Mh(Mh::new(flags)),
+            "twos" => AnyScheduler::Twos(Twos::new(XorShift(0x9E37_79B9_7F4A_7C15))),
+            _ => return Err(Error::UnknownScheduler),
+        })
+    }
+
+    /// The `ipvsadm -s` names this crate implements.
+    pub const NAMES: [&'static str; 12] = [
+        "rr", "wrr", "lc", "wlc", "sed", "nq", "fo", "ovf", "sh", "dh", "mh", "twos",
+    ];
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            AnyScheduler::Rr($s) => $e,
+            AnyScheduler::Wrr($s) => $e,
+            AnyScheduler::Lc($s) => $e,
+            AnyScheduler::Wlc($s) => $e,
+            AnyScheduler::Sed($s) => $e,
+            AnyScheduler::Nq($s) => $e,
+            AnyScheduler::Fo($s) => $e,
+            AnyScheduler::Ovf($s) => $e,
+            AnyScheduler::Sh($s) => $e,
+            AnyScheduler::Dh($s) => $e,
+            AnyScheduler::Mh($s) => $e,
+            AnyScheduler::Twos($s) => $e,
+        }
+    };
+}
+
+impl Scheduler for AnyScheduler {
+    fn name(&self) -> &'static str {
+        dispatch!(self, s => s.name())
+    }
+    fn check_len(&self, new_len: usize) -> Result<(), Error> {
+        dispatch!(self, s => s.check_len(new_len))
+    }
+    fn dest_changed(&mut self, dests: &Dests, change: Change<'_>) {
+        dispatch!(self, s => s.dest_changed(dests, change))
+    }
+    fn load_changed(&mut self, dests: &Dests, id: DestId) {
+        dispatch!(self, s => s.load_changed(dests, id))
+    }
+    fn schedule(&mut self, dests: &Dests, flow: &Flow) -> Option<DestId> {
+        dispatch!(self, s => s.schedule(dests, flow))
+    }
+}

@@ -1,0 +1,384 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The destination set of one virtual service, in the kernel's list order, with
+//! the connection counters and the OVERLOAD flag the kernel keeps per real server.
+//!
+//! Kernel sources: `struct ip_vs_dest` (`include/net/ip_vs.h`), `__ip_vs_update_dest`
+//! (`net/netfilter/ipvs/ip_vs_ctl.c`), `ip_vs_bind_dest` / `ip_vs_unbind_dest`
+//! (`net/netfilter/ipvs/ip_vs_conn.c`).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use crate::Error;
+
+/// Largest weight or threshold the kernel accepts (`INT_MAX`: weights ≥ 2^31 are
+/// rejected with `ERANGE`, upper thresholds with `EINVAL`).
+pub const MAX_WEIGHT: u32 = i32::MAX as u32;
+
+/// A handle to a destination of a [`Service`](crate::Service).
+///
+/// Handles are never reused for another destination: a handle to a removed
+/// destination is reported as [`Error::UnknownDest`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DestId {
+    pub(crate) slot: u32,
+    pub(crate) generation: u32,
+}
+
+impl DestId {
+    /// The slot index (dense, reused after removal; unique among live destinations).
+    pub fn index(self) -> usize {
+        self.slot as usize
+    }
+}
+
+/// What a destination is configured with: `ipvsadm -a|-e -t VIP -r ADDR:PORT -w WEIGHT -x U -y L`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DestConfig {
+    /// Real server address (`IPVS_DEST_ATTR_ADDR`).
+    pub addr: IpAddr,
+    /// Real server port (`IPVS_DEST_ATTR_PORT`); mh hashes it into the dest's permutation.
+    pub port: u16,
+    /// Weight (`IPVS_DEST_ATTR_WEIGHT`, `ipvsadm -w`), 0..=`i32::MAX`. 0 quiesces the dest.
+    pub weight: u32,
+    /// Upper connection threshold (`IPVS_DEST_ATTR_U_THRESH`, `ipvsadm -x`), 0 = none.
+    pub u_threshold: u32,
+    /// Lower connection threshold (`IPVS_DEST_ATTR_L_THRESH`, `ipvsadm -y`), 0 = none.
+    pub l_threshold: u32,
+}
+
+impl DestConfig {
+    /// A destination with the given weight and no thresholds.
+    pub fn new(addr: IpAddr, port: u16, weight: u32) -> Self {
+        DestConfig {
+            addr,
+            port,
+            weight,
+            u_threshold: 0,
+            l_threshold: 0,
+        }
+    }
+
+    /// Sets the upper and lower thresholds (`ipvsadm -x U -y L`).
+    pub fn thresholds(mut self, upper: u32, lower: u32) -> Self {
+        self.u_threshold = upper;
+        self.l_threshold = lower;
+        self
+    }
+
+    /// The checks of `ip_vs_add_dest` / `ip_vs_edit_dest`, in the kernel's order.
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        if self.weight > MAX_WEIGHT {
+            return Err(Error::WeightOutOfRange(self.weight));
+        }
+        if self.l_threshold > self.u_threshold {
+            return Err(Error::ThresholdOrder {
+                upper: self.u_threshold,
+                lower: self.l_threshold,
+            });
+        }
+        if self.u_threshold > MAX_WEIGHT {
+            return Err(Error::ThresholdOutOfRange(self.u_threshold));
+        }
+        Ok(())
+    }
+}
+
+/// The state of one connection as the kernel counts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConnState {
+    /// Counted in `inactconns` (a new TCP connection before ESTABLISHED, closing
+    /// connections, UDP "connections").
+    Inactive,
+    /// Counted in `activeconns` (TCP ESTABLISHED).
+    Active,
+}
+
+/// One real server, as the schedulers see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dest {
+    pub(crate) addr: IpAddr,
+    pub(crate) port: u16,
+    pub(crate) weight: u32,
+    pub(crate) last_weight: u32,
+    pub(crate) u_threshold: u32,
+    pub(crate) l_threshold: u32,
+    pub(crate) active: u32,
+    pub(crate) inactive: u32,
+    pub(crate) overloaded: bool,
+    /// Insertion sequence number: a larger value is closer to the list head.
+    pub(crate) seq: u64,
+    /// Index in `Dests::order` (insertion order; list order is its reverse).
+    pub(crate) rank: u32,
+}
+
+impl Dest {
+    /// Real server address.
+    pub fn addr(&self) -> IpAddr {
+        self.addr
+    }
+    /// Real server port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+    /// Current weight.
+    pub fn weight(&self) -> u32 {
+        self.weight
+    }
+    /// Latest non-zero weight (`dest->last_weight`; mh builds its table from it).
+    pub fn last_weight(&self) -> u32 {
+        self.last_weight
+    }
+    /// Upper threshold (0 = none).
+    pub fn u_threshold(&self) -> u32 {
+        self.u_threshold
+    }
+    /// Lower threshold (0 = none).
+    pub fn l_threshold(&self) -> u32 {
+        self.l_threshold
+    }
+    /// `activeconns`.
+    pub fn active(&self) -> u32 {
+        self.active
+    }
+    /// `inactconns`.
+    pub fn inactive(&self) -> u32 {
+        self.inactive
+    }
+    /// `IP_VS_DEST_F_OVERLOAD`.
+    pub fn overloaded(&self) -> bool {
+        self.overloaded
+    }
+    /// `ip_vs_dest_conn_overhead()`: `activeconns × 256 + inactconns`.
+    pub fn overhead(&self) -> u64 {
+        ((self.active as u64) << 8) + self.inactive as u64
+    }
+    /// Insertion sequence number; a larger value is closer to the list head.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+    pub(crate) fn total(&self) -> u64 {
+        self.active as u64 + self.inactive as u64
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Slot {
+    generation: u32,
+    dest: Option<Dest>,
+}
+
+/// The destinations of a service in the kernel's list order (new ones at the head).
+#[derive(Clone, Debug, Default)]
+pub struct Dests {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    /// Slot indices in insertion order; the kernel list is this reversed.
+    order: Vec<u32>,
+    next_seq: u64,
+    by_addr: HashMap<(IpAddr, u16), DestId>,
+}
+
+impl Dests {
+    /// Number of destinations.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+    /// The destination behind a handle.
+    pub fn get(&self, id: DestId) -> Option<&Dest> {
+        let slot = self.slots.get(id.slot as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        slot.dest.as_ref()
+    }
+    pub(crate) fn get_mut(&mut self, id: DestId) -> Result<&mut Dest, Error> {
+        let slot = self
+            .slots
+            .get_mut(id.slot as usize)
+            .ok_or(Error::UnknownDest)?;
+        if slot.generation != id.generation {
+            return Err(Error::UnknownDest);
+        }
+        slot.dest.as_mut().ok_or(Error::UnknownDest)
+    }
+    /// The handle of the destination with this address and port.
+    pub fn find(&self, addr: IpAddr, port: u16) -> Option<DestId> {
+        self.by_addr.get(&(addr, port)).copied()
+    }
+    /// The destinations in list order (head first), with their handles.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (DestId, &Dest)> + '_ {
+        self.order.iter().rev().map(|&s| self.at_slot(s))
+    }
+    /// The destination at `rank` (index in insertion order: the list head has the
+    /// highest rank).
+    #[inline]
+    pub(crate) fn at_rank(&self, rank: usize) -> (DestId, &Dest) {
+        self.at_slot(self.order[rank])
+    }
+    #[inline]
+    pub(crate) fn at_slot(&self, s: u32) -> (DestId, &Dest) {
+        let slot = &self.slots[s as usize];
+        let d = slot.dest.as_ref().expect("order holds live slots only");
+        (
+            DestId {
+                slot: s,
+                generation: slot.generation,
+            },
+            d,
+        )
+    }
+    /// Number of slots (an upper bound for [`DestId::index`]).
+    pub(crate) fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub(crate) fn add(&mut self, cfg: &DestConfig) -> Result<DestId, Error> {
+        cfg.validate()?;
+        if self.by_addr.contains_key(&(cfg.addr, cfg.port)) {
+            return Err(Error::Exists);
+        }
+        if self.order.len() >= u32::MAX as usize - 1 {
+            return Err(Error::TooManyDests);
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let dest = Dest {
+            addr: cfg.addr,
+            port: cfg.port,
+            weight: cfg.weight,
+            last_weight: cfg.weight,
+            u_threshold: cfg.u_threshold,
+            l_threshold: cfg.l_threshold,
+            active: 0,
+            inactive: 0,
+            overloaded: false,
+            seq,
+            rank: self.order.len() as u32,
+        };
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.slots[s as usize].dest = Some(dest);
+                s
+            }
+            None => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    dest: Some(dest),
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.order.push(slot);
+        let id = DestId {
+            slot,
+            generation: self.slots[slot as usize].generation,
+        };
+        self.by_addr.insert((cfg.addr, cfg.port), id);
+        Ok(id)
+    }
+
+    pub(crate) fn remove(&mut self, id: DestId) -> Result<Dest, Error> {
+        self.get_mut(id)?;
+        let slot = &mut self.slots[id.slot as usize];
+        let dest = slot.dest.take().expect("checked");
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free.push(id.slot);
+        let rank = dest.rank as usize;
+        self.order.remove(rank);
+        for r in rank..self.order.len() {
+            let s = self.order[r] as usize;
+            if let Some(d) = self.slots[s].dest.as_mut() {
+                d.rank = r as u32;
+            }
+        }
+        self.by_addr.remove(&(dest.addr, dest.port));
+        Ok(dest)
+    }
+
+    /// `__ip_vs_update_dest` for an edit: weight and thresholds replaced; OVERLOAD
+    /// cleared when the new upper threshold is 0 or larger than the old one.
+    pub(crate) fn update(
+        &mut self,
+        id: DestId,
+        weight: u32,
+        u_threshold: u32,
+        l_threshold: u32,
+    ) -> Result<(), Error> {
+        let d = self.get_mut(id)?;
+        DestConfig {
+            addr: d.addr,
+            port: d.port,
+            weight,
+            u_threshold,
+            l_threshold,
+        }
+        .validate()?;
+        d.weight = weight;
+        if weight != 0 {
+            d.last_weight = weight;
+        }
+        if u_threshold == 0 || u_threshold > d.u_threshold {
+            d.overloaded = false;
+        }
+        d.u_threshold = u_threshold;
+        d.l_threshold = l_threshold;
+        Ok(())
+    }
+
+    /// `ip_vs_bind_dest`: count a new connection, then set OVERLOAD when the
+    /// total reaches the upper threshold.
+    pub(crate) fn conn_new(&mut self, id: DestId, state: ConnState) -> Result<(), Error> {
+        let d = self.get_mut(id)?;
+        let c = match state {
+            ConnState::Active => &mut d.active,
+            ConnState::Inactive => &mut d.inactive,
+        };
+        *c = c.checked_add(1).ok_or(Error::CounterOverflow)?;
+        if d.u_threshold != 0 && d.total() >= d.u_threshold as u64 {
+            d.overloaded = true;
+        }
+        Ok(())
+    }
+
+    /// A state change of a bound connection (`set_tcp_state`): moves one connection
+    /// between the counters. OVERLOAD is not re-evaluated, as in the kernel.
+    pub(crate) fn conn_move(&mut self, id: DestId, to: ConnState) -> Result<(), Error> {
+        let d = self.get_mut(id)?;
+        let (from, to) = match to {
+            ConnState::Active => (&mut d.inactive, &mut d.active),
+            ConnState::Inactive => (&mut d.active, &mut d.inactive),
+        };
+        *from = from.checked_sub(1).ok_or(Error::NoSuchConn)?;
+        *to += 1;
+        Ok(())
+    }
+
+    /// `ip_vs_unbind_dest`: uncount a connection, then clear OVERLOAD by the
+    /// lower-threshold rule (l_threshold, else 75 % of u_threshold, else always).
+    pub(crate) fn conn_closed(&mut self, id: DestId, state: ConnState) -> Result<(), Error> {
+        let d = self.get_mut(id)?;
+        let c = match state {
+            ConnState::Active => &mut d.active,
+            ConnState::Inactive => &mut d.inactive,
+        };
+        *c = c.checked_sub(1).ok_or(Error::NoSuchConn)?;
+        let total = d.total();
+        if d.l_threshold != 0 {
+            if total < d.l_threshold as u64 {
+                d.overloaded = false;
+            }
+        } else if d.u_threshold != 0 {
+            if total * 4 < d.u_threshold as u64 * 3 {
+                d.overloaded = false;
+            }
+        } else {
+            d.overloaded = false;
+        }
+        Ok(())
+    }
+}

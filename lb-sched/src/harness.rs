@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The differential driver shared by the proptests and the fuzz target: it applies
+//! one sequence of operations to a fast [`Service`] and to the [`reference`]
+//! model and reports the first disagreement.
+//!
+//! [`reference`]: crate::reference
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::reference::Model;
+use crate::{AnyScheduler, ConnState, DestConfig, Flow, Service};
+
+/// One operation on a service. Destinations are named by a small index mapped to
+/// an address (`198.51.100.<i>`, port 80 + i % 3), so sequences hit the same dests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `ipvsadm -a` with weight and thresholds.
+    Add {
+        /// Destination index.
+        dest: u8,
+        /// Weight.
+        weight: u32,
+        /// Upper threshold.
+        upper: u32,
+        /// Lower threshold.
+        lower: u32,
+    },
+    /// `ipvsadm -d`.
+    Remove(u8),
+    /// `ipvsadm -e`.
+    Edit {
+        /// Destination index.
+        dest: u8,
+        /// Weight.
+        weight: u32,
+        /// Upper threshold.
+        upper: u32,
+        /// Lower threshold.
+        lower: u32,
+    },
+    /// A new connection bound to a dest.
+    Connect(u8, ConnState),
+    /// inactive → active.
+    Establish(u8),
+    /// active → inactive.
+    Closing(u8),
+    /// A connection expires.
+    Close(u8, ConnState),
+    /// Schedule a connection from client `198.51.100.x` / `2001:db8::x`, port.
+    Pick {
+        /// Client index.
+        client: u16,
+        /// Client port.
+        port: u16,
+        /// IPv6 client.
+        v6: bool,
+        /// Bind a connection to the chosen dest (as the kernel does).
+        bind: bool,
+    },
+}
+
+/// The address of destination index `i`.
+pub fn dest_addr(i: u8) -> (IpAddr, u16) {
+    (
+        IpAddr::V4(Ipv4Addr::new(203, 0, 113, i)),
+        80 + (i % 3) as u16,
+    )
+}
+
+fn flow(client: u16, port: u16, v6: bool) -> Flow {
+    let src = if v6 {
+        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, client, 1))
+    } else {
+        IpAddr::V4(Ipv4Addr::new(198, 51, (client >> 8) as u8, client as u8))
+    };
+    Flow {
+        src,
+        src_port: port,
+        dst: IpAddr::V4(Ipv4Addr::new(192, 0, 2, (client % 7) as u8)),
+        dst_port: 80,
+    }
+}
+
+/// Applies `ops` to scheduler `name` (with service `flags`) and to the model;
+/// `Err` describes the first operation where they disagree (result or state).
+pub fn run(name: &str, flags: u32, ops: &[Op]) -> Result<(), String> {
+    let mut fast = Service::new(AnyScheduler::from_name(name, flags).map_err(|e| e.to_string())?);
+    let mut model = Model::new(name, flags).map_err(|e| e.to_string())?;
+    for (step, op) in ops.iter().enumerate() {
+        let fail = |what: String| Err(format!("{name} step {step} {op:?}: {what}"));
+        match *op {
+            Op::Add {
+                dest,
+                weight,
+                upper,
+                lower,
+            } => {
+                let (a, p) = dest_addr(dest);
+                let cfg = DestConfig::new(a, p, weight).thresholds(upper, lower);
+                let r1 = fast.add(cfg).map(|_| ());
+                let r2 = model.add(cfg);
+                if r1 != r2 {
+                    return fail(format!("fast {r1:?} model {r2:?}"));
+                }
+            }
+            Op::Remove(dest) => {
+                let (a, p) = dest_addr(dest);
+                let r1 = match fast.find(a, p) {
+                    Some(id) => fast.remove(id).map(|_| ()),
+                    None => Err(crate::Error::UnknownDest),
+                };
+                let r2 = model.remove((a, p));
+                if r1 != r2 {
+                    return fail(format!("fast {r1:?} model {r2:?}"));
+                }
+            }
+            Op::Edit {
+                dest,
+                weight,
+                upper,
+                lower,
+            } => {
+                let (a, p) = dest_addr(dest);
+                let r1 = match fast.find(a, p) {
+                    Some(id) => fast.edit(id, weight, upper, lower),
+                    None => Err(crate::Error::UnknownDest),
+                };
+                let r2 = model.edit((a, p), weight, upper, lower);
+                if r1 != r2 {
+                    return fail(format!("fast {r1:?} model {r2:?}"));
+                }
+            }
+            Op::Connect(dest, st) | Op::Close(dest, st) => {
+                let (a, p) = dest_addr(dest);
+                let connect = matches!(op, Op::Connect(..));
+                let r1 = match fast.find(a, p) {
+                    Some(id) if connect => fast.conn_new(id, st),
+                    Some(id) => fast.conn_closed(id, st),
+                    None => Err(crate::Error::UnknownDest),
+                };
+                let r2 = if connect {
+                    model.conn_new((a, p), st)
+                } else {
+                    model.conn_closed((a, p), st)
+                };
+                if r1 != r2 {
+                    return fail(format!("fast {r1:?} model {r2:?}"));
+                }
+            }
+            Op::Establish(dest) | Op::Closing(dest) => {
+                let (a, p) = dest_addr(dest);
+                let to = if matches!(op, Op::Establish(_)) {
+                    ConnState::Active
+                } else {
+                    ConnState::Inactive
+                };
+                let r1 = match fast.find(a, p) {
+                    Some(id) if to == ConnState::Active => fast.conn_established(id),
+                    Some(id) => fast.conn_closing(id),
+                    None => Err(crate::Error::UnknownDest),
+                };
+                let r2 = model.conn_move((a, p), to);
+                if r1 != r2 {
+                    return fail(format!("fast {r1:?} model {r2:?}"));
+                }
+            }
+            Op::Pick {
+                client,
+                port,
+                v6,
+                bind,
+            } => {
+                let f = flow(client, port, v6);
+                let got = fast.pick_for(&f);
+                let got_key = got
+                    .and_then(|id| fast.dest(id))
+                    .map(|d| (d.addr(), d.port()));
+                let want = model.pick(&f);
+                if got_key != want {
+                    return fail(format!("fast picked {got_key:?}, kernel model {want:?}"));
+                }
+                if let Some(d) = got.and_then(|id| fast.dest(id))
+                    && (d.weight() == 0 || d.overloaded())
+                {
+                    return fail(format!("picked a weight-0 or overloaded dest {d:?}"));
+                }
+                if bind && let (Some(id), Some(k)) = (got, want) {
+                    let r1 = fast.conn_new(id, ConnState::Inactive);
+                    let r2 = model.conn_new(k, ConnState::Inactive);
+                    if r1 != r2 {
+                        return fail(format!("bind: fast {r1:?} model {r2:?}"));
+                    }
+                }
+            }
+        }
+        // The counters and flags must agree too, in list order.
+        let a: Vec<_> = fast
+            .dests()
+            .iter()
+            .map(|(_, d)| (d.addr(), d.port(), d.active(), d.inactive(), d.overloaded()))
+            .collect();
+        let b: Vec<_> = model
+            .list
+            .iter()
+            .map(|d| {
+                (
+                    d.key.0,
+                    d.key.1,
+                    d.active as u32,
+                    d.inactive as u32,
+                    d.overloaded,
+                )
+            })
+            .collect();
+        if a != b {
+            return fail(format!("state differs:\nfast  {a:?}\nmodel {b:?}"));
+        }
+    }
+    Ok(())
+}

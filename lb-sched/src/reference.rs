@@ -1,0 +1,769 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The oracle: a plain transcription of the kernel's schedulers, linear scans
+//! over a `Vec` in list order (index 0 = the list head), with the kernel's own
+//! state variables. It shares no code with the fast implementations except the
+//! hash primitives, and exists to be obviously the kernel's algorithm, not to be
+//! fast. The differential tests drive both with the same operations.
+//!
+//! Sources: `net/netfilter/ipvs/ip_vs_{rr,wrr,lc,wlc,sed,nq,fo,ovf,sh,dh,mh,twos}.c`,
+//! `ip_vs_bind_dest` / `ip_vs_unbind_dest` (`ip_vs_conn.c`), `__ip_vs_update_dest`
+//! (`ip_vs_ctl.c`), `ip_vs_dest_conn_overhead` (`include/net/ip_vs.h`).
+
+use std::net::IpAddr;
+
+use crate::any::XorShift;
+use crate::hash::{fold, hash_32, hsiphash_u32};
+use crate::{ConnState, DestConfig, Error, Flow, RandomSource};
+
+/// A destination key: address and port (the kernel's identity within a service).
+pub type Key = (IpAddr, u16);
+
+/// A destination of the model (`struct ip_vs_dest`, the fields schedulers read).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefDest {
+    /// Address and port.
+    pub key: Key,
+    /// `weight`.
+    pub weight: i64,
+    /// `last_weight`.
+    pub last_weight: i64,
+    /// `u_threshold`.
+    pub u_threshold: i64,
+    /// `l_threshold`.
+    pub l_threshold: i64,
+    /// `activeconns`.
+    pub active: i64,
+    /// `inactconns`.
+    pub inactive: i64,
+    /// `IP_VS_DEST_F_OVERLOAD`.
+    pub overloaded: bool,
+}
+
+impl RefDest {
+    fn overhead(&self) -> i64 {
+        (self.active << 8) + self.inactive
+    }
+    fn total(&self) -> i64 {
+        self.active + self.inactive
+    }
+}
+
+#[derive(Clone, Debug)]
+enum State {
+    /// `svc->sched_data`: index of the saved dest, `None` = the list head.
+    Rr(Option<usize>),
+    /// `struct ip_vs_wrr_mark`; `cl` as an index into the list, `None` = head.
+    Wrr {
+        cl: Option<usize>,
+        cw: i64,
+        mw: i64,
+        di: i64,
+    },
+    Lc,
+    Wlc,
+    Sed,
+    Nq,
+    Fo,
+    Ovf,
+    Sh {
+        fallback: bool,
+        port: bool,
+        buckets: Vec<Option<Key>>,
+    },
+    Dh {
+        buckets: Vec<Option<Key>>,
+    },
+    Mh {
+        fallback: bool,
+        port: bool,
+        lookup: Vec<Option<Key>>,
+    },
+    Twos,
+}
+
+/// The model of one service: the kernel list and the scheduler's state.
+pub struct Model {
+    /// The destination list, head first.
+    pub list: Vec<RefDest>,
+    state: State,
+    rng: Box<dyn RandomSource>,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("list", &self.list)
+            .field("state", &self.state)
+            .finish()
+    }
+}
+
+const MH_M: usize = 4093;
+const MH_TAB_BITS: i64 = 6;
+const MH_KEY1: [u64; 2] = [2_654_435_761, 2_654_435_761];
+const MH_KEY2: [u64; 2] = [2_654_446_892, 2_654_446_892];
+
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+impl Model {
+    /// A service bound to scheduler `name` with service flags `flags`; twos draws
+    /// from the same default generator as [`crate::AnyScheduler::from_name`].
+    pub fn new(name: &str, flags: u32) -> Result<Self, Error> {
+        Self::with_rng(name, flags, Box::new(XorShift(0x9E37_79B9_7F4A_7C15)))
+    }
+
+    /// As [`Model::new`], twos drawing from `rng`.
+    pub fn with_rng(name: &str, flags: u32, rng: Box<dyn RandomSource>) -> Result<Self, Error> {
+        let fallback = flags & 0x0008 != 0;
+        let port = flags & 0x0010 != 0;
+        let state = match name {
+            "rr" => State::Rr(None),
+            // ip_vs_wrr_init_svc on an empty list: di = 1, mw = 0, cw = 0.
+            "wrr" => State::Wrr {
+                cl: None,
+                cw: 0,
+                mw: 0,
+                di: 1,
+            },
+            "lc" => State::Lc,
+            "wlc" => State::Wlc,
+            "sed" => State::Sed,
+            "nq" => State::Nq,
+            "fo" => State::Fo,
+            "ovf" => State::Ovf,
+            "sh" => State::Sh {
+                fallback,
+                port,
+                buckets: vec![None; 256],
+            },
+            "dh" => State::Dh {
+                buckets: vec![None; 256],
+            },
+            "mh" => State::Mh {
+                fallback,
+                port,
+                lookup: vec![None; MH_M],
+            },
+            "twos" => State::Twos,
+            _ => return Err(Error::UnknownScheduler),
+        };
+        Ok(Model {
+            list: Vec::new(),
+            state,
+            rng,
+        })
+    }
+
+    /// A service whose dests were added in `added` order before the scheduler was
+    /// bound (`init_service` on an existing list, as `ipvsadm -E -s NAME` does);
+    /// the counterpart of [`crate::Service::rebind`]. O(n), for large benchmarks.
+    pub fn bound(name: &str, flags: u32, added: &[DestConfig]) -> Result<Self, Error> {
+        let mut m = Self::new(name, flags)?;
+        let mut seen = std::collections::HashSet::new();
+        for cfg in added.iter().rev() {
+            Self::check(cfg.weight, cfg.u_threshold, cfg.l_threshold)?;
+            if !seen.insert((cfg.addr, cfg.port)) {
+                return Err(Error::Exists);
+            }
+            m.list.push(RefDest {
+                key: (cfg.addr, cfg.port),
+                weight: cfg.weight as i64,
+                last_weight: cfg.weight as i64,
+                u_threshold: cfg.u_threshold as i64,
+                l_threshold: cfg.l_threshold as i64,
+                active: 0,
+                inactive: 0,
+                overloaded: false,
+            });
+        }
+        m.changed(false);
+        Ok(m)
+    }
+
+    fn pos(&self, key: Key) -> Result<usize, Error> {
+        self.list
+            .iter()
+            .position(|d| d.key == key)
+            .ok_or(Error::UnknownDest)
+    }
+
+    /// The destination with this key.
+    pub fn get(&self, key: Key) -> Option<&RefDest> {
+        self.list.iter().find(|d| d.key == key)
+    }
+
+    fn check(weight: u32, u: u32, l: u32) -> Result<(), Error> {
+        if weight > i32::MAX as u32 {
+            return Err(Error::WeightOutOfRange(weight));
+        }
+        if l > u {
+            return Err(Error::ThresholdOrder { upper: u, lower: l });
+        }
+        if u > i32::MAX as u32 {
+            return Err(Error::ThresholdOutOfRange(u));
+        }
+        Ok(())
+    }
+
+    /// `ip_vs_add_dest`: insert at the head, then the `add_dest` hook.
+    pub fn add(&mut self, cfg: DestConfig) -> Result<(), Error> {
+        Self::check(cfg.weight, cfg.u_threshold, cfg.l_threshold)?;
+        let key = (cfg.addr, cfg.port);
+        if self.get(key).is_some() {
+            return Err(Error::Exists);
+        }
+        if matches!(self.state, State::Mh { .. }) && self.list.len() + 1 > MH_M {
+            return Err(Error::TooManyDests);
+        }
+        if let State::Rr(Some(p)) = &mut self.state {
+            *p += 1; // the saved dest moved one place down the list
+        }
+        self.list.insert(
+            0,
+            RefDest {
+                key,
+                weight: cfg.weight as i64,
+                last_weight: cfg.weight as i64,
+                u_threshold: cfg.u_threshold as i64,
+                l_threshold: cfg.l_threshold as i64,
+                active: 0,
+                inactive: 0,
+                overloaded: false,
+            },
+        );
+        self.changed(false);
+        Ok(())
+    }
+
+    /// `ip_vs_del_dest`: unlink, then the `del_dest` hook.
+    pub fn remove(&mut self, key: Key) -> Result<(), Error> {
+        let i = self.pos(key)?;
+        self.list.remove(i);
+        // ip_vs_rr_del_dest: if the saved position is the removed dest, move it to
+        // the removed dest's predecessor (or the head).
+        if let State::Rr(pos) = &mut self.state {
+            match *pos {
+                Some(p) if p == i => *pos = i.checked_sub(1),
+                Some(p) if p > i => *pos = Some(p - 1),
+                _ => {}
+            }
+        }
+        self.changed(false);
+        Ok(())
+    }
+
+    /// `ip_vs_edit_dest`: replace weight and thresholds, then the `upd_dest` hook.
+    pub fn edit(&mut self, key: Key, weight: u32, u: u32, l: u32) -> Result<(), Error> {
+        let i = self.pos(key)?;
+        Self::check(weight, u, l)?;
+        let d = &mut self.list[i];
+        if weight != 0 {
+            d.last_weight = weight as i64;
+        }
+        d.weight = weight as i64;
+        if u == 0 || u as i64 > d.u_threshold {
+            d.overloaded = false;
+        }
+        d.u_threshold = u as i64;
+        d.l_threshold = l as i64;
+        self.changed(true);
+        Ok(())
+    }
+
+    /// `ip_vs_bind_dest`.
+    pub fn conn_new(&mut self, key: Key, state: ConnState) -> Result<(), Error> {
+        let i = self.pos(key)?;
+        self.conn_new_at(i, state)
+    }
+
+    /// [`Model::conn_new`] for the dest at list index `i` (O(1), as in the kernel).
+    pub fn conn_new_at(&mut self, i: usize, state: ConnState) -> Result<(), Error> {
+        let d = self.list.get_mut(i).ok_or(Error::UnknownDest)?;
+        let c = match state {
+            ConnState::Active => &mut d.active,
+            ConnState::Inactive => &mut d.inactive,
+        };
+        if *c >= u32::MAX as i64 {
+            return Err(Error::CounterOverflow);
+        }
+        *c += 1;
+        if d.u_threshold != 0 && d.total() >= d.u_threshold {
+            d.overloaded = true;
+        }
+        Ok(())
+    }
+
+    /// TCP state change: move a connection between the counters.
+    pub fn conn_move(&mut self, key: Key, to: ConnState) -> Result<(), Error> {
+        let i = self.pos(key)?;
+        self.conn_move_at(i, to)
+    }
+
+    /// [`Model::conn_move`] for the dest at list index `i`.
+    pub fn conn_move_at(&mut self, i: usize, to: ConnState) -> Result<(), Error> {
+        let d = self.list.get_mut(i).ok_or(Error::UnknownDest)?;
+        let (from, to) = match to {
+            ConnState::Active => (&mut d.inactive, &mut d.active),
+            ConnState::Inactive => (&mut d.active, &mut d.inactive),
+        };
+        if *from == 0 {
+            return Err(Error::NoSuchConn);
+        }
+        *from -= 1;
+        *to += 1;
+        Ok(())
+    }
+
+    /// `ip_vs_unbind_dest`.
+    pub fn conn_closed(&mut self, key: Key, state: ConnState) -> Result<(), Error> {
+        let i = self.pos(key)?;
+        self.conn_closed_at(i, state)
+    }
+
+    /// [`Model::conn_closed`] for the dest at list index `i`.
+    pub fn conn_closed_at(&mut self, i: usize, state: ConnState) -> Result<(), Error> {
+        let d = self.list.get_mut(i).ok_or(Error::UnknownDest)?;
+        let c = match state {
+            ConnState::Active => &mut d.active,
+            ConnState::Inactive => &mut d.inactive,
+        };
+        if *c == 0 {
+            return Err(Error::NoSuchConn);
+        }
+        *c -= 1;
+        if d.l_threshold != 0 {
+            if d.total() < d.l_threshold {
+                d.overloaded = false;
+            }
+        } else if d.u_threshold != 0 {
+            if d.total() * 4 < d.u_threshold * 3 {
+                d.overloaded = false;
+            }
+        } else {
+            d.overloaded = false;
+        }
+        Ok(())
+    }
+
+    /// The add/del/upd hooks.
+    fn changed(&mut self, is_update: bool) {
+        let list = &self.list;
+        match &mut self.state {
+            State::Wrr { cl, cw, mw, di } => {
+                // ip_vs_wrr_dest_changed
+                *cl = None;
+                let mut g = 0;
+                for d in list {
+                    if d.weight > 0 {
+                        g = if g > 0 { gcd(d.weight, g) } else { d.weight };
+                    }
+                }
+                *di = if g > 0 { g } else { 1 };
+                let mut maxw = 0;
+                for d in list {
+                    if d.weight > maxw {
+                        maxw = d.weight;
+                    }
+                }
+                *mw = maxw - (*di - 1);
+                if *cw > *mw || *cw == 0 {
+                    *cw = *mw;
+                } else if *di > 1 {
+                    *cw = (*cw / *di) * *di + 1;
+                }
+            }
+            State::Sh { buckets, .. } => {
+                // ip_vs_sh_reassign
+                let mut p = 0usize;
+                let mut d_count = 0i64;
+                for b in buckets.iter_mut() {
+                    if list.is_empty() {
+                        *b = None;
+                    } else {
+                        if p == list.len() {
+                            p = 0;
+                        }
+                        *b = Some(list[p].key);
+                        d_count += 1;
+                        if d_count >= list[p].weight {
+                            p += 1;
+                            d_count = 0;
+                        }
+                    }
+                }
+            }
+            // ip_vs_dh_reassign; dh has no upd_dest hook.
+            State::Dh { buckets } if !is_update => {
+                let mut p = 0usize;
+                for b in buckets.iter_mut() {
+                    if list.is_empty() {
+                        *b = None;
+                    } else {
+                        if p == list.len() {
+                            p = 0;
+                        }
+                        *b = Some(list[p].key);
+                        p += 1;
+                    }
+                }
+            }
+            State::Mh { lookup, .. } => mh_reassign(list, lookup),
+            _ => {}
+        }
+    }
+
+    /// `schedule()` for `flow` (connection schedulers ignore it).
+    pub fn pick(&mut self, flow: &Flow) -> Option<Key> {
+        let i = self.pick_index(flow)?;
+        Some(self.list[i].key)
+    }
+
+    /// [`Model::pick`], as an index into [`Model::list`].
+    pub fn pick_index(&mut self, flow: &Flow) -> Option<usize> {
+        let list = &self.list;
+        let index_of = |k: Key| list.iter().position(|d| d.key == k);
+        match &mut self.state {
+            State::Rr(pos) => {
+                // ip_vs_rr_schedule. `p` = index of the saved dest, n = head.
+                let n = list.len();
+                let p = pos.unwrap_or(n);
+                let last = p;
+                let mut dest = p;
+                let mut pass = 0;
+                loop {
+                    // list_for_each_entry_continue: from the entry after `dest`.
+                    let mut i = if dest == n { 0 } else { dest + 1 };
+                    while i < n {
+                        let d = &list[i];
+                        if !d.overloaded && d.weight > 0 {
+                            *pos = Some(i);
+                            return Some(i);
+                        }
+                        if i == last {
+                            return None;
+                        }
+                        i += 1;
+                    }
+                    dest = n;
+                    pass += 1;
+                    if !(pass < 2 && p != n) {
+                        return None;
+                    }
+                }
+            }
+            State::Wrr { cl, cw, mw, di } => {
+                // ip_vs_wrr_schedule
+                let n = list.len();
+                let mut dest = cl.unwrap_or(n);
+                if *mw == 0 {
+                    return None;
+                }
+                let last = dest;
+                let mut stop: Option<usize> = None;
+                let mut last_pass = false;
+                let mut restarted = false;
+                loop {
+                    let mut i = if dest == n { 0 } else { dest + 1 };
+                    while i < n {
+                        let d = &list[i];
+                        if !d.overloaded && d.weight >= *cw {
+                            *cl = Some(i);
+                            return Some(i);
+                        }
+                        if stop == Some(i) {
+                            *cl = Some(i);
+                            return None;
+                        }
+                        i += 1;
+                    }
+                    dest = n;
+                    *cw -= *di;
+                    if *cw <= 0 {
+                        *cw = *mw;
+                        if last_pass || last == n {
+                            *cl = None;
+                            return None;
+                        }
+                        restarted = true;
+                    }
+                    last_pass = *cw <= *di;
+                    if last_pass && restarted && last != n {
+                        stop = Some(last);
+                    }
+                }
+            }
+            State::Lc => {
+                // ip_vs_lc_schedule
+                let mut least: Option<(usize, i64)> = None;
+                for (i, d) in list.iter().enumerate() {
+                    if d.overloaded || d.weight == 0 {
+                        continue;
+                    }
+                    let doh = d.overhead();
+                    if least.is_none_or(|(_, loh)| doh < loh) {
+                        least = Some((i, doh));
+                    }
+                }
+                least.map(|(i, _)| i)
+            }
+            State::Wlc | State::Sed => {
+                // ip_vs_wlc_schedule / ip_vs_sed_schedule
+                let sed = matches!(self.state, State::Sed);
+                let oh = |d: &RefDest| if sed { d.active + 1 } else { d.overhead() };
+                let first = list.iter().position(|d| !d.overloaded && d.weight > 0)?;
+                let mut least = first;
+                let mut loh = oh(&list[first]);
+                for (i, d) in list.iter().enumerate().skip(first + 1) {
+                    if d.overloaded {
+                        continue;
+                    }
+                    let doh = oh(d);
+                    if loh as i128 * d.weight as i128 > doh as i128 * list[least].weight as i128 {
+                        least = i;
+                        loh = doh;
+                    }
+                }
+                Some(least)
+            }
+            State::Nq => {
+                // ip_vs_nq_schedule
+                let mut least: Option<(usize, i64)> = None;
+                for (i, d) in list.iter().enumerate() {
+                    if d.overloaded || d.weight == 0 {
+                        continue;
+                    }
+                    let doh = d.active + 1;
+                    if d.active == 0 {
+                        return Some(i);
+                    }
+                    if least.is_none_or(|(l, loh)| {
+                        loh as i128 * d.weight as i128 > doh as i128 * list[l].weight as i128
+                    }) {
+                        least = Some((i, doh));
+                    }
+                }
+                least.map(|(i, _)| i)
+            }
+            State::Fo => {
+                // ip_vs_fo_schedule
+                let mut hw = 0;
+                let mut h = None;
+                for (i, d) in list.iter().enumerate() {
+                    if !d.overloaded && d.weight > hw {
+                        h = Some(i);
+                        hw = d.weight;
+                    }
+                }
+                h
+            }
+            State::Ovf => {
+                // ip_vs_ovf_schedule
+                let mut h: Option<usize> = None;
+                for (i, d) in list.iter().enumerate() {
+                    let w = d.weight;
+                    if d.overloaded || d.active > w || w == 0 {
+                        continue;
+                    }
+                    if h.is_none_or(|h| w > list[h].weight) {
+                        h = Some(i);
+                    }
+                }
+                h
+            }
+            State::Sh {
+                fallback,
+                port,
+                buckets,
+            } => {
+                let a = fold(flow.src);
+                let port = if *port { flow.src_port } else { 0 } as u32;
+                let hashkey = |offset: u32| {
+                    (offset.wrapping_add(hash_32(port.wrapping_add(a), 8)) & 255) as usize
+                };
+                let unavailable = |k: Key| {
+                    let d = list.iter().find(|d| d.key == k).expect("table holds dests");
+                    d.weight <= 0 || d.overloaded
+                };
+                let ihash = hashkey(0);
+                let k = buckets[ihash]?;
+                if !unavailable(k) {
+                    return index_of(k);
+                }
+                if !*fallback {
+                    return None;
+                }
+                for offset in 0..256u32 {
+                    let roffset = (offset + ihash as u32) % 256;
+                    let k = buckets[hashkey(roffset)]?;
+                    if !unavailable(k) {
+                        return index_of(k);
+                    }
+                }
+                None
+            }
+            State::Dh { buckets } => {
+                let k = buckets[hash_32(fold(flow.dst), 8) as usize]?;
+                let d = list.iter().find(|d| d.key == k)?;
+                (d.weight > 0 && !d.overloaded).then(|| index_of(k))?
+            }
+            State::Mh {
+                fallback,
+                port,
+                lookup,
+            } => {
+                let a = fold(flow.src);
+                let port = if *port { flow.src_port } else { 0 } as u32;
+                let hashkey =
+                    |offset: u32| hsiphash_u32(offset.wrapping_add(port).wrapping_add(a), MH_KEY1);
+                let unavailable = |k: Key| {
+                    let d = list.iter().find(|d| d.key == k).expect("table holds dests");
+                    d.weight <= 0 || d.overloaded
+                };
+                let ihash = hashkey(0) % MH_M as u32;
+                let k = lookup[ihash as usize]?;
+                if !unavailable(k) {
+                    return index_of(k);
+                }
+                if !*fallback {
+                    return None;
+                }
+                for offset in 0..MH_M as u32 {
+                    let roffset = (offset + ihash) % MH_M as u32;
+                    let k = lookup[(hashkey(roffset) % MH_M as u32) as usize]?;
+                    if !unavailable(k) {
+                        return index_of(k);
+                    }
+                }
+                None
+            }
+            State::Twos => {
+                // ip_vs_twos_schedule
+                let mut total: i64 = 0;
+                let mut any = false;
+                for d in list {
+                    if !d.overloaded && d.weight > 0 {
+                        total += d.weight;
+                        any = true;
+                    }
+                }
+                if !any {
+                    return None;
+                }
+                total += 1;
+                let bound = u32::try_from(total).unwrap_or(u32::MAX);
+                let mut rw1 = self.rng.below(bound).min(bound - 1) as i64;
+                let mut rw2 = self.rng.below(bound).min(bound - 1) as i64;
+                let (mut c1, mut c2): (Option<usize>, Option<usize>) = (None, None);
+                for (i, d) in list.iter().enumerate() {
+                    if d.overloaded || d.weight <= 0 {
+                        continue;
+                    }
+                    rw1 -= d.weight;
+                    rw2 -= d.weight;
+                    if rw1 <= 0 && c1.is_none() {
+                        c1 = Some(i);
+                    }
+                    if rw2 <= 0 && c2.is_none() {
+                        c2 = Some(i);
+                    }
+                    if c1.is_some() && c2.is_some() {
+                        break;
+                    }
+                }
+                let i1 = c1?;
+                let (d1, c2) = (&list[i1], c2.map(|i| (i, &list[i])));
+                match c2 {
+                    Some((i2, d2))
+                        if d2.weight as i128 * d1.overhead() as i128
+                            > d1.weight as i128 * d2.overhead() as i128 =>
+                    {
+                        Some(i2)
+                    }
+                    _ => Some(i1),
+                }
+            }
+        }
+    }
+}
+
+/// `ip_vs_mh_reassign`: gcd, shift, permutation, populate (M = 4093, TAB_BITS = 6).
+fn mh_reassign(list: &[RefDest], lookup: &mut [Option<Key>]) {
+    let m = MH_M as u32;
+    let mut g = 0;
+    for d in list {
+        if d.last_weight > 0 {
+            g = if g > 0 {
+                gcd(d.last_weight, g)
+            } else {
+                d.last_weight
+            };
+        }
+    }
+    if g < 1 {
+        lookup.fill(None);
+        return;
+    }
+    let mut maxw = 0;
+    for d in list {
+        if d.last_weight > maxw {
+            maxw = d.last_weight;
+        }
+    }
+    let mwg = maxw / g;
+    let fls = 64 - (mwg as u64).leading_zeros() as i64;
+    let rshift = (fls - MH_TAB_BITS).max(0);
+    // (skip, perm, turns) per dest in list order
+    let mut ds: Vec<(u32, u32, i64)> = list
+        .iter()
+        .map(|d| {
+            let a = fold(d.key.0);
+            let v = (d.key.1 as u32).wrapping_add(a);
+            let offset = hsiphash_u32(v, MH_KEY1) % m;
+            let skip = hsiphash_u32(v, MH_KEY2) % (m - 1) + 1;
+            let lw = d.last_weight;
+            let t = (lw / g) >> rshift;
+            (skip, offset, if t != 0 { t } else { (lw != 0) as i64 })
+        })
+        .collect();
+    let mut table = vec![false; MH_M];
+    let mut n = 0;
+    let mut dt_count = 0;
+    // p: index into the list, list.len() = the head.
+    let head = list.len();
+    let mut p = head;
+    while n < m {
+        if p == head {
+            p = 0;
+        }
+        let mut i = 0; // ds index
+        while p != head {
+            if ds[i].2 < 1 {
+                p += 1;
+                i += 1;
+                continue;
+            }
+            let mut c = ds[i].1;
+            while table[c as usize] {
+                ds[i].1 += ds[i].0;
+                if ds[i].1 >= m {
+                    ds[i].1 -= m;
+                }
+                c = ds[i].1;
+            }
+            table[c as usize] = true;
+            lookup[c as usize] = Some(list[p].key);
+            n += 1;
+            if n == m {
+                return;
+            }
+            dt_count += 1;
+            if dt_count >= ds[i].2 {
+                dt_count = 0;
+                p += 1;
+                i += 1;
+            }
+        }
+    }
+}

@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! `sed`: shortest expected delay (`net/netfilter/ipvs/ip_vs_sed.c`,
+//! `ip_vs_sed_schedule`; `ipvsadm -s sed`).
+//!
+//! The wlc rule with overhead `activeconns + 1` (`ip_vs_sed_dest_overhead`):
+//! inactive connections are ignored. Ties keep the earlier dest.
+
+use crate::Dest;
+use crate::keyed::{Keyed, Ratio, Rule, keyed_scheduler};
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SedRule;
+impl Rule for SedRule {
+    type Key = Ratio;
+    fn key(d: &Dest) -> Option<Ratio> {
+        (!d.overloaded && d.weight > 0).then(|| Ratio {
+            num: d.active as u64 + 1,
+            den: d.weight as u64,
+        })
+    }
+}
+
+/// Shortest expected delay (`ipvsadm -s sed`).
+#[derive(Clone, Debug, Default)]
+pub struct Sed {
+    idx: Keyed<SedRule>,
+}
+
+impl Sed {
+    /// A new sed scheduler.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+keyed_scheduler!(Sed, "sed");

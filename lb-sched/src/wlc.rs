@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! `wlc`: weighted least connection (`net/netfilter/ipvs/ip_vs_wlc.c`,
+//! `ip_vs_wlc_schedule`; `ipvsadm -s wlc`, the ipvsadm default).
+//!
+//! The kernel takes the first dest that is not OVERLOAD and has weight > 0, then
+//! replaces it by any later non-overloaded dest with `loh × w_dest > doh × w_least`
+//! (strictly smaller overhead per weight; ties keep the earlier dest; a weight-0
+//! dest can never win). That is the least `overhead / weight` over the eligible
+//! dests, earliest in the list on ties, which this implementation keeps in an
+//! ordered index (exact rational comparison, no division).
+
+use crate::Dest;
+use crate::keyed::{Keyed, Ratio, Rule, keyed_scheduler};
+
+#[derive(Clone, Debug, Default)]
+struct WlcRule;
+impl Rule for WlcRule {
+    type Key = Ratio;
+    fn key(d: &Dest) -> Option<Ratio> {
+        (!d.overloaded && d.weight > 0).then(|| Ratio {
+            num: d.overhead(),
+            den: d.weight as u64,
+        })
+    }
+}
+
+/// Weighted least connection (`ipvsadm -s wlc`).
+#[derive(Clone, Debug, Default)]
+pub struct Wlc {
+    idx: Keyed<WlcRule>,
+}
+
+impl Wlc {
+    /// A new wlc scheduler.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+keyed_scheduler!(Wlc, "wlc");

@@ -1,0 +1,309 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The worked examples of ipvs-reference.md §5 (each checked there against a
+//! line-by-line transcription of the kernel code), run against both the fast
+//! schedulers and the reference model.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use lb_sched::reference::Model;
+use lb_sched::{
+    AnyScheduler, ConnState, DestConfig, DestId, Error, Flow, Fo, Lc, Nq, Ovf, Rr, Scheduler, Sed,
+    Service, Wlc, Wrr,
+};
+
+fn ip(n: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(192, 0, 2, n))
+}
+
+/// Adds dests named 'A', 'B', ... with the given weights, in this order.
+fn service<S: Scheduler>(sched: S, weights: &[(char, u32)]) -> (Service<S>, Vec<(char, DestId)>) {
+    let mut svc = Service::new(sched);
+    let ids = weights
+        .iter()
+        .map(|&(c, w)| (c, svc.add(DestConfig::new(ip(c as u8), 80, w)).unwrap()))
+        .collect();
+    (svc, ids)
+}
+
+fn name_of(ids: &[(char, DestId)], id: Option<DestId>) -> char {
+    match id {
+        None => '-',
+        Some(id) => ids.iter().find(|(_, i)| *i == id).unwrap().0,
+    }
+}
+
+fn picks<S: Scheduler>(svc: &mut Service<S>, ids: &[(char, DestId)], n: usize) -> String {
+    (0..n).map(|_| name_of(ids, svc.pick())).collect()
+}
+
+/// The same sequence from the reference model, for dests added in `weights` order.
+fn model_picks(name: &str, weights: &[(char, u32)], n: usize) -> String {
+    let mut m = Model::new(name, 0).unwrap();
+    for &(c, w) in weights {
+        m.add(DestConfig::new(ip(c as u8), 80, w)).unwrap();
+    }
+    (0..n)
+        .map(|_| match m.pick(&Flow::UNSPECIFIED) {
+            None => '-',
+            Some((IpAddr::V4(a), _)) => a.octets()[3] as char,
+            Some(_) => unreachable!(),
+        })
+        .collect()
+}
+
+/// Sets `active` established and `inactive` inactive connections on a dest.
+fn load<S: Scheduler>(svc: &mut Service<S>, id: DestId, active: u32, inactive: u32) {
+    for _ in 0..active {
+        svc.conn_new(id, ConnState::Inactive).unwrap();
+        svc.conn_established(id).unwrap();
+    }
+    for _ in 0..inactive {
+        svc.conn_new(id, ConnState::Inactive).unwrap();
+    }
+}
+
+#[test]
+fn rr_starts_at_the_most_recently_added_and_cycles_in_list_order() {
+    let w = [('A', 1), ('B', 1), ('C', 1)];
+    let (mut svc, ids) = service(Rr::new(), &w);
+    assert_eq!(picks(&mut svc, &ids, 6), "CBACBA");
+    assert_eq!(model_picks("rr", &w, 6), "CBACBA");
+}
+
+#[test]
+fn rr_skips_weight_zero() {
+    let (mut svc, ids) = service(Rr::new(), &[('A', 1), ('B', 1), ('C', 1)]);
+    svc.set_weight(ids[1].1, 0).unwrap();
+    assert_eq!(picks(&mut svc, &ids, 4), "CACA");
+}
+
+#[test]
+fn rr_continues_after_a_removed_position() {
+    let (mut svc, ids) = service(Rr::new(), &[('A', 1), ('B', 1), ('C', 1)]);
+    assert_eq!(picks(&mut svc, &ids, 2), "CB");
+    svc.remove(ids[1].1).unwrap();
+    assert_eq!(picks(&mut svc, &ids, 3), "ACA");
+}
+
+#[test]
+fn wrr_fresh_bind_on_existing_list() {
+    // List A, B, C (so added C, B, A), scheduler bound afterwards: cw = mw.
+    let mut svc2 = Service::new(Wrr::new());
+    for (c, w) in [('C', 2), ('B', 3), ('A', 4)] {
+        svc2.add(DestConfig::new(ip(c as u8), 80, w)).unwrap();
+    }
+    svc2.rebind(Wrr::new()).unwrap();
+    let ids2: Vec<_> = ['A', 'B', 'C']
+        .iter()
+        .map(|&c| (c, svc2.find(ip(c as u8), 80).unwrap()))
+        .collect();
+    assert_eq!(picks(&mut svc2, &ids2, 9), "AABABCABC");
+}
+
+#[test]
+fn wrr_added_one_by_one() {
+    let w = [('A', 4), ('B', 3), ('C', 2)];
+    let (mut svc, ids) = service(Wrr::new(), &w);
+    assert_eq!(picks(&mut svc, &ids, 9), "CBAABACBA");
+    assert_eq!(picks(&mut svc, &ids, 9), "CBAABACBA");
+    assert_eq!(model_picks("wrr", &w, 18), "CBAABACBACBAABACBA");
+}
+
+#[test]
+fn wrr_weights_one_and_two() {
+    let w = [('A', 1), ('B', 2)];
+    let (mut svc, ids) = service(Wrr::new(), &w);
+    assert_eq!(picks(&mut svc, &ids, 9), "BABBABBAB");
+    assert_eq!(model_picks("wrr", &w, 9), "BABBABBAB");
+
+    let w = [('B', 2), ('A', 1)];
+    let (mut svc, ids) = service(Wrr::new(), &w);
+    assert_eq!(picks(&mut svc, &ids, 9), "ABBABBABB");
+    assert_eq!(model_picks("wrr", &w, 9), "ABBABBABB");
+
+    // Fresh bind on list A(1), B(2).
+    let (mut svc, ids) = service(Wrr::new(), &[('B', 2), ('A', 1)]);
+    svc.rebind(Wrr::new()).unwrap();
+    assert_eq!(picks(&mut svc, &ids, 6), "BABBAB");
+}
+
+#[test]
+fn wrr_gcd_steps() {
+    let (mut svc, ids) = service(Wrr::new(), &[('B', 2), ('A', 4)]);
+    svc.rebind(Wrr::new()).unwrap();
+    assert_eq!(svc.scheduler().state(), (3, 3, 2));
+    assert_eq!(picks(&mut svc, &ids, 6), "AABAAB");
+}
+
+#[test]
+fn wrr_reacts_to_a_delete() {
+    let (mut svc, ids) = service(Wrr::new(), &[('C', 2), ('B', 3), ('A', 4)]);
+    svc.rebind(Wrr::new()).unwrap();
+    assert_eq!(picks(&mut svc, &ids, 4), "AABA");
+    assert_eq!(svc.scheduler().state().0, 2);
+    svc.remove(ids[1].1).unwrap();
+    assert_eq!(svc.scheduler().state(), (3, 3, 2));
+    assert_eq!(picks(&mut svc, &ids, 8), "AACAACAA");
+}
+
+#[test]
+fn wrr_weight_zero_and_empty() {
+    let (mut svc, ids) = service(Wrr::new(), &[('A', 0), ('B', 0)]);
+    assert_eq!(picks(&mut svc, &ids, 3), "---");
+    svc.set_weight(ids[0].1, 5).unwrap();
+    assert_eq!(picks(&mut svc, &ids, 3), "AAA");
+    let mut empty = Service::new(Wrr::new());
+    assert_eq!(empty.pick(), None);
+}
+
+#[test]
+fn lc_and_wlc_differ_on_weight() {
+    for lc in [true, false] {
+        let sched: Box<dyn Scheduler> = if lc {
+            Box::new(Lc::new())
+        } else {
+            Box::new(Wlc::new())
+        };
+        let mut svc = Service::new(sched);
+        // list order [A, B, C]: add C, B, A
+        let c = svc.add(DestConfig::new(ip(3), 80, 3)).unwrap();
+        let b = svc.add(DestConfig::new(ip(2), 80, 2)).unwrap();
+        let a = svc.add(DestConfig::new(ip(1), 80, 1)).unwrap();
+        load(&mut svc, a, 1, 0);
+        load(&mut svc, b, 1, 10);
+        load(&mut svc, c, 2, 0);
+        assert_eq!(svc.pick(), Some(if lc { a } else { b }));
+    }
+}
+
+#[test]
+fn wlc_tie_keeps_the_earlier_dest() {
+    let mut svc = Service::new(Wlc::new());
+    let b = svc.add(DestConfig::new(ip(2), 80, 2)).unwrap();
+    let a = svc.add(DestConfig::new(ip(1), 80, 1)).unwrap();
+    load(&mut svc, a, 1, 0);
+    load(&mut svc, b, 2, 0);
+    assert_eq!(svc.pick(), Some(a));
+}
+
+#[test]
+fn sed_examples() {
+    let mut svc = Service::new(Sed::new());
+    let b = svc.add(DestConfig::new(ip(2), 80, 2)).unwrap();
+    let a = svc.add(DestConfig::new(ip(1), 80, 1)).unwrap();
+    load(&mut svc, a, 1, 0);
+    load(&mut svc, b, 2, 0);
+    assert_eq!(svc.pick(), Some(b));
+
+    let mut svc = Service::new(Sed::new());
+    let c = svc.add(DestConfig::new(ip(3), 80, 3)).unwrap();
+    let b = svc.add(DestConfig::new(ip(2), 80, 2)).unwrap();
+    let a = svc.add(DestConfig::new(ip(1), 80, 1)).unwrap();
+    load(&mut svc, a, 1, 0);
+    load(&mut svc, b, 1, 10);
+    load(&mut svc, c, 2, 0);
+    assert_eq!(svc.pick(), Some(b));
+}
+
+#[test]
+fn nq_returns_the_first_idle_dest() {
+    let mut svc = Service::new(Nq::new());
+    let b = svc.add(DestConfig::new(ip(2), 80, 5)).unwrap();
+    let a = svc.add(DestConfig::new(ip(1), 80, 1)).unwrap();
+    load(&mut svc, a, 0, 50);
+    assert_eq!(svc.pick(), Some(a));
+    load(&mut svc, a, 1, 0);
+    assert_eq!(svc.pick(), Some(b));
+}
+
+#[test]
+fn fo_and_ovf_examples() {
+    let build = |s: AnyScheduler, loads: &[(u32, u32)]| {
+        let mut svc = Service::new(s);
+        let mut ids = Vec::new();
+        for (i, &(w, act)) in loads.iter().enumerate().rev() {
+            let id = svc.add(DestConfig::new(ip(i as u8 + 1), 80, w)).unwrap();
+            load(&mut svc, id, act, 0);
+            ids.push(id);
+        }
+        ids.reverse();
+        let got = svc.pick();
+        ids.iter().position(|&i| Some(i) == got)
+    };
+    let l1 = [(100, 120), (100, 5), (50, 10)];
+    assert_eq!(build(AnyScheduler::Fo(Fo::new()), &l1), Some(0));
+    assert_eq!(build(AnyScheduler::Ovf(Ovf::new()), &l1), Some(1));
+    assert_eq!(
+        build(AnyScheduler::Ovf(Ovf::new()), &[(2, 2), (3, 4), (1, 0)]),
+        Some(0)
+    );
+}
+
+#[test]
+fn overload_upper_and_lower_thresholds() {
+    let mut svc = Service::new(Rr::new());
+    let b = svc.add(DestConfig::new(ip(2), 80, 1)).unwrap();
+    let a = svc
+        .add(DestConfig::new(ip(1), 80, 1).thresholds(4, 2))
+        .unwrap();
+    for _ in 0..3 {
+        svc.conn_new(a, ConnState::Inactive).unwrap();
+    }
+    assert!(!svc.dest(a).unwrap().overloaded());
+    svc.conn_new(a, ConnState::Active).unwrap(); // total 4 = u_threshold
+    assert!(svc.dest(a).unwrap().overloaded());
+    assert_eq!(svc.pick(), Some(b));
+    assert_eq!(svc.pick(), Some(b));
+    svc.conn_closed(a, ConnState::Inactive).unwrap(); // 3, not < 2
+    assert!(svc.dest(a).unwrap().overloaded());
+    svc.conn_closed(a, ConnState::Inactive).unwrap(); // 2, not < 2
+    assert!(svc.dest(a).unwrap().overloaded());
+    svc.conn_closed(a, ConnState::Inactive).unwrap(); // 1 < 2: cleared
+    assert!(!svc.dest(a).unwrap().overloaded());
+    // l_threshold 0: cleared below 3/4 of u_threshold.
+    svc.edit(a, 1, 4, 0).unwrap();
+    for _ in 0..3 {
+        svc.conn_new(a, ConnState::Inactive).unwrap();
+    }
+    assert!(svc.dest(a).unwrap().overloaded()); // 4 total
+    svc.conn_closed(a, ConnState::Active).unwrap(); // 3: 12 < 12 false
+    assert!(svc.dest(a).unwrap().overloaded());
+    svc.conn_closed(a, ConnState::Inactive).unwrap(); // 2: 8 < 12
+    assert!(!svc.dest(a).unwrap().overloaded());
+    // Edit: a larger upper threshold clears the flag, a smaller one does not.
+    svc.edit(a, 1, 2, 0).unwrap();
+    svc.conn_new(a, ConnState::Inactive).unwrap(); // 3 >= 2
+    assert!(svc.dest(a).unwrap().overloaded());
+    svc.edit(a, 1, 1, 0).unwrap();
+    assert!(svc.dest(a).unwrap().overloaded());
+    svc.edit(a, 1, 5, 0).unwrap();
+    assert!(!svc.dest(a).unwrap().overloaded());
+}
+
+#[test]
+fn invalid_input_is_an_error_not_a_panic() {
+    let mut svc = Service::new(Wlc::new());
+    assert_eq!(
+        svc.add(DestConfig::new(ip(1), 80, 1 << 31)),
+        Err(Error::WeightOutOfRange(1 << 31))
+    );
+    assert_eq!(
+        svc.add(DestConfig::new(ip(1), 80, 1).thresholds(1, 2)),
+        Err(Error::ThresholdOrder { upper: 1, lower: 2 })
+    );
+    let a = svc.add(DestConfig::new(ip(1), 80, 1)).unwrap();
+    assert_eq!(svc.add(DestConfig::new(ip(1), 80, 3)), Err(Error::Exists));
+    assert_eq!(
+        svc.conn_closed(a, ConnState::Active),
+        Err(Error::NoSuchConn)
+    );
+    assert_eq!(svc.conn_established(a), Err(Error::NoSuchConn));
+    svc.remove(a).unwrap();
+    assert_eq!(svc.remove(a).map(|_| ()), Err(Error::UnknownDest));
+    assert_eq!(svc.conn_new(a, ConnState::Active), Err(Error::UnknownDest));
+    // The slot is reused, the stale handle still refused.
+    let b = svc.add(DestConfig::new(ip(2), 80, 1)).unwrap();
+    assert_eq!(a.index(), b.index());
+    assert_eq!(svc.set_weight(a, 3), Err(Error::UnknownDest));
+    assert!(AnyScheduler::from_name("lblc", 0).is_err());
+}

@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Property tests: the fast schedulers against the reference model on random
+//! operation sequences (differential), and deterministic laws.
+//! `PROPTEST_CASES` (default 256) sets the number of cases.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use lb_sched::harness::{Op, run};
+use lb_sched::{ConnState, DestConfig, DestId, Service, Wrr};
+use proptest::prelude::*;
+
+mod strategies {
+    use super::*;
+
+    prop_compose! {
+        fn weight()(kind in 0u8..10, small in 0u32..6, big in 0u32..1000) -> u32 {
+            match kind { 0 => 0, 1..=6 => small, 7 | 8 => big, _ => small * 12 }
+        }
+    }
+
+    prop_compose! {
+        fn thresholds()(t in prop::option::weighted(0.3, (1u32..8, 0u32..8))) -> (u32, u32) {
+            match t { None => (0, 0), Some((u, l)) => (u, if l > u { 0 } else { l }) }
+        }
+    }
+
+    fn conn_state() -> impl Strategy<Value = ConnState> {
+        prop_oneof![Just(ConnState::Inactive), Just(ConnState::Active)]
+    }
+
+    /// Operations over `ndests` dest indexes; picks are the most frequent.
+    pub fn op(ndests: u8) -> impl Strategy<Value = Op> {
+        let d = 0..ndests;
+        prop_oneof![
+            3 => (d.clone(), weight(), thresholds()).prop_map(|(dest, weight, (upper, lower))| Op::Add { dest, weight, upper, lower }),
+            1 => d.clone().prop_map(Op::Remove),
+            1 => (d.clone(), weight(), thresholds()).prop_map(|(dest, weight, (upper, lower))| Op::Edit { dest, weight, upper, lower }),
+            2 => (d.clone(), conn_state()).prop_map(|(a, s)| Op::Connect(a, s)),
+            1 => d.clone().prop_map(Op::Establish),
+            1 => d.clone().prop_map(Op::Closing),
+            2 => (d.clone(), conn_state()).prop_map(|(a, s)| Op::Close(a, s)),
+            6 => (0u16..300, 0u16..4, any::<bool>(), any::<bool>())
+                .prop_map(|(client, port, v6, bind)| Op::Pick { client, port, v6, bind }),
+        ]
+    }
+
+    /// A sequence that first builds a list of up to `ndests` dests (so the
+    /// indexed modes are exercised), then mixes everything.
+    pub fn ops(ndests: u8) -> impl Strategy<Value = Vec<Op>> {
+        (
+            prop::collection::vec(
+                (0..ndests, weight(), thresholds()).prop_map(|(dest, weight, (upper, lower))| {
+                    Op::Add {
+                        dest,
+                        weight,
+                        upper,
+                        lower,
+                    }
+                }),
+                0..(ndests as usize),
+            ),
+            prop::collection::vec(op(ndests), 0..300),
+        )
+            .prop_map(|(mut a, b)| {
+                a.extend(b);
+                a
+            })
+    }
+}
+
+macro_rules! differential {
+    ($test:ident, $name:literal, $flags:expr) => {
+        proptest! {
+            #[test]
+            fn $test(ops in strategies::ops(40)) {
+                if let Err(e) = run($name, $flags, &ops) {
+                    prop_assert!(false, "{}", e);
+                }
+            }
+        }
+    };
+}
+
+differential!(rr_matches_the_kernel_model, "rr", 0);
+differential!(wrr_matches_the_kernel_model, "wrr", 0);
+differential!(lc_matches_the_kernel_model, "lc", 0);
+differential!(wlc_matches_the_kernel_model, "wlc", 0);
+differential!(sed_matches_the_kernel_model, "sed", 0);
+differential!(nq_matches_the_kernel_model, "nq", 0);
+differential!(fo_matches_the_kernel_model, "fo", 0);
+differential!(ovf_matches_the_kernel_model, "ovf", 0);
+differential!(sh_matches_the_kernel_model, "sh", 0);
+differential!(sh_fallback_port_matches_the_kernel_model, "sh", 0x18);
+differential!(dh_matches_the_kernel_model, "dh", 0);
+differential!(mh_matches_the_kernel_model, "mh", 0);
+differential!(mh_fallback_port_matches_the_kernel_model, "mh", 0x18);
+differential!(twos_matches_the_kernel_model, "twos", 0);
+
+fn ip(i: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(203, 0, 113, i as u8))
+}
+
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+proptest! {
+    /// One full wrr cycle (sum of weight/gcd picks, once the first partial pass
+    /// is over) gives each dest exactly weight/gcd picks; weight 0 is never picked.
+    #[test]
+    fn wrr_cycle_gives_each_dest_weight_over_gcd(weights in prop::collection::vec(0u32..12, 1..20)) {
+        let mut svc = Service::new(Wrr::new());
+        let ids: Vec<DestId> = weights.iter().enumerate()
+            .map(|(i, &w)| svc.add(DestConfig::new(ip(i), 80, w)).unwrap())
+            .collect();
+        // Rebind: a fresh state starts a cycle at cw = mw.
+        svc.rebind(Wrr::new()).unwrap();
+        let g = weights.iter().copied().filter(|&w| w > 0).fold(0, gcd);
+        if g == 0 {
+            prop_assert_eq!(svc.pick(), None);
+            return Ok(());
+        }
+        let cycle: u32 = weights.iter().map(|w| w / g).sum();
+        for _round in 0..2 {
+            let mut count = vec![0u32; weights.len()];
+            for _ in 0..cycle {
+                let id = svc.pick().expect("positive weights exist");
+                count[ids.iter().position(|&i| i == id).unwrap()] += 1;
+            }
+            let want: Vec<u32> = weights.iter().map(|w| w / g).collect();
+            prop_assert_eq!(count, want);
+        }
+    }
+
+    /// An empty or all-zero-weight service picks nothing, for every scheduler.
+    #[test]
+    fn zero_weights_pick_nothing(n in 0usize..20, name in prop::sample::select(lb_sched::AnyScheduler::NAMES.to_vec())) {
+        let mut svc = Service::new(lb_sched::AnyScheduler::from_name(name, 0x08).unwrap());
+        for i in 0..n {
+            svc.add(DestConfig::new(ip(i), 80, 0)).unwrap();
+        }
+        for c in 0..5u8 {
+            let f = lb_sched::Flow::from_client(IpAddr::V4(Ipv4Addr::new(198, 51, 100, c)), 1000);
+            prop_assert_eq!(svc.pick_for(&f), None);
+        }
+    }
+}
