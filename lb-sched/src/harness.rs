@@ -3,7 +3,7 @@
 //! one sequence of operations to a fast [`Service`] and to the [`reference`]
 //! model and reports the first disagreement.
 //!
-//! [`reference`]: crate::reference
+//! [`reference`]: mod@crate::reference
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

@@ -49,7 +49,7 @@
 //! - Hashing schedulers (sh, dh, mh) pick by [`Flow`] ([`Service::pick_for`]).
 //! - No method panics on bad input: they return [`Error`]. A pick never allocates.
 //!
-//! [`reference`] holds plain transcriptions of the kernel's code (linear scans),
+//! [`mod@reference`] holds plain transcriptions of the kernel's code (linear scans),
 //! kept as the oracle the fast implementations are tested against.
 
 #![forbid(unsafe_code)]
