@@ -4,158 +4,14 @@
 //! dumps, stale and foreign replies, truncation, ENOBUFS, timeouts,
 //! malformed datagrams). No root, no IPVS needed.
 
-use std::collections::VecDeque;
-use std::io;
-use std::sync::{Arc, Mutex};
+mod common;
+
 use std::time::Duration;
 
+use common::*;
 use ipvs::datagram::{MessageHeader, NLMSG_HDRLEN};
-use ipvs::engine::{Engine, RECV_BUFFER_LEN, Received, Request, RequestKind, Transport};
+use ipvs::engine::{Engine, RECV_BUFFER_LEN, Request, RequestKind};
 use ipvs::{Error, Ipvs, Op};
-
-const PORT: u32 = 4242;
-const FAMILY: u16 = 0x20;
-
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const NLMSG_OVERRUN: u16 = 4;
-const NLM_F_REQUEST: u16 = 1;
-const NLM_F_MULTI: u16 = 2;
-const NLM_F_ACK: u16 = 4;
-const NLM_F_DUMP_INTR: u16 = 0x10;
-const NLM_F_DUMP: u16 = 0x300;
-const NLM_F_CAPPED: u16 = 0x100;
-const NLM_F_ACK_TLVS: u16 = 0x200;
-
-/// What the fake kernel does with one `recv`.
-enum Delivery {
-    Datagram {
-        bytes: Vec<u8>,
-        sender: u32,
-    },
-    /// A datagram whose real length exceeds what is delivered.
-    Oversized {
-        first: Vec<u8>,
-        len: usize,
-    },
-    Fail(i32),
-}
-
-type Script = Box<dyn FnMut(&MessageHeader, &[u8]) -> Vec<Delivery> + Send>;
-
-/// A scripted kernel: each request is answered by `script`, whose
-/// deliveries are queued; `recv` on an empty queue is a timeout.
-struct FakeKernel {
-    script: Script,
-    queue: VecDeque<Delivery>,
-    requests: Arc<Mutex<Vec<Vec<u8>>>>,
-}
-
-impl FakeKernel {
-    fn new(script: impl FnMut(&MessageHeader, &[u8]) -> Vec<Delivery> + Send + 'static) -> Self {
-        Self {
-            script: Box::new(script),
-            queue: VecDeque::new(),
-            requests: Arc::default(),
-        }
-    }
-}
-
-impl Transport for FakeKernel {
-    fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
-        self.requests.lock().unwrap().push(datagram.to_vec());
-        let header = MessageHeader::parse(datagram).expect("request has a header");
-        assert_eq!(header.length as usize, datagram.len());
-        assert_eq!(header.port, PORT, "requests carry our port id");
-        let deliveries = (self.script)(&header, &datagram[NLMSG_HDRLEN..]);
-        self.queue.extend(deliveries);
-        Ok(())
-    }
-
-    fn recv(&mut self, buf: &mut [u8], _timeout: Duration) -> io::Result<Option<Received>> {
-        match self.queue.pop_front() {
-            None => Ok(None),
-            Some(Delivery::Fail(errno)) => Err(io::Error::from_raw_os_error(errno)),
-            Some(Delivery::Datagram { bytes, sender }) => {
-                let n = bytes.len().min(buf.len());
-                buf[..n].copy_from_slice(&bytes[..n]);
-                Ok(Some(Received {
-                    len: bytes.len(),
-                    sender,
-                }))
-            }
-            Some(Delivery::Oversized { first, len }) => {
-                let n = first.len().min(buf.len());
-                buf[..n].copy_from_slice(&first[..n]);
-                Ok(Some(Received { len, sender: 0 }))
-            }
-        }
-    }
-
-    fn local_port(&self) -> u32 {
-        PORT
-    }
-}
-
-fn message(message_type: u16, flags: u16, sequence: u32, port: u32, payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![0; NLMSG_HDRLEN];
-    MessageHeader {
-        length: (NLMSG_HDRLEN + payload.len()) as u32,
-        message_type,
-        flags,
-        sequence,
-        port,
-    }
-    .emit(&mut out);
-    out.extend_from_slice(payload);
-    out.resize(out.len().next_multiple_of(4), 0);
-    out
-}
-
-fn data(req: &MessageHeader, flags: u16, payload: &[u8]) -> Vec<u8> {
-    message(req.message_type, flags, req.sequence, PORT, payload)
-}
-
-fn done(req: &MessageHeader, errno: i32) -> Vec<u8> {
-    message(
-        NLMSG_DONE,
-        NLM_F_MULTI,
-        req.sequence,
-        PORT,
-        &(-errno).to_ne_bytes(),
-    )
-}
-
-fn tlv(kind: u16, value: &[u8]) -> Vec<u8> {
-    let mut out = ((4 + value.len()) as u16).to_ne_bytes().to_vec();
-    out.extend(kind.to_ne_bytes());
-    out.extend(value);
-    out.resize(out.len().next_multiple_of(4), 0);
-    out
-}
-
-/// NLMSG_ERROR with a capped echo and optional extended-ACK text.
-fn error(req: &MessageHeader, errno: i32, text: Option<&str>) -> Vec<u8> {
-    let mut payload = (-errno).to_ne_bytes().to_vec();
-    let mut echoed = vec![0; NLMSG_HDRLEN];
-    req.emit(&mut echoed);
-    payload.extend(echoed);
-    let mut flags = NLM_F_CAPPED;
-    if let Some(text) = text {
-        flags |= NLM_F_ACK_TLVS;
-        payload.extend(tlv(1, format!("{text}\0").as_bytes()));
-        payload.extend(tlv(2, &24u32.to_ne_bytes()));
-    }
-    message(NLMSG_ERROR, flags, req.sequence, PORT, &payload)
-}
-
-fn ack(req: &MessageHeader) -> Vec<u8> {
-    error(req, 0, None)
-}
-
-fn kernel(bytes: Vec<u8>) -> Delivery {
-    Delivery::Datagram { bytes, sender: 0 }
-}
 
 fn dump<'a>(payload: &'a [u8]) -> Request<'a> {
     Request {
@@ -495,16 +351,6 @@ fn sequence_numbers_advance_per_request() {
 
 // ---- family resolution through the handle ----
 
-fn ctrl_reply(req: &MessageHeader, id: u16) -> Vec<u8> {
-    let mut payload = vec![1, 2, 0, 0];
-    payload.extend(tlv(1, &id.to_ne_bytes()));
-    payload.extend(tlv(2, b"IPVS\0"));
-    payload.extend(tlv(3, &1u32.to_ne_bytes()));
-    payload.extend(tlv(5, &6u32.to_ne_bytes()));
-    payload.extend(tlv(6, &[6, 0, 8, 0, 1, 0, 0, 0])); // the attr that panics upstream
-    message(0x10, 0, req.sequence, PORT, &payload)
-}
-
 #[test]
 fn family_is_resolved_once_through_the_controller() {
     let kernel_side = FakeKernel::new(|req, payload| {
@@ -547,12 +393,4 @@ fn real_kernel_without_the_family_is_ipvs_unavailable_or_works() {
         Err(Error::IpvsUnavailable) => {}
         Err(e) => panic!("unexpected: {e:?}"),
     }
-}
-
-/// errno values used by the tests (Linux).
-mod nix_errno {
-    pub const ENOENT: i32 = 2;
-    pub const EINVAL: i32 = 22;
-    pub const ERANGE: i32 = 34;
-    pub const ENOBUFS: i32 = 105;
 }

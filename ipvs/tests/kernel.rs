@@ -29,8 +29,12 @@ fn save_lines(ipvs: &Ipvs) -> String {
 /// ipvsadm's service order: fwmark (0 first), family, protocol, address, port.
 fn sort_key(key: &ServiceKey) -> (u32, u8, u16, Option<SocketAddr>) {
     match *key {
-        ServiceKey::Addr { protocol, addr } => (0, family_rank(addr.is_ipv6()), protocol.into(), Some(addr)),
-        ServiceKey::Fwmark { mark, family } => (mark, family_rank(family == ipvs::Family::Ipv6), 0, None),
+        ServiceKey::Addr { protocol, addr } => {
+            (0, family_rank(addr.is_ipv6()), protocol.into(), Some(addr))
+        }
+        ServiceKey::Fwmark { mark, family } => {
+            (mark, family_rank(family == ipvs::Family::Ipv6), 0, None)
+        }
         _ => (u32::MAX, 0, 0, None),
     }
 }
@@ -58,7 +62,10 @@ fn family_resolves_and_info_matches_proc() {
             .and_then(|n| n.parse().ok())
             .unwrap_or_else(|| panic!("no size in {header:?}"));
         assert_eq!(info.connection_table_size, size, "{header}");
-        assert!(header.contains(&format!("version {}", info.version)), "{header}");
+        assert!(
+            header.contains(&format!("version {}", info.version)),
+            "{header}"
+        );
     });
 }
 
@@ -69,7 +76,8 @@ fn tcp_rr_service_with_masquerading_destination_round_trips_with_ipvsadm() {
         let ipvs = Ipvs::new().unwrap();
         let key: ServiceKey = "tcp:203.0.113.1:80".parse().unwrap();
         let service = Service::new(key, Scheduler::RoundRobin);
-        ipvs.add_service(&service).expect("ipvsadm -A -t 203.0.113.1:80 -s rr");
+        ipvs.add_service(&service)
+            .expect("ipvsadm -A -t 203.0.113.1:80 -s rr");
         let dest = Destination::new("198.51.100.10:80".parse().unwrap(), Forwarding::Masquerade);
         ipvs.add_destination(&key, &dest)
             .expect("ipvsadm -a -t 203.0.113.1:80 -r 198.51.100.10:80 -m");
@@ -99,7 +107,11 @@ fn tcp_rr_service_with_masquerading_destination_round_trips_with_ipvsadm() {
         assert!(
             listed.lines().any(|l| {
                 let f: Vec<_> = l.split_whitespace().collect();
-                f.len() >= 4 && f[0] == "->" && f[1] == "198.51.100.10:80" && f[2] == "Masq" && f[3] == "1"
+                f.len() >= 4
+                    && f[0] == "->"
+                    && f[1] == "198.51.100.10:80"
+                    && f[2] == "Masq"
+                    && f[3] == "1"
             }),
             "{listed}"
         );

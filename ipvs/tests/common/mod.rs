@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! A scripted fake kernel for the no-root tests, and message builders.
+#![allow(dead_code)] // each test binary uses a subset
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ipvs::datagram::{MessageHeader, NLMSG_HDRLEN};
+use ipvs::engine::{Received, Transport};
+
+pub const PORT: u32 = 4242;
+pub const FAMILY: u16 = 0x20;
+
+pub const NLMSG_ERROR: u16 = 2;
+pub const NLMSG_DONE: u16 = 3;
+pub const NLMSG_OVERRUN: u16 = 4;
+pub const NLM_F_REQUEST: u16 = 1;
+pub const NLM_F_MULTI: u16 = 2;
+pub const NLM_F_ACK: u16 = 4;
+pub const NLM_F_DUMP_INTR: u16 = 0x10;
+pub const NLM_F_DUMP: u16 = 0x300;
+pub const NLM_F_CAPPED: u16 = 0x100;
+pub const NLM_F_ACK_TLVS: u16 = 0x200;
+
+/// What the fake kernel does with one `recv`.
+pub enum Delivery {
+    Datagram {
+        bytes: Vec<u8>,
+        sender: u32,
+    },
+    /// A datagram whose real length exceeds what is delivered.
+    Oversized {
+        first: Vec<u8>,
+        len: usize,
+    },
+    Fail(i32),
+}
+
+pub type Script = Box<dyn FnMut(&MessageHeader, &[u8]) -> Vec<Delivery> + Send>;
+
+/// A scripted kernel: each request is answered by `script`, whose
+/// deliveries are queued; `recv` on an empty queue is a timeout.
+pub struct FakeKernel {
+    pub script: Script,
+    pub queue: VecDeque<Delivery>,
+    pub requests: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl FakeKernel {
+    pub fn new(
+        script: impl FnMut(&MessageHeader, &[u8]) -> Vec<Delivery> + Send + 'static,
+    ) -> Self {
+        Self {
+            script: Box::new(script),
+            queue: VecDeque::new(),
+            requests: Arc::default(),
+        }
+    }
+}
+
+impl Transport for FakeKernel {
+    fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
+        self.requests.lock().unwrap().push(datagram.to_vec());
+        let header = MessageHeader::parse(datagram).expect("request has a header");
+        assert_eq!(header.length as usize, datagram.len());
+        assert_eq!(header.port, PORT, "requests carry our port id");
+        let deliveries = (self.script)(&header, &datagram[NLMSG_HDRLEN..]);
+        self.queue.extend(deliveries);
+        Ok(())
+    }
+
+    fn recv(&mut self, buf: &mut [u8], _timeout: Duration) -> io::Result<Option<Received>> {
+        match self.queue.pop_front() {
+            None => Ok(None),
+            Some(Delivery::Fail(errno)) => Err(io::Error::from_raw_os_error(errno)),
+            Some(Delivery::Datagram { bytes, sender }) => {
+                let n = bytes.len().min(buf.len());
+                buf[..n].copy_from_slice(&bytes[..n]);
+                Ok(Some(Received {
+                    len: bytes.len(),
+                    sender,
+                }))
+            }
+            Some(Delivery::Oversized { first, len }) => {
+                let n = first.len().min(buf.len());
+                buf[..n].copy_from_slice(&first[..n]);
+                Ok(Some(Received { len, sender: 0 }))
+            }
+        }
+    }
+
+    fn local_port(&self) -> u32 {
+        PORT
+    }
+}
+
+pub fn message(message_type: u16, flags: u16, sequence: u32, port: u32, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![0; NLMSG_HDRLEN];
+    MessageHeader {
+        length: (NLMSG_HDRLEN + payload.len()) as u32,
+        message_type,
+        flags,
+        sequence,
+        port,
+    }
+    .emit(&mut out);
+    out.extend_from_slice(payload);
+    out.resize(out.len().next_multiple_of(4), 0);
+    out
+}
+
+pub fn data(req: &MessageHeader, flags: u16, payload: &[u8]) -> Vec<u8> {
+    message(req.message_type, flags, req.sequence, PORT, payload)
+}
+
+pub fn done(req: &MessageHeader, errno: i32) -> Vec<u8> {
+    message(
+        NLMSG_DONE,
+        NLM_F_MULTI,
+        req.sequence,
+        PORT,
+        &(-errno).to_ne_bytes(),
+    )
+}
+
+pub fn tlv(kind: u16, value: &[u8]) -> Vec<u8> {
+    let mut out = ((4 + value.len()) as u16).to_ne_bytes().to_vec();
+    out.extend(kind.to_ne_bytes());
+    out.extend(value);
+    out.resize(out.len().next_multiple_of(4), 0);
+    out
+}
+
+/// NLMSG_ERROR with a capped echo and optional extended-ACK text.
+pub fn error(req: &MessageHeader, errno: i32, text: Option<&str>) -> Vec<u8> {
+    let mut payload = (-errno).to_ne_bytes().to_vec();
+    let mut echoed = vec![0; NLMSG_HDRLEN];
+    req.emit(&mut echoed);
+    payload.extend(echoed);
+    let mut flags = NLM_F_CAPPED;
+    if let Some(text) = text {
+        flags |= NLM_F_ACK_TLVS;
+        payload.extend(tlv(1, format!("{text}\0").as_bytes()));
+        payload.extend(tlv(2, &24u32.to_ne_bytes()));
+    }
+    message(NLMSG_ERROR, flags, req.sequence, PORT, &payload)
+}
+
+pub fn ack(req: &MessageHeader) -> Vec<u8> {
+    error(req, 0, None)
+}
+
+pub fn kernel(bytes: Vec<u8>) -> Delivery {
+    Delivery::Datagram { bytes, sender: 0 }
+}
+
+/// A controller reply describing the IPVS family with id `id`.
+pub fn ctrl_reply(req: &MessageHeader, id: u16) -> Vec<u8> {
+    let mut payload = vec![1, 2, 0, 0];
+    payload.extend(tlv(1, &id.to_ne_bytes()));
+    payload.extend(tlv(2, b"IPVS\0"));
+    payload.extend(tlv(3, &1u32.to_ne_bytes()));
+    payload.extend(tlv(5, &6u32.to_ne_bytes()));
+    payload.extend(tlv(6, &[6, 0, 8, 0, 1, 0, 0, 0])); // the attr that panics upstream
+    message(0x10, 0, req.sequence, PORT, &payload)
+}
+
+/// errno values used by the tests (Linux).
+pub mod nix_errno {
+    pub const EPERM: i32 = 1;
+    pub const ENOENT: i32 = 2;
+    pub const ESRCH: i32 = 3;
+    pub const EEXIST: i32 = 17;
+    pub const EINVAL: i32 = 22;
+    pub const ERANGE: i32 = 34;
+    pub const ENOBUFS: i32 = 105;
+}
