@@ -1,0 +1,6 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The plumbing a director (or a DR real server) needs besides IPVS.
+
+pub mod masq;
+pub mod net;
+pub mod sysctl;
