@@ -2,6 +2,7 @@
 //! Byte-vector tests. The vectors are little-endian host order, so this
 //! module only builds on little-endian targets.
 
+mod captures;
 mod groups;
 mod malformed;
 mod vectors;
