@@ -102,6 +102,11 @@
 //!   unexpected type flag (e.g. `NLA_F_NESTED` on a u32) is kept as
 //!   `Other` too, rather than decoded and re-emitted without the flag.
 //! * Nests parse with or without `NLA_F_NESTED`.
+//! * Emit whole messages ([`IpvsMessage`]'s `Emitable`), not single
+//!   attributes: `netlink-packet-core` 0.9's blanket `Emitable` for one
+//!   `Nla` drops `NLA_F_NET_BYTEORDER` from a type that also has
+//!   `NLA_F_NESTED` (only an `Other` attribute can carry both). This crate
+//!   emits messages and nests with its own writer, which keeps both.
 //!
 //! Every attribute group enum ends with `Other(DefaultNla)`, and each
 //! variant's doc names its uapi constant (`include/uapi/linux/ip_vs.h`).

@@ -204,7 +204,7 @@ impl GenlFamily for IpvsMessage {
 
 impl Emitable for IpvsMessage {
     fn buffer_len(&self) -> usize {
-        self.attributes.as_slice().buffer_len()
+        crate::wire::attributes_len(&self.attributes)
     }
 
     /// # Panics
@@ -215,7 +215,7 @@ impl Emitable for IpvsMessage {
         if let Err(e) = self.check_lengths() {
             panic!("{e}");
         }
-        self.attributes.as_slice().emit(buffer)
+        crate::wire::emit_attributes(&self.attributes, buffer)
     }
 }
 

@@ -4,9 +4,7 @@
 
 use std::ops::{Deref, DerefMut};
 
-use netlink_packet_core::{
-    DecodeError, Emitable, ErrorContext, Nla, NlaBuffer, NlasIterator, Parseable,
-};
+use netlink_packet_core::{DecodeError, ErrorContext, Nla, NlaBuffer, NlasIterator, Parseable};
 
 /// The attributes inside one nested attribute (`IPVS_CMD_ATTR_SERVICE`,
 /// `IPVS_SVC_ATTR_STATS`, ...), and whether the nest's type field carried
@@ -109,12 +107,12 @@ impl<'a, T> IntoIterator for &'a Nested<T> {
 impl<T: Nla> Nested<T> {
     /// Length of the nest's value: the emitted, padded inner attributes.
     pub(crate) fn value_len(&self) -> usize {
-        self.attributes.as_slice().buffer_len()
+        crate::wire::attributes_len(&self.attributes)
     }
 
     /// Emits the inner attributes into the nest's value.
     pub(crate) fn emit_value(&self, buffer: &mut [u8]) {
-        self.attributes.as_slice().emit(buffer)
+        crate::wire::emit_attributes(&self.attributes, buffer)
     }
 
     /// `kind` with `NLA_F_NESTED` added when the flag is set.

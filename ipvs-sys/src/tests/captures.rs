@@ -11,8 +11,30 @@
 //! is emitted with the captured sequence number and port id (the only
 //! header fields that vary) and compared with the captured bytes.
 //!
-//! Where the kernel contradicts ipvs-reference.md, the kernel wins; the
-//! differences found are noted at the test that shows them.
+//! Where the kernel contradicts ipvs-reference.md, the kernel wins. What
+//! the captures (Debian 6.1.0-56 and 6.12.117, x86-64, ipvsadm 1.31) show
+//! beyond or against the reference:
+//!
+//! * No `IPVS_STATS_ATTR_PAD` at all: on x86-64 (efficient unaligned
+//!   access) `nla_put_u64_64bit` never pads, so u64 stats sit at 4-byte
+//!   alignment. The reference's "may insert PAD" applies to other
+//!   architectures only; the codec still keeps PAD when present.
+//! * `NLA_F_NESTED` is set on every nest ipvsadm sends and on none the
+//!   kernel sends (settles reference §6.3's "[unverified]").
+//! * Every ipvsadm run starts with `IPVS_CMD_GET_INFO` (libipvs
+//!   `ipvs_init`); doit requests carry `NLM_F_REQUEST | NLM_F_ACK`, dumps
+//!   `NLM_F_REQUEST | NLM_F_ACK | NLM_F_DUMP`, and no ACK follows a dump's
+//!   `NLMSG_DONE`. Successful ACKs have `NLM_F_CAPPED`; error replies echo
+//!   the whole request.
+//! * `--stop-daemon` sends `STATE`, an empty `MCAST_IFN` and `SYNC_ID` 0,
+//!   not `STATE` alone; `--start-daemon` without `--sync-maxlen` omits
+//!   `SYNC_MAXLEN` and the kernel reports its default (1452) in dumps.
+//! * ipvsadm 1.31 refuses an IPv6 real server on an IPv4 service
+//!   ("illegal real server address"), although the kernel accepts such a
+//!   tunnel destination: `capture.py` builds that request itself.
+//! * The family id differs per boot and kernel (0x20 on 6.1, 0x23 on
+//!   6.12); apart from it, hash-table dump order and traffic counters, the
+//!   two kernels produced identical bytes for every case.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};

@@ -273,3 +273,30 @@ fn oversized_attribute_is_reported_and_emit_panics() {
     );
     assert!(fits.check_lengths().is_ok());
 }
+
+/// Both type flags at once, at the top level and inside a nest: kept and
+/// re-emitted (netlink-packet-core's own emit would drop
+/// `NLA_F_NET_BYTEORDER` here; found by fuzzing).
+#[test]
+fn both_type_flags_survive() {
+    #[rustfmt::skip]
+    let raw: &[u8] = &[
+        0x08, 0x00, 0x05, 0xfb, 0xd5, 0x00, 0x00, 0x00, // type 0x3b05 | both
+        0x10, 0x00, 0x01, 0x00,                         // SERVICE
+        0x06, 0x00, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, //   AF
+        0x04, 0x00, 0xfb, 0xff,                         //   type 0x3ffb | both
+    ];
+    let parsed = parse(1, raw);
+    assert_eq!(
+        parsed.attributes[0],
+        IpvsAttribute::Other(DefaultNla::new(0xfb05, vec![0xd5, 0, 0, 0]))
+    );
+    let IpvsAttribute::Service(svc) = &parsed.attributes[1] else {
+        panic!()
+    };
+    assert_eq!(
+        svc[1],
+        ServiceAttribute::Other(DefaultNla::new(0xfffb, vec![]))
+    );
+    assert_eq!(emit(&parsed), raw);
+}
