@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Runs the `sched_ops` fuzz harness on stable: the committed corpus
+//! (`fuzz/corpus/sched_ops/*`, `fuzz/artifacts/sched_ops/*`, when present) and a
+//! batch of pseudo-random inputs. Needs `--features fuzzing`.
+#![cfg(feature = "fuzzing")]
+
+#[test]
+fn sched_ops_corpus_and_random_inputs() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+    for dir in ["corpus/sched_ops", "artifacts/sched_ops"] {
+        if let Ok(entries) = std::fs::read_dir(root.join(dir)) {
+            for e in entries.flatten() {
+                let data = std::fs::read(e.path()).unwrap();
+                lb_sched::fuzzing::sched_ops(&data);
+            }
+        }
+    }
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    for case in 0..60u32 {
+        let len = 1 + (case as usize * 37) % 400;
+        let data: Vec<u8> = (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect();
+        lb_sched::fuzzing::sched_ops(&data);
+    }
+}
