@@ -7,7 +7,26 @@
 use std::net::SocketAddr;
 
 use ipvs::{Destination, Forwarding, Ipvs, Scheduler, Service, ServiceKey};
-use ipvs_lab::{in_netns, sh};
+use ipvs_lab::sh;
+
+/// Runs a kernel test body in its own namespace, after loading every module
+/// the tests use once per process.
+///
+/// Loading a module on demand while another test creates a namespace can
+/// deadlock the kernel: IPVS asks for `ip_vs_<scheduler>` while holding its
+/// configuration mutex, and some of those modules (lblc, lblcr) register
+/// per-namespace state, which waits for namespace creation to finish. Seen
+/// in the lab on 6.1 with two tests in parallel; loading everything first
+/// avoids it.
+fn in_netns<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> T {
+    static PRELOAD: std::sync::Once = std::sync::Once::new();
+    PRELOAD.call_once(|| {
+        let modules = "ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_lblc ip_vs_lblcr ip_vs_dh ip_vs_sh \
+                       ip_vs_sed ip_vs_nq ip_vs_fo ip_vs_ovf ip_vs_mh ip_vs_pe_sip dummy veth";
+        sh(&format!("for m in {modules}; do modprobe $m || exit 1; done"));
+    });
+    ipvs_lab::in_netns(body)
+}
 
 /// What `ipvsadm -S -n` prints for the table as this crate reads it
 /// (services and destinations in ipvsadm's sort order).
@@ -114,6 +133,677 @@ fn tcp_rr_service_with_masquerading_destination_round_trips_with_ipvsadm() {
                     && f[3] == "1"
             }),
             "{listed}"
+        );
+    });
+}
+
+// ---- breadth: every feature, both directions ----
+
+use std::net::IpAddr;
+
+use ipvs::{
+    DaemonRole, Error, Persistence, PersistenceNetmask, SchedulerFlags, SyncDaemon, Timeouts,
+    Tunnel, TunnelChecksum,
+};
+
+fn svc(text: &str) -> ServiceKey {
+    text.parse().unwrap()
+}
+
+fn addr(text: &str) -> SocketAddr {
+    text.parse().unwrap()
+}
+
+/// A table using every feature, written through the crate.
+fn write_every_feature(ipvs: &Ipvs) {
+    let tcp = svc("tcp:203.0.113.1:80");
+    ipvs.add_service(&Service::new(tcp, Scheduler::RoundRobin))
+        .unwrap();
+    ipvs.add_destination(
+        &tcp,
+        &Destination::new(addr("198.51.100.10:8080"), Forwarding::Masquerade).with_weight(3),
+    )
+    .unwrap();
+    ipvs.add_destination(
+        &tcp,
+        &Destination::new(addr("203.0.113.20:80"), Forwarding::DirectRoute)
+            .with_thresholds(100, 10),
+    )
+    .unwrap();
+    ipvs.add_destination(
+        &tcp,
+        &Destination::new(addr("198.51.100.21:80"), Forwarding::Tunnel(Tunnel::Ipip)),
+    )
+    .unwrap();
+    let gue = Tunnel::Gue {
+        port: 6080,
+        checksum: TunnelChecksum::Checksum,
+    };
+    ipvs.add_destination(
+        &tcp,
+        &Destination::new(addr("198.51.100.22:80"), Forwarding::Tunnel(gue)).with_weight(0),
+    )
+    .unwrap();
+    let gre = Tunnel::Gre {
+        checksum: TunnelChecksum::None,
+    };
+    ipvs.add_destination(
+        &tcp,
+        &Destination::new(addr("198.51.100.23:80"), Forwarding::Tunnel(gre)),
+    )
+    .unwrap();
+    // A destination of the other family needs tunnel forwarding.
+    ipvs.add_destination(
+        &tcp,
+        &Destination::new(addr("[2001:db8::23]:80"), Forwarding::Tunnel(Tunnel::Ipip)),
+    )
+    .unwrap();
+
+    let udp6 = svc("udp:[2001:db8::1]:53");
+    let persistence = Persistence::new(300).with_netmask(PersistenceNetmask::Ipv6(64));
+    ipvs.add_service(
+        &Service::new(udp6, Scheduler::WeightedRoundRobin)
+            .with_persistence(persistence)
+            .with_one_packet(true),
+    )
+    .unwrap();
+    ipvs.add_destination(
+        &udp6,
+        &Destination::new(addr("[2001:db8::10]:53"), Forwarding::Masquerade).with_weight(7),
+    )
+    .unwrap();
+
+    let mark = ServiceKey::fwmark(7);
+    let persistence = Persistence::new(120)
+        .with_netmask(PersistenceNetmask::Ipv4("255.255.255.0".parse().unwrap()));
+    ipvs.add_service(
+        &Service::new(mark, Scheduler::SourceHashing)
+            .with_persistence(persistence)
+            .with_scheduler_flags(SchedulerFlags::FALLBACK | SchedulerFlags::PORT),
+    )
+    .unwrap();
+    ipvs.add_destination(
+        &mark,
+        &Destination::new(addr("198.51.100.30:0"), Forwarding::DirectRoute),
+    )
+    .unwrap();
+
+    let mark6 = ServiceKey::fwmark6(8);
+    ipvs.add_service(
+        &Service::new(mark6, Scheduler::MaglevHashing).with_scheduler_flags(SchedulerFlags::PORT),
+    )
+    .unwrap();
+
+    let sctp = svc("sctp:192.0.2.1:9");
+    ipvs.add_service(&Service::new(sctp, Scheduler::LeastConnection))
+        .unwrap();
+
+    let sip = svc("udp:192.0.2.2:5060");
+    ipvs.add_service(
+        &Service::new(sip, Scheduler::WeightedLeastConnection)
+            .with_persistence(Persistence::new(60))
+            .with_persistence_engine("sip"),
+    )
+    .unwrap();
+}
+
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn every_feature_we_write_ipvsadm_reads_identically() {
+    in_netns(|| {
+        let ipvs = Ipvs::new().unwrap();
+        write_every_feature(&ipvs);
+        let saved = sh("ipvsadm -S -n");
+        assert_eq!(save_lines(&ipvs), saved);
+        for expected in [
+            "-A -t 203.0.113.1:80 -s rr",
+            "-a -t 203.0.113.1:80 -r 198.51.100.22:80 -i -w 0 --tun-type gue --tun-port 6080 --tun-csum",
+            "-a -t 203.0.113.1:80 -r 198.51.100.23:80 -i -w 1 --tun-type gre --tun-nocsum",
+            "-a -t 203.0.113.1:80 -r [2001:db8::23]:80 -i -w 1 --tun-type ipip",
+            "-A -u [2001:db8::1]:53 -s wrr -p 300 -M 64 -o",
+            "-A -f 7 -s sh -p 120 -M 255.255.255.0 -b sh-fallback,sh-port",
+            "-A -f 8 -6 -s mh -b mh-port",
+            "-A --sctp-service 192.0.2.1:9 -s lc",
+            "-A -u 192.0.2.2:5060 -s wlc -p 60 --pe sip",
+        ] {
+            assert!(
+                saved.lines().any(|l| l == expected),
+                "missing {expected:?} in\n{saved}"
+            );
+        }
+        // Thresholds are not in -S: check them in -Ln --thresholds.
+        let thresholds = sh("ipvsadm -Ln --thresholds -t 203.0.113.1:80");
+        assert!(
+            thresholds.lines().any(|l| {
+                let f: Vec<_> = l.split_whitespace().collect();
+                f.len() >= 4 && f[1] == "203.0.113.20:80" && f[2] == "100" && f[3] == "10"
+            }),
+            "{thresholds}"
+        );
+        let dests = ipvs.destinations(&svc("tcp:203.0.113.1:80")).unwrap();
+        let dr = dests
+            .iter()
+            .find(|d| d.addr == addr("203.0.113.20:80"))
+            .unwrap();
+        assert_eq!((dr.upper_threshold, dr.lower_threshold), (100, 10));
+    });
+}
+
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn every_feature_ipvsadm_writes_we_read_identically() {
+    in_netns(|| {
+        sh("set -e
+            ipvsadm -A -t 203.0.113.1:80 -s wrr
+            ipvsadm -a -t 203.0.113.1:80 -r 198.51.100.10:8080 -m -w 4 -x 50 -y 5
+            ipvsadm -a -t 203.0.113.1:80 -r 203.0.113.20:80 -g -w 2
+            ipvsadm -a -t 203.0.113.1:80 -r 198.51.100.21:80 -i --tun-type ipip
+            ipvsadm -a -t 203.0.113.1:80 -r 198.51.100.22:80 -i --tun-type gue --tun-port 6081 --tun-remcsum
+            ipvsadm -a -t 203.0.113.1:80 -r 198.51.100.23:80 -i --tun-type gre --tun-csum
+            ipvsadm -A -u [2001:db8::1]:53 -s sh -b sh-fallback -p 600 -M 48 -o
+            ipvsadm -a -u [2001:db8::1]:53 -r [2001:db8::10]:53 -m
+            ipvsadm -A -f 9 -s mh -b mh-fallback,mh-port
+            ipvsadm -a -f 9 -r 198.51.100.40 -g -w 9
+            ipvsadm -A -f 10 -6 -s lblcr -p
+            ipvsadm -A --sctp-service 192.0.2.1:9 -s dh
+            ipvsadm -A -u 192.0.2.2:5060 -s rr -p 90 --pe sip -M 255.255.0.0
+            ipvsadm -A -t 192.0.2.3:443 -s fo -b flag-3");
+        let ipvs = Ipvs::new().unwrap();
+        assert_eq!(save_lines(&ipvs), sh("ipvsadm -S -n"));
+
+        let udp6 = ipvs.service(&svc("udp:[2001:db8::1]:53")).unwrap();
+        assert_eq!(udp6.scheduler, Scheduler::SourceHashing);
+        assert_eq!(
+            udp6.persistence,
+            Some(Persistence::new(600).with_netmask(PersistenceNetmask::Ipv6(48)))
+        );
+        assert!(udp6.one_packet);
+        assert_eq!(udp6.scheduler_flags, SchedulerFlags::FALLBACK);
+        let sip = ipvs.service(&svc("udp:192.0.2.2:5060")).unwrap();
+        assert_eq!(sip.persistence_engine.as_deref(), Some("sip"));
+        assert_eq!(
+            sip.persistence.unwrap().netmask,
+            Some(PersistenceNetmask::Ipv4("255.255.0.0".parse().unwrap()))
+        );
+        let p = ipvs
+            .service(&ServiceKey::fwmark6(10))
+            .unwrap()
+            .persistence
+            .unwrap();
+        assert_eq!(p.timeout, 360, "ipvsadm -p without a value sends 360");
+        assert_eq!(
+            ipvs.service(&svc("tcp:192.0.2.3:443"))
+                .unwrap()
+                .scheduler_flags,
+            SchedulerFlags::FLAG_3
+        );
+
+        let dests = ipvs.destinations(&svc("tcp:203.0.113.1:80")).unwrap();
+        let find = |a: &str| {
+            dests
+                .iter()
+                .find(|d| d.addr == addr(a))
+                .unwrap_or_else(|| panic!("{a} in {dests:?}"))
+        };
+        let masq = find("198.51.100.10:8080");
+        assert_eq!(
+            (
+                masq.forwarding,
+                masq.weight,
+                masq.upper_threshold,
+                masq.lower_threshold
+            ),
+            (Forwarding::Masquerade, 4, 50, 5)
+        );
+        assert_eq!(
+            find("198.51.100.21:80").forwarding,
+            Forwarding::Tunnel(Tunnel::Ipip)
+        );
+        assert_eq!(
+            find("198.51.100.22:80").forwarding,
+            Forwarding::Tunnel(Tunnel::Gue {
+                port: 6081,
+                checksum: TunnelChecksum::RemoteChecksum
+            })
+        );
+        assert_eq!(
+            find("198.51.100.23:80").forwarding,
+            Forwarding::Tunnel(Tunnel::Gre {
+                checksum: TunnelChecksum::Checksum
+            })
+        );
+        let fwm = ipvs.destinations(&ServiceKey::fwmark(9)).unwrap();
+        assert_eq!((fwm[0].addr, fwm[0].weight), (addr("198.51.100.40:0"), 9));
+    });
+}
+
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn update_delete_flush_and_zero() {
+    in_netns(|| {
+        let ipvs = Ipvs::new().unwrap();
+        let key = svc("tcp:203.0.113.1:80");
+        ipvs.add_service(&Service::new(key, Scheduler::RoundRobin))
+            .unwrap();
+        let dest = Destination::new(addr("198.51.100.10:80"), Forwarding::Masquerade);
+        ipvs.add_destination(&key, &dest).unwrap();
+
+        let updated = Service::new(key, Scheduler::WeightedLeastConnection)
+            .with_persistence(Persistence::new(30));
+        ipvs.update_service(&updated).unwrap();
+        ipvs.update_destination(&key, &dest.clone().with_weight(5).with_thresholds(20, 2))
+            .unwrap();
+        assert_eq!(
+            sh("ipvsadm -S -n"),
+            "-A -t 203.0.113.1:80 -s wlc -p 30\n-a -t 203.0.113.1:80 -r 198.51.100.10:80 -m -w 5\n"
+        );
+        // Update replaces: dropping persistence really drops it.
+        ipvs.update_service(&Service::new(key, Scheduler::RoundRobin))
+            .unwrap();
+        assert_eq!(ipvs.service(&key).unwrap().persistence, None);
+
+        ipvs.zero_service(&key).unwrap();
+        ipvs.zero_all().unwrap();
+        ipvs.delete_destination(&key, dest.addr).unwrap();
+        assert_eq!(sh("ipvsadm -S -n"), "-A -t 203.0.113.1:80 -s rr\n");
+        assert!(ipvs.destinations(&key).unwrap().is_empty());
+        ipvs.delete_service(&key).unwrap();
+        assert_eq!(sh("ipvsadm -S -n"), "");
+
+        ipvs.add_service(&Service::new(key, Scheduler::RoundRobin))
+            .unwrap();
+        ipvs.add_service(&Service::new(ServiceKey::fwmark(1), Scheduler::RoundRobin))
+            .unwrap();
+        ipvs.flush().unwrap();
+        assert_eq!(sh("ipvsadm -S -n"), "");
+        assert!(ipvs.services().unwrap().is_empty());
+    });
+}
+
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn kernel_errors_are_typed_and_invalid_requests_change_nothing() {
+    in_netns(|| {
+        let ipvs = Ipvs::new().unwrap();
+        let key = svc("tcp:203.0.113.1:80");
+        let service = Service::new(key, Scheduler::RoundRobin);
+        let dest = Destination::new(addr("198.51.100.10:80"), Forwarding::Masquerade);
+        let missing = svc("tcp:203.0.113.9:80");
+
+        assert!(matches!(
+            ipvs.delete_service(&key),
+            Err(Error::NoSuchService { .. })
+        ));
+        assert!(matches!(
+            ipvs.update_service(&service),
+            Err(Error::NoSuchService { .. })
+        ));
+        assert!(matches!(
+            ipvs.service(&key),
+            Err(Error::NoSuchService { .. })
+        ));
+        assert!(matches!(
+            ipvs.add_destination(&key, &dest),
+            Err(Error::NoSuchService { .. })
+        ));
+        assert!(matches!(
+            ipvs.destinations(&missing),
+            Err(Error::NoSuchService { .. })
+        ));
+
+        ipvs.add_service(&service).unwrap();
+        assert!(matches!(
+            ipvs.add_service(&service),
+            Err(Error::ServiceExists)
+        ));
+        let err = ipvs
+            .add_service(&Service::new(
+                missing,
+                Scheduler::Other("nosuchsched".into()),
+            ))
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::UnknownSchedulerOrPe { scheduler, .. } if scheduler == "nosuchsched"),
+            "{err:?}"
+        );
+        let err = ipvs
+            .add_service(
+                &Service::new(missing, Scheduler::RoundRobin)
+                    .with_persistence(Persistence::new(5))
+                    .with_persistence_engine("nosuchpe"),
+            )
+            .unwrap_err();
+        assert!(matches!(err, Error::UnknownSchedulerOrPe { .. }), "{err:?}");
+
+        ipvs.add_destination(&key, &dest).unwrap();
+        assert!(matches!(
+            ipvs.add_destination(&key, &dest),
+            Err(Error::DestinationExists)
+        ));
+        let other = addr("198.51.100.11:80");
+        assert!(matches!(
+            ipvs.delete_destination(&key, other),
+            Err(Error::NoSuchDestination { .. })
+        ));
+        assert!(matches!(
+            ipvs.update_destination(&key, &Destination::new(other, Forwarding::Masquerade)),
+            Err(Error::NoSuchDestination { .. })
+        ));
+        assert!(matches!(
+            ipvs.stop_daemon(DaemonRole::Backup),
+            Err(Error::NoDaemon)
+        ));
+
+        // Invalid requests are refused before the kernel: the table is unchanged.
+        let before = sh("ipvsadm -S -n");
+        let v6 = Destination::new(addr("[2001:db8::5]:80"), Forwarding::Masquerade);
+        assert!(matches!(
+            ipvs.add_destination(&key, &v6),
+            Err(Error::InvalidArgument { .. })
+        ));
+        assert!(matches!(
+            ipvs.update_destination(&key, &dest.clone().with_thresholds(1, 2)),
+            Err(Error::InvalidArgument { .. })
+        ));
+        assert!(matches!(
+            ipvs.add_service(&Service::new(
+                svc("tcp:203.0.113.2:0"),
+                Scheduler::RoundRobin
+            )),
+            Err(Error::InvalidArgument { .. })
+        ));
+        assert_eq!(sh("ipvsadm -S -n"), before);
+    });
+}
+
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn timeouts_round_trip_with_ipvsadm() {
+    in_netns(|| {
+        let ipvs = Ipvs::new().unwrap();
+        let start = ipvs.timeouts().unwrap();
+        let shown = sh("ipvsadm -L --timeout");
+        assert!(
+            shown.contains(&format!(
+                "Timeout (tcp tcpfin udp): {} {} {}",
+                start.tcp.unwrap(),
+                start.tcp_fin.unwrap(),
+                start.udp.unwrap()
+            )),
+            "{shown}"
+        );
+        ipvs.set_timeouts(&Timeouts::new(Some(901), None, Some(61)))
+            .unwrap();
+        let t = ipvs.timeouts().unwrap();
+        assert_eq!(
+            (t.tcp, t.tcp_fin, t.udp),
+            (Some(901), start.tcp_fin, Some(61)),
+            "None leaves tcp_fin unchanged"
+        );
+        assert!(sh("ipvsadm -L --timeout").contains(&format!("901 {} 61", start.tcp_fin.unwrap())));
+        sh("ipvsadm --set 1000 100 10");
+        assert_eq!(
+            ipvs.timeouts().unwrap(),
+            Timeouts::new(Some(1000), Some(100), Some(10))
+        );
+    });
+}
+
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn sync_daemon_both_directions() {
+    in_netns(|| {
+        sh("ip link add sync0 type dummy && ip link set sync0 multicast on up");
+        let ipvs = Ipvs::new().unwrap();
+        assert!(ipvs.daemons().unwrap().is_empty());
+        let master = SyncDaemon::new(DaemonRole::Master, "sync0", 7)
+            .with_mcast_group("239.1.2.3".parse().unwrap())
+            .with_mcast_port(8850)
+            .with_mcast_ttl(3)
+            .with_max_len(1200);
+        ipvs.start_daemon(&master).unwrap();
+        assert!(matches!(
+            ipvs.start_daemon(&master),
+            Err(Error::DaemonRunning)
+        ));
+        let shown = sh("ipvsadm -L --daemon");
+        assert!(
+            shown.contains("master sync daemon (mcast=sync0, syncid=7, maxlen=1200, group=239.1.2.3, port=8850, ttl=3)"),
+            "{shown}"
+        );
+        let read = ipvs.daemons().unwrap();
+        assert_eq!(read, vec![master]);
+        ipvs.stop_daemon(DaemonRole::Master).unwrap();
+        assert!(sh("ipvsadm -L --daemon").trim().is_empty());
+
+        sh(
+            "ipvsadm --start-daemon backup --mcast-interface sync0 --syncid 200 --mcast-group ff02::1:3 --mcast-port 8851 --mcast-ttl 2",
+        );
+        let read = ipvs.daemons().unwrap();
+        assert_eq!(read.len(), 1, "{read:?}");
+        let backup = &read[0];
+        assert_eq!(backup.role, DaemonRole::Backup);
+        assert_eq!(backup.interface, "sync0");
+        assert_eq!(backup.sync_id, 200);
+        assert_eq!(
+            backup.mcast_group,
+            Some("ff02::1:3".parse::<IpAddr>().unwrap())
+        );
+        assert_eq!((backup.mcast_port, backup.mcast_ttl), (Some(8851), Some(2)));
+        ipvs.stop_daemon(DaemonRole::Backup).unwrap();
+        assert!(ipvs.daemons().unwrap().is_empty());
+    });
+}
+
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn stats_move_with_real_traffic_and_zero_resets_them() {
+    in_netns(|| {
+        // This namespace is the director. Client namespace on 203.0.113.0/24,
+        // real server namespace on 198.51.100.0/24; NAT through the VIP.
+        let tag = std::process::id();
+        let (client, server) = (format!("ipvsc{tag}"), format!("ipvss{tag}"));
+        sh(&format!(
+            "set -e
+             ip netns add {client}; ip netns add {server}
+             ip link add vc type veth peer name vc0 netns {client}
+             ip link add vs type veth peer name vs0 netns {server}
+             ip addr add 203.0.113.1/24 dev vc; ip link set vc up
+             ip addr add 198.51.100.1/24 dev vs; ip link set vs up
+             ip -n {client} addr add 203.0.113.2/24 dev vc0; ip -n {client} link set vc0 up; ip -n {client} link set lo up
+             ip -n {server} addr add 198.51.100.10/24 dev vs0; ip -n {server} link set vs0 up; ip -n {server} link set lo up
+             ip -n {server} route add default via 198.51.100.1
+             sysctl -qw net.ipv4.ip_forward=1"
+        ));
+        let server_pid = sh(&format!(
+            "ip netns exec {server} socat TCP-LISTEN:8080,fork,reuseaddr SYSTEM:'echo hello-from-real-server' >/dev/null 2>&1 & echo $!"
+        ));
+        let server_pid = server_pid.trim().to_owned();
+        let cleanup = || {
+            let _ = ipvs_lab::sh_output(&format!(
+                "kill {server_pid}; sleep 0.2; ip netns del {client}; ip netns del {server}"
+            ));
+        };
+        let result = std::panic::catch_unwind(|| {
+            let ipvs = Ipvs::new().unwrap();
+            let key = svc("tcp:203.0.113.1:80");
+            ipvs.add_service(&Service::new(key, Scheduler::RoundRobin))
+                .unwrap();
+            ipvs.add_destination(
+                &key,
+                &Destination::new(addr("198.51.100.10:8080"), Forwarding::Masquerade),
+            )
+            .unwrap();
+            sh(&format!(
+                "ip netns exec {server} bash -c 'for i in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/8080) 2>/dev/null && exit 0; sleep 0.1; done; exit 1'"
+            ));
+            let requests = 5;
+            for _ in 0..requests {
+                let reply = sh(&format!(
+                    "ip netns exec {client} timeout 20 bash -c 'exec 3<>/dev/tcp/203.0.113.1/80 && cat <&3'"
+                ));
+                assert_eq!(reply.trim(), "hello-from-real-server");
+            }
+            // Counters are published by the estimator every 2 s: wait until
+            // they show every connection and stop moving.
+            let mut previous = None;
+            let mut service = ipvs.service(&key).unwrap();
+            for _ in 0..30 {
+                std::thread::sleep(std::time::Duration::from_millis(700));
+                service = ipvs.service(&key).unwrap();
+                if service.stats.connections == requests && previous == Some(service.stats) {
+                    break;
+                }
+                previous = Some(service.stats);
+            }
+            let dest = &ipvs.destinations(&key).unwrap()[0];
+            for stats in [service.stats, dest.stats] {
+                assert_eq!(stats.connections, requests, "{stats:?}");
+                assert!(
+                    stats.packets_in >= 3 * requests && stats.packets_out >= 2 * requests,
+                    "{stats:?}"
+                );
+                assert!(
+                    stats.bytes_in > 0 && stats.bytes_out > stats.packets_out * 40,
+                    "{stats:?}"
+                );
+            }
+            // ipvsadm reads the same counters (nothing moves meanwhile).
+            let listed = sh("ipvsadm -Ln --stats --exact -t 203.0.113.1:80");
+            let line = listed.lines().find(|l| l.starts_with("TCP")).unwrap();
+            let f: Vec<u64> = line
+                .split_whitespace()
+                .skip(2)
+                .map(|n| n.parse().unwrap())
+                .collect();
+            let s = service.stats;
+            assert_eq!(
+                f,
+                vec![
+                    s.connections,
+                    s.packets_in,
+                    s.packets_out,
+                    s.bytes_in,
+                    s.bytes_out
+                ],
+                "{listed}"
+            );
+
+            ipvs.zero_service(&key).unwrap();
+            let zeroed = ipvs.service(&key).unwrap().stats;
+            assert_eq!(
+                (zeroed.connections, zeroed.packets_in, zeroed.bytes_out),
+                (0, 0, 0)
+            );
+        });
+        cleanup();
+        if let Err(panic) = result {
+            std::panic::resume_unwind(panic);
+        }
+    });
+}
+
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn threads_hammering_one_handle_never_mix_replies() {
+    in_netns(|| {
+        let ipvs = std::sync::Arc::new(Ipvs::new().unwrap());
+        let threads: Vec<_> = (0..6u16)
+            .map(|t| {
+                let ipvs = ipvs.clone();
+                std::thread::spawn(move || {
+                    let key = ServiceKey::tcp(SocketAddr::from(([203, 0, 113, 1], 1000 + t)));
+                    ipvs.add_service(&Service::new(key, Scheduler::RoundRobin))
+                        .unwrap();
+                    for i in 0..15u8 {
+                        let dest =
+                            SocketAddr::from(([198, 51, 100, 10 + t as u8], 2000 + u16::from(i)));
+                        ipvs.add_destination(
+                            &key,
+                            &Destination::new(dest, Forwarding::Masquerade)
+                                .with_weight(u32::from(i)),
+                        )
+                        .unwrap();
+                        let dests = ipvs.destinations(&key).unwrap();
+                        assert_eq!(dests.len(), usize::from(i) + 1);
+                        assert!(
+                            dests.iter().all(|d| d.addr.ip() == dest.ip()),
+                            "another thread's reply: {dests:?}"
+                        );
+                        assert_eq!(ipvs.service(&key).unwrap().key, key);
+                        let all = ipvs.services().unwrap();
+                        assert!(all.iter().any(|s| s.key == key));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(save_lines(&ipvs), sh("ipvsadm -S -n"));
+        assert_eq!(ipvs.services().unwrap().len(), 6);
+    });
+}
+
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn handle_opened_in_another_namespace_stays_there() {
+    in_netns(|| {
+        let name = format!("ipvsrs{}", std::process::id());
+        sh(&format!("ip netns add {name}"));
+        let result = std::panic::catch_unwind(|| {
+            let there = Ipvs::in_netns(&name).expect("open in the named namespace");
+            there
+                .add_service(&Service::new(
+                    svc("udp:192.0.2.53:53"),
+                    Scheduler::RoundRobin,
+                ))
+                .unwrap();
+            assert_eq!(
+                sh(&format!("ip netns exec {name} ipvsadm -S -n")),
+                "-A -u 192.0.2.53:53 -s rr\n"
+            );
+            // The calling thread did not move: its own table is empty.
+            assert_eq!(sh("ipvsadm -S -n"), "");
+            let here = Ipvs::new().unwrap();
+            assert!(here.services().unwrap().is_empty());
+            let file = std::fs::File::open(format!("/run/netns/{name}")).unwrap();
+            let by_fd = Ipvs::in_netns_fd(std::os::fd::AsFd::as_fd(&file)).unwrap();
+            assert_eq!(by_fd.services().unwrap().len(), 1);
+            assert!(matches!(
+                Ipvs::in_netns("no-such-netns-here"),
+                Err(Error::Io { .. })
+            ));
+        });
+        let _ = ipvs_lab::sh_output(&format!("ip netns del {name}"));
+        if let Err(panic) = result {
+            std::panic::resume_unwind(panic);
+        }
+    });
+}
+
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn raw_request_escape_hatch() {
+    in_netns(|| {
+        use ipvs::ipvs_sys::{InfoAttribute, IpvsAttribute, IpvsCmd, IpvsMessage};
+        let ipvs = Ipvs::new().unwrap();
+        let replies = ipvs
+            .request(&IpvsMessage::new(IpvsCmd::GetInfo, vec![]), false)
+            .unwrap();
+        assert_eq!(replies.len(), 1);
+        assert_eq!(replies[0].cmd, IpvsCmd::SetInfo);
+        assert!(
+            replies[0]
+                .attributes
+                .contains(&IpvsAttribute::Info(InfoAttribute::Version(0x010201)))
+        );
+        let err = ipvs
+            .request(&IpvsMessage::new(IpvsCmd::Other(99), vec![]), false)
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Kernel { errno, .. } if errno == 95),
+            "EOPNOTSUPP: {err:?}"
         );
     });
 }
