@@ -59,7 +59,9 @@ impl PersistenceNetmask {
 pub struct Persistence {
     /// Seconds, 1..=[`MAX_PERSISTENCE_TIMEOUT`].
     pub timeout: u32,
-    /// Client grouping; `None` means one client address per group.
+    /// Client grouping; `None` means one client address per group. A host
+    /// mask (255.255.255.255 or /128) is the same thing and reads back as
+    /// `None`.
     pub netmask: Option<PersistenceNetmask>,
 }
 
