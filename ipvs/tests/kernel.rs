@@ -807,3 +807,60 @@ fn raw_request_escape_hatch() {
         );
     });
 }
+
+/// Set by [`permission_denied_without_cap_net_admin`] for the copy of this
+/// binary it runs as an unprivileged user.
+const UNPRIVILEGED_ENV: &str = "IPVS_RS_UNPRIVILEGED_CHILD";
+
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn permission_denied_without_cap_net_admin() {
+    in_netns(|| {
+        let exe = std::env::current_exe().unwrap();
+        // The same binary, as nobody (no capabilities), in this namespace,
+        // running only the child half below.
+        let out = ipvs_lab::sh_output(&format!(
+            "{UNPRIVILEGED_ENV}=1 setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
+             {} --ignored --exact unprivileged_child_reports_permission_denied --nocapture",
+            exe.display()
+        ));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("CHILD-SAW-PERMISSION-DENIED"), "{text}");
+    });
+}
+
+/// The unprivileged half of [`permission_denied_without_cap_net_admin`]; a
+/// no-op unless that test runs it.
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn unprivileged_child_reports_permission_denied() {
+    if std::env::var_os(UNPRIVILEGED_ENV).is_none() {
+        return;
+    }
+    // Resolving the family needs no privilege; IPVS commands do.
+    let ipvs = Ipvs::new().expect("GETFAMILY works unprivileged");
+    let err = ipvs.info().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::PermissionDenied {
+                op: ipvs::Op::GetInfo
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("CAP_NET_ADMIN"));
+    let err = ipvs
+        .add_service(&Service::new(
+            svc("tcp:192.0.2.1:80"),
+            Scheduler::RoundRobin,
+        ))
+        .unwrap_err();
+    assert!(matches!(err, Error::PermissionDenied { .. }), "{err:?}");
+    println!("CHILD-SAW-PERMISSION-DENIED");
+}
