@@ -97,9 +97,15 @@ impl Scheduler for AnyScheduler {
     fn dest_changed(&mut self, dests: &Dests, change: Change<'_>) {
         dispatch!(self, s => s.dest_changed(dests, change))
     }
+    #[inline]
     fn load_changed(&mut self, dests: &Dests, id: DestId) {
         dispatch!(self, s => s.load_changed(dests, id))
     }
+    #[inline]
+    fn overload_changed(&mut self, dests: &Dests, id: DestId) {
+        dispatch!(self, s => s.overload_changed(dests, id))
+    }
+    #[inline]
     fn schedule(&mut self, dests: &Dests, flow: &Flow) -> Option<DestId> {
         dispatch!(self, s => s.schedule(dests, flow))
     }

@@ -181,6 +181,7 @@ pub struct Dests {
 
 impl Dests {
     /// Number of destinations.
+    #[inline]
     pub fn len(&self) -> usize {
         self.order.len()
     }
@@ -189,6 +190,7 @@ impl Dests {
         self.order.is_empty()
     }
     /// The destination behind a handle.
+    #[inline]
     pub fn get(&self, id: DestId) -> Option<&Dest> {
         let slot = self.slots.get(id.slot as usize)?;
         if slot.generation != id.generation {
@@ -196,6 +198,7 @@ impl Dests {
         }
         slot.dest.as_ref()
     }
+    #[inline]
     pub(crate) fn get_mut(&mut self, id: DestId) -> Result<&mut Dest, Error> {
         let slot = self
             .slots
@@ -332,8 +335,11 @@ impl Dests {
 
     /// `ip_vs_bind_dest`: count a new connection, then set OVERLOAD when the
     /// total reaches the upper threshold.
-    pub(crate) fn conn_new(&mut self, id: DestId, state: ConnState) -> Result<(), Error> {
+    /// Returns whether OVERLOAD changed.
+    #[inline]
+    pub(crate) fn conn_new(&mut self, id: DestId, state: ConnState) -> Result<bool, Error> {
         let d = self.get_mut(id)?;
+        let was = d.overloaded;
         let c = match state {
             ConnState::Active => &mut d.active,
             ConnState::Inactive => &mut d.inactive,
@@ -342,11 +348,12 @@ impl Dests {
         if d.u_threshold != 0 && d.total() >= d.u_threshold as u64 {
             d.overloaded = true;
         }
-        Ok(())
+        Ok(was != d.overloaded)
     }
 
     /// A state change of a bound connection (`set_tcp_state`): moves one connection
     /// between the counters. OVERLOAD is not re-evaluated, as in the kernel.
+    #[inline]
     pub(crate) fn conn_move(&mut self, id: DestId, to: ConnState) -> Result<(), Error> {
         let d = self.get_mut(id)?;
         let (from, to) = match to {
@@ -360,8 +367,11 @@ impl Dests {
 
     /// `ip_vs_unbind_dest`: uncount a connection, then clear OVERLOAD by the
     /// lower-threshold rule (l_threshold, else 75 % of u_threshold, else always).
-    pub(crate) fn conn_closed(&mut self, id: DestId, state: ConnState) -> Result<(), Error> {
+    /// Returns whether OVERLOAD changed.
+    #[inline]
+    pub(crate) fn conn_closed(&mut self, id: DestId, state: ConnState) -> Result<bool, Error> {
         let d = self.get_mut(id)?;
+        let was = d.overloaded;
         let c = match state {
             ConnState::Active => &mut d.active,
             ConnState::Inactive => &mut d.inactive,
@@ -379,6 +389,6 @@ impl Dests {
         } else {
             d.overloaded = false;
         }
-        Ok(())
+        Ok(was != d.overloaded)
     }
 }

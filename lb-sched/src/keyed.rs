@@ -77,6 +77,7 @@ impl<R: Rule> Keyed<R> {
     }
 
     /// Recomputes one dest's entry.
+    #[inline]
     pub(crate) fn update(&mut self, dests: &Dests, id: DestId) {
         if !self.indexed {
             return;
@@ -132,6 +133,7 @@ impl<R: Rule> Keyed<R> {
     }
 
     /// The least eligible dest.
+    #[inline]
     pub(crate) fn first(&self, dests: &Dests) -> Option<DestId> {
         if self.indexed {
             let &(_, _, slot) = self.set.first()?;
@@ -166,9 +168,11 @@ macro_rules! keyed_scheduler {
                     }
                 }
             }
+            #[inline]
             fn load_changed(&mut self, dests: &$crate::Dests, id: $crate::DestId) {
                 self.idx.update(dests, id);
             }
+            #[inline]
             fn schedule(
                 &mut self,
                 dests: &$crate::Dests,

@@ -199,8 +199,12 @@ pub trait Scheduler {
     }
     /// The destination list changed (`add_dest` / `del_dest` / `upd_dest` hooks).
     fn dest_changed(&mut self, dests: &Dests, change: Change<'_>);
-    /// The counters or the OVERLOAD flag of `id` changed (connection events).
+    /// The connection counters of `id` changed (connection events).
     fn load_changed(&mut self, dests: &Dests, id: DestId) {
+        let _ = (dests, id);
+    }
+    /// The OVERLOAD flag of `id` flipped (called after [`Scheduler::load_changed`]).
+    fn overload_changed(&mut self, dests: &Dests, id: DestId) {
         let _ = (dests, id);
     }
     /// `schedule()`: the destination for a new connection, or `None`.
@@ -219,6 +223,9 @@ impl<S: Scheduler + ?Sized> Scheduler for Box<S> {
     }
     fn load_changed(&mut self, dests: &Dests, id: DestId) {
         (**self).load_changed(dests, id)
+    }
+    fn overload_changed(&mut self, dests: &Dests, id: DestId) {
+        (**self).overload_changed(dests, id)
     }
     fn schedule(&mut self, dests: &Dests, flow: &Flow) -> Option<DestId> {
         (**self).schedule(dests, flow)
@@ -316,8 +323,11 @@ impl<S: Scheduler> Service<S> {
     /// reaches ESTABLISHED ([`Service::conn_established`]). Sets OVERLOAD when
     /// `u_threshold ≠ 0` and active + inactive ≥ `u_threshold`.
     pub fn conn_new(&mut self, id: DestId, state: ConnState) -> Result<(), Error> {
-        self.dests.conn_new(id, state)?;
+        let flipped = self.dests.conn_new(id, state)?;
         self.sched.load_changed(&self.dests, id);
+        if flipped {
+            self.sched.overload_changed(&self.dests, id);
+        }
         Ok(())
     }
 
@@ -339,8 +349,11 @@ impl<S: Scheduler> Service<S> {
     /// uncounted and OVERLOAD is cleared when the total falls below `l_threshold`,
     /// or below 3/4 of `u_threshold` when `l_threshold` is 0, or always when both are 0.
     pub fn conn_closed(&mut self, id: DestId, state: ConnState) -> Result<(), Error> {
-        self.dests.conn_closed(id, state)?;
+        let flipped = self.dests.conn_closed(id, state)?;
         self.sched.load_changed(&self.dests, id);
+        if flipped {
+            self.sched.overload_changed(&self.dests, id);
+        }
         Ok(())
     }
 

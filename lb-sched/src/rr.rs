@@ -32,6 +32,7 @@ impl Rr {
 
     /// Number of ranks strictly "after" the saved position in list order, i.e.
     /// with a smaller sequence number.
+    #[inline]
     fn start(&self, dests: &Dests) -> usize {
         let Some(pos) = self.pos else {
             return dests.len();
@@ -72,6 +73,7 @@ impl Scheduler for Rr {
         }
     }
 
+    #[inline]
     fn schedule(&mut self, dests: &Dests, _flow: &Flow) -> Option<DestId> {
         let n = dests.len();
         let start = self.start(dests);

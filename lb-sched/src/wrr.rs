@@ -75,6 +75,7 @@ impl HierBits {
     }
 
     /// The highest set index strictly below `i` (`i` may exceed the length).
+    #[inline]
     pub(crate) fn prev_below(&self, i: usize) -> Option<usize> {
         let mut idx = i;
         let mut level = 0;
@@ -119,7 +120,12 @@ pub struct Wrr {
     lvl: i64,
     /// Ranks with weight ≥ `lvl` that are not overloaded.
     bits: HierBits,
+    /// At most [`SMALL`] dests: passes are plain scans and no bitset is kept.
+    small: bool,
 }
+
+/// Up to this many dests, a pass is the kernel's plain scan (faster there).
+const SMALL: usize = 24;
 
 impl Default for Wrr {
     fn default() -> Self {
@@ -140,6 +146,7 @@ impl Wrr {
             ptr: 0,
             lvl: i64::MAX,
             bits: HierBits::new(0),
+            small: true,
         }
     }
 
@@ -206,12 +213,16 @@ impl Scheduler for Wrr {
         self.by_weight
             .extend((0..dests.len()).map(|r| (dests.at_rank(r).1.weight, r as u32)));
         self.by_weight.sort_unstable_by(|a, b| b.cmp(a));
-        self.bits = HierBits::new(dests.len());
+        self.small = dests.len() <= SMALL;
+        self.bits = HierBits::new(if self.small { 0 } else { dests.len() });
         self.ptr = 0;
         self.lvl = i64::MAX;
     }
 
-    fn load_changed(&mut self, dests: &Dests, id: DestId) {
+    fn overload_changed(&mut self, dests: &Dests, id: DestId) {
+        if self.small {
+            return;
+        }
         let Some(d) = dests.get(id) else { return };
         if (d.weight as i64) >= self.lvl {
             if d.overloaded {
@@ -234,9 +245,17 @@ impl Scheduler for Wrr {
         let mut restarted = false;
         loop {
             let cw = self.cw;
-            self.sync(dests, cw);
             let below = from.unwrap_or(n);
-            match (self.bits.prev_below(below), stop) {
+            let hit = if self.small {
+                (0..below).rev().find(|&r| {
+                    let d = dests.at_rank(r).1;
+                    !d.overloaded && d.weight as i64 >= cw
+                })
+            } else {
+                self.sync(dests, cw);
+                self.bits.prev_below(below)
+            };
+            match (hit, stop) {
                 (Some(r), None) => return Some(self.found(dests, r)),
                 (Some(r), Some(s)) if r >= s => return Some(self.found(dests, r)),
                 (_, Some(s)) => {
@@ -248,7 +267,7 @@ impl Scheduler for Wrr {
             }
             // At the list head: lower cw. Skip whole runs of passes that cannot
             // find anything and have no side effect (cw stays above di).
-            if stop.is_none() && self.cw - self.di > self.di {
+            if !self.small && stop.is_none() && self.cw - self.di > self.di {
                 let t = self.max_available_weight(dests).max(self.di);
                 if self.cw > t {
                     let k = (self.cw - t - 1) / self.di;
@@ -274,6 +293,7 @@ impl Scheduler for Wrr {
 }
 
 impl Wrr {
+    #[inline]
     fn found(&mut self, dests: &Dests, rank: usize) -> DestId {
         self.cl = Some(rank);
         dests.at_rank(rank).0

@@ -254,25 +254,26 @@ fn scenario(lab: &mut Lab, name: &str, flags: &str, vport: u16, steps: &[Step]) 
     let mut svc = Service::new(AnyScheduler::from_name(name, bits).unwrap());
     let mut ids: Vec<Option<DestId>> = vec![None; lab.nrs];
     let (mut kernel, mut ours) = (Vec::new(), Vec::new());
-    let mut connect = |lab: &mut Lab, svc: &mut Service<AnyScheduler>, ids: &[Option<DestId>], src: Ipv4Addr| {
-        let k = lab.connect(src, vport);
-        let flow = Flow {
-            src: IpAddr::V4(src),
-            src_port: 0,
-            dst: IpAddr::V4(VIP),
-            dst_port: vport,
+    let mut connect =
+        |lab: &mut Lab, svc: &mut Service<AnyScheduler>, ids: &[Option<DestId>], src: Ipv4Addr| {
+            let k = lab.connect(src, vport);
+            let flow = Flow {
+                src: IpAddr::V4(src),
+                src_port: 0,
+                dst: IpAddr::V4(VIP),
+                dst_port: vport,
+            };
+            let o = svc.pick_for(&flow);
+            if let Some(id) = o {
+                svc.conn_new(id, ConnState::Inactive).unwrap();
+                svc.conn_established(id).unwrap();
+            }
+            kernel.push(format!("rs{k}"));
+            ours.push(match o {
+                Some(id) => format!("rs{}", ids.iter().position(|&x| x == Some(id)).unwrap()),
+                None => "none".to_string(),
+            });
         };
-        let o = svc.pick_for(&flow);
-        if let Some(id) = o {
-            svc.conn_new(id, ConnState::Inactive).unwrap();
-            svc.conn_established(id).unwrap();
-        }
-        kernel.push(format!("rs{k}"));
-        ours.push(match o {
-            Some(id) => format!("rs{}", ids.iter().position(|&x| x == Some(id)).unwrap()),
-            None => "none".to_string(),
-        });
-    };
     for &step in steps {
         match step {
             Step::Add(i, w, u, l) => {
@@ -291,7 +292,10 @@ fn scenario(lab: &mut Lab, name: &str, flags: &str, vport: u16, steps: &[Step]) 
                 svc.set_weight(ids[i].unwrap(), w).unwrap();
             }
             Step::Del(i) => {
-                sh(&format!("ipvsadm -d -t {VIP}:{vport} -r {}:8080", rs_addr(i)));
+                sh(&format!(
+                    "ipvsadm -d -t {VIP}:{vport} -r {}:8080",
+                    rs_addr(i)
+                ));
                 svc.remove(ids[i].take().unwrap()).unwrap();
             }
             Step::Conns(n) => {
@@ -314,7 +318,8 @@ fn scenario(lab: &mut Lab, name: &str, flags: &str, vport: u16, steps: &[Step]) 
         ours.join(" ")
     );
     assert_eq!(
-        kernel, ours,
+        kernel,
+        ours,
         "{name} {flags}: the kernel's choices (left) differ from lb-sched's (right); steps {steps:?}\n{}",
         sh("ipvsadm -Ln")
     );

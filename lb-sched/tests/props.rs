@@ -68,11 +68,27 @@ mod strategies {
     }
 }
 
+/// `PROPTEST_CASES` when set, else `default` (the table-building schedulers
+/// rebuild a 4093-slot table on every change, so they default to fewer cases).
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 macro_rules! differential {
     ($test:ident, $name:literal, $flags:expr) => {
+        differential!($test, $name, $flags, 40);
+    };
+    ($test:ident, $name:literal, $flags:expr, $ndests:expr) => {
+        differential!($test, $name, $flags, $ndests, 256);
+    };
+    ($test:ident, $name:literal, $flags:expr, $ndests:expr, $cases:expr) => {
         proptest! {
+            #![proptest_config(ProptestConfig::with_cases(cases($cases)))]
             #[test]
-            fn $test(ops in strategies::ops(40)) {
+            fn $test(ops in strategies::ops($ndests)) {
                 if let Err(e) = run($name, $flags, &ops) {
                     prop_assert!(false, "{}", e);
                 }
@@ -83,17 +99,33 @@ macro_rules! differential {
 
 differential!(rr_matches_the_kernel_model, "rr", 0);
 differential!(wrr_matches_the_kernel_model, "wrr", 0);
+// Enough dests for the indexed (non-small) modes of wrr and the keyed schedulers.
+differential!(wrr_large_matches_the_kernel_model, "wrr", 0, 120);
+differential!(wlc_large_matches_the_kernel_model, "wlc", 0, 120);
+differential!(rr_large_matches_the_kernel_model, "rr", 0, 120);
 differential!(lc_matches_the_kernel_model, "lc", 0);
 differential!(wlc_matches_the_kernel_model, "wlc", 0);
 differential!(sed_matches_the_kernel_model, "sed", 0);
 differential!(nq_matches_the_kernel_model, "nq", 0);
 differential!(fo_matches_the_kernel_model, "fo", 0);
 differential!(ovf_matches_the_kernel_model, "ovf", 0);
-differential!(sh_matches_the_kernel_model, "sh", 0);
-differential!(sh_fallback_port_matches_the_kernel_model, "sh", 0x18);
-differential!(dh_matches_the_kernel_model, "dh", 0);
-differential!(mh_matches_the_kernel_model, "mh", 0);
-differential!(mh_fallback_port_matches_the_kernel_model, "mh", 0x18);
+differential!(sh_matches_the_kernel_model, "sh", 0, 40, 32);
+differential!(
+    sh_fallback_port_matches_the_kernel_model,
+    "sh",
+    0x18,
+    40,
+    32
+);
+differential!(dh_matches_the_kernel_model, "dh", 0, 40, 32);
+differential!(mh_matches_the_kernel_model, "mh", 0, 40, 32);
+differential!(
+    mh_fallback_port_matches_the_kernel_model,
+    "mh",
+    0x18,
+    40,
+    32
+);
 differential!(twos_matches_the_kernel_model, "twos", 0);
 
 fn ip(i: usize) -> IpAddr {
