@@ -30,8 +30,10 @@ use lb_sched::{AnyScheduler, ConnState, DestConfig, DestId, Flow, Rr, Service};
 enum Weights {
     /// Weights 1..=100, spread evenly.
     Uniform,
-    /// All dests weight 10, one in 64 weight 500 (a few big machines).
-    Skewed,
+    /// Heavy-tailed: most dests weight 1..=4, one in 1024 (and dest 0) weight
+    /// 1000, a few big machines in a pool of small ones. Here the kernel's wrr
+    /// scans the whole list in each of the ~1000 high-`cw` passes.
+    HeavyTail,
 }
 
 fn configs(n: usize, w: Weights) -> Vec<DestConfig> {
@@ -40,11 +42,11 @@ fn configs(n: usize, w: Weights) -> Vec<DestConfig> {
             let addr = IpAddr::V4(Ipv4Addr::from(0xCB00_7100u32 + i as u32)); // 203.0.113.0 +
             let weight = match w {
                 Weights::Uniform => 1 + (i as u32).wrapping_mul(2_654_435_761) % 100,
-                Weights::Skewed => {
-                    if i % 64 == 0 {
-                        500
+                Weights::HeavyTail => {
+                    if i % 1024 == 0 {
+                        1000
                     } else {
-                        10
+                        1 + i as u32 % 4
                     }
                 }
             };
@@ -209,6 +211,13 @@ fn main() {
     for name in ["rr", "wrr", "lc", "wlc", "sed", "nq"] {
         bench_sched(&mut c, name, Weights::Uniform, name, sizes, full);
     }
-    bench_sched(&mut c, "wrr", Weights::Skewed, "wrr-skewed", sizes, full);
+    bench_sched(
+        &mut c,
+        "wrr",
+        Weights::HeavyTail,
+        "wrr-heavytail",
+        sizes,
+        full,
+    );
     c.final_summary();
 }

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! `twos`: weighted random "power of two choices" (`net/netfilter/ipvs/ip_vs_twos.c`,
-//! `ip_vs_twos_schedule`; `ipvsadm -s twos`, kernel 6.2+: absent from 6.1).
+//! `ip_vs_twos_schedule`; `ipvsadm -s twos`; 5.12+ by ipvs-reference §5.12. The
+//! option exists in 6.1's Kconfig, but Debian's 6.1 kernel leaves
+//! `CONFIG_IP_VS_TWOS` unset, so the lab VM has twos on 6.12 only).
 //!
 //! With T the sum of the weights of the dests that are not OVERLOAD and have
 //! weight > 0, two numbers r1, r2 are drawn uniformly from `0..=T`
