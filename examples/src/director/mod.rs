@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! The plumbing a director (or a DR real server) needs besides IPVS.
 
+pub mod args;
 pub mod masq;
 pub mod net;
+pub mod setup;
 pub mod sysctl;

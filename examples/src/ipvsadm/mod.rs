@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod format;
+pub mod kernel;
 pub mod model;
 pub mod names;
 pub mod restore;
