@@ -5,7 +5,10 @@
 use std::fmt;
 use std::time::Duration;
 
+use std::net::SocketAddr;
+
 use crate::datagram::{ExtAck, MalformedMessage};
+use crate::key::ServiceKey;
 
 /// The operation a request performed; decides what a kernel errno means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -95,22 +98,39 @@ impl fmt::Display for Op {
 #[non_exhaustive]
 pub enum Error {
     /// `EEXIST` on add-service: a service with this key already exists.
-    #[error("the service already exists (update it, or delete it first)")]
-    ServiceExists,
+    #[error("service {} already exists (update it instead, or delete it first)", subject(.service))]
+    ServiceExists {
+        /// The service, when the failing call named one.
+        service: Option<ServiceKey>,
+    },
     /// `ESRCH`: no service with this key.
-    #[error("no such service{}", when(*.op))]
+    #[error("no such service {} ({op})", subject(.service))]
     NoSuchService {
         /// The operation that needed the service.
         op: Op,
+        /// The service, when the failing call named one.
+        service: Option<ServiceKey>,
     },
     /// `EEXIST` on add-destination.
-    #[error("the destination already exists in this service (update it, or delete it first)")]
-    DestinationExists,
+    #[error(
+        "destination {} already exists in service {} (update it, or delete it first)",
+        subject(.destination), subject(.service)
+    )]
+    DestinationExists {
+        /// The service.
+        service: Option<ServiceKey>,
+        /// The destination.
+        destination: Option<SocketAddr>,
+    },
     /// `ENOENT` on update/delete-destination.
-    #[error("no such destination in this service{}", when(*.op))]
+    #[error("no such destination {} in service {} ({op})", subject(.destination), subject(.service))]
     NoSuchDestination {
         /// The operation that needed the destination.
         op: Op,
+        /// The service.
+        service: Option<ServiceKey>,
+        /// The destination.
+        destination: Option<SocketAddr>,
     },
     /// `ENOENT` on add/update-service: the kernel has no scheduler (module
     /// `ip_vs_<name>`) or persistence engine (`ip_vs_pe_<name>`) by that name.
@@ -226,8 +246,9 @@ pub enum Error {
     },
 }
 
-fn when(op: Op) -> String {
-    format!(" ({op})")
+fn subject<T: fmt::Display>(what: &Option<T>) -> String {
+    what.as_ref()
+        .map_or_else(|| "(unnamed)".to_owned(), ToString::to_string)
 }
 
 fn ext(ext_ack: &ExtAck) -> String {
@@ -252,8 +273,11 @@ impl Error {
         use nix::errno::Errno;
         match (Errno::from_raw(errno), op) {
             (Errno::EPERM | Errno::EACCES, _) => Error::PermissionDenied { op },
-            (Errno::EEXIST, Op::AddService) => Error::ServiceExists,
-            (Errno::EEXIST, Op::AddDestination) => Error::DestinationExists,
+            (Errno::EEXIST, Op::AddService) => Error::ServiceExists { service: None },
+            (Errno::EEXIST, Op::AddDestination) => Error::DestinationExists {
+                service: None,
+                destination: None,
+            },
             (Errno::EEXIST, Op::StartDaemon) => Error::DaemonRunning,
             (Errno::ESRCH, Op::StopDaemon) => Error::NoDaemon,
             (
@@ -265,7 +289,7 @@ impl Error {
                 | Op::AddDestination
                 | Op::UpdateDestination
                 | Op::DeleteDestination,
-            ) => Error::NoSuchService { op },
+            ) => Error::NoSuchService { op, service: None },
             (Errno::ENOENT, Op::AddService | Op::UpdateService) => {
                 let (scheduler, pe) = names.unwrap_or(("", None));
                 Error::UnknownSchedulerOrPe {
@@ -274,7 +298,11 @@ impl Error {
                 }
             }
             (Errno::ENOENT, Op::UpdateDestination | Op::DeleteDestination) => {
-                Error::NoSuchDestination { op }
+                Error::NoSuchDestination {
+                    op,
+                    service: None,
+                    destination: None,
+                }
             }
             (Errno::ENOENT, Op::ResolveFamily) => Error::IpvsUnavailable,
             _ => Error::Kernel { op, errno, ext_ack },
@@ -286,7 +314,9 @@ impl Error {
     pub fn raw_os_error(&self) -> Option<i32> {
         use nix::errno::Errno;
         let errno = match self {
-            Error::ServiceExists | Error::DestinationExists | Error::DaemonRunning => Errno::EEXIST,
+            Error::ServiceExists { .. }
+            | Error::DestinationExists { .. }
+            | Error::DaemonRunning => Errno::EEXIST,
             Error::NoSuchService { .. } | Error::NoDaemon => Errno::ESRCH,
             Error::NoSuchDestination { .. } | Error::UnknownSchedulerOrPe { .. } => Errno::ENOENT,
             Error::PermissionDenied { .. } => Errno::EPERM,
@@ -311,7 +341,7 @@ impl Error {
     pub fn is_already_exists(&self) -> bool {
         matches!(
             self,
-            Error::ServiceExists | Error::DestinationExists | Error::DaemonRunning
+            Error::ServiceExists { .. } | Error::DestinationExists { .. } | Error::DaemonRunning
         )
     }
 
@@ -321,6 +351,30 @@ impl Error {
             Error::Kernel { ext_ack, .. } if !ext_ack.is_empty() => Some(ext_ack),
             _ => None,
         }
+    }
+
+    /// Names the service and destination a kernel error is about, for the
+    /// message.
+    pub(crate) fn about(mut self, key: &ServiceKey, dest: Option<SocketAddr>) -> Self {
+        match &mut self {
+            Error::ServiceExists { service } | Error::NoSuchService { service, .. } => {
+                *service = Some(*key)
+            }
+            Error::DestinationExists {
+                service,
+                destination,
+            }
+            | Error::NoSuchDestination {
+                service,
+                destination,
+                ..
+            } => {
+                *service = Some(*key);
+                *destination = dest;
+            }
+            _ => {}
+        }
+        self
     }
 
     pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
@@ -355,11 +409,11 @@ mod tests {
     fn errno_meaning_depends_on_the_operation() {
         assert!(matches!(
             map(Op::AddService, Errno::EEXIST),
-            Error::ServiceExists
+            Error::ServiceExists { .. }
         ));
         assert!(matches!(
             map(Op::AddDestination, Errno::EEXIST),
-            Error::DestinationExists
+            Error::DestinationExists { .. }
         ));
         assert!(matches!(
             map(Op::AddService, Errno::ENOENT),

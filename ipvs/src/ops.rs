@@ -166,7 +166,9 @@ impl<T: Transport> Ipvs<T> {
         let op = Op::GetService;
         key.validate()?;
         let message = IpvsMessage::new(IpvsCmd::GetService, vec![service_nest(key)]);
-        let replies = self.exchange(op, RequestKind::Acked, &message, None)?;
+        let replies = self
+            .exchange(op, RequestKind::Acked, &message, None)
+            .map_err(|e| e.about(key, None))?;
         let (m, raw) = replies.first().ok_or_else(|| Error::UnexpectedReply {
             op,
             detail: "no service in the reply".into(),
@@ -200,6 +202,7 @@ impl<T: Transport> Ipvs<T> {
         );
         self.exchange(op, RequestKind::Acked, &message, Some(names))
             .map(drop)
+            .map_err(|e| e.about(&service.key, None))
     }
 
     /// Deletes a service and its destinations. Equivalent to
@@ -211,6 +214,7 @@ impl<T: Transport> Ipvs<T> {
             IpvsCmd::DelService,
             vec![service_nest(key)],
         )
+        .map_err(|e| e.about(key, None))
     }
 
     /// The destinations of a service, in kernel order (newest first).
@@ -224,7 +228,7 @@ impl<T: Transport> Ipvs<T> {
         let replies = self.exchange(op, RequestKind::Dump, &message, None)?;
         if replies.is_empty() {
             self.service(key).map_err(|e| match e {
-                Error::NoSuchService { .. } => Error::NoSuchService { op },
+                Error::NoSuchService { service, .. } => Error::NoSuchService { op, service },
                 other => other,
             })?;
         }
@@ -279,6 +283,7 @@ impl<T: Transport> Ipvs<T> {
                 IpvsAttribute::Dest(Nested::new(dest.to_attributes())),
             ],
         )
+        .map_err(|e| e.about(service, Some(dest.addr)))
     }
 
     /// Removes a destination. Equivalent to
@@ -294,6 +299,7 @@ impl<T: Transport> Ipvs<T> {
                 IpvsAttribute::Dest(Nested::new(Destination::id_attributes(dest))),
             ],
         )
+        .map_err(|e| e.about(service, Some(dest)))
     }
 
     /// Deletes every service. Equivalent to `ipvsadm -C`.
@@ -311,6 +317,7 @@ impl<T: Transport> Ipvs<T> {
     pub fn zero_service(&self, key: &ServiceKey) -> Result<()> {
         key.validate()?;
         self.command(Op::Zero, IpvsCmd::Zero, vec![service_nest(key)])
+            .map_err(|e| e.about(key, None))
     }
 
     /// Connection timeouts. Equivalent to `ipvsadm -L --timeout`.

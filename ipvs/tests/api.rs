@@ -144,19 +144,22 @@ fn errnos_are_named_by_operation() {
         vec![kernel(error(req, errno, None))]
     });
     let svc = Service::new(key(), Scheduler::RoundRobin);
-    assert!(matches!(ipvs.add_service(&svc), Err(Error::ServiceExists)));
-    let dest = Destination::new("192.0.2.7:80".parse().unwrap(), Forwarding::DirectRoute);
     assert!(matches!(
-        ipvs.add_destination(&key(), &dest),
-        Err(Error::DestinationExists)
+        ipvs.add_service(&svc),
+        Err(Error::ServiceExists { .. })
     ));
+    let dest = Destination::new("192.0.2.7:80".parse().unwrap(), Forwarding::DirectRoute);
+    let err = ipvs.add_destination(&key(), &dest).unwrap_err();
+    assert!(matches!(err, Error::DestinationExists { .. }));
+    assert_eq!(
+        err.to_string(),
+        "destination 192.0.2.7:80 already exists in service tcp:207.175.44.110:80 (update it, or delete it first)"
+    );
     let err = ipvs.delete_service(&key()).unwrap_err();
     assert!(
         matches!(
             err,
-            Error::NoSuchService {
-                op: Op::DeleteService
-            }
+            Error::NoSuchService { op: Op::DeleteService, service: Some(k) } if k == key()
         ),
         "{err:?}"
     );
@@ -378,9 +381,7 @@ fn empty_destination_dump_of_a_missing_service_is_no_such_service() {
     assert!(
         matches!(
             err,
-            Error::NoSuchService {
-                op: Op::ListDestinations
-            }
+            Error::NoSuchService { op: Op::ListDestinations, service: Some(k) } if k == key()
         ),
         "{err:?}"
     );

@@ -454,7 +454,7 @@ fn kernel_errors_are_typed_and_invalid_requests_change_nothing() {
         ipvs.add_service(&service).unwrap();
         assert!(matches!(
             ipvs.add_service(&service),
-            Err(Error::ServiceExists)
+            Err(Error::ServiceExists { .. })
         ));
         let err = ipvs
             .add_service(&Service::new(
@@ -478,7 +478,7 @@ fn kernel_errors_are_typed_and_invalid_requests_change_nothing() {
         ipvs.add_destination(&key, &dest).unwrap();
         assert!(matches!(
             ipvs.add_destination(&key, &dest),
-            Err(Error::DestinationExists)
+            Err(Error::DestinationExists { .. })
         ));
         let other = addr("198.51.100.11:80");
         assert!(matches!(
