@@ -864,3 +864,43 @@ fn unprivileged_child_reports_permission_denied() {
     assert!(matches!(err, Error::PermissionDenied { .. }), "{err:?}");
     println!("CHILD-SAW-PERMISSION-DENIED");
 }
+
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn large_tables_are_dumped_across_many_datagrams() {
+    in_netns(|| {
+        // 500 services and 450 destinations: several 32 KiB dump datagrams
+        // each (configuration only, no traffic).
+        let mut rules = String::new();
+        for port in 1..=500u16 {
+            rules.push_str(&format!("-A -t 198.51.100.1:{port} -s wrr\n"));
+        }
+        rules.push_str("-A -u 192.0.2.1:53 -s rr\n");
+        for host in 1..=150u8 {
+            for port in [53u16, 5353, 8053] {
+                rules.push_str(&format!(
+                    "-a -u 192.0.2.1:53 -r 203.0.113.{host}:{port} -m -w {host}\n"
+                ));
+            }
+        }
+        sh(&format!("ipvsadm -R <<'RULES'\n{rules}RULES"));
+        let ipvs = Ipvs::new().unwrap();
+        let services = ipvs.services().unwrap();
+        assert_eq!(services.len(), 501);
+        let dests = ipvs.destinations(&svc("udp:192.0.2.1:53")).unwrap();
+        assert_eq!(dests.len(), 450);
+        assert!(dests.iter().all(|d| d.weight
+            == u32::from(match d.addr.ip() {
+                IpAddr::V4(v4) => v4.octets()[3],
+                IpAddr::V6(_) => 0,
+            })));
+        // The same lines as ipvsadm, compared as sets (one dest dump only).
+        let saved = sh("ipvsadm -S -n");
+        let mut theirs: Vec<&str> = saved.lines().collect();
+        let mut ours: Vec<String> = services.iter().map(ToString::to_string).collect();
+        ours.extend(dests.iter().map(|d| format!("-a -u 192.0.2.1:53 {d}")));
+        theirs.sort_unstable();
+        ours.sort_unstable();
+        assert_eq!(ours, theirs);
+    });
+}
