@@ -186,7 +186,9 @@ fn duplicate_netlink_crates() -> Outcome {
         "--workspace",
         "-d",
         "-e",
-        "all",
+        "normal,build,dev",
+        "--depth",
+        "0",
         "--prefix",
         "none",
     ]));
