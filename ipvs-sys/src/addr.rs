@@ -16,6 +16,18 @@ const NF_INET_ADDR_LEN: usize = 16;
 ///
 /// The bytes alone do not say which family they hold: interpret them with
 /// the sibling address-family attribute ([`InetAddr::to_ip`]).
+///
+/// ```
+/// use ipvs_sys::{AddressFamily, InetAddr};
+/// use std::net::{IpAddr, Ipv4Addr};
+///
+/// let vip = InetAddr::from(Ipv4Addr::new(192, 0, 2, 1));
+/// assert_eq!(vip.as_bytes(), &[192, 0, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+/// assert_eq!(vip.to_ip(AddressFamily::Inet), Some(IpAddr::from([192, 0, 2, 1])));
+/// // The same bytes read as IPv6 are a different address: the family decides.
+/// assert_eq!(vip.to_ip(AddressFamily::Inet6), Some("c000:201::".parse()?));
+/// # Ok::<(), std::net::AddrParseError>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct InetAddr {
     bytes: [u8; NF_INET_ADDR_LEN],
@@ -126,6 +138,17 @@ impl From<Ipv6Addr> for InetAddr {
 ///
 /// `raw` is the value read in host order (`u32::from_ne_bytes` of the 4
 /// wire bytes), so the wire bytes are reproduced exactly either way.
+///
+/// ```
+/// use ipvs_sys::Netmask;
+/// use std::net::Ipv4Addr;
+///
+/// let v4 = Netmask::from_ipv4_prefix_len(24).unwrap();
+/// assert_eq!(v4.to_ipv4_mask(), Ipv4Addr::new(255, 255, 255, 0));
+/// assert_eq!(v4.raw().to_ne_bytes(), [255, 255, 255, 0]); // the wire bytes
+/// let v6 = Netmask::from_ipv6_prefix_len(64);
+/// assert_eq!(v6.raw(), 64); // a host-order integer on the wire
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Netmask {
     raw: u32,

@@ -88,6 +88,9 @@
 //!   length-checked `parse_*` helpers, `get`). Malformed input is a
 //!   [`DecodeError`](netlink_packet_core::DecodeError) whose text names the
 //!   attribute that failed, e.g. "invalid IPVS_SVC_ATTR_PORT".
+//!   When parsing a single attribute yourself, hand it an `NlaBuffer` from
+//!   `NlasIterator` or `NlaBuffer::new_checked`: core's accessors panic on
+//!   an unchecked `NlaBuffer::new` over short bytes.
 //! * **Emitting** writes exactly [`Emitable::buffer_len`](netlink_packet_core::Emitable::buffer_len)
 //!   bytes and panics only if the buffer is shorter, or if an attribute is
 //!   longer than the u16 length field allows (see

@@ -23,6 +23,15 @@ use netlink_packet_core::{DecodeError, ErrorContext, Nla, NlaBuffer, NlasIterato
 /// which is what ipvsadm sends; [`Nested::without_flag`] builds the kernel's
 /// form. `Nested<T>` dereferences to `Vec<T>`, so it can be iterated,
 /// searched and pushed to like the list it is.
+///
+/// ```
+/// use ipvs_sys::{IpvsAttribute, Nested, ServiceAttribute};
+///
+/// let request = IpvsAttribute::Service(Nested::new(vec![ServiceAttribute::Fwmark(42)]));
+/// let IpvsAttribute::Service(service) = &request else { unreachable!() };
+/// assert!(service.nested_flag); // what ipvsadm sends
+/// assert!(service.contains(&ServiceAttribute::Fwmark(42)));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Nested<T> {
     /// The nested attributes, in wire order.

@@ -11,8 +11,8 @@ use ipvs_sys::{
     ServiceAttribute, ServiceFlags, Stats64Attribute, StatsAttribute, TunnelFlags, TunnelType,
 };
 use netlink_packet_core::{
-    DefaultNla, Emitable, NLA_F_NET_BYTEORDER, Nla, NlaBuffer, NlasIterator, Parseable,
-    ParseableParametrized,
+    DefaultNla, Emitable, NLA_F_NESTED, NLA_F_NET_BYTEORDER, Nla, NlaBuffer, NlasIterator,
+    Parseable, ParseableParametrized,
 };
 use netlink_packet_generic::GenlHeader;
 use proptest::prelude::*;
@@ -23,36 +23,57 @@ fn emit<E: Emitable>(value: &E) -> Vec<u8> {
     out
 }
 
+/// Emits a run of attributes writing each type field exactly as `kind()`
+/// returns it. (netlink-packet-core 0.9's `Emitable for &[T]` drops
+/// `NLA_F_NET_BYTEORDER` when `NLA_F_NESTED` is also set; `IpvsMessage`
+/// uses its own writer, and so does this test.)
+fn emit_run<T: Nla>(attrs: &[T]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for attr in attrs {
+        let len = attr.value_len();
+        out.extend_from_slice(&u16::try_from(len + 4).unwrap().to_ne_bytes());
+        out.extend_from_slice(&attr.kind().to_ne_bytes());
+        let start = out.len();
+        out.resize(start + len, 0);
+        attr.emit_value(&mut out[start..]);
+        out.resize(out.len() + (4 - len % 4) % 4, 0);
+    }
+    out
+}
+
 fn round_trip<T>(attrs: &[T])
 where
     T: Nla + Debug + PartialEq + for<'a> Parseable<NlaBuffer<&'a [u8]>>,
 {
-    let bytes = emit(&attrs);
+    let bytes = emit_run(attrs);
+    if let Some(last) = attrs.last() {
+        // The writer above agrees with the core's for attributes without
+        // both type flags.
+        if last.kind() & 0xc000 != 0xc000 {
+            assert_eq!(emit(last), bytes[bytes.len() - last.buffer_len()..]);
+        }
+    }
     let parsed: Vec<T> = NlasIterator::new(&bytes[..])
         .map(|nla| T::parse(&nla.unwrap()).unwrap())
         .collect();
     assert_eq!(parsed, attrs);
-    assert_eq!(emit(&parsed.as_slice()), bytes);
+    assert_eq!(emit_run(&parsed), bytes);
 }
 
-/// An attribute with a type no table knows (100..0x3fff), optionally with
-/// `NLA_F_NET_BYTEORDER`.
+/// An attribute with a type no table knows (100..0x3fff), with any
+/// combination of `NLA_F_NESTED` and `NLA_F_NET_BYTEORDER`.
 fn other_nla() -> impl Strategy<Value = DefaultNla> {
     (
         100u16..0x3fff,
-        any::<bool>(),
+        prop::sample::select(vec![
+            0,
+            NLA_F_NET_BYTEORDER,
+            NLA_F_NESTED,
+            NLA_F_NESTED | NLA_F_NET_BYTEORDER,
+        ]),
         prop::collection::vec(any::<u8>(), 0..12),
     )
-        .prop_map(|(kind, net, value)| {
-            DefaultNla::new(
-                if net {
-                    kind | NLA_F_NET_BYTEORDER
-                } else {
-                    kind
-                },
-                value,
-            )
-        })
+        .prop_map(|(kind, flags, value)| DefaultNla::new(kind | flags, value))
 }
 
 fn name() -> impl Strategy<Value = String> {

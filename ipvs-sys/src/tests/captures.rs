@@ -991,3 +991,120 @@ fn mixed_family_dest_in_dump() {
         assert!(found, "{}", fx.name());
     }
 }
+
+/// Edit and delete for every kind of service: the command and the
+/// identifying attributes ipvsadm sends.
+#[test]
+fn edit_and_delete_every_service_kind() {
+    let v6_1: InetAddr = "2001:db8::1".parse::<Ipv6Addr>().unwrap().into();
+    let cases: [(&str, IpvsCmd, &[ServiceAttribute]); 8] = [
+        (
+            "svc_edit_udp",
+            IpvsCmd::SetService,
+            &[
+                ServiceAttribute::Protocol(Protocol::Udp),
+                ServiceAttribute::Port(53),
+                ServiceAttribute::SchedName("rr".into()),
+            ],
+        ),
+        (
+            "svc_edit_sctp",
+            IpvsCmd::SetService,
+            &[
+                ServiceAttribute::Protocol(Protocol::Sctp),
+                ServiceAttribute::Port(5060),
+                ServiceAttribute::SchedName("wlc".into()),
+            ],
+        ),
+        (
+            "svc_edit_fwmark",
+            IpvsCmd::SetService,
+            &[
+                ServiceAttribute::Fwmark(42),
+                ServiceAttribute::Timeout(120),
+                ServiceAttribute::Flags(FlagsMask::replace_all(ServiceFlags::PERSISTENT)),
+            ],
+        ),
+        (
+            "svc_edit_ipv6",
+            IpvsCmd::SetService,
+            &[
+                ServiceAttribute::Af(AddressFamily::Inet6),
+                ServiceAttribute::Addr(v6_1),
+                ServiceAttribute::Flags(FlagsMask::replace_all(ServiceFlags::SH_PORT)),
+            ],
+        ),
+        (
+            "svc_del_tcp",
+            IpvsCmd::DelService,
+            &[ServiceAttribute::Protocol(Protocol::Tcp)],
+        ),
+        (
+            "svc_del_udp",
+            IpvsCmd::DelService,
+            &[ServiceAttribute::Protocol(Protocol::Udp)],
+        ),
+        (
+            "svc_del_sctp",
+            IpvsCmd::DelService,
+            &[ServiceAttribute::Protocol(Protocol::Sctp)],
+        ),
+        (
+            "svc_del_ipv6",
+            IpvsCmd::DelService,
+            &[ServiceAttribute::Addr(v6_1)],
+        ),
+    ];
+    for (name, cmd, must_have) in cases {
+        for fx in each_kernel(name) {
+            let (_, req) = fx.request();
+            assert_eq!(req.cmd, cmd, "{}", fx.name());
+            let IpvsAttribute::Service(svc) = &req.attributes[0] else {
+                panic!()
+            };
+            for attr in must_have {
+                assert!(svc.contains(attr), "{}: {attr:?} in {svc:?}", fx.name());
+            }
+            assert_eq!(fx.last_errno(), 0, "{}", fx.name());
+        }
+    }
+    for fx in each_kernel("dest_del_ipv6") {
+        let (_, req) = fx.request();
+        assert_eq!(req.cmd, IpvsCmd::DelDest);
+        let IpvsAttribute::Dest(d) = &req.attributes[1] else {
+            panic!()
+        };
+        let v6: InetAddr = "2001:db8::10".parse::<Ipv6Addr>().unwrap().into();
+        assert!(d.contains(&DestAttribute::Addr(v6)));
+        assert!(d.contains(&DestAttribute::AddrFamily(AddressFamily::Inet6)));
+        assert!(d.contains(&DestAttribute::Port(8443)));
+    }
+}
+
+/// `-Z` on the NAT service resets its counters: the next dump reports 0
+/// connections in both stats nests.
+#[test]
+fn zero_one_service_resets_counters() {
+    for fx in each_kernel("traffic_list_after_zero") {
+        let replies = fx.replies();
+        let svc = replies
+            .iter()
+            .find(|m| m.cmd == IpvsCmd::NewService)
+            .unwrap();
+        let IpvsAttribute::Service(svc) = &svc.attributes[0] else {
+            panic!()
+        };
+        assert!(svc.iter().any(|a| matches!(a, ServiceAttribute::Stats(s)
+            if s.contains(&StatsAttribute::Conns(0)) && s.contains(&StatsAttribute::InBytes(0)))));
+        assert!(svc.iter().any(|a| matches!(a, ServiceAttribute::Stats64(s)
+            if s.contains(&Stats64Attribute::Conns(0)))));
+    }
+    for fx in each_kernel("traffic_zero_one") {
+        let (_, req) = fx.request();
+        assert_eq!(req.cmd, IpvsCmd::Zero);
+        let IpvsAttribute::Service(svc) = &req.attributes[0] else {
+            panic!()
+        };
+        assert!(svc.contains(&ServiceAttribute::Addr(v4(203, 0, 113, 10))));
+    }
+}
