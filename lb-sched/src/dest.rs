@@ -367,6 +367,12 @@ impl Dests {
 
     /// `ip_vs_unbind_dest`: uncount a connection, then clear OVERLOAD by the
     /// lower-threshold rule (l_threshold, else 75 % of u_threshold, else always).
+    ///
+    /// This is the classic rule that 6.1 and 6.12 run (the kernel differential
+    /// test checks the upper-threshold and edit behaviour on both). ipvs-reference
+    /// §5.1 also describes a rework (`__ip_vs_dest_update_overload`, flag
+    /// recomputed on threshold edits); in the kernel sources read for this crate
+    /// that exists only as a proposed patch, so it is not modelled.
     /// Returns whether OVERLOAD changed.
     #[inline]
     pub(crate) fn conn_closed(&mut self, id: DestId, state: ConnState) -> Result<bool, Error> {

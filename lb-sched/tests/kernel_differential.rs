@@ -225,6 +225,8 @@ enum Step {
     Add(usize, u32, u32, u32),
     /// `ipvsadm -e` real server i with a new weight.
     Weight(usize, u32),
+    /// `ipvsadm -e` real server i with weight, upper and lower threshold.
+    Edit(usize, u32, u32, u32),
     /// `ipvsadm -d` real server i.
     Del(usize),
     /// `n` connections from the client's main address (connection schedulers).
@@ -291,6 +293,13 @@ fn scenario(lab: &mut Lab, name: &str, flags: &str, vport: u16, steps: &[Step]) 
                 ));
                 svc.set_weight(ids[i].unwrap(), w).unwrap();
             }
+            Step::Edit(i, w, u, l) => {
+                sh(&format!(
+                    "ipvsadm -e -t {VIP}:{vport} -r {}:8080 -m -w {w} -x {u} -y {l}",
+                    rs_addr(i)
+                ));
+                svc.edit(ids[i].unwrap(), w, u, l).unwrap();
+            }
             Step::Del(i) => {
                 sh(&format!(
                     "ipvsadm -d -t {VIP}:{vport} -r {}:8080",
@@ -354,13 +363,23 @@ fn kernel_rr_matches() {
                 Conns(3),
             ],
         );
-        // OVERLOAD: rs0 takes at most 2 connections (upper threshold 2).
+        // OVERLOAD: rs0 takes at most 2 connections (upper threshold 2), rs2 3;
+        // raising rs0's upper threshold clears its flag (`__ip_vs_update_dest`),
+        // lowering rs2's keeps it set.
         scenario(
             &mut lab,
             "rr",
             "",
             81,
-            &[Add(0, 1, 2, 0), Add(1, 1, 0, 0), Add(2, 1, 3, 1), Conns(9)],
+            &[
+                Add(0, 1, 2, 0),
+                Add(1, 1, 0, 0),
+                Add(2, 1, 3, 1),
+                Conns(9),
+                Edit(0, 1, 4, 0),
+                Edit(2, 1, 2, 0),
+                Conns(6),
+            ],
         );
     });
 }
