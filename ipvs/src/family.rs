@@ -13,8 +13,10 @@ use netlink_packet_generic::constants::{
     CTRL_CMD_GETFAMILY, GENL_HDRLEN,
 };
 
-/// The IPVS family's name (`IPVS_GENL_NAME`).
-pub const IPVS_FAMILY_NAME: &str = "IPVS";
+/// The IPVS family's name (`IPVS_GENL_NAME`), as the codec declares it.
+pub fn ipvs_family_name() -> &'static str {
+    <ipvs_sys::IpvsMessage as netlink_packet_generic::GenlFamily>::family_name()
+}
 
 /// The controller version this request speaks (any version answers GETFAMILY).
 const CTRL_VERSION: u8 = 1;

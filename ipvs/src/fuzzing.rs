@@ -30,11 +30,11 @@ pub fn datagram_walk(data: &[u8]) {
 /// Invariant: no panic; a successful parse names the requested family or
 /// none.
 pub fn ctrl_reply(data: &[u8]) {
-    if let Ok(info) = family::parse_family_reply(data, family::IPVS_FAMILY_NAME) {
+    if let Ok(info) = family::parse_family_reply(data, family::ipvs_family_name()) {
         assert!(
             info.name
                 .as_deref()
-                .is_none_or(|n| n == family::IPVS_FAMILY_NAME)
+                .is_none_or(|n| n == family::ipvs_family_name())
         );
     }
 }

@@ -10,7 +10,7 @@ use netlink_packet_generic::constants::GENL_ID_CTRL;
 
 use crate::engine::{Engine, Request, RequestKind, Transport};
 use crate::error::{Error, Op, Result};
-use crate::family::{self, FamilyInfo, IPVS_FAMILY_NAME};
+use crate::family::{self, FamilyInfo};
 use crate::socket::NetlinkSocket;
 
 /// A handle on the kernel's IPVS table (of one network namespace).
@@ -179,7 +179,7 @@ impl<T: Transport> Inner<T> {
                 op,
                 message_type: GENL_ID_CTRL,
                 kind: RequestKind::Acked,
-                payload: &family::getfamily_request(IPVS_FAMILY_NAME),
+                payload: &family::getfamily_request(family::ipvs_family_name()),
             })
             .map_err(|e| match e {
                 Error::Kernel { op, errno, ext_ack } => {
@@ -191,12 +191,13 @@ impl<T: Transport> Inner<T> {
             op,
             detail: "the controller acknowledged GETFAMILY without describing the family".into(),
         })?;
-        let info =
-            family::parse_family_reply(reply, IPVS_FAMILY_NAME).map_err(|e| Error::Decode {
+        let info = family::parse_family_reply(reply, family::ipvs_family_name()).map_err(|e| {
+            Error::Decode {
                 op,
                 reason: e.to_string(),
                 raw: reply.clone(),
-            })?;
+            }
+        })?;
         log::debug!("resolved the IPVS family: {info:?}");
         self.family = Some(info.clone());
         Ok(info)
