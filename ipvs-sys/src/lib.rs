@@ -96,7 +96,9 @@
 //!   longer than the u16 length field allows (see
 //!   [`IpvsMessage::check_lengths`]).
 //! * **Round trip**: for every message `m` that parses from bytes `b`,
-//!   `parse(emit(m)) == m`. For canonical bytes, which is what the kernel
+//!   `parse(emit(m)) == m` (if `m` meets the length contract; only hostile
+//!   input, such as a 65531-byte string without its NUL, can parse into a
+//!   message that does not). For canonical bytes, which is what the kernel
 //!   and ipvsadm produce (zero padding, padded nest lengths, one NUL after
 //!   each string), `emit(parse(b)) == b` as well.
 //! * **Lossless**: unknown attributes become `Other(DefaultNla)` with their
