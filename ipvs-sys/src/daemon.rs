@@ -5,14 +5,14 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use netlink_packet_core::{
-    DecodeError, DefaultNla, ErrorContext, Nla, NlaBuffer, Parseable, emit_u16, emit_u32,
-    parse_string, parse_u8, parse_u16, parse_u32,
+    DecodeError, DefaultNla, ErrorContext, Nla, NlaBuffer, Parseable, emit_u16, emit_u32, parse_u8,
+    parse_u16, parse_u32,
 };
 
 use crate::{
     DaemonState,
     nested::is_plain,
-    wire::{emit_string, string_len},
+    wire::{emit_string, name_string, string_len},
 };
 
 /// `IPVS_DAEMON_ATTR_STATE`
@@ -45,7 +45,8 @@ pub enum DaemonAttribute {
     /// `--start-daemon master|backup`.
     State(DaemonState),
     /// `IPVS_DAEMON_ATTR_MCAST_IFN` (NUL-terminated string): ipvsadm
-    /// `--mcast-interface`.
+    /// `--mcast-interface`. An interface name may be any bytes: one that
+    /// is not UTF-8 is kept verbatim in `Other` instead.
     McastIfn(String),
     /// `IPVS_DAEMON_ATTR_SYNC_ID` (u32): ipvsadm `--syncid`.
     SyncId(u32),
@@ -119,9 +120,10 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for DaemonAttribut
             IPVS_DAEMON_ATTR_STATE => Self::State(DaemonState::from_bits_retain(
                 parse_u32(payload).context("invalid IPVS_DAEMON_ATTR_STATE")?,
             )),
-            IPVS_DAEMON_ATTR_MCAST_IFN => {
-                Self::McastIfn(parse_string(payload).context("invalid IPVS_DAEMON_ATTR_MCAST_IFN")?)
-            }
+            IPVS_DAEMON_ATTR_MCAST_IFN => match name_string(payload) {
+                Some(name) => Self::McastIfn(name),
+                None => Self::Other(DefaultNla::parse(buf)?),
+            },
             IPVS_DAEMON_ATTR_SYNC_ID => {
                 Self::SyncId(parse_u32(payload).context("invalid IPVS_DAEMON_ATTR_SYNC_ID")?)
             }

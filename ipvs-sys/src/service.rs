@@ -3,14 +3,14 @@
 
 use netlink_packet_core::{
     DecodeError, DefaultNla, ErrorContext, Nla, NlaBuffer, Parseable, emit_u16, emit_u16_be,
-    emit_u32, parse_string, parse_u16, parse_u16_be, parse_u32,
+    emit_u32, parse_u16, parse_u16_be, parse_u32,
 };
 
 use crate::{
     AddressFamily, FlagsMask, InetAddr, Nested, Netmask, Protocol, Stats64Attribute,
     StatsAttribute,
     nested::{is_nest, is_plain, parse_nested},
-    wire::{emit_string, string_len},
+    wire::{emit_string, name_string, string_len},
 };
 
 /// `IPVS_SVC_ATTR_AF`
@@ -60,6 +60,7 @@ pub enum ServiceAttribute {
     /// `IPVS_SVC_ATTR_FWMARK` (u32): firewall mark, ipvsadm `-f`.
     Fwmark(u32),
     /// `IPVS_SVC_ATTR_SCHED_NAME` (NUL-terminated string): ipvsadm `-s`.
+    /// A name that is not UTF-8 is kept verbatim in `Other` instead.
     SchedName(String),
     /// `IPVS_SVC_ATTR_FLAGS` (`struct ip_vs_flags`): service flags and
     /// the mask of flags to change.
@@ -73,7 +74,7 @@ pub enum ServiceAttribute {
     /// `IPVS_SVC_ATTR_STATS` (nest): 32-bit statistics (output only).
     Stats(Nested<StatsAttribute>),
     /// `IPVS_SVC_ATTR_PE_NAME` (NUL-terminated string): persistence
-    /// engine, ipvsadm `--pe`.
+    /// engine, ipvsadm `--pe`. Not UTF-8: kept in `Other`.
     PeName(String),
     /// `IPVS_SVC_ATTR_STATS64` (nest): 64-bit statistics (output only,
     /// kernel 4.1+).
@@ -155,9 +156,10 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for ServiceAttribu
             IPVS_SVC_ATTR_FWMARK if plain => {
                 Self::Fwmark(parse_u32(payload).context("invalid IPVS_SVC_ATTR_FWMARK")?)
             }
-            IPVS_SVC_ATTR_SCHED_NAME if plain => {
-                Self::SchedName(parse_string(payload).context("invalid IPVS_SVC_ATTR_SCHED_NAME")?)
-            }
+            IPVS_SVC_ATTR_SCHED_NAME if plain => match name_string(payload) {
+                Some(name) => Self::SchedName(name),
+                None => Self::Other(DefaultNla::parse(buf)?),
+            },
             IPVS_SVC_ATTR_FLAGS if plain => {
                 Self::Flags(FlagsMask::parse(payload).context("invalid IPVS_SVC_ATTR_FLAGS")?)
             }
@@ -170,9 +172,10 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for ServiceAttribu
             IPVS_SVC_ATTR_STATS if is_nest(buf) => {
                 Self::Stats(parse_nested(buf, "invalid IPVS_SVC_ATTR_STATS")?)
             }
-            IPVS_SVC_ATTR_PE_NAME if plain => {
-                Self::PeName(parse_string(payload).context("invalid IPVS_SVC_ATTR_PE_NAME")?)
-            }
+            IPVS_SVC_ATTR_PE_NAME if plain => match name_string(payload) {
+                Some(name) => Self::PeName(name),
+                None => Self::Other(DefaultNla::parse(buf)?),
+            },
             IPVS_SVC_ATTR_STATS64 if is_nest(buf) => {
                 Self::Stats64(parse_nested(buf, "invalid IPVS_SVC_ATTR_STATS64")?)
             }

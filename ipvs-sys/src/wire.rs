@@ -3,6 +3,16 @@
 
 use netlink_packet_core::{NLA_ALIGNTO, NLA_HEADER_SIZE, Nla, nla_align};
 
+/// A NUL-terminated name (`SCHED_NAME`, `PE_NAME`, `MCAST_IFN`) as a
+/// `String`, dropping one trailing NUL; `None` if it is not UTF-8. The
+/// kernel does not require UTF-8 (an interface name may hold any bytes), so
+/// callers keep such an attribute verbatim in `Other` instead of failing
+/// the whole message.
+pub(crate) fn name_string(payload: &[u8]) -> Option<String> {
+    let name = payload.strip_suffix(&[0]).unwrap_or(payload);
+    String::from_utf8(name.to_vec()).ok()
+}
+
 /// Length of `s` emitted as a NUL-terminated string.
 pub(crate) fn string_len(s: &str) -> usize {
     s.len() + 1

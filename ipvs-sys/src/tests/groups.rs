@@ -300,3 +300,32 @@ fn both_type_flags_survive() {
     );
     assert_eq!(emit(&parsed), raw);
 }
+
+/// Names that are not UTF-8 (an interface may be named with any bytes) are
+/// kept verbatim instead of failing the whole message.
+#[test]
+fn non_utf8_names_are_kept_verbatim() {
+    #[rustfmt::skip]
+    let raw: &[u8] = &[
+        0x0c, 0x00, 0x03, 0x00,                         // DAEMON
+        0x07, 0x00, 0x02, 0x00, 0xff, 0xfe, 0x00, 0x00, //   MCAST_IFN "\xff\xfe"
+        0x0c, 0x00, 0x01, 0x00,                         // SERVICE
+        0x06, 0x00, 0x06, 0x00, 0xc3, 0x00, 0x00, 0x00, //   SCHED_NAME "\xc3"
+    ];
+    let parsed = parse(9, raw);
+    let IpvsAttribute::Daemon(daemon) = &parsed.attributes[0] else {
+        panic!()
+    };
+    assert_eq!(
+        daemon[0],
+        DaemonAttribute::Other(DefaultNla::new(2, vec![0xff, 0xfe, 0]))
+    );
+    let IpvsAttribute::Service(svc) = &parsed.attributes[1] else {
+        panic!()
+    };
+    assert_eq!(
+        svc[0],
+        ServiceAttribute::Other(DefaultNla::new(6, vec![0xc3, 0]))
+    );
+    assert_eq!(emit(&parsed), raw);
+}

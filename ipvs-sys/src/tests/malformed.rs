@@ -152,11 +152,11 @@ fn wrong_scalar_sizes_are_errors_naming_the_attribute() {
             &[0x10, 0, 1, 0, 0x0c, 0, 10, 0, 0x08, 0, 4, 0, 1, 0, 0, 0],
             "IPVS_STATS_ATTR_INBYTES",
         ),
-        // SERVICE { SCHED_NAME not UTF-8 }
+        // DEST { PORT with 1 byte }
         (
-            1,
-            &[0x0c, 0, 1, 0, 0x07, 0, 6, 0, 0xff, 0xfe, 0, 0],
-            "IPVS_SVC_ATTR_SCHED_NAME",
+            5,
+            &[0x0c, 0, 2, 0, 0x05, 0, 2, 0, 1, 0, 0, 0],
+            "IPVS_DEST_ATTR_PORT",
         ),
     ];
     for (cmd, raw, name) in cases {
