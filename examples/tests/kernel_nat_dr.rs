@@ -24,6 +24,7 @@ const NAT: &str = env!("CARGO_BIN_EXE_setup_nat_director");
 const DR: &str = env!("CARGO_BIN_EXE_setup_dr_director");
 const DR_RS: &str = env!("CARGO_BIN_EXE_setup_dr_real_server");
 const SERVE: &str = env!("CARGO_BIN_EXE_serve_name");
+const IPVSADM_RS: &str = env!("CARGO_BIN_EXE_ipvsadm-rs");
 
 /// One topology at a time: the VM has two slow (emulated) CPUs.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -219,6 +220,23 @@ fn nat_wlc_with_connections_held_open_gives_twice_the_share() {
                 ("192.0.2.11:80".to_string(), 1, 3),
                 ("192.0.2.12:80".to_string(), 2, 6)
             ]
+        );
+        // The connection table as ipvsadm -Lnc shows it (the expiry
+        // column masked: it ticks between the two reads).
+        let mask = |s: String| -> Vec<String> {
+            s.lines()
+                .map(|l| match (l.get(..4), l.get(10..)) {
+                    (Some(a), Some(b)) if !l.starts_with("IPVS") => format!("{a}{b}"),
+                    _ => l.to_string(),
+                })
+                .collect()
+        };
+        let theirs = mask(sh(&format!("ip netns exec {dir} ipvsadm -Lnc")));
+        let ours = mask(sh(&format!("ip netns exec {dir} {IPVSADM_RS} -Lnc")));
+        assert_eq!(ours, theirs);
+        assert_eq!(
+            theirs.iter().filter(|l| l.contains("ESTABLISHED")).count(),
+            9
         );
         drop(held);
     });

@@ -96,23 +96,25 @@ fn run(cmd: Command, files: &Files) -> Result<(), (u8, String)> {
                     out(&format::list_all(&table, &f, names.as_ref()))
                 }
                 ListTarget::Service(svc) => {
-                    let s = ipvs.service(&kernel::key(&svc)).map_err(|e| (1, e.to_string()))?;
+                    let s = ipvs
+                        .service(&kernel::key(&svc))
+                        .map_err(|e| (1, e.to_string()))?;
                     let entry = kernel::read_entry(&ipvs, &s).map_err(kerr)?;
                     out(&format::list_service(&entry, &f, names.as_ref()))
                 }
-                ListTarget::Timeouts => {
-                    out(&format::timeouts(&kernel::read_timeouts(&ipvs).map_err(kerr)?))
-                }
+                ListTarget::Timeouts => out(&format::timeouts(
+                    &kernel::read_timeouts(&ipvs).map_err(kerr)?,
+                )),
                 ListTarget::Daemons => {
                     let d = ipvs.daemons().map_err(|e| (1, e.to_string()))?;
                     let d: Vec<_> = d.iter().map(kernel::daemon_from).collect();
                     out(&format::daemons(&d))
                 }
-                ListTarget::Connections => Err((
-                    1,
-                    "-c (the connection table) is not implemented by ipvsadm-rs yet; read /proc/net/ip_vs_conn"
-                        .into(),
-                )),
+                ListTarget::Connections => {
+                    let text = std::fs::read_to_string("/proc/net/ip_vs_conn")
+                        .map_err(|e| (1, format!("cannot open file /proc/net/ip_vs_conn: {e}")))?;
+                    out(&format::connections(&text, &f, names.as_ref()))
+                }
             }
         }
         Command::Save(f) => {

@@ -701,3 +701,99 @@ mod tests {
         );
     }
 }
+
+/// `list_conn` (`-L -c`): `/proc/net/ip_vs_conn` rewritten the way
+/// ipvsadm prints it (addresses decoded, expiry as mm:ss, PE columns with
+/// `--persistent-conn`).
+pub fn connections(proc_text: &str, f: &ListFormat, names: &dyn Resolver) -> String {
+    let mut out = String::from("IPVS connection entries\n");
+    let (state, source, virt) = ("state", "source", "virtual");
+    if f.persistent_conn {
+        let (dest, pe) = ("destination", "pe name");
+        let _ = writeln!(
+            out,
+            "pro expire {state:<11} {source:<18} {virt:<18} {dest:<18} {pe:<16} pe_data"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "pro expire {state:<11} {source:<18} {virt:<18} destination"
+        );
+    }
+    for line in proc_text.lines().skip(1) {
+        let t: Vec<&str> = line.split_whitespace().collect();
+        if t.len() < 9 {
+            continue;
+        }
+        let proto = match t[0] {
+            "TCP" => Some(Proto::Tcp),
+            "UDP" => Some(Proto::Udp),
+            _ => None,
+        };
+        let addr = |s: &str| -> IpAddr {
+            s.parse::<std::net::Ipv6Addr>()
+                .map(IpAddr::V6)
+                .unwrap_or_else(|_| {
+                    IpAddr::V4(std::net::Ipv4Addr::from(
+                        u32::from_str_radix(s, 16).unwrap_or(0),
+                    ))
+                })
+        };
+        let port = |s: &str| u16::from_str_radix(s, 16).unwrap_or(0);
+        let name = |a: &str, p: &str| {
+            let (a, p) = (addr(a), port(p));
+            match proto {
+                Some(pr) => addrport(a, p, pr, f, names),
+                // ipvsadm resolves no service name for other protocols.
+                None => {
+                    let host = if f.numeric { None } else { names.host(a) };
+                    let host = host.unwrap_or_else(|| a.to_string());
+                    if a.is_ipv6() {
+                        format!("[{host}]:{p}")
+                    } else {
+                        format!("{host}:{p}")
+                    }
+                }
+            }
+        };
+        let (c, v, d) = (name(t[1], t[2]), name(t[3], t[4]), name(t[5], t[6]));
+        let expires: u32 = t[8].parse().unwrap_or(0);
+        let expire = format!("{:02}:{:02}", expires / 60, expires % 60);
+        if f.persistent_conn && t.len() >= 11 {
+            let _ = writeln!(
+                out,
+                "{:<3} {:<6} {:<11} {:<18} {:<18} {:<16} {:<18} {}",
+                t[0], expire, t[7], c, v, d, t[9], t[10]
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "{:<3} {:<6} {:<11} {:<18} {:<18} {}",
+                t[0], expire, t[7], c, v, d
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod conn_tests {
+    use super::super::names::Numeric;
+    use super::*;
+
+    #[test]
+    fn connection_table_is_rewritten_like_ipvsadm() {
+        let proc_text = "Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData\n\
+                         TCP CB007132 A5F0 CB00710A 0050 C000020B 0050 ESTABLISHED     899\n";
+        let f = ListFormat {
+            numeric: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            connections(proc_text, &f, &Numeric),
+            "IPVS connection entries\n\
+             pro expire state       source             virtual            destination\n\
+             TCP 14:59  ESTABLISHED 203.0.113.50:42480 203.0.113.10:80    192.0.2.11:80\n"
+        );
+    }
+}
