@@ -394,3 +394,37 @@ fn real_kernel_without_the_family_is_ipvs_unavailable_or_works() {
         Err(e) => panic!("unexpected: {e:?}"),
     }
 }
+
+#[test]
+fn real_kernel_extended_ack_text_and_offset_are_surfaced() {
+    // The generic-netlink controller validates attributes with extended
+    // ACKs: a 1-byte CTRL_ATTR_FAMILY_ID (a u16) is rejected with a message
+    // and the offset of the bad attribute. No IPVS or privilege needed.
+    let socket = ipvs::NetlinkSocket::open().expect("netlink sockets work unprivileged");
+    let mut e = Engine::new(socket);
+    e.set_timeout(Duration::from_secs(5));
+    let payload = [3, 1, 0, 0, 5, 0, 1, 0, 7, 0, 0, 0];
+    let err = e
+        .execute(&Request {
+            op: Op::ResolveFamily,
+            message_type: 0x10,
+            kind: RequestKind::Acked,
+            payload: &payload,
+        })
+        .unwrap_err();
+    let Error::Kernel { errno, ext_ack, .. } = &err else {
+        panic!("{err:?}")
+    };
+    // EINVAL or ERANGE depending on the kernel's policy checks.
+    assert!(
+        [nix_errno::EINVAL, nix_errno::ERANGE].contains(errno),
+        "{err}"
+    );
+    assert!(ext_ack.message.is_some(), "kernel text expected: {err}");
+    // The offset counts from the start of the netlink message: 16 + 4.
+    assert_eq!(ext_ack.offset, Some(20), "{err}");
+    assert!(
+        err.to_string()
+            .contains(ext_ack.message.as_deref().unwrap())
+    );
+}
