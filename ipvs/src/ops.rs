@@ -91,8 +91,11 @@ impl<T: Transport> Ipvs<T> {
     }
 
     /// Escape hatch: sends any IPVS message (as a dump when `dump`, else
-    /// acknowledged) and returns the decoded replies. Kernel errors are
-    /// [`Error::Kernel`] with [`Op::Raw`]. Nothing is validated.
+    /// acknowledged) and returns the decoded replies. Nothing is validated.
+    /// Kernel errors are [`Error::Kernel`] with [`Op::Raw`] (only `EPERM`
+    /// becomes [`Error::PermissionDenied`]), since the meaning of an errno
+    /// depends on the command. Equivalent to no ipvsadm command: use it for
+    /// what the typed API does not cover.
     pub fn request(&self, message: &IpvsMessage, dump: bool) -> Result<Vec<IpvsMessage>> {
         let kind = if dump {
             RequestKind::Dump
