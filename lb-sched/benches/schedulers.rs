@@ -9,6 +9,8 @@
 //! comparison is pick cost against pick cost plus index upkeep.
 //!
 //! Before timing, both run in lockstep and must pick the same dest every time.
+//! Times are the thread's CPU time (schedstat), not wall time: the machines are
+//! shared and wall time there measures the neighbours.
 //! `cargo bench -p lb-sched` prints `ratio` lines (reference time / fast time);
 //! in test mode (`cargo test --benches`, `cargo bench -- --test`) only small n run.
 
@@ -136,12 +138,24 @@ fn verify(name: &str, cfgs: &[DestConfig], steps: usize) {
     }
 }
 
+/// CPU time of this thread in ns (`/proc/thread-self/schedstat`, first field).
+/// The machines this runs on are shared, so wall time mostly measures the
+/// neighbours; CPU time measures the code. `None` off Linux.
+fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
 fn timed(total: &Rc<RefCell<(Duration, u64)>>, iters: u64, mut f: impl FnMut()) -> Duration {
     let t = Instant::now();
+    let c0 = thread_cpu_ns();
     for _ in 0..iters {
         f();
     }
-    let d = t.elapsed();
+    let d = match (c0, thread_cpu_ns()) {
+        (Some(a), Some(b)) if b > a => Duration::from_nanos(b - a),
+        _ => t.elapsed(),
+    };
     let mut s = total.borrow_mut();
     s.0 += d;
     s.1 += iters;
