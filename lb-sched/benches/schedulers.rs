@@ -215,7 +215,10 @@ fn bench_sched(
 }
 
 fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
+    // `cargo bench` passes --bench; `cargo bench -- --test` adds --test, and
+    // `cargo test --benches` passes neither: those only smoke-test small n.
+    let args: Vec<String> = std::env::args().collect();
+    let full = args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test");
     let mut c = Criterion::default().configure_from_args();
     let sizes: &[usize] = if full {
         &[2, 16, 256, 4096, 65536]
