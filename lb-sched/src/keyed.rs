@@ -111,6 +111,15 @@ impl<R: Rule> Keyed<R> {
         self.resize(dests);
     }
 
+    /// Forgets everything and indexes `dests` afresh (the scheduler was bound to
+    /// a list it has not seen).
+    pub(crate) fn rebuild(&mut self, dests: &Dests) {
+        self.indexed = false;
+        self.set.clear();
+        self.keys.clear();
+        self.resize(dests);
+    }
+
     /// Switches between the index and the plain scan as the list grows or shrinks.
     pub(crate) fn resize(&mut self, dests: &Dests) {
         let n = dests.len();
@@ -161,7 +170,7 @@ macro_rules! keyed_scheduler {
             fn dest_changed(&mut self, dests: &$crate::Dests, change: $crate::Change<'_>) {
                 match change {
                     $crate::Change::Removed(id, _) => self.idx.removed(dests, id),
-                    $crate::Change::Bound => self.idx.resize(dests),
+                    $crate::Change::Bound => self.idx.rebuild(dests),
                     $crate::Change::Added(id) | $crate::Change::Updated(id) => {
                         self.idx.resize(dests);
                         self.idx.update(dests, id);

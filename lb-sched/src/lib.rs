@@ -243,16 +243,17 @@ pub struct Service<S> {
 impl<S: Scheduler> Service<S> {
     /// A service with no destinations (the scheduler is bound to an empty list,
     /// as `ipvsadm -A` does).
-    pub fn new(sched: S) -> Self {
-        Service {
-            dests: Dests::default(),
-            sched,
-        }
+    pub fn new(mut sched: S) -> Self {
+        let dests = Dests::default();
+        // init_service on an empty list, so a scheduler taken from another
+        // service starts fresh too.
+        sched.dest_changed(&dests, Change::Bound);
+        Service { dests, sched }
     }
 
-    /// Binds a new scheduler to the existing destinations (`ipvsadm -E -s NAME`:
-    /// the old scheduler's state is dropped, the new one starts fresh, as
-    /// `init_service` does) and returns the old one.
+    /// Binds a scheduler to the existing destinations (`ipvsadm -E -s NAME`: the
+    /// scheduler starts from its `init_service` state, whatever it held before)
+    /// and returns the old one.
     pub fn rebind(&mut self, sched: S) -> Result<S, Error> {
         sched.check_len(self.dests.len())?;
         let old = std::mem::replace(&mut self.sched, sched);

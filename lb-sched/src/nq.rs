@@ -45,8 +45,8 @@ impl Scheduler for Nq {
                 self.sed.removed(dests, id);
             }
             Change::Bound => {
-                self.idle.resize(dests);
-                self.sed.resize(dests);
+                self.idle.rebuild(dests);
+                self.sed.rebuild(dests);
             }
             Change::Added(id) | Change::Updated(id) => {
                 self.idle.resize(dests);

@@ -60,6 +60,11 @@ impl Scheduler for Rr {
     }
 
     fn dest_changed(&mut self, dests: &Dests, change: Change<'_>) {
+        if let Change::Bound = change {
+            // ip_vs_rr_init_svc
+            *self = Rr::new();
+            return;
+        }
         // ip_vs_rr_del_dest: the position moves to the removed dest's predecessor
         // in list order (the next higher rank, now at the removed rank), or to the
         // head. (Keeping the stale position would differ once a dest is added at

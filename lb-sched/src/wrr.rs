@@ -196,7 +196,11 @@ impl Scheduler for Wrr {
         "wrr"
     }
 
-    fn dest_changed(&mut self, dests: &Dests, _change: Change<'_>) {
+    fn dest_changed(&mut self, dests: &Dests, change: Change<'_>) {
+        if let Change::Bound = change {
+            // ip_vs_wrr_init_svc: cw = mw, which dest_changed gives from cw = 0.
+            self.cw = 0;
+        }
         // ip_vs_wrr_dest_changed
         self.cl = None;
         let mut g = 0u32;

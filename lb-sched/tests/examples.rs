@@ -307,3 +307,36 @@ fn invalid_input_is_an_error_not_a_panic() {
     assert_eq!(svc.set_weight(a, 3), Err(Error::UnknownDest));
     assert!(AnyScheduler::from_name("lblc", 0).is_err());
 }
+
+#[test]
+fn rebinding_a_used_scheduler_starts_it_fresh() {
+    // A wlc index built for one list must not leak into another service.
+    let mut a = Service::new(AnyScheduler::from_name("wlc", 0).unwrap());
+    for i in 0..40u8 {
+        a.add(DestConfig::new(ip(i), 80, 1)).unwrap();
+    }
+    let used = a.rebind(AnyScheduler::from_name("rr", 0).unwrap()).unwrap();
+    let (mut b, ids) = service(Rr::new(), &[('A', 1), ('B', 3)]);
+    b.rebind(Rr::new()).unwrap();
+    let mut b2 = Service::new(used);
+    for (c, w) in [('A', 1), ('B', 3)] {
+        b2.add(DestConfig::new(ip(c as u8), 80, w)).unwrap();
+    }
+    let mut picked = b2.pick().unwrap();
+    assert_eq!(b2.dest(picked).unwrap().weight(), 3);
+    // The same for wrr: a used state is reset to cw = mw on bind.
+    let mut w = Service::new(Wrr::new());
+    for (c, wt) in [('B', 2), ('A', 4)] {
+        w.add(DestConfig::new(ip(c as u8), 80, wt)).unwrap();
+    }
+    let _ = w.pick();
+    let old = w.rebind(Wrr::new()).unwrap();
+    let mut w2 = Service::new(Wrr::new());
+    for (c, wt) in [('B', 2), ('A', 4)] {
+        w2.add(DestConfig::new(ip(c as u8), 80, wt)).unwrap();
+    }
+    w2.rebind(old).unwrap();
+    assert_eq!(w2.scheduler().state(), (3, 3, 2));
+    picked = b.pick().unwrap();
+    assert_eq!(name_of(&ids, Some(picked)), 'B');
+}
