@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! `cargo xtask demo`: the main job, shown in the lab VM.
 //!
-//! For now: boot the lab, then in a fresh network namespace run the
-//! `ipvs-demo` example (GET_INFO, add a TCP service with `rr` and one
-//! masquerading destination, list both back) and show `ipvsadm -Ln` beside it.
+//! Boots the lab once and, each in a fresh network namespace:
+//! 1. `ipvs-demo`: GET_INFO, add a TCP service with `rr` and one masquerading
+//!    destination, list both back, with `ipvsadm -Ln` beside it;
+//! 2. `run_director_demo nat`: the LVS-NAT director of the LVS document, with
+//!    real traffic between namespaces (documentation addresses only);
+//! 3. `run_director_demo dr`: the LVS-DR director, likewise.
 
 use std::process::Command;
 
@@ -24,22 +27,26 @@ pub fn main(args: &[String]) -> Result<i32> {
     process::run(
         Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .current_dir(workspace_root())
-            .args([
-                "build",
-                "--quiet",
-                "--package",
-                "ipvs-examples",
-                "--bin",
-                "ipvs-demo",
-            ]),
+            .args(["build", "--quiet", "--package", "ipvs-examples", "--bins"]),
     )?;
-    let bin = workspace_root()
-        .join("target")
-        .join("debug")
-        .join("ipvs-demo");
+    let bin = |name: &str| {
+        let path = workspace_root().join("target").join("debug").join(name);
+        process::shell_quote(&path.to_string_lossy())
+    };
     let script = format!(
-        "set -e; modprobe ip_vs; unshare --net bash -c 'ip link set lo up; {bin}; echo; echo \"== ipvsadm -Ln (same namespace) ==\"; ipvsadm -Ln'",
-        bin = process::shell_quote(&bin.to_string_lossy())
+        r#"set -e
+modprobe ip_vs
+echo '===== 1. the service round trip (ipvs-demo) ====='
+unshare --net bash -c 'ip link set lo up; {demo}; echo; echo "== ipvsadm -Ln (same namespace) =="; ipvsadm -Ln'
+echo
+echo '===== 2. LVS-NAT director with traffic (run_director_demo nat) ====='
+unshare --net {director} nat
+echo
+echo '===== 3. LVS-DR director with traffic (run_director_demo dr) ====='
+unshare --net {director} dr
+"#,
+        demo = bin("ipvs-demo"),
+        director = bin("run_director_demo"),
     );
     Lab::prepare()?.run(kernel, &script)
 }
