@@ -340,3 +340,28 @@ fn rebinding_a_used_scheduler_starts_it_fresh() {
     picked = b.pick().unwrap();
     assert_eq!(name_of(&ids, Some(picked)), 'B');
 }
+
+#[test]
+fn rr_removed_head_position_then_add_starts_at_the_new_head() {
+    // Found by the differential proptest: removing the saved dest when it is the
+    // list head moves the position to the head sentinel, which comes *before* a
+    // dest added afterwards (ip_vs_rr_del_dest).
+    let (mut svc, mut ids) = service(Rr::new(), &[('A', 1), ('B', 1), ('C', 1)]);
+    assert_eq!(picks(&mut svc, &ids, 1), "C");
+    svc.remove(ids[2].1).unwrap();
+    ids.push(('D', svc.add(DestConfig::new(ip(b'D'), 80, 1)).unwrap()));
+    assert_eq!(picks(&mut svc, &ids, 4), "DBAD");
+    assert_eq!(
+        {
+            let mut m = Model::new("rr", 0).unwrap();
+            for c in ['A', 'B', 'C'] {
+                m.add(DestConfig::new(ip(c as u8), 80, 1)).unwrap();
+            }
+            m.pick(&Flow::UNSPECIFIED);
+            m.remove((ip(b'C'), 80)).unwrap();
+            m.add(DestConfig::new(ip(b'D'), 80, 1)).unwrap();
+            m.pick(&Flow::UNSPECIFIED)
+        },
+        Some((ip(b'D'), 80))
+    );
+}
