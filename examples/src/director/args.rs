@@ -25,7 +25,7 @@ impl std::str::FromStr for RealServer {
                 w.parse::<u32>()
                     .ok()
                     .filter(|w| *w <= 65535)
-                    .ok_or_else(|| format!("--real-server {s}: weight `{w}' must be 0..65535"))?,
+                    .ok_or_else(|| format!("weight `{w}' must be 0..65535"))?,
             ),
             None => (s, 1),
         };
@@ -34,9 +34,7 @@ impl std::str::FromStr for RealServer {
         } else if let Ok(sa) = hostport.parse::<std::net::SocketAddr>() {
             (sa.ip(), Some(sa.port()))
         } else {
-            return Err(format!(
-                "--real-server {s}: expected ADDR[:PORT][@WEIGHT] (IPv6 as [ADDR]:PORT)"
-            ));
+            return Err("expected ADDR[:PORT][@WEIGHT] (IPv6 as [ADDR]:PORT)".into());
         };
         Ok(RealServer { addr, port, weight })
     }
