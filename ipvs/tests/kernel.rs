@@ -7,26 +7,7 @@
 use std::net::SocketAddr;
 
 use ipvs::{Destination, Forwarding, Ipvs, Scheduler, Service, ServiceKey};
-use ipvs_lab::sh;
-
-/// Runs a kernel test body in its own namespace, after loading every module
-/// the tests use once per process.
-///
-/// Loading a module on demand while another test creates a namespace can
-/// deadlock the kernel: IPVS asks for `ip_vs_<scheduler>` while holding its
-/// configuration mutex, and some of those modules (lblc, lblcr) register
-/// per-namespace state, which waits for namespace creation to finish. Seen
-/// in the lab on 6.1 with two tests in parallel; loading everything first
-/// avoids it.
-fn in_netns<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> T {
-    static PRELOAD: std::sync::Once = std::sync::Once::new();
-    PRELOAD.call_once(|| {
-        let modules = "ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_lblc ip_vs_lblcr ip_vs_dh ip_vs_sh \
-                       ip_vs_sed ip_vs_nq ip_vs_fo ip_vs_ovf ip_vs_mh ip_vs_pe_sip dummy veth";
-        sh(&format!("for m in {modules}; do modprobe $m || exit 1; done"));
-    });
-    ipvs_lab::in_netns(body)
-}
+use ipvs_lab::{in_netns, sh};
 
 /// What `ipvsadm -S -n` prints for the table as this crate reads it
 /// (services and destinations in ipvsadm's sort order).

@@ -62,18 +62,69 @@ pub fn enter_new_netns() {
     sh("ip link set lo up");
 }
 
-/// Loads `ip_vs` and checks that the kernel offers IPVS; panics otherwise.
+/// Modules every kernel test may need, loaded once per test process before
+/// the first namespace is created.
+///
+/// Loading a module on demand while another test creates a namespace can
+/// deadlock the kernel: IPVS asks for `ip_vs_<scheduler>` while holding its
+/// configuration mutex, and some of those modules (lblc, lblcr) register
+/// per-namespace state, which waits for namespace creation to finish. Seen in
+/// the lab on 6.1 with two tests in parallel; loading everything first avoids
+/// it.
+pub const PRELOADED_MODULES: &[&str] = &[
+    "ip_vs",
+    "ip_vs_rr",
+    "ip_vs_wrr",
+    "ip_vs_lc",
+    "ip_vs_wlc",
+    "ip_vs_lblc",
+    "ip_vs_lblcr",
+    "ip_vs_dh",
+    "ip_vs_sh",
+    "ip_vs_sed",
+    "ip_vs_nq",
+    "ip_vs_fo",
+    "ip_vs_ovf",
+    "ip_vs_mh",
+    "ip_vs_pe_sip",
+    "dummy",
+    "veth",
+    "nlmon",
+];
+
+/// Modules loaded when the kernel has them (`ip_vs_twos` arrived in 6.12).
+pub const OPTIONAL_MODULES: &[&str] = &["ip_vs_twos"];
+
+/// Loads IPVS and every module in [`PRELOADED_MODULES`] (once per process) and
+/// checks that the kernel offers IPVS; panics otherwise.
 pub fn require_ipvs() {
-    let loaded = Command::new("modprobe")
-        .arg("ip_vs")
-        .stderr(Stdio::inherit())
-        .status()
-        .is_ok_and(|s| s.success());
+    static PRELOAD: std::sync::Once = std::sync::Once::new();
+    PRELOAD.call_once(|| {
+        for module in PRELOADED_MODULES {
+            assert!(
+                modprobe(module),
+                "modprobe {module} failed: in the lab a missing IPVS is a failure, not a skip"
+            );
+        }
+        for module in OPTIONAL_MODULES {
+            let _ = modprobe(module);
+        }
+    });
+    // The module may have been unloaded since (a test that proves "IPVS
+    // unavailable" does that), so load it again if need be.
     assert!(
-        loaded && std::path::Path::new("/proc/net/ip_vs").exists(),
+        modprobe("ip_vs") && std::path::Path::new("/proc/net/ip_vs").exists(),
         "IPVS is not available in this kernel (modprobe ip_vs failed or /proc/net/ip_vs missing): \
          in the lab this is a failure, not a skip"
     );
+}
+
+fn modprobe(module: &str) -> bool {
+    Command::new("modprobe")
+        .arg(module)
+        .stderr(Stdio::inherit())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Runs `script` with `bash -c` in the calling thread's namespace and returns
