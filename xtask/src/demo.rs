@@ -7,6 +7,8 @@
 //! 2. `run_director_demo nat`: the LVS-NAT director of the LVS document, with
 //!    real traffic between namespaces (documentation addresses only);
 //! 3. `run_director_demo dr`: the LVS-DR director, likewise.
+//!
+//! `cargo xtask demo nat` or `cargo xtask demo dr` runs only that director.
 
 use std::process::Command;
 
@@ -14,16 +16,22 @@ use crate::lab::{Kernel, Lab};
 use crate::process::{self, workspace_root};
 use crate::{Result, take_option};
 
-/// `cargo xtask demo [--kernel K]`
+/// `cargo xtask demo [nat|dr] [--kernel K]`: everything, or one director.
 pub fn main(args: &[String]) -> Result<i32> {
     let mut args = args.to_vec();
     let kernel = take_option(&mut args, "--kernel")?
         .map(|k| Kernel::parse(&k))
         .transpose()?
         .unwrap_or(Kernel::V6_12);
-    if !args.is_empty() {
-        return Err(format!("unexpected arguments {args:?}"));
-    }
+    let only = match args.as_slice() {
+        [] => None,
+        [mode] if mode == "nat" || mode == "dr" => Some(mode.clone()),
+        _ => {
+            return Err(format!(
+                "unexpected arguments {args:?}: cargo xtask demo [nat|dr] [--kernel 6.1|6.12]"
+            ));
+        }
+    };
     process::run(
         Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .current_dir(workspace_root())
@@ -33,6 +41,13 @@ pub fn main(args: &[String]) -> Result<i32> {
         let path = workspace_root().join("target").join("debug").join(name);
         process::shell_quote(&path.to_string_lossy())
     };
+    if let Some(mode) = only {
+        let script = format!(
+            "set -e; modprobe ip_vs; unshare --net {director} {mode}",
+            director = bin("run_director_demo")
+        );
+        return Lab::prepare()?.run(kernel, &script);
+    }
     let script = format!(
         r#"set -e
 modprobe ip_vs

@@ -26,7 +26,8 @@ usage:
                                                    first unless --no-ipvs)
   cargo xtask test [--host-kernel] [--kernel K] [--only STAGES] [--fuzz-seconds N]
                                                    the one test command
-  cargo xtask demo [--kernel 6.1|6.12]             the service round trip in the lab VM
+  cargo xtask demo [nat|dr] [--kernel 6.1|6.12]    the main job in the lab VM: the service round
+                                                   trip, then the NAT and DR directors with traffic
 
 test stages: fmt, clippy, deps, unit, kernel, doc, bench, fuzz (comma-separated with --only)
 --host-kernel: run the kernel tests directly on this host (its own kernel must have IPVS)";
