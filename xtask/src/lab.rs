@@ -226,7 +226,7 @@ impl Lab {
     /// streaming its output; returns the command's exit status.
     pub fn run(&self, kernel: Kernel, script: &str) -> Result<i32> {
         let mut cmd = self.command(kernel, script)?;
-        process::status(&mut cmd)
+        Ok(process::tee(&mut cmd)?.0)
     }
 
     /// Like [`Lab::run`], also returning a copy of the guest's stdout, and

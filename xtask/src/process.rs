@@ -72,13 +72,24 @@ pub fn output(cmd: &mut Command) -> Result<String> {
 }
 
 /// Runs `cmd`, streaming its stdout to ours line by line while keeping a copy;
-/// stderr is inherited. Returns the exit code and the captured stdout.
+/// its stderr is forwarded to ours. Returns the exit code and the captured stdout.
+///
+/// Both streams go through pipes, never our own descriptors: virtme-ng reopens
+/// the files behind its stdout/stderr for writing, which truncated a log file
+/// that both were redirected to (seen in the lab).
 pub fn tee(cmd: &mut Command) -> Result<(i32, String)> {
     eprintln!("xtask: running: {}", describe(cmd));
     let mut child = cmd
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", describe(cmd)))?;
+    let stderr_forwarder = child.stderr.take().map(|mut stderr| {
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut stderr, &mut std::io::stderr());
+        })
+    });
     let mut captured = String::new();
     if let Some(stdout) = child.stdout.take() {
         let mut out = std::io::stdout();
@@ -94,5 +105,8 @@ pub fn tee(cmd: &mut Command) -> Result<(i32, String)> {
     let st = child
         .wait()
         .map_err(|e| format!("waiting for {}: {e}", describe(cmd)))?;
+    if let Some(forwarder) = stderr_forwarder {
+        let _ = forwarder.join();
+    }
     Ok((st.code().unwrap_or(1), captured))
 }
