@@ -27,7 +27,6 @@
 
 use std::process::ExitCode;
 
-use ipvs::Ipvs;
 use ipvs_examples::director::args::{self, RealServer};
 use ipvs_examples::director::setup::{self, DrDirector, VirtualService};
 
@@ -86,27 +85,11 @@ fn parse() -> Result<DrDirector, String> {
 }
 
 fn main() -> ExitCode {
-    let cfg = match parse() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("setup_dr_director: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let run = || -> Result<(), String> {
-        let ipvs = Ipvs::new().map_err(|e| format!("opening IPVS: {e}"))?;
-        let key = setup::dr_director(&ipvs, &cfg)?;
-        println!("LVS-DR director ready: {}", key.ipvsadm_args());
-        for d in ipvs.destinations(&key).map_err(|e| e.to_string())? {
-            println!("  -> {} route weight {}", d.addr, d.weight);
-        }
-        Ok(())
-    };
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("setup_dr_director: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    setup::director_main(
+        "setup_dr_director",
+        "LVS-DR",
+        "route",
+        parse(),
+        setup::dr_director,
+    )
 }

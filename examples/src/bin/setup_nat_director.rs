@@ -36,7 +36,6 @@
 
 use std::process::ExitCode;
 
-use ipvs::Ipvs;
 use ipvs_examples::director::args::{self, RealServer};
 use ipvs_examples::director::setup::{self, NatDirector, VirtualService};
 
@@ -115,27 +114,11 @@ fn parse() -> Result<NatDirector, String> {
 }
 
 fn main() -> ExitCode {
-    let cfg = match parse() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("setup_nat_director: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let run = || -> Result<(), String> {
-        let ipvs = Ipvs::new().map_err(|e| format!("opening IPVS: {e}"))?;
-        let key = setup::nat_director(&ipvs, &cfg)?;
-        println!("LVS-NAT director ready: {}", key.ipvsadm_args());
-        for d in ipvs.destinations(&key).map_err(|e| e.to_string())? {
-            println!("  -> {} masq weight {}", d.addr, d.weight);
-        }
-        Ok(())
-    };
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("setup_nat_director: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    setup::director_main(
+        "setup_nat_director",
+        "LVS-NAT",
+        "masq",
+        parse(),
+        setup::nat_director,
+    )
 }

@@ -9,7 +9,7 @@ use std::io;
 use std::net::IpAddr;
 
 use futures_util::TryStreamExt;
-use netlink_packet_route::route::RouteScope;
+use netlink_packet_route::route::{RouteMessage, RouteScope};
 use rtnetlink::{Handle, LinkUnspec, RouteMessageBuilder};
 
 /// A failed rtnetlink request, with what was being done.
@@ -149,16 +149,7 @@ impl Net {
                 });
             }
         };
-        let h = self.handle.clone();
-        let r = self
-            .rt
-            .block_on(async move { h.route().add(msg).execute().await });
-        match r {
-            Err(e) if errno(&e) == Some(EEXIST) => Ok(()),
-            other => other.map_err(Self::err(format!(
-                "adding route {dest}/{prefix} via {gateway}"
-            ))),
-        }
+        self.add_route(msg, format!("adding route {dest}/{prefix} via {gateway}"))
     }
 
     /// `ip route add DEST/PREFIX dev NAME` (a link-scope route).
@@ -175,15 +166,18 @@ impl Net {
                 .output_interface(index)
                 .build(),
         };
+        self.add_route(msg, format!("adding route {dest}/{prefix} dev {name}"))
+    }
+
+    /// `ip route add`, where a route that already exists counts as added.
+    fn add_route(&self, msg: RouteMessage, what: String) -> Result<(), NetError> {
         let h = self.handle.clone();
         let r = self
             .rt
             .block_on(async move { h.route().add(msg).execute().await });
         match r {
             Err(e) if errno(&e) == Some(EEXIST) => Ok(()),
-            other => other.map_err(Self::err(format!(
-                "adding route {dest}/{prefix} dev {name}"
-            ))),
+            other => other.map_err(Self::err(what)),
         }
     }
 }

@@ -150,3 +150,40 @@ pub fn dr_real_server(vip: IpAddr, iface: &str) -> Result<(), String> {
     let len = if vip.is_ipv4() { 32 } else { 128 };
     net.add_address("lo", vip, len).map_err(|e| e.to_string())
 }
+
+/// The `main` of a director setup binary (`setup_nat_director`,
+/// `setup_dr_director`): an argument error exits 2, as ipvsadm's usage errors
+/// do; a setup error exits 1; on success it prints the service and its real
+/// servers (`method` is the forwarding word shown beside each).
+pub fn director_main<C>(
+    bin: &str,
+    label: &str,
+    method: &str,
+    parsed: Result<C, String>,
+    setup: impl FnOnce(&Ipvs, &C) -> Result<ServiceKey, String>,
+) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let cfg = match parsed {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{bin}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let run = || -> Result<(), String> {
+        let ipvs = Ipvs::new().map_err(|e| format!("opening IPVS: {e}"))?;
+        let key = setup(&ipvs, &cfg)?;
+        println!("{label} director ready: {}", key.ipvsadm_args());
+        for d in ipvs.destinations(&key).map_err(|e| e.to_string())? {
+            println!("  -> {} {method} weight {}", d.addr, d.weight);
+        }
+        Ok(())
+    };
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{bin}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
