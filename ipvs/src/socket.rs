@@ -11,6 +11,7 @@ use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_GENERIC};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use crate::engine::{RECV_BUFFER_LEN, Received, Transport};
+use crate::netns;
 
 /// A generic-netlink socket connected to the kernel.
 ///
@@ -55,35 +56,19 @@ impl NetlinkSocket {
     /// calling thread: a short-lived thread enters the namespace and creates
     /// the socket, which stays in that namespace. Needs `CAP_SYS_ADMIN`.
     pub fn open_in_netns_fd(fd: BorrowedFd<'_>) -> io::Result<Self> {
-        std::thread::scope(|scope| {
-            scope
-                .spawn(move || {
-                    nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET)
-                        .map_err(io::Error::from)?;
-                    Self::open()
-                })
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("netns thread panicked")))
-        })
+        netns::run_in_netns_fd(fd, Self::open)
     }
 
     /// Opens a socket inside the network namespace at `path`; see
     /// [`NetlinkSocket::open_in_netns_fd`].
     pub fn open_in_netns_path(path: &Path) -> io::Result<Self> {
-        let file = std::fs::File::open(path)?;
-        Self::open_in_netns_fd(file.as_fd())
+        netns::run_in_netns_path(path, Self::open)
     }
 
     /// Opens a socket inside the named network namespace
     /// (`/run/netns/NAME`, as created by `ip netns add NAME`).
     pub fn open_in_netns(name: &str) -> io::Result<Self> {
-        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("invalid network namespace name {name:?}"),
-            ));
-        }
-        Self::open_in_netns_path(&Path::new("/run/netns").join(name))
+        netns::run_in_named_netns(name, Self::open)
     }
 }
 

@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Doing one thing inside another network namespace without moving the
+//! calling thread: a short-lived thread enters the namespace (`setns`), does
+//! the work and ends. Whatever it opened (a netlink socket, a `/proc` file)
+//! stays bound to that namespace.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::BorrowedFd;
+use std::path::Path;
+
+/// Where `ip netns add NAME` puts its namespaces.
+pub(crate) const NAMED_NETNS_DIR: &str = "/run/netns";
+
+/// Runs `work` on a new thread that first enters the network namespace `fd`
+/// refers to (a file under `/run/netns/`, `/proc/PID/ns/net`, ...). Needs
+/// `CAP_SYS_ADMIN`.
+pub(crate) fn run_in_netns_fd<T: Send>(
+    fd: BorrowedFd<'_>,
+    work: impl FnOnce() -> io::Result<T> + Send,
+) -> io::Result<T> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(move || {
+                nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET)
+                    .map_err(io::Error::from)?;
+                work()
+            })
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("netns thread panicked")))
+    })
+}
+
+/// [`run_in_netns_fd`] for the namespace file at `path`.
+pub(crate) fn run_in_netns_path<T: Send>(
+    path: &Path,
+    work: impl FnOnce() -> io::Result<T> + Send,
+) -> io::Result<T> {
+    let file = File::open(path)?;
+    run_in_netns_fd(std::os::fd::AsFd::as_fd(&file), work)
+}
+
+/// [`run_in_netns_fd`] for the named namespace `/run/netns/NAME` (as created
+/// by `ip netns add NAME`). A name that is not a single path component is
+/// refused with `InvalidInput`.
+pub(crate) fn run_in_named_netns<T: Send>(
+    name: &str,
+    work: impl FnOnce() -> io::Result<T> + Send,
+) -> io::Result<T> {
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("invalid network namespace name {name:?}"),
+        ));
+    }
+    run_in_netns_path(&Path::new(NAMED_NETNS_DIR).join(name), work)
+}
