@@ -34,6 +34,7 @@
 //!   [`ipvs_sys::IpvsMessage`]s.
 
 mod config;
+pub mod conn;
 pub mod datagram;
 mod destination;
 pub mod engine;
@@ -41,6 +42,7 @@ mod error;
 pub mod family;
 mod handle;
 mod key;
+mod netns;
 mod ops;
 mod scheduler;
 mod service;
