@@ -38,3 +38,35 @@ pub fn ctrl_reply(data: &[u8]) {
         );
     }
 }
+
+/// Parses `data` (lossily decoded as UTF-8) as `/proc/net/ip_vs_conn` and
+/// as `/proc/net/ip_vs_conn_sync`.
+///
+/// Invariants checked: no panic; an error names a line of the input; a
+/// table that parses, written back line by line, parses to the same
+/// connections.
+pub fn conn_table(data: &[u8]) {
+    use crate::conn;
+    let text = String::from_utf8_lossy(data);
+    let lines = text.lines().count().max(1);
+    match conn::parse_connections(&text) {
+        Ok(conns) => {
+            let mut written = format!("{}\n", conn::HEADER);
+            for c in &conns {
+                written.push_str(&format!("{c}\n"));
+            }
+            assert_eq!(conn::parse_connections(&written).as_ref(), Ok(&conns));
+        }
+        Err(e) => assert!((1..=lines).contains(&e.line), "{e}"),
+    }
+    match conn::parse_sync_connections(&text) {
+        Ok(conns) => {
+            let mut written = format!("{}\n", conn::SYNC_HEADER);
+            for c in &conns {
+                written.push_str(&format!("{c}\n"));
+            }
+            assert_eq!(conn::parse_sync_connections(&written).as_ref(), Ok(&conns));
+        }
+        Err(e) => assert!((1..=lines).contains(&e.line), "{e}"),
+    }
+}

@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Replays the committed fuzz corpus (`fuzz/corpus/<target>/*`) and any
+//! crash artifacts (`fuzz/artifacts/<target>/*`) of the `ipvs` targets
+//! through the harnesses the cargo-fuzz targets call, on stable. A missing
+//! directory replays nothing.
+
+use std::path::{Path, PathBuf};
+
+fn inputs(target: &str) -> Vec<PathBuf> {
+    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+    let mut files = Vec::new();
+    for dir in ["corpus", "artifacts"] {
+        let Ok(entries) = std::fs::read_dir(fuzz.join(dir).join(target)) else {
+            continue;
+        };
+        files.extend(
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.is_file()),
+        );
+    }
+    files.sort();
+    files
+}
+
+fn replay(target: &str, harness: fn(&[u8])) -> usize {
+    let inputs = inputs(target);
+    for path in &inputs {
+        let data = std::fs::read(path).unwrap();
+        let result = std::panic::catch_unwind(|| harness(&data));
+        assert!(
+            result.is_ok(),
+            "{target}: {} fails the harness",
+            path.display()
+        );
+    }
+    inputs.len()
+}
+
+#[test]
+fn conn_table_corpus() {
+    assert!(
+        replay("conn_table", ipvs::fuzzing::conn_table) > 0,
+        "the conn_table seeds are committed"
+    );
+}
+
+#[test]
+fn datagram_walk_corpus() {
+    replay("datagram_walk", ipvs::fuzzing::datagram_walk);
+}
+
+#[test]
+fn ctrl_reply_corpus() {
+    replay("ctrl_reply", ipvs::fuzzing::ctrl_reply);
+}
