@@ -111,9 +111,8 @@ fn run(cmd: Command, files: &Files) -> Result<(), (u8, String)> {
                     out(&format::daemons(&d))
                 }
                 ListTarget::Connections => {
-                    let text = std::fs::read_to_string("/proc/net/ip_vs_conn")
-                        .map_err(|e| (1, format!("cannot open file /proc/net/ip_vs_conn: {e}")))?;
-                    out(&format::connections(&text, &f, names.as_ref()))
+                    let conns = ipvs::conn::read_connections().map_err(|e| (1, e.to_string()))?;
+                    out(&format::connections(&conns, &f, names.as_ref()))
                 }
             }
         }

@@ -14,6 +14,7 @@ use super::model::{
     SVC_F_SCHED3, Service, Stats, Svc, Table, Timeouts, TunType,
 };
 use super::names::Resolver;
+use ipvs::conn::{self, Connection, Protocol};
 
 /// Which listing ipvsadm's options select (its `FMT_*` bits).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -702,10 +703,10 @@ mod tests {
     }
 }
 
-/// `list_conn` (`-L -c`): `/proc/net/ip_vs_conn` rewritten the way
-/// ipvsadm prints it (addresses decoded, expiry as mm:ss, PE columns with
-/// `--persistent-conn`).
-pub fn connections(proc_text: &str, f: &ListFormat, names: &dyn Resolver) -> String {
+/// `list_conn` (`-L -c`): the connection table (parsed by
+/// [`ipvs::conn`]) written the way ipvsadm prints it (addresses decoded,
+/// expiry as mm:ss, PE columns with `--persistent-conn`).
+pub fn connections(conns: &[Connection], f: &ListFormat, names: &dyn Resolver) -> String {
     let mut out = String::from("IPVS connection entries\n");
     let (state, source, virt) = ("state", "source", "virtual");
     if f.persistent_conn {
@@ -720,57 +721,44 @@ pub fn connections(proc_text: &str, f: &ListFormat, names: &dyn Resolver) -> Str
             "pro expire {state:<11} {source:<18} {virt:<18} destination"
         );
     }
-    for line in proc_text.lines().skip(1) {
-        let t: Vec<&str> = line.split_whitespace().collect();
-        if t.len() < 9 {
-            continue;
-        }
-        let proto = match t[0] {
-            "TCP" => Some(Proto::Tcp),
-            "UDP" => Some(Proto::Udp),
+    for c in conns {
+        // ipvsadm resolves service names for TCP and UDP only.
+        let proto = match c.protocol {
+            Protocol::Tcp => Some(Proto::Tcp),
+            Protocol::Udp => Some(Proto::Udp),
             _ => None,
         };
-        let addr = |s: &str| -> IpAddr {
-            s.parse::<std::net::Ipv6Addr>()
-                .map(IpAddr::V6)
-                .unwrap_or_else(|_| {
-                    IpAddr::V4(std::net::Ipv4Addr::from(
-                        u32::from_str_radix(s, 16).unwrap_or(0),
-                    ))
-                })
-        };
-        let port = |s: &str| u16::from_str_radix(s, 16).unwrap_or(0);
-        let name = |a: &str, p: &str| {
-            let (a, p) = (addr(a), port(p));
-            match proto {
-                Some(pr) => addrport(a, p, pr, f, names),
-                // ipvsadm resolves no service name for other protocols.
-                None => {
-                    let host = if f.numeric { None } else { names.host(a) };
-                    let host = host.unwrap_or_else(|| a.to_string());
-                    if a.is_ipv6() {
-                        format!("[{host}]:{p}")
-                    } else {
-                        format!("{host}:{p}")
-                    }
+        let name = |a: std::net::SocketAddr| match proto {
+            Some(pr) => addrport(a.ip(), a.port(), pr, f, names),
+            None => {
+                let host = if f.numeric { None } else { names.host(a.ip()) };
+                let host = host.unwrap_or_else(|| a.ip().to_string());
+                if a.is_ipv6() {
+                    format!("[{host}]:{}", a.port())
+                } else {
+                    format!("{host}:{}", a.port())
                 }
             }
         };
-        let (c, v, d) = (name(t[1], t[2]), name(t[3], t[4]), name(t[5], t[6]));
-        let expires: u32 = t[8].parse().unwrap_or(0);
+        let (src, v, d) = (name(c.client), name(c.virtual_addr), name(c.destination));
+        let expires = c.expires.as_secs();
         let expire = format!("{:02}:{:02}", expires / 60, expires % 60);
-        if f.persistent_conn && t.len() >= 11 {
-            let _ = writeln!(
-                out,
-                "{:<3} {:<6} {:<11} {:<18} {:<18} {:<16} {:<18} {}",
-                t[0], expire, t[7], c, v, d, t[9], t[10]
-            );
-        } else {
-            let _ = writeln!(
-                out,
-                "{:<3} {:<6} {:<11} {:<18} {:<18} {}",
-                t[0], expire, t[7], c, v, d
-            );
+        let pro = conn::protocol_name(c.protocol);
+        match (&c.pe_name, &c.pe_data) {
+            (Some(pe_name), Some(pe_data)) if f.persistent_conn => {
+                let _ = writeln!(
+                    out,
+                    "{pro:<3} {expire:<6} {:<11} {src:<18} {v:<18} {d:<16} {pe_name:<18} {pe_data}",
+                    c.state
+                );
+            }
+            _ => {
+                let _ = writeln!(
+                    out,
+                    "{pro:<3} {expire:<6} {:<11} {src:<18} {v:<18} {d}",
+                    c.state
+                );
+            }
         }
     }
     out
@@ -785,12 +773,13 @@ mod conn_tests {
     fn connection_table_is_rewritten_like_ipvsadm() {
         let proc_text = "Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData\n\
                          TCP CB007132 A5F0 CB00710A 0050 C000020B 0050 ESTABLISHED     899\n";
+        let conns = ipvs::conn::parse_connections(proc_text).unwrap();
         let f = ListFormat {
             numeric: true,
             ..Default::default()
         };
         assert_eq!(
-            connections(proc_text, &f, &Numeric),
+            connections(&conns, &f, &Numeric),
             "IPVS connection entries\n\
              pro expire state       source             virtual            destination\n\
              TCP 14:59  ESTABLISHED 203.0.113.50:42480 203.0.113.10:80    192.0.2.11:80\n"
