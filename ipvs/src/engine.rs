@@ -18,7 +18,11 @@
 //! - surfaces extended-ACK text; reports a datagram bigger than the buffer
 //!   (`MSG_TRUNC`) and `ENOBUFS` as errors, abandoning the request;
 //! - waits at most [`Engine::timeout`] for each datagram of the request,
-//!   so no call ever blocks forever.
+//!   so no call ever blocks forever;
+//! - sends batches of acknowledged requests ([`Engine::execute_batch`]):
+//!   many messages per `sendmsg`, each ACK or error matched to its request
+//!   by sequence number, with at most [`Engine::batch_window`] requests in
+//!   flight so the ACKs always fit the socket's receive queue.
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -38,6 +42,28 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default number of attempts for a dump the kernel keeps flagging
 /// `NLM_F_DUMP_INTR`.
 pub const DEFAULT_DUMP_ATTEMPTS: u32 = 4;
+
+/// Receive-queue space budgeted for one ACK of a batch.
+///
+/// The kernel answers every `NLM_F_ACK` request with its own skb, queued on
+/// our socket while it is still processing the rest of the `sendmsg`; an
+/// skb is charged its `truesize` (about 1 KiB for a capped ACK, more for an
+/// error carrying extended-ACK text) against `SO_RCVBUF`, and an ACK that
+/// does not fit is dropped (`ENOBUFS` on our next `recvmsg`). Twice the
+/// usual truesize keeps error ACKs inside the budget.
+pub const ACK_RECEIVE_BUDGET: usize = 2048;
+
+/// Receive queue a batching engine asks for (`SO_RCVBUFFORCE`, else
+/// `SO_RCVBUF` up to `net.core.rmem_max`); the kernel doubles the value.
+pub const BATCH_RECEIVE_BUFFER: usize = 1024 * 1024;
+
+/// Upper bound on batch requests in flight, whatever the receive queue.
+pub const MAX_BATCH_WINDOW: usize = 4096;
+
+/// Largest datagram a batch sends: several requests are packed into one
+/// `sendmsg` up to this size (the kernel refuses a datagram larger than
+/// its send buffer, `SO_SNDBUF`, 208 KiB by default).
+pub const MAX_BATCH_DATAGRAM: usize = 64 * 1024;
 
 /// A received datagram, as reported by [`Transport::recv`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +87,14 @@ pub trait Transport: Send {
     fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<Received>>;
     /// The socket's own port id (`nl_pid`), which replies carry.
     fn local_port(&self) -> u32;
+    /// Makes the receive queue hold at least `wanted` bytes if it can, and
+    /// returns the size it really has (`getsockopt(SO_RCVBUF)`), which
+    /// bounds how many ACKs a batch may have in flight.
+    ///
+    /// The default (for transports without a kernel queue) grants `wanted`.
+    fn reserve_receive_queue(&mut self, wanted: usize) -> usize {
+        wanted
+    }
 }
 
 /// How a request is answered.
@@ -98,7 +132,18 @@ pub struct Engine<T> {
     sequence: u32,
     timeout: Duration,
     dump_attempts: u32,
+    /// Batch requests in flight at most; sized from the receive queue on
+    /// the first batch.
+    batch_window: Option<usize>,
+    /// Reused for the datagrams of batches.
+    send_buffer: Vec<u8>,
 }
+
+/// How one request of a batch ended, as the engine saw it.
+///
+/// Kernel errors are raw [`Error::Kernel`]; giving them a meaning is the
+/// caller's job, as for [`Engine::execute`].
+pub type BatchResult = Result<(), Error>;
 
 impl<T: Transport> Engine<T> {
     /// An engine over `transport` with the default timeout and retry limit.
@@ -109,6 +154,8 @@ impl<T: Transport> Engine<T> {
             sequence: 0,
             timeout: DEFAULT_TIMEOUT,
             dump_attempts: DEFAULT_DUMP_ATTEMPTS,
+            batch_window: None,
+            send_buffer: Vec::new(),
         }
     }
 
@@ -165,6 +212,202 @@ impl<T: Transport> Engine<T> {
         }
     }
 
+    /// How many requests of a batch may be in flight: the receive queue the
+    /// transport grants (asked for [`BATCH_RECEIVE_BUFFER`]) divided by
+    /// [`ACK_RECEIVE_BUDGET`], within 1..=[`MAX_BATCH_WINDOW`]. Sized on
+    /// first use; halved whenever ACKs are lost anyway.
+    pub fn batch_window(&mut self) -> usize {
+        *self.batch_window.get_or_insert_with(|| {
+            let queue = self.transport.reserve_receive_queue(BATCH_RECEIVE_BUFFER);
+            (queue / ACK_RECEIVE_BUDGET).clamp(1, MAX_BATCH_WINDOW)
+        })
+    }
+
+    /// Sends `requests` as one batch and returns one result per request, in
+    /// order. Every request is sent as [`RequestKind::Acked`] (a batch holds
+    /// writes; their kind is not consulted).
+    ///
+    /// Requests are packed many to a datagram (up to
+    /// [`MAX_BATCH_DATAGRAM`] bytes) and numbered consecutively; each ACK or
+    /// error is matched to its request by sequence number. The kernel runs
+    /// a whole `sendmsg` before returning and queues one ACK per request, so
+    /// at most [`Engine::batch_window`] requests are sent before every ACK
+    /// they caused has been read: back-pressure instead of `ENOBUFS`.
+    ///
+    /// A failed request does not stop the batch (the kernel goes on with the
+    /// rest of the datagram anyway): each result says what happened to its
+    /// request. If ACKs are lost regardless (`ENOBUFS`), the unanswered
+    /// requests of that window get [`Error::Overrun`] (they may or may not
+    /// have been applied), the window is halved, and the batch goes on.
+    ///
+    /// `Err` only when the transport fails: a send error, or no datagram
+    /// within the timeout while ACKs are due (the kernel's progress is then
+    /// unknown).
+    pub fn execute_batch(&mut self, requests: &[Request<'_>]) -> Result<Vec<BatchResult>, Error> {
+        let mut results: Vec<Option<BatchResult>> = Vec::new();
+        results.resize_with(requests.len(), || None);
+        let port = self.transport.local_port();
+        // Request i carries sequence number `first + i`.
+        let first = self.sequence.wrapping_add(1);
+        let mut next = 0;
+        while next < requests.len() {
+            let window = self.batch_window();
+            let end = next.saturating_add(window).min(requests.len());
+            let mut index = next;
+            while index < end {
+                self.send_buffer.clear();
+                while index < end {
+                    let request = &requests[index];
+                    let length = NLMSG_HDRLEN + request.payload.len();
+                    let full = self.send_buffer.len() + datagram::nlmsg_align(length);
+                    if !self.send_buffer.is_empty() && full > MAX_BATCH_DATAGRAM {
+                        break;
+                    }
+                    self.sequence = self.sequence.wrapping_add(1);
+                    append_message(
+                        &mut self.send_buffer,
+                        request,
+                        NLM_F_REQUEST | NLM_F_ACK,
+                        self.sequence,
+                        port,
+                    )?;
+                    index += 1;
+                }
+                let op = requests[index - 1].op;
+                self.transport
+                    .send(&self.send_buffer)
+                    .map_err(|source| Error::Io { op, source })?;
+            }
+            let lost = self.collect_acks(requests, first, next..end, &mut results)?;
+            if lost {
+                let halved = (window / 2).max(1);
+                log::debug!("batch: ACKs were lost with {window} in flight; window now {halved}");
+                self.batch_window = Some(halved);
+            }
+            next = end;
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.expect("collect_acks answers every request of its window"))
+            .collect())
+    }
+
+    /// Reads ACKs until every request in `window` has its result. Returns
+    /// whether ACKs were lost (`ENOBUFS`/`NLMSG_OVERRUN`), in which case the
+    /// unanswered requests got [`Error::Overrun`].
+    fn collect_acks(
+        &mut self,
+        requests: &[Request<'_>],
+        first: u32,
+        window: std::ops::Range<usize>,
+        results: &mut [Option<BatchResult>],
+    ) -> Result<bool, Error> {
+        let port = self.transport.local_port();
+        let mut pending = window.len();
+        let mut deadline = Instant::now() + self.timeout;
+        let mut lost = false;
+        while pending > 0 && !lost {
+            let op = requests[window.start].op;
+            let timeout = Error::Timeout {
+                op,
+                after: self.timeout,
+            };
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(timeout);
+            }
+            let received = match self.transport.recv(&mut self.buffer, remaining) {
+                Ok(Some(received)) => received,
+                Ok(None) => return Err(timeout),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.raw_os_error() == Some(nix::libc::ENOBUFS) => {
+                    lost = true;
+                    continue;
+                }
+                Err(source) => return Err(Error::Io { op, source }),
+            };
+            if received.sender != 0 {
+                continue;
+            }
+            // ACKs are small; a truncated datagram can only be a stray one.
+            let bytes = &self.buffer[..received.len.min(self.buffer.len())];
+            for message in datagram::messages(bytes) {
+                let message = message.map_err(|e| Error::malformed(op, e, bytes))?;
+                let index = message.header.sequence.wrapping_sub(first) as usize;
+                if message.header.port != port || !window.contains(&index) {
+                    continue;
+                }
+                let request_op = requests[index].op;
+                let result = match datagram::classify(&message)
+                    .map_err(|e| Error::malformed(request_op, e, message.payload))?
+                {
+                    Reply::Ack(ext_ack) => {
+                        warn_ext_ack(request_op, &ext_ack);
+                        Ok(())
+                    }
+                    Reply::Error { errno, ext_ack } => Err(Error::Kernel {
+                        op: request_op,
+                        errno,
+                        ext_ack,
+                    }),
+                    Reply::Overrun => {
+                        lost = true;
+                        continue;
+                    }
+                    Reply::Noop | Reply::Data { .. } => continue,
+                    Reply::Done { .. } => Err(Error::UnexpectedReply {
+                        op: request_op,
+                        detail: "NLMSG_DONE instead of the requested ACK".into(),
+                    }),
+                };
+                if results[index].is_none() {
+                    results[index] = Some(result);
+                    pending -= 1;
+                }
+            }
+            deadline = Instant::now() + self.timeout;
+        }
+        if lost {
+            // Whatever is still queued for this window arrived before the
+            // overflow; read it without waiting, then give up on the rest.
+            while pending > 0 {
+                let Ok(Some(received)) = self.transport.recv(&mut self.buffer, Duration::ZERO)
+                else {
+                    break;
+                };
+                let bytes = &self.buffer[..received.len.min(self.buffer.len())];
+                for message in datagram::messages(bytes).flatten() {
+                    let index = message.header.sequence.wrapping_sub(first) as usize;
+                    if received.sender != 0
+                        || message.header.port != port
+                        || !window.contains(&index)
+                        || results[index].is_some()
+                    {
+                        continue;
+                    }
+                    let op = requests[index].op;
+                    let result = match datagram::classify(&message) {
+                        Ok(Reply::Ack(_)) => Ok(()),
+                        Ok(Reply::Error { errno, ext_ack }) => {
+                            Err(Error::Kernel { op, errno, ext_ack })
+                        }
+                        _ => continue,
+                    };
+                    results[index] = Some(result);
+                    pending -= 1;
+                }
+            }
+            for index in window {
+                if results[index].is_none() {
+                    results[index] = Some(Err(Error::Overrun {
+                        op: requests[index].op,
+                    }));
+                }
+            }
+        }
+        Ok(lost)
+    }
+
     /// One send and its complete reply. Returns the data payloads and
     /// whether any message was flagged `NLM_F_DUMP_INTR`.
     fn exchange(&mut self, request: &Request<'_>) -> Result<(Vec<Vec<u8>>, bool), Error> {
@@ -177,23 +420,8 @@ impl<T: Transport> Engine<T> {
                 RequestKind::Dump => NLM_F_DUMP,
                 RequestKind::Acked => NLM_F_ACK,
             };
-        let length = NLMSG_HDRLEN + request.payload.len();
-        let length_u32 = u32::try_from(length).map_err(|_| {
-            Error::invalid(
-                "request",
-                format!("{length} bytes exceeds a netlink message"),
-            )
-        })?;
-        let mut datagram = vec![0; length];
-        MessageHeader {
-            length: length_u32,
-            message_type: request.message_type,
-            flags,
-            sequence,
-            port,
-        }
-        .emit(&mut datagram);
-        datagram[NLMSG_HDRLEN..].copy_from_slice(request.payload);
+        let mut datagram = Vec::new();
+        append_message(&mut datagram, request, flags, sequence, port)?;
         self.transport
             .send(&datagram)
             .map_err(|source| Error::Io { op, source })?;
@@ -308,6 +536,37 @@ impl<T: Transport> Engine<T> {
             }
         }
     }
+}
+
+/// Appends `request` as one netlink message (header, payload, padding to
+/// `NLMSG_ALIGN`) to `out`.
+fn append_message(
+    out: &mut Vec<u8>,
+    request: &Request<'_>,
+    flags: u16,
+    sequence: u32,
+    port: u32,
+) -> Result<(), Error> {
+    let length = NLMSG_HDRLEN + request.payload.len();
+    let length_u32 = u32::try_from(length).map_err(|_| {
+        Error::invalid(
+            "request",
+            format!("{length} bytes exceeds a netlink message"),
+        )
+    })?;
+    let start = out.len();
+    out.resize(start + NLMSG_HDRLEN, 0);
+    MessageHeader {
+        length: length_u32,
+        message_type: request.message_type,
+        flags,
+        sequence,
+        port,
+    }
+    .emit(&mut out[start..]);
+    out.extend_from_slice(request.payload);
+    out.resize(start + datagram::nlmsg_align(length), 0);
+    Ok(())
 }
 
 fn warn_ext_ack(op: Op, ext_ack: &ExtAck) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use netlink_packet_generic::constants::GENL_ID_CTRL;
 
-use crate::engine::{Engine, Request, RequestKind, Transport};
+use crate::engine::{BatchResult, Engine, Request, RequestKind, Transport};
 use crate::error::{Error, Op, Result};
 use crate::family::{self, FamilyInfo};
 use crate::socket::NetlinkSocket;
@@ -113,6 +113,13 @@ impl<T: Transport> Ipvs<T> {
         self.lock().engine.set_dump_attempts(attempts);
     }
 
+    /// How many requests of a batch are in flight at most (see
+    /// [`Ipvs::execute_batch`]): sized from the socket's receive queue,
+    /// which the first call enlarges.
+    pub fn batch_window(&self) -> usize {
+        self.lock().engine.batch_window()
+    }
+
     /// The IPVS generic-netlink family as the kernel described it (id,
     /// version, max attribute), resolving it if needed.
     pub fn family(&self) -> Result<FamilyInfo> {
@@ -163,6 +170,24 @@ impl<T: Transport> Ipvs<T> {
             Error::Kernel { op, errno, ext_ack } => Error::from_kernel(op, errno, ext_ack, names),
             other => other,
         })
+    }
+
+    /// Sends acknowledged requests (`op`, genl payload) to the IPVS family
+    /// as one batch ([`Engine::execute_batch`]); kernel errors stay raw
+    /// [`Error::Kernel`] for the caller to explain per request.
+    pub(crate) fn call_batch(&self, requests: &[(Op, &[u8])]) -> Result<Vec<BatchResult>> {
+        let mut inner = self.lock();
+        let family = inner.family(false)?.id;
+        let requests: Vec<Request<'_>> = requests
+            .iter()
+            .map(|&(op, payload)| Request {
+                op,
+                message_type: family,
+                kind: RequestKind::Acked,
+                payload,
+            })
+            .collect();
+        inner.engine.execute_batch(&requests)
     }
 }
 

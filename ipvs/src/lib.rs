@@ -33,6 +33,7 @@
 //! - The wire format is `ipvs-sys`; [`Ipvs::request`] sends raw
 //!   [`ipvs_sys::IpvsMessage`]s.
 
+mod batch;
 mod config;
 pub mod conn;
 pub mod datagram;
@@ -53,6 +54,7 @@ mod stats;
 #[doc(hidden)]
 pub mod fuzzing;
 
+pub use batch::{Batch, BatchOutcome};
 pub use config::{DaemonRole, Info, MAX_INTERFACE_LEN, MAX_TIMEOUT, SyncDaemon, Timeouts, Version};
 pub use datagram::ExtAck;
 pub use destination::{Destination, Forwarding, MAX_WEIGHT, Tunnel, TunnelChecksum};

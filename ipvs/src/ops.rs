@@ -7,6 +7,7 @@ use ipvs_sys::{IpvsAttribute, IpvsCmd, IpvsMessage, Nested};
 use netlink_packet_core::{Emitable, ParseableParametrized};
 use netlink_packet_generic::{GenlFamily, GenlHeader, constants::GENL_HDRLEN};
 
+use crate::batch::WriteRequest;
 use crate::config::{DaemonRole, Info, SyncDaemon, Timeouts, Version};
 use crate::destination::Destination;
 use crate::engine::{RequestKind, Transport};
@@ -16,7 +17,7 @@ use crate::key::ServiceKey;
 use crate::service::Service;
 
 /// Encodes `message` as a genl payload (header + attributes).
-fn encode(message: &IpvsMessage) -> Result<Vec<u8>> {
+pub(crate) fn encode(message: &IpvsMessage) -> Result<Vec<u8>> {
     message
         .check_lengths()
         .map_err(|e| Error::invalid("request", e.to_string()))?;
@@ -183,41 +184,27 @@ impl<T: Transport> Ipvs<T> {
     /// [-p TIMEOUT [-M MASK]] [--pe NAME] [-o] [-b FLAGS]`.
     /// [`Error::ServiceExists`] if the key is taken.
     pub fn add_service(&self, service: &Service) -> Result<()> {
-        self.write_service(Op::AddService, IpvsCmd::NewService, service)
+        self.write(&WriteRequest::add_service(service)?)
     }
 
     /// Replaces a service's scheduler, persistence, engine and flags.
     /// Equivalent to `ipvsadm -E ...` with the same options as `-A`.
     /// Unset options are reset, not kept; [`Error::NoSuchService`] if absent.
     pub fn update_service(&self, service: &Service) -> Result<()> {
-        self.write_service(Op::UpdateService, IpvsCmd::SetService, service)
+        self.write(&WriteRequest::update_service(service)?)
     }
 
-    fn write_service(&self, op: Op, cmd: IpvsCmd, service: &Service) -> Result<()> {
-        service.validate()?;
-        let message = IpvsMessage::new(
-            cmd,
-            vec![IpvsAttribute::Service(Nested::new(service.to_attributes()))],
-        );
-        let names = (
-            service.scheduler.name(),
-            service.persistence_engine.as_deref(),
-        );
-        self.exchange(op, RequestKind::Acked, &message, Some(names))
+    /// Sends one write and waits for its ACK.
+    fn write(&self, write: &WriteRequest) -> Result<()> {
+        self.call(write.op, RequestKind::Acked, &write.payload, write.names())
             .map(drop)
-            .map_err(|e| e.about(&service.key, None))
+            .map_err(|e| write.explain(e))
     }
 
     /// Deletes a service and its destinations. Equivalent to
     /// `ipvsadm -D -t ADDR:PORT`. [`Error::NoSuchService`] if absent.
     pub fn delete_service(&self, key: &ServiceKey) -> Result<()> {
-        key.validate()?;
-        self.command(
-            Op::DeleteService,
-            IpvsCmd::DelService,
-            vec![service_nest(key)],
-        )
-        .map_err(|e| e.about(key, None))
+        self.write(&WriteRequest::delete_service(key)?)
     }
 
     /// The destinations of a service, in kernel order (newest first).
@@ -259,50 +246,21 @@ impl<T: Transport> Ipvs<T> {
     /// `ipvsadm -a -t ADDR:PORT -r RADDR:RPORT -m|-g|-i -w W [-x U -y L]`.
     /// [`Error::DestinationExists`] or [`Error::NoSuchService`].
     pub fn add_destination(&self, service: &ServiceKey, dest: &Destination) -> Result<()> {
-        self.write_destination(Op::AddDestination, IpvsCmd::NewDest, service, dest)
+        self.write(&WriteRequest::add_destination(service, dest)?)
     }
 
     /// Replaces a destination's forwarding, weight and thresholds.
     /// Equivalent to `ipvsadm -e ...` with the options of `-a`.
     /// [`Error::NoSuchDestination`] or [`Error::NoSuchService`].
     pub fn update_destination(&self, service: &ServiceKey, dest: &Destination) -> Result<()> {
-        self.write_destination(Op::UpdateDestination, IpvsCmd::SetDest, service, dest)
-    }
-
-    fn write_destination(
-        &self,
-        op: Op,
-        cmd: IpvsCmd,
-        service: &ServiceKey,
-        dest: &Destination,
-    ) -> Result<()> {
-        service.validate()?;
-        dest.validate_for(service)?;
-        self.command(
-            op,
-            cmd,
-            vec![
-                service_nest(service),
-                IpvsAttribute::Dest(Nested::new(dest.to_attributes())),
-            ],
-        )
-        .map_err(|e| e.about(service, Some(dest.addr)))
+        self.write(&WriteRequest::update_destination(service, dest)?)
     }
 
     /// Removes a destination. Equivalent to
     /// `ipvsadm -d -t ADDR:PORT -r RADDR:RPORT`.
     /// [`Error::NoSuchDestination`] or [`Error::NoSuchService`].
     pub fn delete_destination(&self, service: &ServiceKey, dest: SocketAddr) -> Result<()> {
-        service.validate()?;
-        self.command(
-            Op::DeleteDestination,
-            IpvsCmd::DelDest,
-            vec![
-                service_nest(service),
-                IpvsAttribute::Dest(Nested::new(Destination::id_attributes(dest))),
-            ],
-        )
-        .map_err(|e| e.about(service, Some(dest)))
+        self.write(&WriteRequest::delete_destination(service, dest)?)
     }
 
     /// Deletes every service. Equivalent to `ipvsadm -C`.

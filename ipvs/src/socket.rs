@@ -86,7 +86,26 @@ impl Transport for NetlinkSocket {
 
     fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<Received>> {
         let deadline = std::time::Instant::now() + timeout;
+        // Replies are usually queued already (the kernel answers inside
+        // sendmsg): try first, poll only when the queue is empty.
+        let mut ready = true;
         loop {
+            if ready {
+                let mut window: &mut [u8] = buf;
+                match self
+                    .socket
+                    .recv_from(&mut window, nix::libc::MSG_TRUNC | nix::libc::MSG_DONTWAIT)
+                {
+                    Ok((len, from)) => {
+                        return Ok(Some(Received {
+                            len,
+                            sender: from.port_number(),
+                        }));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+            }
             let remaining = deadline.saturating_duration_since(std::time::Instant::now());
             // Round up so a sub-millisecond remainder still waits.
             let millis = remaining.as_micros().div_ceil(1000);
@@ -94,23 +113,28 @@ impl Transport for NetlinkSocket {
             let mut fds = [PollFd::new(self.socket.as_fd(), PollFlags::POLLIN)];
             match poll(&mut fds, wait) {
                 Ok(0) => return Ok(None),
-                Ok(_) => {}
-                Err(nix::errno::Errno::EINTR) => continue,
+                Ok(_) => ready = true,
+                Err(nix::errno::Errno::EINTR) => ready = false,
                 Err(e) => return Err(e.into()),
             }
-            let mut window: &mut [u8] = buf;
-            match self
-                .socket
-                .recv_from(&mut window, nix::libc::MSG_TRUNC | nix::libc::MSG_DONTWAIT)
-            {
-                Ok((len, from)) => {
-                    return Ok(Some(Received {
-                        len,
-                        sender: from.port_number(),
-                    }));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Err(e),
+        }
+    }
+
+    fn reserve_receive_queue(&mut self, wanted: usize) -> usize {
+        // SO_RCVBUFFORCE (CAP_NET_ADMIN, which IPVS needs anyway) ignores
+        // net.core.rmem_max; SO_RCVBUF is capped by it. Either way the
+        // kernel doubles the value for its bookkeeping overhead, and
+        // getsockopt reports the doubled size it charges skbs against.
+        use nix::sys::socket::{setsockopt, sockopt};
+        if let Err(e) = setsockopt(&self.socket, sockopt::RcvBufForce, &wanted) {
+            log::debug!("SO_RCVBUFFORCE: {e}; trying SO_RCVBUF");
+            let _ = setsockopt(&self.socket, sockopt::RcvBuf, &wanted);
+        }
+        match self.socket.get_rx_buf_sz() {
+            Ok(size) => size,
+            Err(e) => {
+                log::debug!("getsockopt(SO_RCVBUF): {e}");
+                2 * RECV_BUFFER_LEN
             }
         }
     }

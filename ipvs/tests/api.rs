@@ -17,45 +17,7 @@ use ipvs::{
     Destination, Error, Forwarding, Ipvs, Op, Persistence, PersistenceNetmask, Scheduler, Service,
     ServiceKey, SyncDaemon, Timeouts,
 };
-use netlink_packet_core::{DefaultNla, Emitable, ParseableParametrized};
-use netlink_packet_generic::GenlHeader;
-
-type Requests = Arc<Mutex<Vec<Vec<u8>>>>;
-
-/// A handle on a fake kernel that resolves the family to `FAMILY` and
-/// answers IPVS requests with `script(header, decoded request)`.
-fn handle(
-    mut script: impl FnMut(&MessageHeader, IpvsMessage) -> Vec<Delivery> + Send + 'static,
-) -> (Ipvs<FakeKernel>, Requests) {
-    let kernel_side = FakeKernel::new(move |req, payload| {
-        if req.message_type == 0x10 {
-            return vec![kernel(ctrl_reply(req, FAMILY)), kernel(ack(req))];
-        }
-        script(req, parse(payload))
-    });
-    let requests = kernel_side.requests.clone();
-    let ipvs = Ipvs::with_transport(kernel_side).expect("family resolves");
-    (ipvs, requests)
-}
-
-fn parse(payload: &[u8]) -> IpvsMessage {
-    let header = GenlHeader {
-        cmd: payload[0],
-        version: payload[1],
-    };
-    assert_eq!(header.version, 1, "IPVS genl version");
-    IpvsMessage::parse_with_param(&payload[4..], header).expect("request decodes")
-}
-
-/// A kernel reply message carrying `cmd` and `attributes`.
-fn reply(req: &MessageHeader, flags: u16, cmd: IpvsCmd, attributes: Vec<IpvsAttribute>) -> Vec<u8> {
-    let msg = IpvsMessage::new(cmd, attributes);
-    let mut payload = vec![u8::from(cmd), 1, 0, 0];
-    let mut body = vec![0; msg.buffer_len()];
-    msg.emit(&mut body);
-    payload.extend(body);
-    data(req, flags, &payload)
-}
+use netlink_packet_core::DefaultNla;
 
 fn ipvs_requests(requests: &Requests) -> Vec<(MessageHeader, IpvsMessage)> {
     requests

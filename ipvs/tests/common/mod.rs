@@ -45,7 +45,13 @@ pub type Script = Box<dyn FnMut(&MessageHeader, &[u8]) -> Vec<Delivery> + Send>;
 pub struct FakeKernel {
     pub script: Script,
     pub queue: VecDeque<Delivery>,
+    /// Every datagram sent, as sent.
     pub requests: Arc<Mutex<Vec<Vec<u8>>>>,
+    /// What `reserve_receive_queue` grants (bytes).
+    pub receive_queue: usize,
+    /// The most deliveries ever queued and unread right after a send: the
+    /// replies in flight.
+    pub max_queued: usize,
 }
 
 impl FakeKernel {
@@ -56,6 +62,8 @@ impl FakeKernel {
             script: Box::new(script),
             queue: VecDeque::new(),
             requests: Arc::default(),
+            receive_queue: 1 << 20,
+            max_queued: 0,
         }
     }
 }
@@ -63,11 +71,14 @@ impl FakeKernel {
 impl Transport for FakeKernel {
     fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
         self.requests.lock().unwrap().push(datagram.to_vec());
-        let header = MessageHeader::parse(datagram).expect("request has a header");
-        assert_eq!(header.length as usize, datagram.len());
-        assert_eq!(header.port, PORT, "requests carry our port id");
-        let deliveries = (self.script)(&header, &datagram[NLMSG_HDRLEN..]);
-        self.queue.extend(deliveries);
+        // Like the kernel, answer each message of the datagram in turn.
+        for message in ipvs::datagram::messages(datagram) {
+            let message = message.expect("requests are well-formed");
+            assert_eq!(message.header.port, PORT, "requests carry our port id");
+            let deliveries = (self.script)(&message.header, message.payload);
+            self.queue.extend(deliveries);
+        }
+        self.max_queued = self.max_queued.max(self.queue.len());
         Ok(())
     }
 
@@ -93,6 +104,10 @@ impl Transport for FakeKernel {
 
     fn local_port(&self) -> u32 {
         PORT
+    }
+
+    fn reserve_receive_queue(&mut self, _wanted: usize) -> usize {
+        self.receive_queue
     }
 }
 
@@ -173,7 +188,57 @@ pub mod nix_errno {
     pub const ENOENT: i32 = 2;
     pub const ESRCH: i32 = 3;
     pub const EEXIST: i32 = 17;
+    pub const ENOTDIR: i32 = 20;
     pub const EINVAL: i32 = 22;
     pub const ERANGE: i32 = 34;
     pub const ENOBUFS: i32 = 105;
+}
+
+// ---- a handle over the fake kernel, speaking IPVS messages ----
+
+use ipvs::Ipvs;
+use ipvs::ipvs_sys::{IpvsAttribute, IpvsCmd, IpvsMessage};
+use netlink_packet_core::{Emitable, ParseableParametrized};
+use netlink_packet_generic::GenlHeader;
+
+pub type Requests = Arc<Mutex<Vec<Vec<u8>>>>;
+
+/// A handle on a fake kernel that resolves the family to `FAMILY` and
+/// answers IPVS requests with `script(header, decoded request)`.
+pub fn handle(
+    mut script: impl FnMut(&MessageHeader, IpvsMessage) -> Vec<Delivery> + Send + 'static,
+) -> (Ipvs<FakeKernel>, Requests) {
+    let kernel_side = FakeKernel::new(move |req, payload| {
+        if req.message_type == 0x10 {
+            return vec![kernel(ctrl_reply(req, FAMILY)), kernel(ack(req))];
+        }
+        script(req, parse(payload))
+    });
+    let requests = kernel_side.requests.clone();
+    let ipvs = Ipvs::with_transport(kernel_side).expect("family resolves");
+    (ipvs, requests)
+}
+
+pub fn parse(payload: &[u8]) -> IpvsMessage {
+    let header = GenlHeader {
+        cmd: payload[0],
+        version: payload[1],
+    };
+    assert_eq!(header.version, 1, "IPVS genl version");
+    IpvsMessage::parse_with_param(&payload[4..], header).expect("request decodes")
+}
+
+/// A kernel reply message carrying `cmd` and `attributes`.
+pub fn reply(
+    req: &MessageHeader,
+    flags: u16,
+    cmd: IpvsCmd,
+    attributes: Vec<IpvsAttribute>,
+) -> Vec<u8> {
+    let msg = IpvsMessage::new(cmd, attributes);
+    let mut payload = vec![u8::from(cmd), 1, 0, 0];
+    let mut body = vec![0; msg.buffer_len()];
+    msg.emit(&mut body);
+    payload.extend(body);
+    data(req, flags, &payload)
 }

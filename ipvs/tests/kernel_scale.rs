@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Kernel tests at scale: batched writes, snapshots and desired-state apply
+//! against a real kernel, each test in its own network namespace and
+//! cross-checked with `ipvsadm -S -n`. They run inside the lab VM
+//! (`cargo xtask test`); on a plain host they are ignored.
+
+use std::net::SocketAddr;
+
+use ipvs::{Batch, Destination, Error, Forwarding, Ipvs, Op, Scheduler, Service, ServiceKey};
+use ipvs_lab::{in_netns, sh};
+
+fn svc(text: &str) -> ServiceKey {
+    text.parse().unwrap()
+}
+
+fn addr(text: &str) -> SocketAddr {
+    text.parse().unwrap()
+}
+
+/// `ipvsadm -S -n` as a sorted list of lines (its own order is a sort we
+/// need not reproduce to compare contents).
+fn ipvsadm_lines() -> Vec<String> {
+    let mut lines: Vec<String> = sh("ipvsadm -S -n").lines().map(str::to_owned).collect();
+    lines.sort_unstable();
+    lines
+}
+
+/// The service key of service number `n` of the big tables.
+fn nth_key(n: u32) -> ServiceKey {
+    let port = u16::try_from(1 + n % 60_000).unwrap();
+    let host = u8::try_from(1 + n / 60_000).unwrap();
+    ServiceKey::tcp(SocketAddr::from(([203, 0, 113, host], port)))
+}
+
+/// `services` × `dests` destinations, as ipvsadm -S -n lines (sorted) and
+/// as a batch that creates them.
+fn big_table(services: u32, dests: u8) -> (Batch, Vec<String>) {
+    let mut batch = Batch::new();
+    let mut lines = Vec::new();
+    for n in 0..services {
+        let key = nth_key(n);
+        let service = Service::new(key, Scheduler::WeightedRoundRobin);
+        batch.add_service(&service).unwrap();
+        lines.push(service.to_string());
+        for d in 1..=dests {
+            let dest = Destination::new(
+                SocketAddr::from(([198, 51, 100, d], 8080)),
+                Forwarding::Masquerade,
+            )
+            .with_weight(n % 7 + u32::from(d));
+            batch.add_destination(&key, &dest).unwrap();
+            lines.push(format!("-a {} {dest}", key.ipvsadm_args()));
+        }
+    }
+    lines.sort_unstable();
+    (batch, lines)
+}
+
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn batch_of_2000_services_with_4_destinations_lands_and_matches_ipvsadm() {
+    in_netns(|| {
+        let ipvs = Ipvs::new().unwrap();
+        let (batch, expected) = big_table(2000, 4);
+        assert_eq!(batch.len(), 10_000);
+        let start = std::time::Instant::now();
+        let outcome = ipvs.execute_batch(&batch).unwrap();
+        println!(
+            "batch of {} requests in {:?}, window {}",
+            batch.len(),
+            start.elapsed(),
+            ipvs.batch_window()
+        );
+        assert!(outcome.is_success(), "{:?}", outcome.first_error());
+        assert_eq!(outcome.results.len(), 10_000);
+        assert_eq!(ipvsadm_lines(), expected);
+    });
+}
+
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn batch_errors_are_attributed_to_the_failing_requests_and_the_rest_applies() {
+    in_netns(|| {
+        let ipvs = Ipvs::new().unwrap();
+        let a = svc("tcp:203.0.113.1:80");
+        let b = svc("tcp:203.0.113.2:80");
+        let missing = svc("tcp:203.0.113.9:80");
+        let dest = Destination::new(addr("198.51.100.10:80"), Forwarding::Masquerade);
+        let mut batch = Batch::new();
+        batch
+            .add_service(&Service::new(a, Scheduler::RoundRobin))
+            .unwrap(); // 0
+        batch
+            .add_service(&Service::new(a, Scheduler::RoundRobin))
+            .unwrap(); // 1: EEXIST
+        batch.add_destination(&missing, &dest).unwrap(); // 2: ESRCH
+        batch
+            .add_service(&Service::new(b, Scheduler::Other("nosuch".into())))
+            .unwrap(); // 3: ENOENT
+        batch.add_destination(&a, &dest).unwrap(); // 4
+        batch
+            .update_destination(&a, &dest.clone().with_weight(5))
+            .unwrap(); // 5
+        batch
+            .delete_destination(&a, addr("198.51.100.99:80"))
+            .unwrap(); // 6: ENOENT
+        batch
+            .add_service(&Service::new(b, Scheduler::LeastConnection))
+            .unwrap(); // 7
+        let outcome = ipvs.execute_batch(&batch).unwrap();
+        let r = &outcome.results;
+        assert!(
+            r[0].is_ok() && r[4].is_ok() && r[5].is_ok() && r[7].is_ok(),
+            "{r:?}"
+        );
+        assert!(
+            matches!(&r[1], Err(Error::ServiceExists { service: Some(k) }) if *k == a),
+            "{:?}",
+            r[1]
+        );
+        assert!(
+            matches!(&r[2], Err(Error::NoSuchService { op: Op::AddDestination, service: Some(k) }) if *k == missing),
+            "{:?}",
+            r[2]
+        );
+        assert!(
+            matches!(&r[3], Err(Error::UnknownSchedulerOrPe { scheduler, .. }) if scheduler == "nosuch"),
+            "{:?}",
+            r[3]
+        );
+        assert!(
+            matches!(&r[6], Err(Error::NoSuchDestination { op: Op::DeleteDestination, destination: Some(d), .. }) if *d == addr("198.51.100.99:80")),
+            "{:?}",
+            r[6]
+        );
+        assert_eq!(outcome.first_error().map(|(i, _)| i), Some(1));
+        // Every request after a failure in the same datagram was applied.
+        assert_eq!(
+            sh("ipvsadm -S -n"),
+            "-A -t 203.0.113.1:80 -s rr\n\
+             -a -t 203.0.113.1:80 -r 198.51.100.10:80 -m -w 5\n\
+             -A -t 203.0.113.2:80 -s lc\n"
+        );
+    });
+}
