@@ -97,6 +97,28 @@ pub trait Transport: Send {
     }
 }
 
+/// Receives the data messages of a reply as they are read, straight from
+/// the receive buffer (no copy): see [`Engine::execute_with`].
+pub trait ReplySink {
+    /// One data message's payload (generic-netlink header and attributes).
+    fn message(&mut self, payload: &[u8]) -> Result<(), Error>;
+    /// The dump is starting over (the kernel flagged `NLM_F_DUMP_INTR`):
+    /// forget every message received so far.
+    fn restart(&mut self);
+}
+
+/// Collects copies of the payloads.
+impl ReplySink for Vec<Vec<u8>> {
+    fn message(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.push(payload.to_vec());
+        Ok(())
+    }
+
+    fn restart(&mut self) {
+        self.clear();
+    }
+}
+
 /// How a request is answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RequestKind {
@@ -191,13 +213,28 @@ impl<T: Transport> Engine<T> {
     /// Kernel errors come back as raw [`Error::Kernel`]; giving the errno a
     /// meaning is the caller's job (it knows the operation's arguments).
     pub fn execute(&mut self, request: &Request<'_>) -> Result<Vec<Vec<u8>>, Error> {
+        let mut replies = Vec::new();
+        self.execute_with(request, &mut replies)?;
+        Ok(replies)
+    }
+
+    /// Like [`Engine::execute`], but hands each data payload to `sink`
+    /// straight from the receive buffer instead of copying it.
+    pub fn execute_with(
+        &mut self,
+        request: &Request<'_>,
+        sink: &mut dyn ReplySink,
+    ) -> Result<(), Error> {
         match request.kind {
-            RequestKind::Acked => self.exchange(request).map(|(messages, _)| messages),
+            RequestKind::Acked => self.exchange(request, sink).map(drop),
             RequestKind::Dump => {
-                for _ in 0..self.dump_attempts {
-                    let (messages, interrupted) = self.exchange(request)?;
+                for attempt in 0..self.dump_attempts {
+                    if attempt > 0 {
+                        sink.restart();
+                    }
+                    let interrupted = self.exchange(request, sink)?;
                     if !interrupted {
-                        return Ok(messages);
+                        return Ok(());
                     }
                     log::debug!(
                         "{}: dump interrupted by a concurrent change, retrying",
@@ -408,9 +445,9 @@ impl<T: Transport> Engine<T> {
         Ok(lost)
     }
 
-    /// One send and its complete reply. Returns the data payloads and
-    /// whether any message was flagged `NLM_F_DUMP_INTR`.
-    fn exchange(&mut self, request: &Request<'_>) -> Result<(Vec<Vec<u8>>, bool), Error> {
+    /// One send and its complete reply, whose data payloads go to `sink`.
+    /// Returns whether any message was flagged `NLM_F_DUMP_INTR`.
+    fn exchange(&mut self, request: &Request<'_>, sink: &mut dyn ReplySink) -> Result<bool, Error> {
         let op = request.op;
         self.sequence = self.sequence.wrapping_add(1);
         let sequence = self.sequence;
@@ -426,7 +463,6 @@ impl<T: Transport> Engine<T> {
             .send(&datagram)
             .map_err(|source| Error::Io { op, source })?;
 
-        let mut replies = Vec::new();
         let mut interrupted = false;
         let mut deadline = Instant::now() + self.timeout;
         loop {
@@ -501,7 +537,7 @@ impl<T: Transport> Engine<T> {
                                 ),
                             });
                         }
-                        replies.push(payload.to_vec());
+                        sink.message(payload)?;
                     }
                     Reply::Error { errno, ext_ack } => {
                         return Err(Error::Kernel { op, errno, ext_ack });
@@ -509,7 +545,7 @@ impl<T: Transport> Engine<T> {
                     Reply::Ack(ext_ack) => {
                         warn_ext_ack(op, &ext_ack);
                         return match request.kind {
-                            RequestKind::Acked => Ok((replies, interrupted)),
+                            RequestKind::Acked => Ok(interrupted),
                             RequestKind::Dump => Err(Error::UnexpectedReply {
                                 op,
                                 detail: "an ACK instead of NLMSG_DONE ending a dump".into(),
@@ -521,7 +557,7 @@ impl<T: Transport> Engine<T> {
                             return Err(Error::Kernel { op, errno, ext_ack });
                         }
                         return match request.kind {
-                            RequestKind::Dump => Ok((replies, interrupted)),
+                            RequestKind::Dump => Ok(interrupted),
                             RequestKind::Acked => Err(Error::UnexpectedReply {
                                 op,
                                 detail: "NLMSG_DONE instead of the requested ACK".into(),

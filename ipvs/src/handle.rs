@@ -172,6 +172,18 @@ impl<T: Transport> Ipvs<T> {
         })
     }
 
+    /// Runs `body` with the engine and the IPVS family id, holding the
+    /// handle's lock throughout: several requests in a row that no other
+    /// thread's requests interleave with. Kernel errors stay raw.
+    pub(crate) fn with_engine<R>(
+        &self,
+        body: impl FnOnce(&mut Engine<T>, u16) -> Result<R>,
+    ) -> Result<R> {
+        let mut inner = self.lock();
+        let family = inner.family(false)?.id;
+        body(&mut inner.engine, family)
+    }
+
     /// Sends acknowledged requests (`op`, genl payload) to the IPVS family
     /// as one batch ([`Engine::execute_batch`]); kernel errors stay raw
     /// [`Error::Kernel`] for the caller to explain per request.

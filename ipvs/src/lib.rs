@@ -47,6 +47,7 @@ mod netns;
 mod ops;
 mod scheduler;
 mod service;
+mod snapshot;
 mod socket;
 mod stats;
 
@@ -68,5 +69,6 @@ pub use service::{
     DEFAULT_PERSISTENCE_TIMEOUT, MAX_PERSISTENCE_TIMEOUT, Persistence, PersistenceNetmask,
     SchedulerFlags, Service,
 };
+pub use snapshot::{DestinationStats, ServiceState, ServiceStats, Snapshot, StatsSnapshot};
 pub use socket::NetlinkSocket;
 pub use stats::Stats;

@@ -29,7 +29,7 @@ pub(crate) fn encode(message: &IpvsMessage) -> Result<Vec<u8>> {
 }
 
 /// Decodes one reply payload (genl header + attributes).
-fn decode(op: Op, raw: &[u8]) -> Result<IpvsMessage> {
+pub(crate) fn decode(op: Op, raw: &[u8]) -> Result<IpvsMessage> {
     let (Some(&cmd), Some(&version), Some(attributes)) =
         (raw.first(), raw.get(1), raw.get(GENL_HDRLEN..))
     else {
@@ -49,7 +49,7 @@ fn decode(op: Op, raw: &[u8]) -> Result<IpvsMessage> {
 }
 
 /// Attaches the raw reply to a decode error raised by a typed conversion.
-fn with_raw<T>(result: Result<T>, raw: &[u8]) -> Result<T> {
+pub(crate) fn with_raw<T>(result: Result<T>, raw: &[u8]) -> Result<T> {
     result.map_err(|e| match e {
         Error::Decode { op, reason, raw: r } if r.is_empty() => Error::Decode {
             op,
@@ -60,7 +60,7 @@ fn with_raw<T>(result: Result<T>, raw: &[u8]) -> Result<T> {
     })
 }
 
-fn service_nest(key: &ServiceKey) -> IpvsAttribute {
+pub(crate) fn service_nest(key: &ServiceKey) -> IpvsAttribute {
     IpvsAttribute::Service(Nested::new(key.to_attributes()))
 }
 
@@ -224,21 +224,7 @@ impl<T: Transport> Ipvs<T> {
         }
         replies
             .iter()
-            .map(|(m, raw)| {
-                let attrs = m.attributes.iter().find_map(|a| match a {
-                    IpvsAttribute::Dest(nest) => Some(nest),
-                    _ => None,
-                });
-                let result = match attrs {
-                    Some(nest) => Destination::from_attributes(op, key, nest),
-                    None => Err(Error::Decode {
-                        op,
-                        reason: "dest message without IPVS_CMD_ATTR_DEST".into(),
-                        raw: Vec::new(),
-                    }),
-                };
-                with_raw(result, raw)
-            })
+            .map(|(m, raw)| with_raw(destination_of(op, key, m), raw))
             .collect()
     }
 
@@ -371,7 +357,7 @@ impl<T: Transport> Ipvs<T> {
     }
 }
 
-fn service_of(op: Op, message: &IpvsMessage) -> Result<Service> {
+pub(crate) fn service_of(op: Op, message: &IpvsMessage) -> Result<Service> {
     let nest = message
         .attributes
         .iter()
@@ -385,4 +371,25 @@ fn service_of(op: Op, message: &IpvsMessage) -> Result<Service> {
             raw: Vec::new(),
         })?;
     Service::from_attributes(op, nest)
+}
+
+/// The destination in a `GET_DEST` dump message of `service`.
+pub(crate) fn destination_of(
+    op: Op,
+    service: &ServiceKey,
+    message: &IpvsMessage,
+) -> Result<Destination> {
+    let nest = message
+        .attributes
+        .iter()
+        .find_map(|a| match a {
+            IpvsAttribute::Dest(nest) => Some(nest),
+            _ => None,
+        })
+        .ok_or_else(|| Error::Decode {
+            op,
+            reason: "dest message without IPVS_CMD_ATTR_DEST".into(),
+            raw: Vec::new(),
+        })?;
+    Destination::from_attributes(op, service, nest)
 }

@@ -2,6 +2,8 @@
 //! A scripted fake kernel for the no-root tests, and message builders.
 #![allow(dead_code)] // each test binary uses a subset
 
+pub mod model;
+
 use std::collections::VecDeque;
 use std::io;
 use std::sync::{Arc, Mutex};

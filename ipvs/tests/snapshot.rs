@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Snapshots against a fake kernel that keeps a table: one service dump,
+//! one destination dump per service, everything decoded. No root needed.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::model::{Model, model_handle};
+use ipvs::{Destination, Forwarding, Scheduler, Service, ServiceKey, StatsSnapshot};
+
+#[test]
+fn snapshot_reads_every_service_with_its_destinations() {
+    let model = Arc::new(Mutex::new(Model::default()));
+    let ipvs = model_handle(model.clone());
+    let a: ServiceKey = "tcp:203.0.113.1:80".parse().unwrap();
+    let b: ServiceKey = "udp:[2001:db8::1]:53".parse().unwrap();
+    let c = ServiceKey::fwmark(7);
+    ipvs.add_service(&Service::new(a, Scheduler::RoundRobin))
+        .unwrap();
+    ipvs.add_service(&Service::new(b, Scheduler::WeightedLeastConnection))
+        .unwrap();
+    ipvs.add_service(&Service::new(c, Scheduler::SourceHashing))
+        .unwrap();
+    let d1 = Destination::new("198.51.100.1:80".parse().unwrap(), Forwarding::Masquerade);
+    let d2 = Destination::new("198.51.100.2:80".parse().unwrap(), Forwarding::DirectRoute)
+        .with_weight(3);
+    let d6 = Destination::new("[2001:db8::10]:53".parse().unwrap(), Forwarding::Masquerade);
+    ipvs.add_destination(&a, &d1).unwrap();
+    ipvs.add_destination(&a, &d2).unwrap();
+    ipvs.add_destination(&b, &d6).unwrap();
+    model.lock().unwrap().set_connections(53, 4, 2);
+    let dumps_before = model.lock().unwrap().dumps;
+
+    let snapshot = ipvs.snapshot().unwrap();
+    assert_eq!(
+        model.lock().unwrap().dumps - dumps_before,
+        4,
+        "one service dump and one destination dump per service"
+    );
+    let keys: Vec<ServiceKey> = snapshot.services.iter().map(|s| s.service.key).collect();
+    assert_eq!(keys, vec![a, b, c]);
+    assert_eq!(snapshot.destination_count(), 3);
+    // Kernel order: newest destination first.
+    assert_eq!(snapshot.services[0].destinations, vec![d2, d1]);
+    assert!(snapshot.services[2].destinations.is_empty());
+    let v6 = &snapshot.service(&b).unwrap().destinations[0];
+    assert_eq!((v6.active_connections, v6.inactive_connections), (4, 2));
+    // The same as the single calls read.
+    let services = ipvs.services().unwrap();
+    for (state, service) in snapshot.services.iter().zip(&services) {
+        assert_eq!(&state.service, service);
+        assert_eq!(state.destinations, ipvs.destinations(&service.key).unwrap());
+    }
+
+    let stats = ipvs.stats_snapshot().unwrap();
+    assert_eq!(stats, StatsSnapshot::from(&snapshot));
+    assert_eq!(stats.services.len(), 3);
+    assert_eq!(stats.services[1].destinations[0].active_connections, 4);
+}
+
+#[test]
+fn snapshot_of_an_empty_table_is_one_dump() {
+    let model = Arc::new(Mutex::new(Model::default()));
+    let ipvs = model_handle(model.clone());
+    assert!(ipvs.snapshot().unwrap().services.is_empty());
+    assert_eq!(model.lock().unwrap().dumps, 1);
+}
