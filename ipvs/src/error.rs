@@ -235,6 +235,21 @@ pub enum Error {
         /// Extended-ACK text and offset, when the kernel gave them.
         ext_ack: ExtAck,
     },
+    /// A desired-state apply ([`crate::Ipvs::apply`]) failed: the kernel
+    /// rejected a step (or the transport failed, and then `step` is 0: no
+    /// step's fate is known). What had been applied was rolled back, as
+    /// `rollback` tells.
+    #[error("apply failed at step {step} `{command}`: {cause}; {rollback}")]
+    ApplyFailed {
+        /// Index in the plan of the first step that failed.
+        step: usize,
+        /// That step as an ipvsadm command line (`-a -t ... -r ... -m -w 1`).
+        command: String,
+        /// Why it failed: the step's typed kernel error (or the transport's).
+        cause: Box<Error>,
+        /// Whether the table was restored.
+        rollback: Rollback,
+    },
     /// A socket or namespace system call failed.
     #[error("I/O error {op}: {source}")]
     Io {
@@ -244,6 +259,59 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// How the rollback of a failed apply ended ([`Error::ApplyFailed`]).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Rollback {
+    /// Every step that had been applied was undone (`undone` inverse
+    /// steps): the table is as it was before the apply, counters of
+    /// re-created entries aside.
+    Complete {
+        /// Inverse steps sent and acknowledged (0: nothing had been applied).
+        undone: usize,
+    },
+    /// Undoing failed: the table is neither the old state nor the desired
+    /// one; read it back.
+    Failed {
+        /// The inverse step that failed, as an ipvsadm line (`None` when
+        /// the rollback batch could not be sent at all).
+        step: Option<String>,
+        /// Why.
+        cause: Box<Error>,
+    },
+}
+
+impl Rollback {
+    /// True when the table was restored.
+    pub fn is_complete(&self) -> bool {
+        matches!(self, Rollback::Complete { .. })
+    }
+}
+
+impl fmt::Display for Rollback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rollback::Complete { undone: 0 } => f.write_str("nothing had been applied"),
+            Rollback::Complete { undone } => {
+                write!(
+                    f,
+                    "rolled back ({undone} inverse steps): the table is as before"
+                )
+            }
+            Rollback::Failed {
+                step: Some(step),
+                cause,
+            } => write!(
+                f,
+                "ROLLBACK FAILED at `{step}`: {cause}; the table is in neither state"
+            ),
+            Rollback::Failed { step: None, cause } => {
+                write!(f, "ROLLBACK FAILED: {cause}; the table is in neither state")
+            }
+        }
+    }
 }
 
 fn subject<T: fmt::Display>(what: &Option<T>) -> String {

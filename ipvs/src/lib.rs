@@ -33,6 +33,7 @@
 //! - The wire format is `ipvs-sys`; [`Ipvs::request`] sends raw
 //!   [`ipvs_sys::IpvsMessage`]s.
 
+mod apply;
 mod batch;
 mod config;
 pub mod conn;
@@ -55,11 +56,12 @@ mod stats;
 #[doc(hidden)]
 pub mod fuzzing;
 
+pub use apply::{ApplyOptions, ApplyReport, Plan, Step};
 pub use batch::{Batch, BatchOutcome};
 pub use config::{DaemonRole, Info, MAX_INTERFACE_LEN, MAX_TIMEOUT, SyncDaemon, Timeouts, Version};
 pub use datagram::ExtAck;
 pub use destination::{Destination, Forwarding, MAX_WEIGHT, Tunnel, TunnelChecksum};
-pub use error::{Error, Op, Result};
+pub use error::{Error, Op, Result, Rollback};
 pub use handle::Ipvs;
 /// The wire codec, re-exported for [`Ipvs::request`].
 pub use ipvs_sys;

@@ -51,6 +51,14 @@ pub struct Snapshot {
     pub services: Vec<ServiceState>,
 }
 
+impl From<Vec<ServiceState>> for Snapshot {
+    /// A table given in full (for [`crate::Plan::new`] against a state
+    /// read or built elsewhere).
+    fn from(services: Vec<ServiceState>) -> Self {
+        Self { services }
+    }
+}
+
 impl Snapshot {
     /// The service with this key, if the snapshot has it.
     pub fn service(&self, key: &ServiceKey) -> Option<&ServiceState> {

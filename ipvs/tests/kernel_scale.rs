@@ -213,3 +213,285 @@ fn snapshot_equals_the_single_calls_and_ipvsadm() {
         );
     });
 }
+
+// ---- desired-state apply ----
+
+use ipvs::{
+    ApplyOptions, Persistence, PersistenceNetmask, Rollback, SchedulerFlags, ServiceState, Tunnel,
+    TunnelChecksum,
+};
+
+/// A desired table using most features.
+fn varied_desired() -> Vec<ServiceState> {
+    let gue = Tunnel::Gue {
+        port: 6080,
+        checksum: TunnelChecksum::Checksum,
+    };
+    vec![
+        ServiceState::new(Service::new(svc("tcp:192.0.2.1:80"), Scheduler::RoundRobin))
+            .with_destination(
+                Destination::new(addr("198.51.100.10:8080"), Forwarding::Masquerade).with_weight(3),
+            )
+            .with_destination(
+                Destination::new(addr("192.0.2.20:80"), Forwarding::DirectRoute)
+                    .with_thresholds(100, 10),
+            )
+            .with_destination(Destination::new(
+                addr("198.51.100.21:80"),
+                Forwarding::Tunnel(Tunnel::Ipip),
+            ))
+            .with_destination(
+                Destination::new(addr("198.51.100.22:80"), Forwarding::Tunnel(gue)).with_weight(0),
+            )
+            .with_destination(Destination::new(
+                addr("[2001:db8::23]:80"),
+                Forwarding::Tunnel(Tunnel::Ipip),
+            )),
+        ServiceState::new(
+            Service::new(svc("udp:[2001:db8::1]:53"), Scheduler::WeightedRoundRobin)
+                .with_persistence(Persistence::new(300).with_netmask(PersistenceNetmask::Ipv6(64)))
+                .with_one_packet(true),
+        )
+        .with_destination(
+            Destination::new(addr("[2001:db8::10]:53"), Forwarding::Masquerade).with_weight(7),
+        ),
+        ServiceState::new(
+            Service::new(ServiceKey::fwmark(7), Scheduler::SourceHashing)
+                .with_persistence(
+                    Persistence::new(120)
+                        .with_netmask(PersistenceNetmask::Ipv4("255.255.255.0".parse().unwrap())),
+                )
+                .with_scheduler_flags(SchedulerFlags::FALLBACK | SchedulerFlags::PORT),
+        )
+        .with_destination(Destination::new(
+            addr("198.51.100.30:0"),
+            Forwarding::DirectRoute,
+        )),
+        ServiceState::new(
+            Service::new(ServiceKey::fwmark6(8), Scheduler::MaglevHashing)
+                .with_scheduler_flags(SchedulerFlags::PORT),
+        ),
+        // Host netmasks and a default persistence timeout, spelled out.
+        ServiceState::new(
+            Service::new(
+                svc("udp:192.0.2.2:5060"),
+                Scheduler::WeightedLeastConnection,
+            )
+            .with_persistence(
+                Persistence::new(ipvs::DEFAULT_PERSISTENCE_TIMEOUT)
+                    .with_netmask(PersistenceNetmask::Ipv4("255.255.255.255".parse().unwrap())),
+            )
+            .with_persistence_engine("sip"),
+        ),
+        ServiceState::new(Service::new(
+            svc("sctp:192.0.2.3:9"),
+            Scheduler::LeastConnection,
+        )),
+    ]
+}
+
+/// The desired table as sorted `ipvsadm -S -n` lines.
+fn desired_lines(desired: &[ServiceState]) -> Vec<String> {
+    snapshot_lines(&ipvs::Snapshot::from(desired.to_vec()))
+}
+
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn apply_from_empty_again_and_changed_matches_ipvsadm() {
+    in_netns(|| {
+        let ipvs = Ipvs::new().unwrap();
+        let options = ApplyOptions::default();
+        let desired = varied_desired();
+        let report = ipvs.apply(&desired, &options).unwrap();
+        assert_eq!(report.applied, 6 + 7);
+        assert_eq!(ipvsadm_lines(), desired_lines(&desired));
+
+        // What the kernel reads back is what was asked for: no writes.
+        let again = ipvs.plan(&desired, &options).unwrap();
+        assert!(
+            again.is_empty(),
+            "the kernel reads back differently:\n{again}"
+        );
+        assert_eq!(ipvs.apply(&desired, &options).unwrap().applied, 0);
+
+        // Scheduler change, weight change, destination removed, service
+        // removed, service added; persistence and flags changed.
+        let mut changed = desired.clone();
+        changed[0].service.scheduler = Scheduler::WeightedLeastConnection;
+        changed[0].destinations[0].weight = 9;
+        changed[0].destinations.remove(2);
+        changed.remove(1);
+        changed[1].service.persistence = Some(Persistence::new(30));
+        changed[2].service.scheduler_flags = SchedulerFlags::empty();
+        changed.push(
+            ServiceState::new(Service::new(
+                svc("tcp:192.0.2.4:443"),
+                Scheduler::NeverQueue,
+            ))
+            .with_destination(Destination::new(
+                addr("198.51.100.40:443"),
+                Forwarding::Masquerade,
+            )),
+        );
+        let plan = ipvs.plan(&changed, &options).unwrap();
+        println!("{plan}");
+        assert_eq!(
+            plan.to_string(),
+            "-d -t 192.0.2.1:80 -r 198.51.100.21:80\n\
+             -D -u [2001:db8::1]:53\n\
+             -E -t 192.0.2.1:80 -s wlc\n\
+             -E -f 7 -s sh -p 30 -b sh-fallback,sh-port\n\
+             -E -f 8 -6 -s mh\n\
+             -A -t 192.0.2.4:443 -s nq\n\
+             -e -t 192.0.2.1:80 -r 198.51.100.10:8080 -m -w 9\n\
+             -a -t 192.0.2.4:443 -r 198.51.100.40:443 -m -w 1\n"
+        );
+        assert_eq!(ipvs.apply_plan(&plan).unwrap().applied, 8);
+        assert_eq!(ipvsadm_lines(), desired_lines(&changed));
+        assert!(ipvs.plan(&changed, &options).unwrap().is_empty());
+
+        // The dry run is an ipvsadm script: ipvsadm -R of it from the old
+        // state reaches the same table.
+        sh("ipvsadm -C");
+        ipvs.apply(&desired, &options).unwrap();
+        sh(&format!("ipvsadm -R <<'RULES'\n{plan}RULES"));
+        assert_eq!(ipvsadm_lines(), desired_lines(&changed));
+    });
+}
+
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn apply_of_2000_services_then_a_no_op_apply() {
+    in_netns(|| {
+        let ipvs = Ipvs::new().unwrap();
+        let desired: Vec<ServiceState> = (0..2000)
+            .map(|n| {
+                let mut state =
+                    ServiceState::new(Service::new(nth_key(n), Scheduler::WeightedRoundRobin));
+                for d in 1..=4u8 {
+                    state = state.with_destination(
+                        Destination::new(
+                            SocketAddr::from(([198, 51, 100, d], 8080)),
+                            Forwarding::Masquerade,
+                        )
+                        .with_weight(n % 7 + u32::from(d)),
+                    );
+                }
+                state
+            })
+            .collect();
+        let options = ApplyOptions::default();
+        let start = std::time::Instant::now();
+        assert_eq!(ipvs.apply(&desired, &options).unwrap().applied, 10_000);
+        let programmed = start.elapsed();
+        let start = std::time::Instant::now();
+        assert_eq!(ipvs.apply(&desired, &options).unwrap().applied, 0);
+        let no_op = start.elapsed();
+        println!("apply 2000x4 from empty: {programmed:?}; no-op apply: {no_op:?}");
+        let (_, expected) = big_table(2000, 4);
+        assert_eq!(ipvsadm_lines(), expected);
+    });
+}
+
+/// Applies `changed` (which the kernel must reject at `failing`) over
+/// `desired` and checks that `ipvsadm -S -n` is byte-identical afterwards.
+fn rejected_apply_leaves_the_table_as_it_was(
+    ipvs: &Ipvs,
+    changed: &[ServiceState],
+    failing: &str,
+) -> Error {
+    let before = sh("ipvsadm -S -n");
+    let plan = ipvs.plan(changed, &ApplyOptions::default()).unwrap();
+    println!("{plan}");
+    let err = ipvs.apply_plan(&plan).unwrap_err();
+    println!("{err}");
+    let Error::ApplyFailed {
+        step,
+        command,
+        rollback,
+        ..
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(command, failing);
+    assert_eq!(plan.steps()[*step].to_string(), *failing);
+    assert!(*step > 0 && *step + 1 < plan.len(), "a failure mid-way");
+    assert!(
+        matches!(rollback, Rollback::Complete { undone } if *undone > 0),
+        "{rollback:?}"
+    );
+    assert_eq!(
+        sh("ipvsadm -S -n"),
+        before,
+        "the table is exactly as before"
+    );
+    err
+}
+
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn injected_failures_mid_way_are_rolled_back_completely() {
+    in_netns(|| {
+        let ipvs = Ipvs::new().unwrap();
+        let desired = varied_desired();
+        ipvs.apply(&desired, &ApplyOptions::default()).unwrap();
+
+        // Deletes and updates before the failing step, adds after it (which
+        // the kernel applies anyway): all undone.
+        let mut changed = desired.clone();
+        changed[0].destinations.remove(1); // -d
+        changed[0].destinations[0].weight = 42; // -e (after the failure)
+        changed.remove(1); // -D of a persistent IPv6 service and its dest
+        changed[0].service.scheduler = Scheduler::LeastConnection; // -E
+        changed[1].service.scheduler = Scheduler::Other("nosuch".into()); // -E: ENOENT
+        changed.push(
+            ServiceState::new(Service::new(
+                svc("tcp:192.0.2.4:443"),
+                Scheduler::RoundRobin,
+            ))
+            .with_destination(Destination::new(
+                addr("198.51.100.40:443"),
+                Forwarding::Masquerade,
+            )),
+        ); // -A, -a (after the failure)
+        let err = rejected_apply_leaves_the_table_as_it_was(
+            &ipvs,
+            &changed,
+            "-E -f 7 -s nosuch -p 120 -M 255.255.255.0 -b flag-1,flag-2",
+        );
+        let Error::ApplyFailed { cause, .. } = &err else {
+            unreachable!()
+        };
+        assert!(
+            matches!(**cause, Error::UnknownSchedulerOrPe { ref scheduler, .. } if scheduler == "nosuch"),
+            "{cause:?}"
+        );
+        assert!(err.to_string().contains("rolled back"), "{err}");
+
+        // An unknown persistence engine on a new service.
+        let mut changed = desired.clone();
+        changed.remove(5); // -D sctp
+        changed.push(ServiceState::new(
+            Service::new(svc("udp:192.0.2.5:5060"), Scheduler::RoundRobin)
+                .with_persistence(Persistence::new(60))
+                .with_persistence_engine("nosuchpe"),
+        )); // -A: ENOENT
+        changed.push(ServiceState::new(Service::new(
+            svc("udp:192.0.2.6:53"),
+            Scheduler::RoundRobin,
+        ))); // -A after it
+        let err = rejected_apply_leaves_the_table_as_it_was(
+            &ipvs,
+            &changed,
+            "-A -u 192.0.2.5:5060 -s rr -p 60 --pe nosuchpe",
+        );
+        let Error::ApplyFailed { cause, .. } = &err else {
+            unreachable!()
+        };
+        assert!(
+            matches!(**cause, Error::UnknownSchedulerOrPe { pe: Some(ref pe), .. } if pe == "nosuchpe"),
+            "{cause:?}"
+        );
+    });
+}

@@ -29,7 +29,7 @@ fn snapshot_reads_every_service_with_its_destinations() {
     ipvs.add_destination(&a, &d1).unwrap();
     ipvs.add_destination(&a, &d2).unwrap();
     ipvs.add_destination(&b, &d6).unwrap();
-    model.lock().unwrap().set_connections(53, 4, 2);
+    model.lock().unwrap().set_connections(d6.addr, 4, 2);
     let dumps_before = model.lock().unwrap().dumps;
 
     let snapshot = ipvs.snapshot().unwrap();

@@ -4,12 +4,14 @@
 //! (the hashed flag set). Enough to test snapshot, plan and apply without
 //! root.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use ipvs::Ipvs;
 use ipvs::datagram::MessageHeader;
 use ipvs::ipvs_sys::{
-    DestAttribute, IpvsAttribute, IpvsCmd, IpvsMessage, Nested, ServiceAttribute, ServiceFlags,
+    DestAttribute, InetAddr, IpvsAttribute, IpvsCmd, IpvsMessage, Nested, ServiceAttribute,
+    ServiceFlags,
 };
 
 use super::*;
@@ -78,11 +80,14 @@ impl Model {
         self.services.iter().position(|s| service_id(&s.nest) == id)
     }
 
-    /// Sets the connection counts the dump reports for a destination.
-    pub fn set_connections(&mut self, dest_port: u16, active: u32, inactive: u32) {
+    /// Sets the connection counts the dumps report for destination `addr`
+    /// (in every service that has it).
+    pub fn set_connections(&mut self, addr: SocketAddr, active: u32, inactive: u32) {
+        let address = DestAttribute::Addr(InetAddr::from(addr.ip()));
+        let port = DestAttribute::Port(addr.port());
         for service in &mut self.services {
             for dest in &mut service.dests {
-                if dest.contains(&DestAttribute::Port(dest_port)) {
+                if dest.contains(&address) && dest.contains(&port) {
                     dest.retain(|a| connections(std::slice::from_ref(a)).is_empty());
                     dest.push(DestAttribute::ActiveConns(active));
                     dest.push(DestAttribute::InactiveConns(inactive));

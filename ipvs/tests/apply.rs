@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Desired-state apply against a fake kernel that keeps a table: minimal
+//! plans in the documented order, no writes when nothing changed, graceful
+//! drain, and rollback when the kernel rejects a step. No root needed.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::model::{Model, model_handle};
+use ipvs::{
+    ApplyOptions, Destination, Error, Forwarding, Persistence, PersistenceNetmask, Plan, Rollback,
+    Scheduler, Service, ServiceKey, ServiceState, Snapshot,
+};
+
+fn key(text: &str) -> ServiceKey {
+    text.parse().unwrap()
+}
+
+fn dest(addr: &str, weight: u32) -> Destination {
+    Destination::new(addr.parse().unwrap(), Forwarding::Masquerade).with_weight(weight)
+}
+
+fn web() -> ServiceKey {
+    key("tcp:203.0.113.1:80")
+}
+
+fn dns() -> ServiceKey {
+    key("udp:[2001:db8::1]:53")
+}
+
+fn desired() -> Vec<ServiceState> {
+    vec![
+        ServiceState::new(Service::new(web(), Scheduler::RoundRobin))
+            .with_destination(dest("198.51.100.1:80", 1))
+            .with_destination(dest("198.51.100.2:80", 2))
+            .with_destination(dest("198.51.100.3:80", 3)),
+        ServiceState::new(
+            Service::new(dns(), Scheduler::WeightedRoundRobin).with_persistence(
+                Persistence::new(300).with_netmask(PersistenceNetmask::Ipv6(128)),
+            ),
+        )
+        .with_destination(dest("[2001:db8::10]:53", 5)),
+        ServiceState::new(Service::new(
+            ServiceKey::fwmark(7),
+            Scheduler::SourceHashing,
+        )),
+    ]
+}
+
+fn setup() -> (Arc<Mutex<Model>>, ipvs::Ipvs<common::FakeKernel>) {
+    let model = Arc::new(Mutex::new(Model::default()));
+    let ipvs = model_handle(model.clone());
+    (model, ipvs)
+}
+
+/// The snapshot with services and destinations in a fixed order.
+fn sorted(mut snapshot: Snapshot) -> Snapshot {
+    snapshot.services.sort_by_key(|s| s.service.key.to_string());
+    for state in &mut snapshot.services {
+        state.destinations.sort_by_key(|d| d.addr);
+    }
+    snapshot
+}
+
+fn writes(model: &Arc<Mutex<Model>>) -> usize {
+    model.lock().unwrap().writes
+}
+
+#[test]
+fn apply_from_empty_then_again_sends_no_writes() {
+    let (model, ipvs) = setup();
+    let options = ApplyOptions::default();
+    let plan = ipvs.plan(&desired(), &options).unwrap();
+    assert_eq!(
+        plan.to_string(),
+        "-A -t 203.0.113.1:80 -s rr\n\
+         -A -u [2001:db8::1]:53 -s wrr -p 300\n\
+         -A -f 7 -s sh\n\
+         -a -t 203.0.113.1:80 -r 198.51.100.1:80 -m -w 1\n\
+         -a -t 203.0.113.1:80 -r 198.51.100.2:80 -m -w 2\n\
+         -a -t 203.0.113.1:80 -r 198.51.100.3:80 -m -w 3\n\
+         -a -u [2001:db8::1]:53 -r [2001:db8::10]:53 -m -w 5\n"
+    );
+    let report = ipvs.apply_plan(&plan).unwrap();
+    assert_eq!(report.applied, 7);
+    assert_eq!(writes(&model), 7);
+
+    // Read back from the "kernel" (hashed flag, host netmask dropped...),
+    // the same desired state plans nothing and sends nothing.
+    let again = ipvs.plan(&desired(), &options).unwrap();
+    assert!(again.is_empty(), "{again}");
+    assert_eq!(again.len(), 0);
+    let report = ipvs.apply(&desired(), &options).unwrap();
+    assert_eq!(report.applied, 0);
+    assert_eq!(writes(&model), 7, "a second apply writes nothing");
+}
+
+#[test]
+fn changes_become_minimal_steps_in_order() {
+    let (model, ipvs) = setup();
+    let options = ApplyOptions::default();
+    ipvs.apply(&desired(), &options).unwrap();
+    let before = writes(&model);
+
+    let mut changed = desired();
+    // web: scheduler change, one weight change, one destination removed,
+    // one added; dns: removed; a new service with a destination.
+    changed[0].service.scheduler = Scheduler::WeightedLeastConnection;
+    changed[0].destinations[1].weight = 9;
+    changed[0].destinations.remove(2);
+    changed[0]
+        .destinations
+        .push(dest("198.51.100.4:80", 1).with_thresholds(100, 10));
+    changed.remove(1);
+    changed.push(
+        ServiceState::new(Service::new(
+            key("tcp:203.0.113.2:443"),
+            Scheduler::LeastConnection,
+        ))
+        .with_destination(Destination::new(
+            "198.51.100.9:443".parse().unwrap(),
+            Forwarding::DirectRoute,
+        )),
+    );
+    let plan = ipvs.plan(&changed, &options).unwrap();
+    assert_eq!(
+        plan.to_string(),
+        "-d -t 203.0.113.1:80 -r 198.51.100.3:80\n\
+         -D -u [2001:db8::1]:53\n\
+         -E -t 203.0.113.1:80 -s wlc\n\
+         -A -t 203.0.113.2:443 -s lc\n\
+         -e -t 203.0.113.1:80 -r 198.51.100.2:80 -m -w 9\n\
+         -a -t 203.0.113.1:80 -r 198.51.100.4:80 -m -w 1 -x 100 -y 10\n\
+         -a -t 203.0.113.2:443 -r 198.51.100.9:443 -g -w 1\n"
+    );
+    ipvs.apply_plan(&plan).unwrap();
+    assert_eq!(writes(&model) - before, 7);
+    assert!(ipvs.plan(&changed, &options).unwrap().is_empty());
+    assert_eq!(ipvs.snapshot().unwrap().services.len(), 3);
+}
+
+#[test]
+fn drain_sets_weight_zero_then_deletes_once_idle() {
+    let (model, ipvs) = setup();
+    let drain = ApplyOptions::default().with_drain(true);
+    ipvs.apply(&desired(), &drain).unwrap();
+    // 198.51.100.3 has connections; dns's only destination too.
+    let busy_web = "198.51.100.3:80".parse().unwrap();
+    let busy_dns = "[2001:db8::10]:53".parse().unwrap();
+    model.lock().unwrap().set_connections(busy_web, 0, 2);
+    model.lock().unwrap().set_connections(busy_dns, 1, 0);
+    let mut smaller = desired();
+    smaller[0].destinations.truncate(1); // .2 idle → deleted, .3 busy → drained
+    smaller.remove(1); // dns busy → kept, drained
+    let plan = ipvs.plan(&smaller, &drain).unwrap();
+    assert_eq!(
+        plan.to_string(),
+        "-d -t 203.0.113.1:80 -r 198.51.100.2:80\n\
+         -e -u [2001:db8::1]:53 -r [2001:db8::10]:53 -m -w 0\n\
+         -e -t 203.0.113.1:80 -r 198.51.100.3:80 -m -w 0\n"
+    );
+    let report = ipvs.apply_plan(&plan).unwrap();
+    assert_eq!(report.draining.len(), 2);
+    // Still busy: nothing to do, but still draining.
+    let plan = ipvs.plan(&smaller, &drain).unwrap();
+    assert!(plan.is_empty(), "{plan}");
+    assert_eq!(plan.draining().len(), 2);
+    // Idle now: deleted (the drained service with it).
+    model.lock().unwrap().set_connections(busy_web, 0, 0);
+    model.lock().unwrap().set_connections(busy_dns, 0, 0);
+    let plan = ipvs.plan(&smaller, &drain).unwrap();
+    assert_eq!(
+        plan.to_string(),
+        "-d -t 203.0.113.1:80 -r 198.51.100.3:80\n-D -u [2001:db8::1]:53\n"
+    );
+    ipvs.apply_plan(&plan).unwrap();
+    // Without drain the busy ones would have gone at once.
+    assert!(
+        ipvs.plan(&smaller, &ApplyOptions::default())
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_rejected_step_rolls_back_everything_applied() {
+    let (model, ipvs) = setup();
+    let options = ApplyOptions::default();
+    ipvs.apply(&desired(), &options).unwrap();
+    let before = ipvs.snapshot().unwrap();
+    model.lock().unwrap().unknown_schedulers = vec!["nosuch".into()];
+
+    let mut changed = desired();
+    changed[0].destinations.remove(0); // -d (applied, then undone)
+    changed.remove(1); // -D (applied, then undone with its destination)
+    changed[1].service.scheduler = Scheduler::Other("nosuch".into()); // -E rejected
+    changed.push(ServiceState::new(Service::new(
+        key("tcp:203.0.113.2:443"),
+        Scheduler::LeastConnection,
+    ))); // -A after the failure: applied by the kernel anyway, undone
+    changed[0].destinations[0].weight = 20; // -e, undone
+    let err = ipvs.apply(&changed, &options).unwrap_err();
+    let Error::ApplyFailed {
+        step,
+        command,
+        cause,
+        rollback,
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(*step, 2);
+    assert_eq!(command, "-E -f 7 -s nosuch");
+    assert!(
+        matches!(**cause, Error::UnknownSchedulerOrPe { ref scheduler, .. } if scheduler == "nosuch"),
+        "{cause:?}"
+    );
+    assert!(
+        matches!(rollback, Rollback::Complete { undone: 5 }),
+        "{rollback:?}"
+    );
+    assert!(rollback.is_complete());
+    let text = err.to_string();
+    assert!(
+        text.contains("step 2")
+            && text.contains("-E -f 7 -s nosuch")
+            && text.contains("rolled back"),
+        "{text}"
+    );
+    // The same table (list order aside: a re-added entry goes first).
+    assert_eq!(
+        sorted(ipvs.snapshot().unwrap()),
+        sorted(before),
+        "the table is as before"
+    );
+}
+
+#[test]
+fn desired_state_is_validated_before_anything_is_read_or_sent() {
+    let current = Snapshot::default();
+    let options = ApplyOptions::default();
+    let twice = vec![desired()[0].clone(), desired()[0].clone()];
+    let err = Plan::new(&current, &twice, &options).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidArgument {
+                field: "desired services",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let mut dup = desired();
+    dup[0].destinations.push(dest("198.51.100.1:80", 4));
+    let err = Plan::new(&current, &dup, &options).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidArgument {
+                field: "desired destinations",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let mut bad = desired();
+    bad[0].destinations[0].weight = u32::MAX;
+    assert!(matches!(
+        Plan::new(&current, &bad, &options),
+        Err(Error::InvalidArgument {
+            field: "weight",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn what_the_kernel_adds_or_normalises_is_not_a_change() {
+    // A service as the kernel reports it: host netmask dropped, stats and
+    // connection counts set, a persistence engine of "" for none.
+    let want = ServiceState::new(
+        Service::new(web(), Scheduler::RoundRobin).with_persistence(
+            Persistence::new(60)
+                .with_netmask(PersistenceNetmask::Ipv4("255.255.255.255".parse().unwrap())),
+        ),
+    )
+    .with_destination(dest("198.51.100.1:80", 1));
+    let mut have = want.clone();
+    have.service.persistence = Some(Persistence::new(60));
+    have.service.persistence_engine = Some(String::new());
+    have.service.stats.connections = 99;
+    have.destinations[0].active_connections = 3;
+    have.destinations[0].stats.bytes_in = 1234;
+    let current = Snapshot::from(vec![have]);
+    let plan = Plan::new(&current, &[want], &ApplyOptions::default()).unwrap();
+    assert!(plan.is_empty(), "{plan}");
+}
