@@ -330,8 +330,9 @@ impl<T: Transport> Engine<T> {
     }
 
     /// Reads ACKs until every request in `window` has its result. Returns
-    /// whether ACKs were lost (`ENOBUFS`/`NLMSG_OVERRUN`), in which case the
-    /// unanswered requests got [`Error::Overrun`].
+    /// whether ACKs were lost (`ENOBUFS`/`NLMSG_OVERRUN`): then what is
+    /// still queued is read without waiting (it arrived before the loss)
+    /// and the requests left unanswered get [`Error::Overrun`].
     fn collect_acks(
         &mut self,
         requests: &[Request<'_>],
@@ -340,22 +341,28 @@ impl<T: Transport> Engine<T> {
         results: &mut [Option<BatchResult>],
     ) -> Result<bool, Error> {
         let port = self.transport.local_port();
+        let op = requests[window.start].op;
+        let timeout = || Error::Timeout {
+            op,
+            after: self.timeout,
+        };
         let mut pending = window.len();
         let mut deadline = Instant::now() + self.timeout;
         let mut lost = false;
-        while pending > 0 && !lost {
-            let op = requests[window.start].op;
-            let timeout = Error::Timeout {
-                op,
-                after: self.timeout,
+        while pending > 0 {
+            let wait = if lost {
+                Duration::ZERO
+            } else {
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                if remaining.is_zero() {
+                    return Err(timeout());
+                }
+                remaining
             };
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining.is_zero() {
-                return Err(timeout);
-            }
-            let received = match self.transport.recv(&mut self.buffer, remaining) {
+            let received = match self.transport.recv(&mut self.buffer, wait) {
                 Ok(Some(received)) => received,
-                Ok(None) => return Err(timeout),
+                Ok(None) if lost => break,
+                Ok(None) => return Err(timeout()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.raw_os_error() == Some(nix::libc::ENOBUFS) => {
                     lost = true;
@@ -371,75 +378,43 @@ impl<T: Transport> Engine<T> {
             for message in datagram::messages(bytes) {
                 let message = message.map_err(|e| Error::malformed(op, e, bytes))?;
                 let index = message.header.sequence.wrapping_sub(first) as usize;
-                if message.header.port != port || !window.contains(&index) {
+                if message.header.port != port
+                    || !window.contains(&index)
+                    || results[index].is_some()
+                {
                     continue;
                 }
-                let request_op = requests[index].op;
+                let op = requests[index].op;
                 let result = match datagram::classify(&message)
-                    .map_err(|e| Error::malformed(request_op, e, message.payload))?
+                    .map_err(|e| Error::malformed(op, e, message.payload))?
                 {
                     Reply::Ack(ext_ack) => {
-                        warn_ext_ack(request_op, &ext_ack);
+                        warn_ext_ack(op, &ext_ack);
                         Ok(())
                     }
-                    Reply::Error { errno, ext_ack } => Err(Error::Kernel {
-                        op: request_op,
-                        errno,
-                        ext_ack,
+                    Reply::Error { errno, ext_ack } => Err(Error::Kernel { op, errno, ext_ack }),
+                    Reply::Done { .. } => Err(Error::UnexpectedReply {
+                        op,
+                        detail: "NLMSG_DONE instead of the requested ACK".into(),
                     }),
                     Reply::Overrun => {
                         lost = true;
                         continue;
                     }
                     Reply::Noop | Reply::Data { .. } => continue,
-                    Reply::Done { .. } => Err(Error::UnexpectedReply {
-                        op: request_op,
-                        detail: "NLMSG_DONE instead of the requested ACK".into(),
-                    }),
                 };
-                if results[index].is_none() {
-                    results[index] = Some(result);
-                    pending -= 1;
-                }
+                results[index] = Some(result);
+                pending -= 1;
             }
             deadline = Instant::now() + self.timeout;
         }
         if lost {
-            // Whatever is still queued for this window arrived before the
-            // overflow; read it without waiting, then give up on the rest.
-            while pending > 0 {
-                let Ok(Some(received)) = self.transport.recv(&mut self.buffer, Duration::ZERO)
-                else {
-                    break;
-                };
-                let bytes = &self.buffer[..received.len.min(self.buffer.len())];
-                for message in datagram::messages(bytes).flatten() {
-                    let index = message.header.sequence.wrapping_sub(first) as usize;
-                    if received.sender != 0
-                        || message.header.port != port
-                        || !window.contains(&index)
-                        || results[index].is_some()
-                    {
-                        continue;
-                    }
-                    let op = requests[index].op;
-                    let result = match datagram::classify(&message) {
-                        Ok(Reply::Ack(_)) => Ok(()),
-                        Ok(Reply::Error { errno, ext_ack }) => {
-                            Err(Error::Kernel { op, errno, ext_ack })
-                        }
-                        _ => continue,
-                    };
-                    results[index] = Some(result);
-                    pending -= 1;
-                }
-            }
             for index in window {
-                if results[index].is_none() {
-                    results[index] = Some(Err(Error::Overrun {
+                results[index].get_or_insert_with(|| {
+                    Err(Error::Overrun {
                         op: requests[index].op,
-                    }));
-                }
+                    })
+                });
             }
         }
         Ok(lost)

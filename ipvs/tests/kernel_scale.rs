@@ -495,3 +495,127 @@ fn injected_failures_mid_way_are_rolled_back_completely() {
         );
     });
 }
+
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn drain_keeps_a_destination_with_a_held_connection_until_it_ends() {
+    in_netns(|| {
+        // This namespace is the director (NAT): client on 203.0.113.0/24,
+        // real servers .10 and .11 on 198.51.100.0/24 in one namespace.
+        let tag = std::process::id();
+        let (client, server) = (format!("drainc{tag}"), format!("drains{tag}"));
+        sh(&format!(
+            "set -e
+             ip netns add {client}; ip netns add {server}
+             ip link add vc type veth peer name vc0 netns {client}
+             ip link add vs type veth peer name vs0 netns {server}
+             ip addr add 203.0.113.1/24 dev vc; ip link set vc up
+             ip addr add 198.51.100.1/24 dev vs; ip link set vs up
+             ip -n {client} addr add 203.0.113.2/24 dev vc0; ip -n {client} link set vc0 up
+             ip -n {server} addr add 198.51.100.10/24 dev vs0; ip -n {server} addr add 198.51.100.11/24 dev vs0
+             ip -n {server} link set vs0 up; ip -n {server} link set lo up
+             ip -n {server} route add default via 198.51.100.1
+             sysctl -qw net.ipv4.ip_forward=1"
+        ));
+        // The server greets and keeps the connection open.
+        let server_pid = sh(&format!(
+            "ip netns exec {server} socat TCP-LISTEN:8080,fork,reuseaddr SYSTEM:'echo hello; sleep 600' >/dev/null 2>&1 & echo $!"
+        ));
+        let server_pid = server_pid.trim().to_owned();
+        let mut client_pid = String::new();
+        let cleanup = |client_pid: &str| {
+            let _ = ipvs_lab::sh_output(&format!(
+                "kill -9 {client_pid} {server_pid}; sleep 0.2; ip netns del {client}; ip netns del {server}"
+            ));
+        };
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let ipvs = Ipvs::new().unwrap();
+            let drain = ApplyOptions::default().with_drain(true);
+            let key = svc("tcp:203.0.113.1:80");
+            let old = Destination::new(addr("198.51.100.10:8080"), Forwarding::Masquerade);
+            let new = Destination::new(addr("198.51.100.11:8080"), Forwarding::Masquerade);
+            let service = Service::new(key, Scheduler::RoundRobin);
+            let first = [ServiceState::new(service.clone()).with_destination(old.clone())];
+            ipvs.apply(&first, &drain).unwrap();
+            sh(&format!(
+                "ip netns exec {server} bash -c 'for i in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/8080) 2>/dev/null && exit 0; sleep 0.1; done; exit 1'"
+            ));
+            // A client holds a connection through the VIP without reading
+            // the greeting (so killing it resets the connection).
+            client_pid = sh(&format!(
+                "ip netns exec {client} bash -c 'exec 3<>/dev/tcp/203.0.113.1/80; exec sleep 600' >/dev/null 2>&1 & echo $!"
+            ))
+            .trim()
+            .to_owned();
+            let connections = |ipvs: &Ipvs| {
+                let snapshot = ipvs.snapshot().unwrap();
+                snapshot.services[0]
+                    .destinations
+                    .iter()
+                    .find(|d| d.addr == old.addr)
+                    .map(|d| d.active_connections + d.inactive_connections)
+            };
+            let mut held = None;
+            for _ in 0..100 {
+                held = connections(&ipvs).filter(|n| *n > 0);
+                if held.is_some() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            assert!(
+                held.is_some(),
+                "the connection never showed: {}",
+                sh("ipvsadm -Ln")
+            );
+
+            // Replace the destination: the busy one is drained, not deleted.
+            let second = [ServiceState::new(service.clone()).with_destination(new.clone())];
+            let plan = ipvs.plan(&second, &drain).unwrap();
+            assert_eq!(
+                plan.to_string(),
+                "-e -t 203.0.113.1:80 -r 198.51.100.10:8080 -m -w 0\n\
+                 -a -t 203.0.113.1:80 -r 198.51.100.11:8080 -m -w 1\n"
+            );
+            assert_eq!(plan.draining(), &[(key, old.addr)]);
+            ipvs.apply_plan(&plan).unwrap();
+            let listed = sh("ipvsadm -S -n");
+            assert!(
+                listed.contains("-a -t 203.0.113.1:80 -r 198.51.100.10:8080 -m -w 0"),
+                "{listed}"
+            );
+            // While the connection lives, applying again writes nothing.
+            let again = ipvs.plan(&second, &drain).unwrap();
+            assert!(again.is_empty(), "{again}");
+            assert_eq!(again.draining().len(), 1);
+
+            // The client dies; the reset connection expires (CLOSE state,
+            // 10 s); the next apply deletes the idle destination.
+            sh(&format!("kill -9 {client_pid}"));
+            let mut plan = None;
+            for _ in 0..120 {
+                let candidate = ipvs.plan(&second, &drain).unwrap();
+                if !candidate.is_empty() {
+                    plan = Some(candidate);
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+            let plan = plan.expect("the connection never expired");
+            assert_eq!(
+                plan.to_string(),
+                "-d -t 203.0.113.1:80 -r 198.51.100.10:8080\n"
+            );
+            assert!(plan.draining().is_empty());
+            ipvs.apply_plan(&plan).unwrap();
+            assert_eq!(
+                sh("ipvsadm -S -n"),
+                "-A -t 203.0.113.1:80 -s rr\n-a -t 203.0.113.1:80 -r 198.51.100.11:8080 -m -w 1\n"
+            );
+        }));
+        cleanup(&client_pid);
+        if let Err(panic) = result {
+            std::panic::resume_unwind(panic);
+        }
+    });
+}
