@@ -51,6 +51,7 @@ mod service;
 mod snapshot;
 mod socket;
 mod stats;
+pub mod sysctl;
 
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
