@@ -25,8 +25,9 @@
 //! Which sysctls exist depends on the kernel: `est_cpulist` and `est_nice`
 //! arrived in 6.2 (absent on Debian's 6.1, present on 6.12), `conntrack`
 //! needs `CONFIG_IP_VS_NFCT` and `debug_level` `CONFIG_IP_VS_DEBUG` (Debian
-//! builds have the first, not the second). Acting on one the kernel lacks
-//! gives [`SysctlError::Unsupported`].
+//! builds have the first, not the second), and `lblc_expiration` /
+//! `lblcr_expiration` appear with the `ip_vs_lblc` / `ip_vs_lblcr` scheduler
+//! modules. Acting on one the kernel lacks gives [`SysctlError::Unsupported`].
 //!
 //! Ranges are the kernel's, as its handlers enforce them (checked in the
 //! lab on 6.1 and 6.12): most are `proc_dointvec` and take any `int`; the
@@ -161,6 +162,13 @@ sysctls! {
     /// `debug_level`: IPVS debug messages (needs `CONFIG_IP_VS_DEBUG`). Any
     /// `int`.
     DebugLevel = "debug_level", Limit::Int;
+    /// `lblc_expiration`: seconds before the lblc scheduler forgets an unused
+    /// destination (default 86400; `proc_dointvec_jiffies` in `ip_vs_lblc.c`,
+    /// present while the `ip_vs_lblc` module is loaded).
+    LblcExpiration = "lblc_expiration", Limit::Int;
+    /// `lblcr_expiration`: the same for lblcr (`ip_vs_lblcr.c`, present while
+    /// the `ip_vs_lblcr` module is loaded).
+    LblcrExpiration = "lblcr_expiration", Limit::Int;
 }
 
 impl Sysctl {
@@ -201,7 +209,8 @@ pub enum Limit {
     /// Two `int`s, neither negative, the first below the second unless the
     /// second is 0 ([`SysctlValue::SyncThreshold`]).
     SyncThreshold,
-    /// A CPU list such as `0-3,8` ([`SysctlValue::CpuList`]).
+    /// A CPU list such as `0-3,8`, or empty ([`SysctlValue::CpuList`]);
+    /// the kernel refuses CPUs it does not have (`ERANGE`).
     CpuList,
 }
 
@@ -258,11 +267,12 @@ impl Limit {
     }
 }
 
-/// `cpulist_parse`'s syntax: `N`, `N-M` or `N-M:USED/GROUP`, comma-separated.
+/// `cpulist_parse`'s syntax: `N`, `N-M` or `N-M:USED/GROUP`, comma-separated;
+/// empty is the empty set (6.12 takes it).
 fn is_cpu_list(list: &str) -> bool {
     let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    !list.is_empty()
-        && list.split(',').all(|item| {
+    list.is_empty()
+        || list.split(',').all(|item| {
             let (range, stride) = match item.split_once(':') {
                 Some((range, stride)) => (range, Some(stride)),
                 None => (item, None),
@@ -572,10 +582,10 @@ mod tests {
 
     #[test]
     fn cpu_lists_use_cpulist_parse_syntax() {
-        for ok in ["0", "0-3", "0,2,4-7", "0-9:2/5"] {
+        for ok in ["", "0", "0-3", "0,2,4-7", "0-9:2/5"] {
             assert!(is_cpu_list(ok), "{ok}");
         }
-        for bad in ["", "x", "0-", "-1", "0,,1", "0:2", "0-3:2", "1 2"] {
+        for bad in ["x", "0-", "-1", "0,,1", "0:2", "0-3:2", "1 2"] {
             assert!(!is_cpu_list(bad), "{bad}");
         }
     }
