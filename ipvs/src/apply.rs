@@ -468,6 +468,23 @@ impl<T: Transport> Ipvs<T> {
     /// [`Ipvs::apply_plan`]. Applying the same state again sends no
     /// writes. Equivalent to `ipvsadm -R` of the plan's lines, all or
     /// nothing.
+    ///
+    /// ```no_run
+    /// use ipvs::{ApplyOptions, Destination, Forwarding, Ipvs, Scheduler, Service, ServiceState};
+    ///
+    /// let ipvs = Ipvs::new()?;
+    /// let desired = vec![
+    ///     ServiceState::new(Service::new("tcp:203.0.113.1:80".parse()?, Scheduler::RoundRobin))
+    ///         .with_destination(Destination::new("198.51.100.10:80".parse()?, Forwarding::Masquerade))
+    ///         .with_destination(Destination::new("198.51.100.11:80".parse()?, Forwarding::Masquerade)),
+    /// ];
+    /// let options = ApplyOptions::default().with_drain(true);
+    /// print!("{}", ipvs.plan(&desired, &options)?); // dry run: "-A -t 203.0.113.1:80 -s rr" ...
+    /// let report = ipvs.apply(&desired, &options)?; // all or nothing
+    /// assert_eq!(ipvs.apply(&desired, &options)?.applied, 0); // idempotent
+    /// # let _ = report;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn apply(&self, desired: &[ServiceState], options: &ApplyOptions) -> Result<ApplyReport> {
         let plan = self.plan(desired, options)?;
         self.apply_plan(&plan)

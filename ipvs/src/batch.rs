@@ -271,7 +271,8 @@ impl<T: Transport> Ipvs<T> {
     ///
     /// `Err` only for a transport failure (socket error, timeout, family
     /// resolution), after which the kernel's progress is unknown: read the
-    /// table back.
+    /// table back. Like the single calls, a batch is sent again when the
+    /// `ip_vs` module was reloaded under a new family id.
     pub fn execute_batch(&self, batch: &Batch) -> Result<BatchOutcome> {
         let requests: Vec<_> = batch
             .writes

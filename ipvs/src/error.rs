@@ -135,8 +135,9 @@ pub enum Error {
     /// `ENOENT` on add/update-service: the kernel has no scheduler (module
     /// `ip_vs_<name>`) or persistence engine (`ip_vs_pe_<name>`) by that name.
     #[error(
-        "unknown scheduler {scheduler:?}{}: the kernel has no module ip_vs_{scheduler} (or ip_vs_pe_<name>)",
-        pe.as_deref().map(|pe| format!(" or persistence engine {pe:?}")).unwrap_or_default()
+        "unknown scheduler {scheduler:?}{}: the kernel has no module ip_vs_{scheduler}{}",
+        pe.as_deref().map(|pe| format!(" or persistence engine {pe:?}")).unwrap_or_default(),
+        pe.as_deref().map(|pe| format!(" or ip_vs_pe_{pe}")).unwrap_or_default()
     )]
     UnknownSchedulerOrPe {
         /// The scheduler name that was sent.

@@ -189,17 +189,32 @@ impl<T: Transport> Ipvs<T> {
     /// [`Error::Kernel`] for the caller to explain per request.
     pub(crate) fn call_batch(&self, requests: &[(Op, &[u8])]) -> Result<Vec<BatchResult>> {
         let mut inner = self.lock();
+        let batch = |family: u16| -> Vec<Request<'_>> {
+            requests
+                .iter()
+                .map(|&(op, payload)| Request {
+                    op,
+                    message_type: family,
+                    kind: RequestKind::Acked,
+                    payload,
+                })
+                .collect()
+        };
         let family = inner.family(false)?.id;
-        let requests: Vec<Request<'_>> = requests
-            .iter()
-            .map(|&(op, payload)| Request {
-                op,
-                message_type: family,
-                kind: RequestKind::Acked,
-                payload,
-            })
-            .collect();
-        inner.engine.execute_batch(&requests)
+        let results = inner.engine.execute_batch(&batch(family))?;
+        // As in `call`: ENOENT on the first request may mean the module was
+        // reloaded under a new family id, in which case no request reached
+        // IPVS and the batch is sent again to the new id.
+        let family_gone = matches!(results.first(),
+            Some(Err(Error::Kernel { errno, .. })) if *errno == nix::libc::ENOENT);
+        if family_gone {
+            let fresh = inner.family(true)?.id;
+            if fresh != family {
+                log::info!("IPVS family id changed from {family} to {fresh}; resending the batch");
+                return inner.engine.execute_batch(&batch(fresh));
+            }
+        }
+        Ok(results)
     }
 }
 

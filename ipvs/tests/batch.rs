@@ -371,3 +371,50 @@ fn an_empty_batch_sends_nothing() {
     assert!(outcome.results.is_empty() && outcome.is_success());
     assert_eq!(requests.lock().unwrap().len(), before);
 }
+
+#[test]
+fn a_batch_to_a_vanished_family_id_is_resent_to_the_new_one() {
+    let generation = std::sync::Arc::new(std::sync::Mutex::new(0u16));
+    let g = generation.clone();
+    let kernel_side = FakeKernel::new(move |req, _| {
+        let id = FAMILY + *g.lock().unwrap();
+        if req.message_type == 0x10 {
+            return vec![kernel(ctrl_reply(req, id)), kernel(ack(req))];
+        }
+        if req.message_type != id {
+            return vec![kernel(error(req, nix_errno::ENOENT, None))]; // unknown family id
+        }
+        vec![kernel(ack(req))]
+    });
+    let requests = kernel_side.requests.clone();
+    let ipvs = ipvs::Ipvs::with_transport(kernel_side).unwrap();
+    *generation.lock().unwrap() = 1; // module reloaded: new id
+    let mut batch = Batch::new();
+    batch.delete_service(&key(1)).unwrap();
+    batch.delete_service(&key(2)).unwrap();
+    let outcome = ipvs.execute_batch(&batch).unwrap();
+    assert!(outcome.is_success(), "{:?}", outcome.results);
+    let types: Vec<u16> = sent_messages(&requests)
+        .iter()
+        .map(|d| d[0].0.message_type)
+        .collect();
+    assert_eq!(types, vec![0x10, FAMILY, 0x10, FAMILY + 1]);
+
+    // With the same id, ENOENT keeps its meaning and nothing is resent.
+    let mut batch = Batch::new();
+    batch
+        .add_service(&Service::new(key(3), Scheduler::Other("nope".into())))
+        .unwrap();
+    let (ipvs, requests) = handle(|req, _| vec![kernel(error(req, nix_errno::ENOENT, None))]);
+    let outcome = ipvs.execute_batch(&batch).unwrap();
+    assert!(
+        matches!(&outcome.results[0], Err(Error::UnknownSchedulerOrPe { scheduler, .. }) if scheduler == "nope"),
+        "{:?}",
+        outcome.results
+    );
+    let ipvs_datagrams = sent_messages(&requests)
+        .iter()
+        .filter(|d| d[0].0.message_type == FAMILY)
+        .count();
+    assert_eq!(ipvs_datagrams, 1);
+}
