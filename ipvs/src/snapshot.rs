@@ -184,23 +184,60 @@ fn dump<T: Transport, I>(
     Ok(sink.items)
 }
 
+/// Service-list dumps made at most, looking for two consecutive ones that
+/// agree (see [`consistent_services`]).
+const SERVICE_LIST_ATTEMPTS: u32 = 5;
+
+/// The service list, read until two consecutive dumps agree.
+///
+/// The kernel resumes a multi-datagram `IPVS_CMD_GET_SERVICE` dump from a
+/// count of the services it has passed in its global table, those of every
+/// network namespace included, and never flags `NLM_F_DUMP_INTR`: a service
+/// added or removed in *any* namespace while the dump runs shifts the count,
+/// and the dump silently skips or repeats services (seen in the lab with
+/// two namespaces programming 2000 services each; `ipvsadm -S` has the same
+/// flaw). Two consecutive dumps with the same keys and no repeats are taken
+/// as consistent; the second is returned. [`Error::DumpInterrupted`] after
+/// [`SERVICE_LIST_ATTEMPTS`] dumps without agreement.
+fn consistent_services<T: Transport>(engine: &mut Engine<T>, family: u16) -> Result<Vec<Service>> {
+    let op = Op::ListServices;
+    let list = encode(&IpvsMessage::new(IpvsCmd::GetService, vec![]))?;
+    let mut previous: Option<Vec<ServiceKey>> = None;
+    for _ in 0..SERVICE_LIST_ATTEMPTS {
+        let services = dump(engine, family, op, &list, &|m| service_of(op, m))?;
+        let mut keys: Vec<ServiceKey> = services.iter().map(|s| s.key).collect();
+        keys.sort_unstable_by_key(ToString::to_string);
+        let repeats = keys.windows(2).any(|pair| pair[0] == pair[1]);
+        if !repeats && previous.as_ref() == Some(&keys) {
+            return Ok(services);
+        }
+        log::debug!("{op}: service dump differs from the previous one; reading again");
+        previous = (!repeats).then_some(keys);
+    }
+    Err(Error::DumpInterrupted {
+        op,
+        attempts: SERVICE_LIST_ATTEMPTS,
+    })
+}
+
 impl<T: Transport> Ipvs<T> {
     /// Every service with its destinations, counters and connection counts:
     /// the table `ipvsadm -S -n` saves (plus what `ipvsadm -Ln --stats`
     /// shows), read in one go.
     ///
-    /// One `IPVS_CMD_GET_SERVICE` dump, then one `IPVS_CMD_GET_DEST` dump
-    /// per service (the kernel has no dump of every destination), all over
+    /// `IPVS_CMD_GET_SERVICE` dumps until two agree (the kernel's service
+    /// dump can skip or repeat services when any namespace changes
+    /// meanwhile, and never says so), then one
+    /// `IPVS_CMD_GET_DEST` dump per service (the kernel has no dump of
+    /// every destination), all over
     /// this handle's socket with its reused receive buffer, messages
     /// decoded straight from it. The handle's lock is held throughout, so
     /// other threads' requests on this handle wait. Not atomic against
     /// other writers: a service deleted meanwhile shows no destinations.
+    /// [`Error::DumpInterrupted`] if the service list keeps changing.
     pub fn snapshot(&self) -> Result<Snapshot> {
         self.with_engine(|engine, family| {
-            let list = encode(&IpvsMessage::new(IpvsCmd::GetService, vec![]))?;
-            let services = dump(engine, family, Op::ListServices, &list, &|m| {
-                service_of(Op::ListServices, m)
-            })?;
+            let services = consistent_services(engine, family)?;
             let mut states = Vec::with_capacity(services.len());
             for service in services {
                 let key = service.key;

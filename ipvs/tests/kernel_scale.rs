@@ -3,11 +3,25 @@
 //! against a real kernel, each test in its own network namespace and
 //! cross-checked with `ipvsadm -S -n`. They run inside the lab VM
 //! (`cargo xtask test`); on a plain host they are ignored.
+//!
+//! They run one at a time ([`serial`]): the kernel's service dump resumes
+//! from a position in its global service table, every namespace included,
+//! so thousands of services added in one namespace make a concurrent
+//! `ipvsadm -S` in another skip services (our snapshot detects and retries
+//! it; ipvsadm does not).
 
 use std::net::SocketAddr;
 
 use ipvs::{Batch, Destination, Error, Forwarding, Ipvs, Op, Scheduler, Service, ServiceKey};
 use ipvs_lab::{in_netns, sh};
+
+/// Held by every test of this file for its whole run.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 fn svc(text: &str) -> ServiceKey {
     text.parse().unwrap()
@@ -59,6 +73,7 @@ fn big_table(services: u32, dests: u8) -> (Batch, Vec<String>) {
 #[test]
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn batch_of_2000_services_with_4_destinations_lands_and_matches_ipvsadm() {
+    let _serial = serial();
     in_netns(|| {
         let ipvs = Ipvs::new().unwrap();
         let (batch, expected) = big_table(2000, 4);
@@ -80,6 +95,7 @@ fn batch_of_2000_services_with_4_destinations_lands_and_matches_ipvsadm() {
 #[test]
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn batch_errors_are_attributed_to_the_failing_requests_and_the_rest_applies() {
+    let _serial = serial();
     in_netns(|| {
         let ipvs = Ipvs::new().unwrap();
         let a = svc("tcp:203.0.113.1:80");
@@ -174,6 +190,7 @@ const VARIED_RULES: &str = "\
 #[test]
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn snapshot_equals_the_single_calls_and_ipvsadm() {
+    let _serial = serial();
     in_netns(|| {
         let ipvs = Ipvs::new().unwrap();
         sh(&format!("ipvsadm -R <<'RULES'\n{VARIED_RULES}RULES"));
@@ -298,6 +315,7 @@ fn desired_lines(desired: &[ServiceState]) -> Vec<String> {
 #[test]
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn apply_from_empty_again_and_changed_matches_ipvsadm() {
+    let _serial = serial();
     in_netns(|| {
         let ipvs = Ipvs::new().unwrap();
         let options = ApplyOptions::default();
@@ -362,6 +380,7 @@ fn apply_from_empty_again_and_changed_matches_ipvsadm() {
 #[test]
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn apply_of_2000_services_then_a_no_op_apply() {
+    let _serial = serial();
     in_netns(|| {
         let ipvs = Ipvs::new().unwrap();
         let desired: Vec<ServiceState> = (0..2000)
@@ -432,6 +451,7 @@ fn rejected_apply_leaves_the_table_as_it_was(
 #[test]
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn injected_failures_mid_way_are_rolled_back_completely() {
+    let _serial = serial();
     in_netns(|| {
         let ipvs = Ipvs::new().unwrap();
         let desired = varied_desired();
@@ -499,6 +519,7 @@ fn injected_failures_mid_way_are_rolled_back_completely() {
 #[test]
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn drain_keeps_a_destination_with_a_held_connection_until_it_ends() {
+    let _serial = serial();
     in_netns(|| {
         // This namespace is the director (NAT): client on 203.0.113.0/24,
         // real servers .10 and .11 on 198.51.100.0/24 in one namespace.
@@ -617,5 +638,68 @@ fn drain_keeps_a_destination_with_a_held_connection_until_it_ends() {
         if let Err(panic) = result {
             std::panic::resume_unwind(panic);
         }
+    });
+}
+
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn snapshot_stays_whole_while_another_namespace_changes() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let _serial = serial();
+    in_netns(|| {
+        let ipvs = Ipvs::new().unwrap();
+        let (batch, expected) = big_table(1000, 1);
+        assert!(ipvs.execute_batch(&batch).unwrap().is_success());
+
+        // Another namespace keeps adding and removing 300 services.
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let writer = std::thread::spawn(move || {
+            ipvs_lab::enter_new_netns();
+            let other = Ipvs::new().unwrap();
+            let keys: Vec<ServiceKey> = (0..300)
+                .map(|n| svc(&format!("udp:192.0.2.9:{}", 1 + n)))
+                .collect();
+            let mut add = Batch::new();
+            let mut delete = Batch::new();
+            for key in &keys {
+                add.add_service(&Service::new(*key, Scheduler::RoundRobin))
+                    .unwrap();
+                delete.delete_service(key).unwrap();
+            }
+            let mut rounds = 0;
+            while !stopped.load(Ordering::Relaxed) {
+                assert!(other.execute_batch(&add).unwrap().is_success());
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                assert!(other.execute_batch(&delete).unwrap().is_success());
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                rounds += 1;
+            }
+            rounds
+        });
+
+        let mut whole = 0;
+        let mut shifted_single_dumps = 0;
+        for _ in 0..6 {
+            if ipvs.services().unwrap().len() != 1000 {
+                shifted_single_dumps += 1;
+            }
+            match ipvs.snapshot() {
+                Ok(snapshot) => {
+                    assert_eq!(snapshot_lines(&snapshot), expected);
+                    whole += 1;
+                }
+                Err(Error::DumpInterrupted { .. }) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        let rounds = writer.join().unwrap();
+        println!(
+            "{whole} whole snapshots of 6; {shifted_single_dumps} of 6 single service dumps were wrong; \
+             the other namespace changed {rounds} times"
+        );
+        assert!(whole > 0, "no snapshot settled");
     });
 }

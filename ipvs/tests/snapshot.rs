@@ -35,8 +35,8 @@ fn snapshot_reads_every_service_with_its_destinations() {
     let snapshot = ipvs.snapshot().unwrap();
     assert_eq!(
         model.lock().unwrap().dumps - dumps_before,
-        4,
-        "one service dump and one destination dump per service"
+        2 + 3,
+        "two agreeing service dumps and one destination dump per service"
     );
     let keys: Vec<ServiceKey> = snapshot.services.iter().map(|s| s.service.key).collect();
     assert_eq!(keys, vec![a, b, c]);
@@ -64,5 +64,39 @@ fn snapshot_of_an_empty_table_is_one_dump() {
     let model = Arc::new(Mutex::new(Model::default()));
     let ipvs = model_handle(model.clone());
     assert!(ipvs.snapshot().unwrap().services.is_empty());
-    assert_eq!(model.lock().unwrap().dumps, 1);
+    assert_eq!(model.lock().unwrap().dumps, 2);
+}
+
+#[test]
+fn a_service_dump_shifted_by_another_namespace_is_read_again() {
+    let model = Arc::new(Mutex::new(Model::default()));
+    let ipvs = model_handle(model.clone());
+    let a: ServiceKey = "tcp:203.0.113.1:80".parse().unwrap();
+    let b: ServiceKey = "tcp:203.0.113.2:80".parse().unwrap();
+    ipvs.add_service(&Service::new(a, Scheduler::RoundRobin))
+        .unwrap();
+    ipvs.add_service(&Service::new(b, Scheduler::RoundRobin))
+        .unwrap();
+
+    // The first two dumps repeat a service: the third and fourth agree.
+    model.lock().unwrap().shifted_dumps = 2;
+    let before = model.lock().unwrap().dumps;
+    let snapshot = ipvs.snapshot().unwrap();
+    let keys: Vec<ServiceKey> = snapshot.services.iter().map(|s| s.service.key).collect();
+    assert_eq!(keys, vec![a, b]);
+    assert_eq!(model.lock().unwrap().dumps - before, 4 + 2);
+
+    // A list that never settles is an error, not a wrong snapshot.
+    model.lock().unwrap().shifted_dumps = usize::MAX;
+    let err = ipvs.snapshot().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ipvs::Error::DumpInterrupted {
+                op: ipvs::Op::ListServices,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }

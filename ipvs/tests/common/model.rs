@@ -32,6 +32,9 @@ pub struct Model {
     pub dumps: usize,
     /// Scheduler names the "kernel" has no module for (ENOENT).
     pub unknown_schedulers: Vec<String>,
+    /// How many of the next service dumps repeat their first service, as
+    /// the kernel's does when another namespace changes during the dump.
+    pub shifted_dumps: usize,
 }
 
 fn service_id(nest: &[ServiceAttribute]) -> Vec<ServiceAttribute> {
@@ -124,8 +127,12 @@ impl Model {
             },
             IpvsCmd::GetService => {
                 self.dumps += 1;
-                let mut out: Vec<Delivery> = self
-                    .services
+                let mut listed = self.services.clone();
+                if self.shifted_dumps > 0 && !listed.is_empty() {
+                    self.shifted_dumps -= 1;
+                    listed.push(listed[0].clone());
+                }
+                let mut out: Vec<Delivery> = listed
                     .iter()
                     .map(|s| {
                         let mut nest = s.nest.clone();
