@@ -130,6 +130,32 @@ impl Net {
             .map_err(Self::err(format!("listing addresses of {name}")))
     }
 
+    /// `ip addr del ADDR dev NAME` (whatever its prefix length); returns
+    /// whether it was there, so taking away an absent address is fine.
+    pub fn remove_address(&self, name: &str, addr: IpAddr) -> Result<bool, NetError> {
+        let index = self.link_index(name)?;
+        let h = self.handle.clone();
+        self.rt
+            .block_on(async move {
+                let mut found = Vec::new();
+                let mut s = h
+                    .address()
+                    .get()
+                    .set_link_index_filter(index)
+                    .set_address_filter(addr)
+                    .execute();
+                while let Some(m) = s.try_next().await? {
+                    found.push(m);
+                }
+                let removed = !found.is_empty();
+                for m in found {
+                    h.address().del(m).execute().await?;
+                }
+                Ok(removed)
+            })
+            .map_err(Self::err(format!("removing {addr} from {name}")))
+    }
+
     /// `ip route add DEST/PREFIX via GATEWAY` (or `default via GATEWAY`
     /// with prefix 0); a route already there is fine.
     pub fn add_route_via(&self, dest: IpAddr, prefix: u8, gateway: IpAddr) -> Result<(), NetError> {

@@ -1,0 +1,504 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Two LVS-DR directors for one VIP: connection synchronisation and
+//! failover, the active/backup pair that keepalived runs.
+//!
+//! Both directors carry the same virtual services and real servers. The
+//! active one (the *master*) holds the VIP and runs the kernel's sync daemon
+//! as master: it multicasts the state of the connections it schedules. The
+//! other runs the daemon as backup and writes what it receives into its own
+//! connection table. When the VRRP speaker decides the master is gone, the
+//! backup is *promoted*: it takes the VIP, announces it with gratuitous
+//! ARP, and swaps its daemon from backup to master; the established
+//! connections find their entries there and keep their real servers.
+//!
+//! ```text
+//! # on both directors (same services, same real servers, -g)
+//! ipvsadm -A -t VIP:PORT -s SCHED ; ipvsadm -a -t VIP:PORT -r RS -g ...
+//! # master
+//! ip addr add VIP/32 dev eth0
+//! ipvsadm --start-daemon master --mcast-interface eth0 --syncid 7 \
+//!         [--sync-maxlen N] [--mcast-group G] [--mcast-port P] [--mcast-ttl T]
+//! # backup
+//! ipvsadm --start-daemon backup --mcast-interface eth0 --syncid 7 ...
+//! # promote the backup (keepalived: `notify_master`, `lvs_sync_daemon eth0 VI_1`)
+//! ip addr add VIP/32 dev eth0
+//! arping -U -c 3 -I eth0 VIP
+//! ipvsadm --stop-daemon backup
+//! ipvsadm --start-daemon master --mcast-interface eth0 --syncid 7 ...
+//! # demote the old master, if it is alive
+//! ip addr del VIP/32 dev eth0
+//! ipvsadm --stop-daemon master
+//! ipvsadm --start-daemon backup --mcast-interface eth0 --syncid 7 ...
+//! ```
+//!
+//! # Why LVS-DR
+//!
+//! The real servers answer the client directly, so nothing but IPVS's
+//! connection entry decides where a client's next packet goes. A backup
+//! *without* that entry sees a mid-stream TCP segment for the VIP, does not
+//! schedule it (IPVS schedules only a SYN unless `net.ipv4.vs.sloppy_tcp`
+//! is set), delivers it to its own stack, which holds the VIP but no socket,
+//! and the client gets a RST. So a DR pair shows directly whether the
+//! synchronisation worked. (With NAT the replies also cross the director,
+//! and its conntrack state would have to be synchronised as well:
+//! `conntrackd`, not IPVS.)
+//!
+//! # The kernel's sync daemon (`net/netfilter/ipvs/ip_vs_sync.c`)
+//!
+//! - Messages go to the multicast group (`IPVS_DAEMON_ATTR_MCAST_GROUP` or
+//!   `..._GROUP6`, default 224.0.0.81) on UDP port `MCAST_PORT` (default
+//!   8848) out of `MCAST_IFN`, with TTL `MCAST_TTL` (default 1). The
+//!   group's family is independent of the connections': an IPv6 group
+//!   carries IPv4 connections (sync protocol version 1,
+//!   `net.ipv4.vs.sync_version=1`, the default; version 0 carries IPv4
+//!   only).
+//! - For an IPv4 group the master binds its socket to the interface's
+//!   primary IPv4 address: the sync interface needs one (else the start
+//!   fails).
+//! - The sync id (`SYNC_ID`) is written into every message; a backup with a
+//!   non-zero sync id drops messages with another one, a backup with sync id
+//!   0 takes all. Several pairs can share a segment and group that way.
+//! - A master syncs a TCP connection when it is ESTABLISHED (or closing) and
+//!   its incoming packet count `pkts` satisfies `pkts % period == threshold`
+//!   for `net.ipv4.vs.sync_threshold = "threshold period"` (default `3 50`):
+//!   on the 3rd packet, then every 50 (unless `sync_refresh_period` is set).
+//!   An idle connection that has seen fewer packets is not synced yet.
+//! - The master batches messages up to `SYNC_MAXLEN` bytes (default: MTU
+//!   minus headers) and sends them at the latest every 2 s
+//!   (`IPVS_SYNC_FLUSH_TIME`), so a backup's table lags by up to that.
+//! - A backup running the daemon still forwards (unless
+//!   `net.ipv4.vs.backup_only=1`); it simply holds no VIP until promoted.
+//! - Starting a daemon fails with EEXIST when one in that role runs, EINVAL
+//!   while a destination of another family than its service exists.
+//!
+//! The VRRP side (deciding *when* to promote) is keepalived's job and is not
+//! reimplemented here: [`promote`] and [`demote`] are what its
+//! `notify_master` / `notify_backup` scripts (or its built-in
+//! `lvs_sync_daemon`) do.
+
+use std::net::IpAddr;
+use std::process::Command;
+
+use ipvs::{DaemonRole, Ipvs, ServiceKey, SyncDaemon};
+
+use super::net::{Net, NetError};
+use super::setup::{self, DrDirector, VirtualService};
+
+/// Most gratuitous ARPs [`announce`] sends (keepalived's
+/// `vrrp_garp_master_repeat` default is 5).
+pub const MAX_ANNOUNCEMENTS: u32 = 20;
+
+/// Why a pair operation failed: the step, and the cause.
+#[derive(Debug)]
+pub enum FailoverError {
+    /// A request was refused before anything changed.
+    InvalidArgument {
+        /// The field at fault (`"vip"`, `"announcements"`).
+        field: &'static str,
+        /// The rule it broke, with the limit.
+        reason: String,
+    },
+    /// An IPVS request failed.
+    Ipvs {
+        /// What was being done (`starting the master sync daemon`).
+        what: String,
+        /// The `ipvs` crate's error.
+        source: ipvs::Error,
+    },
+    /// An rtnetlink request failed (the VIP's address).
+    Net(NetError),
+    /// Opening rtnetlink failed.
+    Io(std::io::Error),
+    /// The other director steps (service setup) failed.
+    Setup(String),
+    /// `arping` could not run or failed.
+    Announce {
+        /// The command line.
+        command: String,
+        /// What went wrong (its stderr, or why it could not start).
+        reason: String,
+    },
+}
+
+impl std::fmt::Display for FailoverError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FailoverError::InvalidArgument { field, reason } => {
+                write!(f, "invalid {field}: {reason}")
+            }
+            FailoverError::Ipvs { what, source } => write!(f, "{what}: {source}"),
+            FailoverError::Net(e) => e.fmt(f),
+            FailoverError::Io(e) => write!(f, "opening rtnetlink: {e}"),
+            FailoverError::Setup(e) => f.write_str(e),
+            FailoverError::Announce { command, reason } => {
+                write!(
+                    f,
+                    "announcing the VIP (`{command}`, package iputils-arping): {reason}"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for FailoverError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FailoverError::Ipvs { source, .. } => Some(source),
+            FailoverError::Net(e) => Some(e),
+            FailoverError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<NetError> for FailoverError {
+    fn from(e: NetError) -> Self {
+        FailoverError::Net(e)
+    }
+}
+
+fn ipvs_err(what: impl Into<String>) -> impl FnOnce(ipvs::Error) -> FailoverError {
+    let what = what.into();
+    move |source| FailoverError::Ipvs { what, source }
+}
+
+fn role_name(role: DaemonRole) -> &'static str {
+    match role {
+        DaemonRole::Master => "master",
+        DaemonRole::Backup => "backup",
+    }
+}
+
+/// The sync daemon settings a pair shares, as a [`SyncDaemon`] in `role`.
+/// Only the role differs between the two directors (and between before and
+/// after a promotion); everything else, the sync id above all, must match.
+pub fn daemon_in_role(sync: &SyncDaemon, role: DaemonRole) -> SyncDaemon {
+    let mut d = sync.clone();
+    d.role = role;
+    d
+}
+
+/// Stops the sync daemon in `role` (`ipvsadm --stop-daemon ROLE`);
+/// `Ok(false)` if none was running.
+pub fn stop_daemon(ipvs: &Ipvs, role: DaemonRole) -> Result<bool, FailoverError> {
+    match ipvs.stop_daemon(role) {
+        Ok(()) => Ok(true),
+        Err(ipvs::Error::NoDaemon) => Ok(false),
+        Err(e) => Err(ipvs_err(format!(
+            "stopping the {} sync daemon",
+            role_name(role)
+        ))(e)),
+    }
+}
+
+/// (Re)starts the sync daemon `daemon` (`ipvsadm --start-daemon ROLE
+/// --mcast-interface IF --syncid ID ...`): one already running in that role
+/// is stopped first, so the settings given are the ones in force.
+pub fn restart_daemon(ipvs: &Ipvs, daemon: &SyncDaemon) -> Result<(), FailoverError> {
+    let what = format!(
+        "starting the {} sync daemon on {} (sync id {})",
+        role_name(daemon.role),
+        daemon.interface,
+        daemon.sync_id
+    );
+    daemon.validate().map_err(ipvs_err(what.clone()))?;
+    stop_daemon(ipvs, daemon.role)?;
+    ipvs.start_daemon(daemon).map_err(ipvs_err(what))
+}
+
+/// One director of a pair.
+#[derive(Clone, Debug)]
+pub struct PairMember {
+    /// The virtual services, identical on both directors (LVS-DR).
+    pub services: Vec<VirtualService>,
+    /// Master (holds the VIP) or backup.
+    pub role: DaemonRole,
+    /// The interface that holds the VIP when this director is active.
+    pub vip_iface: String,
+    /// The VIP's prefix length there (32 or 128: answer ARP, route nothing).
+    pub vip_prefix: u8,
+    /// The sync daemon settings shared by the pair (its role is ignored).
+    pub sync: SyncDaemon,
+}
+
+/// Checks that all services share one VIP (the one the pair moves) and
+/// that the prefix fits its family.
+fn the_vip(services: &[VirtualService], prefix: u8) -> Result<IpAddr, FailoverError> {
+    let first = services
+        .first()
+        .ok_or_else(|| FailoverError::InvalidArgument {
+            field: "services",
+            reason: "a director pair needs at least one virtual service".into(),
+        })?;
+    if let Some(other) = services.iter().find(|s| s.vip != first.vip) {
+        return Err(FailoverError::InvalidArgument {
+            field: "vip",
+            reason: format!(
+                "{} and {}: the pair moves one VIP, so every service must use it",
+                first.vip, other.vip
+            ),
+        });
+    }
+    check_prefix(first.vip, prefix)?;
+    Ok(first.vip)
+}
+
+fn check_prefix(vip: IpAddr, prefix: u8) -> Result<(), FailoverError> {
+    let max = if vip.is_ipv4() { 32 } else { 128 };
+    if prefix > max {
+        return Err(FailoverError::InvalidArgument {
+            field: "vip prefix",
+            reason: format!("{prefix}: at most {max} for {vip}"),
+        });
+    }
+    Ok(())
+}
+
+/// Sets up one director of the pair in the calling thread's namespace: the
+/// LVS-DR services (see [`setup::dr_director`]), the VIP only on the
+/// master, and the sync daemon in this director's role. Returns the
+/// service keys.
+pub fn setup_member(ipvs: &Ipvs, cfg: &PairMember) -> Result<Vec<ServiceKey>, FailoverError> {
+    the_vip(&cfg.services, cfg.vip_prefix)?;
+    let mut keys = Vec::new();
+    for (i, service) in cfg.services.iter().enumerate() {
+        let dr = DrDirector {
+            service: service.clone(),
+            // The VIP once, and only where the pair is active: a backup
+            // holding it would answer ARP for it too.
+            vip_iface: (i == 0 && cfg.role == DaemonRole::Master).then(|| cfg.vip_iface.clone()),
+            vip_prefix: cfg.vip_prefix,
+        };
+        keys.push(setup::dr_director(ipvs, &dr).map_err(FailoverError::Setup)?);
+    }
+    restart_daemon(ipvs, &daemon_in_role(&cfg.sync, cfg.role))?;
+    Ok(keys)
+}
+
+/// What moves on a promotion or demotion.
+#[derive(Clone, Debug)]
+pub struct Handover {
+    /// The VIP.
+    pub vip: IpAddr,
+    /// The interface that holds it.
+    pub vip_iface: String,
+    /// Its prefix length there.
+    pub vip_prefix: u8,
+    /// The pair's sync daemon settings (the role is set by the operation).
+    pub sync: SyncDaemon,
+    /// Gratuitous ARPs to send after taking the VIP (0: none), one a
+    /// second; at most [`MAX_ANNOUNCEMENTS`].
+    pub announcements: u32,
+}
+
+/// Checks a number of gratuitous ARPs for `vip` (0: none).
+fn check_announcements(vip: IpAddr, count: u32) -> Result<(), FailoverError> {
+    if count > 0 && vip.is_ipv6() {
+        return Err(FailoverError::InvalidArgument {
+            field: "vip",
+            reason: format!(
+                "{vip}: announcing an IPv6 VIP needs an unsolicited neighbour advertisement, \
+                 which this example does not send (ask for 0 announcements)"
+            ),
+        });
+    }
+    if count > MAX_ANNOUNCEMENTS {
+        return Err(FailoverError::InvalidArgument {
+            field: "announcements",
+            reason: format!("{count}: at most {MAX_ANNOUNCEMENTS}"),
+        });
+    }
+    Ok(())
+}
+
+/// Announces `vip` on `iface` with `count` gratuitous ARP requests, one a
+/// second (`arping -U -c COUNT -I IFACE VIP`, from iputils-arping; nothing
+/// for 0): neighbours that have an entry for the VIP (the client, the
+/// router) replace the old director's MAC with this one at once, instead of
+/// when their entry goes stale (tens of seconds). Linux updates an existing
+/// entry from a gratuitous ARP even with `arp_accept=0` and within
+/// `locktime`. IPv6 is refused: its equivalent, an unsolicited neighbour
+/// advertisement, is not done here.
+pub fn announce(vip: IpAddr, iface: &str, count: u32) -> Result<(), FailoverError> {
+    check_announcements(vip, count)?;
+    if count == 0 {
+        return Ok(());
+    }
+    let args = [
+        "-q".to_string(),
+        "-U".to_string(),
+        "-c".to_string(),
+        count.to_string(),
+        "-I".to_string(),
+        iface.to_string(),
+        vip.to_string(),
+    ];
+    let command = format!("arping {}", args.join(" "));
+    let out = Command::new("arping")
+        .args(&args)
+        .output()
+        .map_err(|e| FailoverError::Announce {
+            command: command.clone(),
+            reason: e.to_string(),
+        })?;
+    if !out.status.success() {
+        return Err(FailoverError::Announce {
+            command,
+            reason: format!(
+                "{}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Promotes this director (the backup) to active, in the calling thread's
+/// namespace: takes the VIP, announces it (see [`announce`]), stops the
+/// backup sync daemon and starts the master daemon with the same settings
+/// and sync id, so this director now tells the other (once it is back, as
+/// backup) about its connections. Idempotent: promoting an active director
+/// changes nothing but restarting its master daemon.
+///
+/// The VIP comes first: the connections already synced here are served from
+/// the moment packets arrive, and the backup daemon is stopped only after,
+/// so no update is missed in between.
+pub fn promote(cfg: &Handover) -> Result<(), FailoverError> {
+    check_prefix(cfg.vip, cfg.vip_prefix)?;
+    check_announcements(cfg.vip, cfg.announcements)?;
+    let master = daemon_in_role(&cfg.sync, DaemonRole::Master);
+    master
+        .validate()
+        .map_err(ipvs_err("checking the master sync daemon"))?;
+    let ipvs = Ipvs::new().map_err(ipvs_err("opening IPVS"))?;
+    let net = Net::new().map_err(FailoverError::Io)?;
+    net.add_address(&cfg.vip_iface, cfg.vip, cfg.vip_prefix)?;
+    announce(cfg.vip, &cfg.vip_iface, cfg.announcements)?;
+    stop_daemon(&ipvs, DaemonRole::Backup)?;
+    restart_daemon(&ipvs, &master)
+}
+
+/// Demotes this director (the old master, if it is alive) to backup, in
+/// the calling thread's namespace: gives up the VIP, stops the master sync
+/// daemon and starts the backup daemon with the same settings, so it
+/// receives the new master's connections. Idempotent.
+pub fn demote(cfg: &Handover) -> Result<(), FailoverError> {
+    let backup = daemon_in_role(&cfg.sync, DaemonRole::Backup);
+    backup
+        .validate()
+        .map_err(ipvs_err("checking the backup sync daemon"))?;
+    let ipvs = Ipvs::new().map_err(ipvs_err("opening IPVS"))?;
+    let net = Net::new().map_err(FailoverError::Io)?;
+    net.remove_address(&cfg.vip_iface, cfg.vip)?;
+    stop_daemon(&ipvs, DaemonRole::Master)?;
+    restart_daemon(&ipvs, &backup)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vs(vip: &str, port: u16) -> VirtualService {
+        VirtualService {
+            vip: vip.parse().unwrap(),
+            port,
+            scheduler: "rr".into(),
+            real_servers: vec![],
+            replace: false,
+        }
+    }
+
+    #[test]
+    fn roles_swap_and_nothing_else_does() {
+        let sync = SyncDaemon::new(DaemonRole::Backup, "eth0", 7)
+            .with_mcast_group("ff02::81".parse().unwrap())
+            .with_mcast_port(8850)
+            .with_mcast_ttl(1)
+            .with_max_len(1400);
+        let m = daemon_in_role(&sync, DaemonRole::Master);
+        assert_eq!(m.role, DaemonRole::Master);
+        assert_eq!(daemon_in_role(&m, DaemonRole::Backup), sync);
+    }
+
+    #[test]
+    fn a_pair_moves_one_vip() {
+        assert!(the_vip(&[vs("192.0.2.100", 23), vs("192.0.2.100", 80)], 32).is_ok());
+        let e = the_vip(&[vs("192.0.2.100", 23), vs("192.0.2.101", 80)], 32).unwrap_err();
+        assert!(
+            matches!(e, FailoverError::InvalidArgument { field: "vip", .. }),
+            "{e}"
+        );
+        let e = the_vip(&[], 32).unwrap_err();
+        assert!(matches!(
+            e,
+            FailoverError::InvalidArgument {
+                field: "services",
+                ..
+            }
+        ));
+        let e = the_vip(&[vs("192.0.2.100", 23)], 33).unwrap_err();
+        assert!(e.to_string().contains("at most 32"), "{e}");
+    }
+
+    #[test]
+    fn announcements_are_bounded_and_ipv4_only() {
+        let e = announce("2001:db8::100".parse().unwrap(), "eth0", 1).unwrap_err();
+        assert!(matches!(
+            e,
+            FailoverError::InvalidArgument { field: "vip", .. }
+        ));
+        let e = announce(
+            "192.0.2.100".parse().unwrap(),
+            "eth0",
+            MAX_ANNOUNCEMENTS + 1,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                FailoverError::InvalidArgument {
+                    field: "announcements",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        // None asked, none sent (and no arping needed).
+        announce("2001:db8::100".parse().unwrap(), "eth0", 0).unwrap();
+    }
+
+    #[test]
+    fn promote_refuses_bad_input_before_changing_anything() {
+        let cfg = Handover {
+            vip: "192.0.2.100".parse().unwrap(),
+            vip_iface: "eth0".into(),
+            vip_prefix: 32,
+            sync: SyncDaemon::new(DaemonRole::Backup, "eth0", 7),
+            announcements: MAX_ANNOUNCEMENTS + 1,
+        };
+        // No namespace, no IPVS needed: refused up front.
+        assert!(matches!(
+            promote(&cfg),
+            Err(FailoverError::InvalidArgument {
+                field: "announcements",
+                ..
+            })
+        ));
+        let bad_iface = Handover {
+            announcements: 1,
+            sync: SyncDaemon::new(DaemonRole::Backup, "", 7),
+            ..cfg
+        };
+        assert!(matches!(
+            promote(&bad_iface),
+            Err(FailoverError::Ipvs {
+                source: ipvs::Error::InvalidArgument {
+                    field: "interface",
+                    ..
+                },
+                ..
+            })
+        ));
+    }
+}
