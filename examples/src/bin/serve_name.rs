@@ -4,14 +4,19 @@
 //! connection open until the client closes it (so a test can hold
 //! connections open for wlc). Used by the kernel tests and the demo.
 //!
+//! With `--echo` it also answers every line the client sends with
+//! `NAME LINE`: a long-lived connection that shows, line after line, which
+//! real server still holds it (the failover test sends lines through one
+//! director, then through the other).
+//!
 //! ```text
-//! serve_name --listen 0.0.0.0:80 --name rs1
+//! serve_name --listen 0.0.0.0:80 --name rs1 [--echo]
 //! ```
 //!
 //! Privileges: none beyond binding the port (root for ports below 1024).
 //! It stops by itself after `--max-seconds` (default 600).
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -19,16 +24,18 @@ use std::time::{Duration, Instant};
 use ipvs_examples::director::args;
 
 fn main() -> ExitCode {
-    let parse = || -> Result<(SocketAddr, String, u64), String> {
+    let parse = || -> Result<(SocketAddr, String, u64, bool), String> {
         let mut listen = None;
         let mut name = None;
         let mut max = 600u64;
+        let mut echo = false;
         let mut p = lexopt::Parser::from_env();
         while let Some(arg) = p.next().map_err(|e| e.to_string())? {
             match arg {
                 lexopt::Arg::Long("listen") => listen = Some(args::value(&mut p, "--listen")?),
                 lexopt::Arg::Long("name") => name = Some(args::value(&mut p, "--name")?),
                 lexopt::Arg::Long("max-seconds") => max = args::value(&mut p, "--max-seconds")?,
+                lexopt::Arg::Long("echo") => echo = true,
                 other => return Err(other.unexpected().to_string()),
             }
         }
@@ -36,9 +43,10 @@ fn main() -> ExitCode {
             listen.ok_or("--listen ADDR:PORT is required")?,
             name.ok_or("--name NAME is required")?,
             max,
+            echo,
         ))
     };
-    let (listen, name, max) = match parse() {
+    let (listen, name, max, echo) = match parse() {
         Ok(v) => v,
         Err(e) => {
             eprintln!("serve_name: {e}");
@@ -59,13 +67,18 @@ fn main() -> ExitCode {
         match listener.accept() {
             Ok((mut stream, _)) => {
                 let reply = reply.clone();
+                let name = name.clone();
                 std::thread::spawn(move || {
                     let _ = stream.set_nonblocking(false);
                     let _ = stream.write_all(reply.as_bytes());
                     let _ = stream.set_read_timeout(Some(Duration::from_secs(120)));
-                    let mut buf = [0u8; 64];
-                    // Hold the connection until the client closes it.
-                    while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+                    if echo {
+                        answer_lines(stream, &name);
+                    } else {
+                        let mut buf = [0u8; 64];
+                        // Hold the connection until the client closes it.
+                        while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+                    }
                 });
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -78,4 +91,20 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// `--echo`: answers each line with `NAME LINE` until the client closes.
+fn answer_lines(stream: std::net::TcpStream, name: &str) {
+    let Ok(mut out) = stream.try_clone() else {
+        return;
+    };
+    for line in BufReader::new(stream).lines() {
+        let Ok(line) = line else { return };
+        if out
+            .write_all(format!("{name} {line}\n").as_bytes())
+            .is_err()
+        {
+            return;
+        }
+    }
 }
