@@ -9,7 +9,7 @@
 //! | what | from | where |
 //! |---|---|---|
 //! | qemu-system-x86, kmod, busybox-static, udev | Debian packages (`apt-get install`) | the system |
-//! | ipvsadm, iproute2, nftables, tcpdump, socat, python3-venv | Debian packages | the system (tests run them inside the VM) |
+//! | ipvsadm, iproute2, nftables, tcpdump, socat, iputils-arping, python3-venv | Debian packages | the system (tests run them inside the VM) |
 //! | virtme-ng (pinned) | PyPI, in a venv | `target/lab/venv` |
 //! | the kernels | `apt-get download` of the package the Debian meta package names, unpacked with `dpkg -x` | `target/lab/kernels/` (never /boot) |
 //!
@@ -45,6 +45,10 @@ const HOST_PACKAGES: &[(&str, &str)] = &[
     ("nftables", "masquerading in the NAT examples"),
     ("tcpdump", "nlmon captures of golden vectors"),
     ("socat", "small TCP servers and clients in traffic tests"),
+    (
+        "iputils-arping",
+        "the gratuitous ARP a promoted backup director sends for the VIP",
+    ),
     ("python3-venv", "the virtme-ng venv"),
 ];
 
