@@ -7,6 +7,9 @@
 //!   `/proc/sys`, masquerading through nftables.
 //! - [`ipvsadm`]: ipvsadm's syntax and output formats as pure functions,
 //!   and a restore that validates everything before it changes anything.
+//! - [`scaling`]: how much of the client → real server mapping `mh` and
+//!   `sh` move when a real server comes or goes (the `lb-sched` model).
 
 pub mod director;
 pub mod ipvsadm;
+pub mod scaling;
