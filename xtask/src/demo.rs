@@ -8,7 +8,10 @@
 //!    real traffic between namespaces (documentation addresses only);
 //! 3. `run_director_demo dr`: the LVS-DR director, likewise.
 //!
-//! `cargo xtask demo nat` or `cargo xtask demo dr` runs only that director.
+//! `cargo xtask demo nat` or `cargo xtask demo dr` runs only that director;
+//! `cargo xtask demo failover` runs the LVS-DR director pair with
+//! connection sync, failing over with live connections (not part of the
+//! default run).
 
 use std::process::Command;
 
@@ -16,7 +19,7 @@ use crate::lab::{Kernel, Lab};
 use crate::process::{self, workspace_root};
 use crate::{Result, take_option};
 
-/// `cargo xtask demo [nat|dr] [--kernel K]`: everything, or one director.
+/// `cargo xtask demo [nat|dr|failover] [--kernel K]`: everything, or one director.
 pub fn main(args: &[String]) -> Result<i32> {
     let mut args = args.to_vec();
     let kernel = take_option(&mut args, "--kernel")?
@@ -25,10 +28,10 @@ pub fn main(args: &[String]) -> Result<i32> {
         .unwrap_or(Kernel::V6_12);
     let only = match args.as_slice() {
         [] => None,
-        [mode] if mode == "nat" || mode == "dr" => Some(mode.clone()),
+        [mode] if ["nat", "dr", "failover"].contains(&mode.as_str()) => Some(mode.clone()),
         _ => {
             return Err(format!(
-                "unexpected arguments {args:?}: cargo xtask demo [nat|dr] [--kernel 6.1|6.12]"
+                "unexpected arguments {args:?}: cargo xtask demo [nat|dr|failover] [--kernel 6.1|6.12]"
             ));
         }
     };

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! `run_director_demo nat|dr`: the document's setups end to end, for
+//! `run_director_demo nat|dr|failover`: the document's setups end to end, for
 //! `cargo xtask demo`: builds a lab topology of network namespaces (one per
 //! host), runs `setup_nat_director` / `setup_dr_director` (and
 //! `setup_dr_real_server` on each DR real server), starts a `serve_name` per
@@ -10,6 +10,11 @@
 //! The topology itself (namespaces, veth pairs, a bridge) is lab
 //! scaffolding built with `ip`; the director steps are the examples', which
 //! use rtnetlink, /proc/sys, nftables and the `ipvs` crate.
+//!
+//! `failover`: two LVS-DR directors with connection sync (`failover_director`):
+//! connections opened through the master, the backup's synced table, the
+//! master's link cut, the backup promoted, and every connection answering
+//! again from its real server through the new master.
 //!
 //! Run it as root in a fresh network namespace, on a kernel with IPVS and
 //! only there: `unshare --net run_director_demo nat` (the lab VM does this).
@@ -66,6 +71,7 @@ impl Lab {
         let child = Command::new("ip")
             .args(["netns", "exec", ns])
             .arg(sibling("serve_name"))
+            .arg("--echo")
             .arg("--listen")
             .arg(format!("0.0.0.0:{port}"))
             .args(["--name", name, "--max-seconds", "300"])
@@ -169,6 +175,106 @@ fn dr(lab: &mut Lab, sched: &str) -> Result<(String, SocketAddr), String> {
     Ok((dir, "192.0.2.100:23".parse().expect("literal")))
 }
 
+/// Runs `cmd` after printing it.
+fn show(cmd: &str) -> Result<(), String> {
+    println!("$ {cmd}");
+    print!("{}", sh(cmd)?);
+    Ok(())
+}
+
+/// A held connection: its real server, and the line it answers `text` with.
+fn talk(conn: &mut (TcpStream, BufReader<TcpStream>), text: &str) -> Result<String, String> {
+    use std::io::Write;
+    conn.0
+        .write_all(format!("{text}\n").as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    match conn.1.read_line(&mut line) {
+        Ok(0) => Err("closed".into()),
+        Ok(_) => Ok(line.trim().to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Two directors A (master, VIP) and B (backup) on the DR segment, four
+/// held connections, A's link cut, B promoted.
+fn failover(lab: &mut Lab) -> Result<(), String> {
+    let sw = lab.ns("sw")?;
+    sh(&format!(
+        "ip -n {sw} link add br0 type bridge mcast_snooping 0 && ip -n {sw} link set br0 up\n\
+         ip link add c0 type veth peer name pc netns {sw} && ip -n {sw} link set pc master br0 up\n\
+         ip addr add 192.0.2.50/24 dev c0 && ip link set c0 up"
+    ))?;
+    let mut dirs = Vec::new();
+    for (n, host) in [(1, "a"), (2, "b")] {
+        let d = lab.ns(host)?;
+        sh(&format!(
+            "ip -n {sw} link add p{host} type veth peer name eth0 netns {d} && ip -n {sw} link set p{host} master br0 up\n\
+             ip -n {d} addr add 192.0.2.{n}/24 dev eth0 && ip -n {d} link set eth0 up"
+        ))?;
+        dirs.push(d);
+    }
+    let mut servers = String::new();
+    for i in 1..=3 {
+        let rs = lab.ns(&format!("rs{i}"))?;
+        sh(&format!(
+            "ip -n {sw} link add p{i} type veth peer name eth0 netns {rs} && ip -n {sw} link set p{i} master br0 up\n\
+             ip -n {rs} addr add 192.0.2.1{i}/24 dev eth0 && ip -n {rs} link set eth0 up"
+        ))?;
+        sh(&format!(
+            "ip netns exec {rs} {} --vip 192.0.2.100 --iface eth0",
+            sibling("setup_dr_real_server").display()
+        ))?;
+        lab.serve(&rs, 23, &format!("rs{i}"))?;
+        servers.push_str(&format!(" --real-server 192.0.2.1{i}"));
+    }
+    let (a, b) = (&dirs[0], &dirs[1]);
+    let pair = sibling("failover_director");
+    let sync = "--sync-id 7 --mcast-group 239.0.0.81";
+    for (ns, role) in [(a, "master"), (b, "backup")] {
+        show(&format!(
+            "ip netns exec {ns} {} setup --role {role} --vip 192.0.2.100 --scheduler rr{servers} {sync}",
+            pair.display()
+        ))?;
+    }
+    let vip: SocketAddr = "192.0.2.100:23".parse().expect("literal");
+    let mut conns = Vec::new();
+    println!("\nfour connections through A:");
+    for i in 0..4 {
+        let s = TcpStream::connect_timeout(&vip, Duration::from_secs(10))
+            .map_err(|e| format!("connecting to {vip}: {e}"))?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(|e| e.to_string())?;
+        let mut r = BufReader::new(s.try_clone().map_err(|e| e.to_string())?);
+        let mut greeting = String::new();
+        r.read_line(&mut greeting).map_err(|e| e.to_string())?;
+        let mut c = (s, r);
+        println!(
+            "  #{i} {:?}: {}",
+            c.0.local_addr().ok(),
+            talk(&mut c, "hello")?
+        );
+        conns.push(c);
+    }
+    // The master flushes its sync messages at least every 2 s.
+    std::thread::sleep(Duration::from_secs(3));
+    println!("\n== B, the backup: ipvsadm -Lcn (received from A) ==");
+    print!("{}", sh(&format!("ip netns exec {b} ipvsadm -Lcn"))?);
+    println!("\nA fails:");
+    show(&format!("ip -n {a} link set eth0 down"))?;
+    show(&format!(
+        "ip netns exec {b} {} promote --vip 192.0.2.100 --announce 1 {sync}",
+        pair.display()
+    ))?;
+    println!("\nthe same four connections, now through B:");
+    for (i, c) in conns.iter_mut().enumerate() {
+        println!("  #{i}: {}", talk(c, "still there?")?);
+    }
+    println!("\n== B: ipvsadm -Ln --stats ==");
+    print!("{}", sh(&format!("ip netns exec {b} ipvsadm -Ln --stats"))?);
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let mut mode = None;
     let mut requests = 20usize;
@@ -210,10 +316,13 @@ fn main() -> ExitCode {
         servers: Vec::new(),
     };
     let mut run = || -> Result<(), String> {
+        if mode == "failover" {
+            return failover(&mut lab);
+        }
         let (dir, vip) = match mode.as_str() {
             "nat" => nat(&mut lab, sched.as_deref().unwrap_or("rr"))?,
             "dr" => dr(&mut lab, sched.as_deref().unwrap_or("wlc"))?,
-            other => return Err(format!("mode `{other}`: nat or dr")),
+            other => return Err(format!("mode `{other}`: nat, dr or failover")),
         };
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
         for _ in 0..requests {
