@@ -12,11 +12,12 @@
 //!
 //! The client opens long-lived connections through A and talks on each;
 //! B's connection table must then hold every one of them, with the same
-//! real server. A "dies" (its link goes down), B is promoted (VIP, a
+//! real server, marked as created by the sync daemon (origin `SYNC` in
+//! `/proc/net/ip_vs_conn_sync`, read with `ipvs::conn`). A "dies" (its link goes down), B is promoted (VIP, a
 //! gratuitous ARP, daemons swapped), and every established connection must
 //! go on answering from the same real server, through B; new connections
-//! are scheduled by B. A comes back and is demoted to backup, and B's new
-//! connections then reach A's table.
+//! are scheduled by B (its own entries, origin `LOCAL`). A comes back and is
+//! demoted to backup, and B's new connections then reach A's table.
 //!
 //! The same run without sync daemons shows what the test would catch: B has
 //! no entries, and every established connection is reset at failover.
@@ -31,6 +32,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use ipvs::conn::{ConnectionOrigin, ConnectionState, read_sync_connections_in_netns};
 use ipvs::{DaemonRole, Ipvs};
 use ipvs_lab::{in_netns, sh};
 
@@ -158,58 +160,49 @@ impl Held {
     }
 }
 
-/// One entry of a director's connection table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Entry {
-    state: String,
-    client: SocketAddr,
-    virt: SocketAddr,
-    dest: SocketAddr,
-}
-
-/// The connection table of namespace `ns` (`ipvsadm -Lcn`).
-fn table(ns: &str) -> Vec<Entry> {
-    sh(&format!("ip netns exec {ns} ipvsadm -Lcn"))
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            match f.as_slice() {
-                [_, _, state, client, virt, dest] => Some(Entry {
-                    state: state.to_string(),
-                    client: client.parse().ok()?,
-                    virt: virt.parse().ok()?,
-                    dest: dest.parse().ok()?,
-                }),
-                _ => None,
-            }
+/// The connection table of namespace `ns` with each entry's origin
+/// (`/proc/net/ip_vs_conn_sync`): client → (state, origin, real server).
+fn table(ns: &str) -> BTreeMap<SocketAddr, (ConnectionState, ConnectionOrigin, String)> {
+    read_sync_connections_in_netns(ns)
+        .unwrap_or_else(|e| panic!("reading {ns}'s connection table: {e}"))
+        .into_iter()
+        .map(|c| {
+            let conn = c.connection;
+            (
+                conn.client,
+                (conn.state, c.origin, rs_name(conn.destination.ip())),
+            )
         })
         .collect()
 }
 
-/// The client address → (state, real server) of `ns`'s table.
-fn by_client(ns: &str) -> BTreeMap<SocketAddr, (String, String)> {
-    table(ns)
-        .into_iter()
-        .map(|e| (e.client, (e.state, rs_name(e.dest.ip()))))
-        .collect()
-}
-
 /// Polls `ns`'s table until every held connection is there, ESTABLISHED,
-/// with its real server (the master flushes sync messages every 2 s).
-fn wait_synced(ns: &str, held: &[&Held], within: Duration) -> Result<(), String> {
+/// with its real server and the given origin (a master flushes its sync
+/// messages at least every 2 s).
+fn wait_for(
+    ns: &str,
+    held: &[&Held],
+    origin: ConnectionOrigin,
+    within: Duration,
+) -> Result<(), String> {
     let deadline = Instant::now() + within;
     loop {
-        let t = by_client(ns);
+        let t = table(ns);
         let missing: Vec<String> = held
             .iter()
-            .filter(|h| t.get(&h.local) != Some(&("ESTABLISHED".to_string(), h.rs.clone())))
+            .filter(|h| {
+                t.get(&h.local) != Some(&(ConnectionState::Established, origin, h.rs.clone()))
+            })
             .map(|h| format!("{} ({})", h.local, h.rs))
             .collect();
         if missing.is_empty() {
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(format!("{missing:?} not in {ns}'s table: {t:?}"));
+            return Err(format!(
+                "{missing:?} not in {ns}'s table as {}: {t:?}",
+                origin.name()
+            ));
         }
         std::thread::sleep(Duration::from_millis(250));
     }
@@ -323,7 +316,10 @@ fn failover(prefix: &str, sync: Option<Sync>) {
                 (role, "eth0", SYNC_ID)
             );
             assert_eq!(d.mcast_group, Some(s.group.parse().unwrap()));
-            assert_eq!((d.mcast_port, d.mcast_ttl), (Some(s.mcast_port), Some(1)));
+            assert_eq!(
+                (d.mcast_port, d.mcast_ttl, d.max_len),
+                (Some(s.mcast_port), Some(1), Some(1200))
+            );
             eprintln!("{ns}: {d:?}");
         }
     }
@@ -344,11 +340,11 @@ fn failover(prefix: &str, sync: Option<Sync>) {
     });
     assert_eq!(spread.len(), 3, "rr over three real servers: {spread:?}");
     let all: Vec<&Held> = held.iter().collect();
-    wait_synced(&a, &all, Duration::from_secs(5)).expect("A schedules them");
+    wait_for(&a, &all, ConnectionOrigin::Local, Duration::from_secs(5)).expect("A schedules them");
 
     // The master flushes at least every 2 s: 4 s is plenty for "nothing".
     let within = Duration::from_secs(if sync.is_some() { 10 } else { 4 });
-    let synced = wait_synced(&b, &all, within);
+    let synced = wait_for(&b, &all, ConnectionOrigin::Sync, within);
     match &sync {
         Some(_) => synced.expect("the backup receives every connection"),
         None => {
@@ -425,6 +421,14 @@ fn failover(prefix: &str, sync: Option<Sync>) {
         std::thread::sleep(Duration::from_secs(1));
     }
     assert_eq!(scheduled, 3, "B scheduled the new connections only");
+    let fresh_refs: Vec<&Held> = fresh.iter().collect();
+    wait_for(
+        &b,
+        &fresh_refs,
+        ConnectionOrigin::Local,
+        Duration::from_secs(5),
+    )
+    .expect("B's own entries");
     if sync.is_none() {
         return;
     }
@@ -441,7 +445,13 @@ fn failover(prefix: &str, sync: Option<Sync>) {
     let mut late = Held::open(PORTS[1]);
     late.say_ok("late");
     late.say_ok("later");
-    wait_synced(&a, &[&late], Duration::from_secs(10)).expect("A, now backup, receives B's");
+    wait_for(
+        &a,
+        &[&late],
+        ConnectionOrigin::Sync,
+        Duration::from_secs(10),
+    )
+    .expect("A, now backup, receives B's");
     for h in held.iter_mut().chain(fresh.iter_mut()) {
         h.say_ok("end");
     }
@@ -482,4 +492,78 @@ fn failover_keeps_every_connection_with_an_ipv6_sync_group() {
 fn without_sync_the_backup_resets_every_established_connection() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     in_netns(|| failover("fo0", None));
+}
+
+/// What the kernel says when a sync daemon cannot start, and what it makes
+/// of the settings it is given (no traffic: one namespace, a dummy link).
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn sync_daemon_settings_and_refusals() {
+    use ipvs::SyncDaemon;
+    use ipvs_examples::director::failover;
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    in_netns(|| {
+        sh("ip link add sync0 type dummy && ip link set sync0 up");
+        let ipvs = Ipvs::new().unwrap();
+        let facts = |what: &str| {
+            let d = ipvs.daemons().unwrap();
+            eprintln!("{what}: {d:?}");
+            d
+        };
+        // An unknown interface: ENODEV from the kernel.
+        let r = ipvs.start_daemon(&SyncDaemon::new(DaemonRole::Master, "nosuch0", 1));
+        assert!(
+            matches!(r, Err(ipvs::Error::Kernel { errno: 19, .. })),
+            "{r:?}"
+        );
+        // An IPv4 group on an interface without an IPv4 address: the kernel
+        // starts it all the same. The kernel fills in what was not given.
+        let v4 = SyncDaemon::new(DaemonRole::Master, "sync0", SYNC_ID)
+            .with_mcast_group("239.0.0.81".parse().unwrap());
+        ipvs.start_daemon(&v4).unwrap();
+        let d = facts("IPv4 group, no IPv4 address, defaults");
+        assert_eq!(
+            (d[0].max_len, d[0].mcast_port, d[0].mcast_ttl),
+            (Some(1472), Some(8848), Some(1)),
+            "MTU 1500 - 28, the port and TTL defaults"
+        );
+        // Twice in one role: EEXIST; failover::restart_daemon replaces it.
+        assert!(matches!(
+            ipvs.start_daemon(&v4),
+            Err(ipvs::Error::DaemonRunning)
+        ));
+        let v6 = failover::daemon_in_role(&v4, DaemonRole::Master)
+            .with_mcast_group("ff02::81".parse().unwrap())
+            .with_max_len(100);
+        let r = failover::restart_daemon(&ipvs, &v6);
+        eprintln!("restart, IPv6 group, max len 100: {r:?}");
+        let d = facts("after the restart");
+        // A backup beside the master, with a small max length.
+        let backup = failover::daemon_in_role(&v4, DaemonRole::Backup).with_max_len(100);
+        let rb = ipvs.start_daemon(&backup);
+        eprintln!("backup, max len 100: {rb:?}");
+        let both = facts("master and backup");
+        r.unwrap();
+        assert_eq!(
+            (d[0].mcast_group, d[0].max_len),
+            (Some("ff02::81".parse().unwrap()), Some(100)),
+            "a master takes a small max length as given"
+        );
+        rb.unwrap();
+        assert_eq!(both.len(), 2, "master and backup run side by side");
+        assert_eq!(
+            (both[1].role, both[1].max_len),
+            (DaemonRole::Backup, Some(1024)),
+            "a backup's max length (its receive buffer) is raised to 1024"
+        );
+        // Stopping what is not running: ESRCH.
+        ipvs.stop_daemon(DaemonRole::Backup).unwrap();
+        assert!(matches!(
+            ipvs.stop_daemon(DaemonRole::Backup),
+            Err(ipvs::Error::NoDaemon)
+        ));
+        assert!(!failover::stop_daemon(&ipvs, DaemonRole::Backup).unwrap());
+        assert!(failover::stop_daemon(&ipvs, DaemonRole::Master).unwrap());
+        assert!(ipvs.daemons().unwrap().is_empty());
+    });
 }

@@ -52,9 +52,15 @@
 //!   carries IPv4 connections (sync protocol version 1,
 //!   `net.ipv4.vs.sync_version=1`, the default; version 0 carries IPv4
 //!   only).
-//! - For an IPv4 group the master binds its socket to the interface's
-//!   primary IPv4 address: the sync interface needs one (else the start
-//!   fails).
+//! - Defaults the kernel fills in (and `daemons()` reports): port 8848,
+//!   TTL 1, max length MTU minus IP and UDP headers (1472 on a 1500-byte
+//!   link, IPv4 group). A master takes a smaller max length as given; a
+//!   backup's (its receive buffer) is raised to at least 1024. Seen on 6.1
+//!   and 6.12 in `tests/kernel_failover.rs`.
+//! - An unknown interface: ENODEV. An IPv4 group on an interface without an
+//!   IPv4 address: the daemon starts all the same (the kernel binds the
+//!   master's socket to the interface's primary address when there is one).
+//! - A master and a backup daemon can run side by side in one namespace.
 //! - The sync id (`SYNC_ID`) is written into every message; a backup with a
 //!   non-zero sync id drops messages with another one, a backup with sync id
 //!   0 takes all. Several pairs can share a segment and group that way.
@@ -63,8 +69,8 @@
 //!   for `net.ipv4.vs.sync_threshold = "threshold period"` (default `3 50`):
 //!   on the 3rd packet, then every 50 (unless `sync_refresh_period` is set).
 //!   An idle connection that has seen fewer packets is not synced yet.
-//! - The master batches messages up to `SYNC_MAXLEN` bytes (default: MTU
-//!   minus headers) and sends them at the latest every 2 s
+//! - The master batches messages up to `SYNC_MAXLEN` bytes and sends
+//!   them at the latest every 2 s
 //!   (`IPVS_SYNC_FLUSH_TIME`), so a backup's table lags by up to that.
 //! - A backup running the daemon still forwards (unless
 //!   `net.ipv4.vs.backup_only=1`); it simply holds no VIP until promoted.
