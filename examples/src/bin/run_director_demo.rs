@@ -258,8 +258,11 @@ fn failover(lab: &mut Lab) -> Result<(), String> {
     }
     // The master flushes its sync messages at least every 2 s.
     std::thread::sleep(Duration::from_secs(3));
-    println!("\n== B, the backup: ipvsadm -Lcn (received from A) ==");
-    print!("{}", sh(&format!("ip netns exec {b} ipvsadm -Lcn"))?);
+    println!("\n== B, the backup: /proc/net/ip_vs_conn_sync (Origin SYNC: received from A) ==");
+    print!(
+        "{}",
+        sh(&format!("ip netns exec {b} cat /proc/net/ip_vs_conn_sync"))?
+    );
     println!("\nA fails:");
     show(&format!("ip -n {a} link set eth0 down"))?;
     show(&format!(
