@@ -439,6 +439,10 @@ impl<T: Transport> Engine<T> {
             .map_err(|source| Error::Io { op, source })?;
 
         let mut interrupted = false;
+        // A message the sink refuses fails the request, but only once the
+        // reply is complete: an abandoned dump keeps running on the socket
+        // and the next dump request would get EBUSY.
+        let mut refused = None;
         let mut deadline = Instant::now() + self.timeout;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -512,7 +516,9 @@ impl<T: Transport> Engine<T> {
                                 ),
                             });
                         }
-                        sink.message(payload)?;
+                        if refused.is_none() {
+                            refused = sink.message(payload).err();
+                        }
                     }
                     Reply::Error { errno, ext_ack } => {
                         return Err(Error::Kernel { op, errno, ext_ack });
@@ -520,7 +526,7 @@ impl<T: Transport> Engine<T> {
                     Reply::Ack(ext_ack) => {
                         warn_ext_ack(op, &ext_ack);
                         return match request.kind {
-                            RequestKind::Acked => Ok(interrupted),
+                            RequestKind::Acked => refused.map_or(Ok(interrupted), Err),
                             RequestKind::Dump => Err(Error::UnexpectedReply {
                                 op,
                                 detail: "an ACK instead of NLMSG_DONE ending a dump".into(),
@@ -532,7 +538,7 @@ impl<T: Transport> Engine<T> {
                             return Err(Error::Kernel { op, errno, ext_ack });
                         }
                         return match request.kind {
-                            RequestKind::Dump => Ok(interrupted),
+                            RequestKind::Dump => refused.map_or(Ok(interrupted), Err),
                             RequestKind::Acked => Err(Error::UnexpectedReply {
                                 op,
                                 detail: "NLMSG_DONE instead of the requested ACK".into(),

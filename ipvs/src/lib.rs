@@ -30,6 +30,11 @@
 //! - Errors are typed by what they mean for the operation ([`Error`]).
 //! - Requests are validated before they are sent: an invalid request never
 //!   reaches the kernel.
+//! - At scale: a [`Batch`] sends thousands of writes in a few `sendmsg`
+//!   calls with one result per write ([`Ipvs::execute_batch`]);
+//!   [`Ipvs::snapshot`] reads the whole table; [`Ipvs::apply`] makes the
+//!   table a desired state with the fewest writes, all or nothing
+//!   ([`Plan`] prints the dry run as an `ipvsadm -R` script).
 //! - The wire format is `ipvs-sys`; [`Ipvs::request`] sends raw
 //!   [`ipvs_sys::IpvsMessage`]s.
 

@@ -428,3 +428,36 @@ fn real_kernel_extended_ack_text_and_offset_are_surfaced() {
             .contains(ext_ack.message.as_deref().unwrap())
     );
 }
+
+#[test]
+fn a_refused_message_fails_the_dump_only_after_reading_it_to_the_end() {
+    struct Refuse(usize);
+    impl ipvs::engine::ReplySink for Refuse {
+        fn message(&mut self, payload: &[u8]) -> Result<(), Error> {
+            self.0 += 1;
+            Err(Error::Decode {
+                op: Op::ListServices,
+                reason: "refused".into(),
+                raw: payload.to_vec(),
+            })
+        }
+        fn restart(&mut self) {}
+    }
+    let mut e = engine(|req, _| {
+        vec![
+            kernel(data(req, NLM_F_MULTI, b"bad")),
+            kernel(data(req, NLM_F_MULTI, b"more")),
+            kernel(done(req, 0)),
+        ]
+    });
+    let mut sink = Refuse(0);
+    let err = e.execute_with(&dump(&[]), &mut sink).unwrap_err();
+    assert!(
+        matches!(&err, Error::Decode { raw, .. } if raw == b"bad"),
+        "{err:?}"
+    );
+    assert_eq!(sink.0, 1, "the sink is not called again after refusing");
+    // The dump was read to its end: nothing is left for the next request,
+    // which a real kernel would otherwise refuse with EBUSY.
+    assert!(e.transport().queue.is_empty());
+}
