@@ -3,8 +3,8 @@
 //! name at run time (as `IPVS_SVC_ATTR_SCHED_NAME` chooses it in the kernel).
 
 use crate::{
-    Change, DestId, Dests, Dh, Error, Flow, Fo, Lc, Mh, Nq, Ovf, RandomSource, Rr, Scheduler, Sed,
-    Sh, Twos, Wlc, Wrr,
+    Change, DestId, Dests, Dh, Error, Flow, Fo, Hooks, Lc, Mh, Nq, Ovf, RandomSource, Rr,
+    Scheduler, Sed, Sh, Twos, Wlc, Wrr,
 };
 
 /// A small xorshift generator, the default [`RandomSource`] of
@@ -96,6 +96,9 @@ impl Scheduler for AnyScheduler {
     }
     fn dest_changed(&mut self, dests: &Dests, change: Change<'_>) {
         dispatch!(self, s => s.dest_changed(dests, change))
+    }
+    fn hooks(&self) -> Hooks {
+        dispatch!(self, s => s.hooks())
     }
     #[inline]
     fn load_changed(&mut self, dests: &Dests, id: DestId) {

@@ -55,6 +55,11 @@ impl Scheduler for Dh {
         }
     }
 
+    fn hooks(&self) -> crate::Hooks {
+        // Reads the counters at pick time; keeps no index of them.
+        crate::Hooks::NONE
+    }
+
     fn schedule(&mut self, dests: &Dests, flow: &Flow) -> Option<DestId> {
         let id = self.buckets[hash_32(fold(flow.dst), DH_TAB_BITS) as usize]?;
         let d = dests.get(id)?;

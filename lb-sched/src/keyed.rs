@@ -141,6 +141,12 @@ impl<R: Rule> Keyed<R> {
         }
     }
 
+    /// Whether connection events must reach [`Keyed::update`] (only while the
+    /// index is kept; the plain scan reads the counters directly).
+    pub(crate) fn indexed(&self) -> bool {
+        self.indexed
+    }
+
     /// The least eligible dest.
     #[inline]
     pub(crate) fn first(&self, dests: &Dests) -> Option<DestId> {
@@ -175,6 +181,13 @@ macro_rules! keyed_scheduler {
                         self.idx.resize(dests);
                         self.idx.update(dests, id);
                     }
+                }
+            }
+            fn hooks(&self) -> $crate::Hooks {
+                // An overload flip comes with a load event, which rekeys the dest.
+                $crate::Hooks {
+                    load: self.idx.indexed(),
+                    overload: false,
                 }
             }
             #[inline]

@@ -54,6 +54,7 @@
 
 #![forbid(unsafe_code)]
 
+mod bits;
 mod dest;
 mod hash;
 mod keyed;
@@ -186,6 +187,38 @@ pub enum Change<'a> {
     Bound,
 }
 
+/// Which of the counter hooks ([`Scheduler::load_changed`],
+/// [`Scheduler::overload_changed`]) a scheduler needs in its current state.
+/// [`Service`] asks after every destination-set change and skips the calls a
+/// scheduler does not need, so a proxy's connection events cost only the counter
+/// update for schedulers that keep no index (rr needs only overload flips; lc
+/// below its index threshold needs neither).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hooks {
+    /// Call [`Scheduler::load_changed`] on every connection event.
+    pub load: bool,
+    /// Call [`Scheduler::overload_changed`] when OVERLOAD flips.
+    pub overload: bool,
+}
+
+impl Hooks {
+    /// Every hook (the default, always correct).
+    pub const ALL: Hooks = Hooks {
+        load: true,
+        overload: true,
+    };
+    /// No counter hook.
+    pub const NONE: Hooks = Hooks {
+        load: false,
+        overload: false,
+    };
+    /// Only [`Scheduler::overload_changed`].
+    pub const OVERLOAD: Hooks = Hooks {
+        load: false,
+        overload: true,
+    };
+}
+
 /// An IPVS scheduler: the hooks of `struct ip_vs_scheduler`, plus a hook for
 /// counter changes that the fast implementations use to keep their indexes.
 pub trait Scheduler {
@@ -199,6 +232,11 @@ pub trait Scheduler {
     }
     /// The destination list changed (`add_dest` / `del_dest` / `upd_dest` hooks).
     fn dest_changed(&mut self, dests: &Dests, change: Change<'_>);
+    /// The counter hooks this scheduler needs until the next
+    /// [`Scheduler::dest_changed`]; the default, [`Hooks::ALL`], is always correct.
+    fn hooks(&self) -> Hooks {
+        Hooks::ALL
+    }
     /// The connection counters of `id` changed (connection events).
     fn load_changed(&mut self, dests: &Dests, id: DestId) {
         let _ = (dests, id);
@@ -221,6 +259,9 @@ impl<S: Scheduler + ?Sized> Scheduler for Box<S> {
     fn dest_changed(&mut self, dests: &Dests, change: Change<'_>) {
         (**self).dest_changed(dests, change)
     }
+    fn hooks(&self) -> Hooks {
+        (**self).hooks()
+    }
     fn load_changed(&mut self, dests: &Dests, id: DestId) {
         (**self).load_changed(dests, id)
     }
@@ -238,6 +279,8 @@ impl<S: Scheduler + ?Sized> Scheduler for Box<S> {
 pub struct Service<S> {
     dests: Dests,
     sched: S,
+    /// `sched.hooks()`, refreshed after every `dest_changed`.
+    hooks: Hooks,
 }
 
 impl<S: Scheduler> Service<S> {
@@ -248,7 +291,12 @@ impl<S: Scheduler> Service<S> {
         // init_service on an empty list, so a scheduler taken from another
         // service starts fresh too.
         sched.dest_changed(&dests, Change::Bound);
-        Service { dests, sched }
+        let hooks = sched.hooks();
+        Service {
+            dests,
+            sched,
+            hooks,
+        }
     }
 
     /// Binds a scheduler to the existing destinations (`ipvsadm -E -s NAME`: the
@@ -258,6 +306,7 @@ impl<S: Scheduler> Service<S> {
         sched.check_len(self.dests.len())?;
         let old = std::mem::replace(&mut self.sched, sched);
         self.sched.dest_changed(&self.dests, Change::Bound);
+        self.hooks = self.sched.hooks();
         Ok(old)
     }
 
@@ -287,6 +336,7 @@ impl<S: Scheduler> Service<S> {
         self.sched.check_len(self.dests.len() + 1)?;
         let id = self.dests.add(&cfg)?;
         self.sched.dest_changed(&self.dests, Change::Added(id));
+        self.hooks = self.sched.hooks();
         Ok(id)
     }
 
@@ -296,6 +346,7 @@ impl<S: Scheduler> Service<S> {
         let d = self.dests.remove(id)?;
         self.sched
             .dest_changed(&self.dests, Change::Removed(id, &d));
+        self.hooks = self.sched.hooks();
         Ok(d)
     }
 
@@ -309,6 +360,7 @@ impl<S: Scheduler> Service<S> {
     ) -> Result<(), Error> {
         self.dests.update(id, weight, u_threshold, l_threshold)?;
         self.sched.dest_changed(&self.dests, Change::Updated(id));
+        self.hooks = self.sched.hooks();
         Ok(())
     }
 
@@ -323,48 +375,59 @@ impl<S: Scheduler> Service<S> {
     /// TCP connection as [`ConnState::Inactive`] and moves it to active when it
     /// reaches ESTABLISHED ([`Service::conn_established`]). Sets OVERLOAD when
     /// `u_threshold ≠ 0` and active + inactive ≥ `u_threshold`.
+    #[inline]
     pub fn conn_new(&mut self, id: DestId, state: ConnState) -> Result<(), Error> {
         let flipped = self.dests.conn_new(id, state)?;
-        self.sched.load_changed(&self.dests, id);
-        if flipped {
-            self.sched.overload_changed(&self.dests, id);
-        }
+        self.counters_changed(id, flipped);
         Ok(())
     }
 
+    /// Runs the counter hooks the scheduler asked for.
+    #[inline]
+    fn counters_changed(&mut self, id: DestId, flipped: bool) {
+        if self.hooks.load {
+            self.sched.load_changed(&self.dests, id);
+        }
+        if flipped && self.hooks.overload {
+            self.sched.overload_changed(&self.dests, id);
+        }
+    }
+
     /// A connection of `id` became ESTABLISHED: inactive → active.
+    #[inline]
     pub fn conn_established(&mut self, id: DestId) -> Result<(), Error> {
         self.dests.conn_move(id, ConnState::Active)?;
-        self.sched.load_changed(&self.dests, id);
+        self.counters_changed(id, false);
         Ok(())
     }
 
     /// A connection of `id` left ESTABLISHED (FIN, RST...): active → inactive.
+    #[inline]
     pub fn conn_closing(&mut self, id: DestId) -> Result<(), Error> {
         self.dests.conn_move(id, ConnState::Inactive)?;
-        self.sched.load_changed(&self.dests, id);
+        self.counters_changed(id, false);
         Ok(())
     }
 
     /// A connection of `id` in `state` expired (`ip_vs_unbind_dest`): it is
     /// uncounted and OVERLOAD is cleared when the total falls below `l_threshold`,
     /// or below 3/4 of `u_threshold` when `l_threshold` is 0, or always when both are 0.
+    #[inline]
     pub fn conn_closed(&mut self, id: DestId, state: ConnState) -> Result<(), Error> {
         let flipped = self.dests.conn_closed(id, state)?;
-        self.sched.load_changed(&self.dests, id);
-        if flipped {
-            self.sched.overload_changed(&self.dests, id);
-        }
+        self.counters_changed(id, flipped);
         Ok(())
     }
 
     /// Schedules a new connection (connection schedulers); hashing schedulers
     /// hash [`Flow::UNSPECIFIED`].
+    #[inline]
     pub fn pick(&mut self) -> Option<DestId> {
         self.sched.schedule(&self.dests, &Flow::UNSPECIFIED)
     }
 
     /// Schedules a new connection of `flow` (what sh, dh and mh hash).
+    #[inline]
     pub fn pick_for(&mut self, flow: &Flow) -> Option<DestId> {
         self.sched.schedule(&self.dests, flow)
     }

@@ -194,6 +194,11 @@ impl Scheduler for Mh {
         self.reassign(dests);
     }
 
+    fn hooks(&self) -> crate::Hooks {
+        // Reads the counters at pick time; keeps no index of them.
+        crate::Hooks::NONE
+    }
+
     fn schedule(&mut self, dests: &Dests, flow: &Flow) -> Option<DestId> {
         let m = self.size;
         let addr = fold(flow.src);

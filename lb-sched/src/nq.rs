@@ -9,7 +9,7 @@
 
 use crate::keyed::{Keyed, Rule};
 use crate::sed::SedRule;
-use crate::{Change, Dest, DestId, Dests, Flow, Scheduler};
+use crate::{Change, Dest, DestId, Dests, Flow, Hooks, Scheduler};
 
 #[derive(Clone, Debug, Default)]
 struct IdleRule;
@@ -54,6 +54,12 @@ impl Scheduler for Nq {
                 self.idle.update(dests, id);
                 self.sed.update(dests, id);
             }
+        }
+    }
+    fn hooks(&self) -> Hooks {
+        Hooks {
+            load: self.idle.indexed() || self.sed.indexed(),
+            overload: false,
         }
     }
     fn load_changed(&mut self, dests: &Dests, id: DestId) {

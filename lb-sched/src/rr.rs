@@ -8,20 +8,28 @@
 //! dest is removed, the pointer moves to its predecessor (`ip_vs_rr_del_dest`), so
 //! the next pick is the dest that followed the removed one.
 //!
-//! Here the pointer is the saved dest's insertion sequence number: "the entries
-//! after it" are the ones with a smaller sequence number. A pick is O(1) when the
-//! next entry is eligible (the saved rank is revalidated, and found again by
-//! binary search only after a removal shifted the ranks).
+//! Here the pointer is the saved dest's rank (its index in insertion order; list
+//! order is descending rank, so "the entries after it" are the lower ranks), and
+//! the eligible dests are a [`HierBits`] over ranks. A pick is "the highest
+//! eligible rank below the saved one, else the highest eligible rank": one or two
+//! word operations per bitset level, O(1) for any number of ineligible dests in
+//! between (weight 0, OVERLOAD), where the kernel walks past each of them.
 
-use crate::{Change, DestId, Dests, Flow, Scheduler};
+use crate::bits::HierBits;
+use crate::{Change, DestId, Dests, Flow, Hooks, Scheduler};
 
 /// Round robin (`ipvsadm -s rr`).
 #[derive(Clone, Debug, Default)]
 pub struct Rr {
-    /// Sequence number of the saved dest; `None` = the list head.
-    pos: Option<u64>,
-    /// Cached rank of the saved dest (valid when `order[rank].seq == pos`).
-    rank: usize,
+    /// Rank of the saved dest; `None` = the list head. Kept exact across
+    /// removals (ranks above a removed dest shift down by one).
+    pos: Option<usize>,
+    /// Bit `r` set ⇔ the dest at rank `r` has weight > 0 and is not OVERLOAD.
+    /// Valid unless `stale`.
+    eligible: HierBits,
+    /// `eligible` must be rebuilt before the next pick (after a removal shifted
+    /// ranks, or a bind to a list never seen).
+    stale: bool,
 }
 
 impl Rr {
@@ -30,27 +38,41 @@ impl Rr {
         Rr::default()
     }
 
-    /// Number of ranks strictly "after" the saved position in list order, i.e.
-    /// with a smaller sequence number.
-    #[inline]
-    fn start(&self, dests: &Dests) -> usize {
-        let Some(pos) = self.pos else {
-            return dests.len();
-        };
-        if self.rank < dests.len() && dests.at_rank(self.rank).1.seq == pos {
-            return self.rank;
+    fn rebuild(&mut self, dests: &Dests) {
+        let n = dests.len();
+        if self.eligible.capacity() < n {
+            self.eligible = HierBits::new(n.next_power_of_two().max(64));
+        } else {
+            self.eligible.clear_all();
         }
-        // The saved dest was removed (or ranks shifted): binary search by seq.
-        let (mut lo, mut hi) = (0, dests.len());
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if dests.at_rank(mid).1.seq < pos {
-                lo = mid + 1;
-            } else {
-                hi = mid;
+        for r in 0..n {
+            if Self::is_eligible(dests.at_rank(r).1) {
+                self.eligible.set(r);
             }
         }
-        lo
+        self.stale = false;
+    }
+
+    #[inline]
+    fn is_eligible(d: &crate::Dest) -> bool {
+        !d.overloaded && d.weight > 0
+    }
+
+    /// Re-reads one dest's eligibility into the bitset.
+    fn refresh(&mut self, dests: &Dests, id: DestId) {
+        if self.stale {
+            return;
+        }
+        let Some(d) = dests.get(id) else { return };
+        let r = d.rank as usize;
+        if r >= self.eligible.capacity() {
+            // Grown past the bitset: rebuild (doubling) at the next pick.
+            self.stale = true;
+        } else if Self::is_eligible(d) {
+            self.eligible.set(r);
+        } else {
+            self.eligible.clear(r);
+        }
     }
 }
 
@@ -60,41 +82,59 @@ impl Scheduler for Rr {
     }
 
     fn dest_changed(&mut self, dests: &Dests, change: Change<'_>) {
-        if let Change::Bound = change {
-            // ip_vs_rr_init_svc
-            *self = Rr::new();
-            return;
+        match change {
+            Change::Bound => {
+                // ip_vs_rr_init_svc
+                self.pos = None;
+                self.stale = true;
+            }
+            // A new dest takes the highest rank: no rank moves, the position stays.
+            Change::Added(id) | Change::Updated(id) => self.refresh(dests, id),
+            Change::Removed(_, d) => {
+                let r = d.rank as usize;
+                // ip_vs_rr_del_dest: if the saved dest is removed, the position
+                // moves to its predecessor in list order, the next higher rank,
+                // which now sits at rank `r`; if it was the head entry, to the
+                // head. Removing another dest moves no pointer, but a lower rank
+                // shifts the saved dest's rank down by one.
+                self.pos = match self.pos {
+                    Some(p) if p == r => (r < dests.len()).then_some(r),
+                    Some(p) if p > r => Some(p - 1),
+                    p => p,
+                };
+                self.stale = true;
+            }
         }
-        // ip_vs_rr_del_dest: the position moves to the removed dest's predecessor
-        // in list order (the next higher rank, now at the removed rank), or to the
-        // head. (Keeping the stale position would differ once a dest is added at
-        // the head: the head sentinel comes before it, a stale position after it.)
-        if let Change::Removed(_, d) = change
-            && self.pos == Some(d.seq)
-        {
-            let r = d.rank as usize;
-            self.pos = (r < dests.len()).then(|| dests.at_rank(r).1.seq);
-            self.rank = r;
-        }
+    }
+
+    fn hooks(&self) -> Hooks {
+        // Eligibility changes with OVERLOAD, not with the counters.
+        Hooks::OVERLOAD
+    }
+
+    fn overload_changed(&mut self, dests: &Dests, id: DestId) {
+        self.refresh(dests, id);
     }
 
     #[inline]
     fn schedule(&mut self, dests: &Dests, _flow: &Flow) -> Option<DestId> {
-        let n = dests.len();
-        let start = self.start(dests);
-        // Entries after the position: ranks start-1 down to 0, then wrap from the
-        // head (rank n-1) down to `start` (the saved entry, examined last).
-        let eligible = |r: usize| {
-            let d = dests.at_rank(r).1;
-            !d.overloaded && d.weight > 0
-        };
-        let hit = (0..start)
-            .rev()
-            .find(|&r| eligible(r))
-            .or_else(|| (start..n).rev().find(|&r| eligible(r)))?;
-        let (id, d) = dests.at_rank(hit);
-        self.pos = Some(d.seq);
-        self.rank = hit;
-        Some(id)
+        if self.stale {
+            self.rebuild(dests);
+        }
+        // The entries after the position are the ranks below it, the nearest
+        // first; then the scan wraps to the head (the highest rank) and ends at
+        // the saved entry itself, examined last.
+        let start = self.pos.unwrap_or(usize::MAX);
+        let hit = self
+            .eligible
+            .prev_below(start)
+            .or_else(|| self.eligible.prev_below(usize::MAX))?;
+        if hit >= dests.len() {
+            // Unreachable while the bitset invariant holds; never panic.
+            self.stale = true;
+            return None;
+        }
+        self.pos = Some(hit);
+        Some(dests.at_rank(hit).0)
     }
 }

@@ -88,6 +88,11 @@ impl Scheduler for Sh {
         }
     }
 
+    fn hooks(&self) -> crate::Hooks {
+        // Reads the counters at pick time; keeps no index of them.
+        crate::Hooks::NONE
+    }
+
     fn schedule(&mut self, dests: &Dests, flow: &Flow) -> Option<DestId> {
         let addr = fold(flow.src);
         let port = if self.port { flow.src_port } else { 0 };

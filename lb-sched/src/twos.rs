@@ -77,6 +77,11 @@ impl<R: RandomSource> Scheduler for Twos<R> {
 
     fn dest_changed(&mut self, _dests: &Dests, _change: Change<'_>) {}
 
+    fn hooks(&self) -> crate::Hooks {
+        // Reads the counters at pick time; keeps no index of them.
+        crate::Hooks::NONE
+    }
+
     fn schedule(&mut self, dests: &Dests, _flow: &Flow) -> Option<DestId> {
         let eligible = || {
             dests

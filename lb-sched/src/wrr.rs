@@ -9,103 +9,126 @@
 //! below 1 it restarts at `mw`. Every add, delete and edit resets `cl` to the
 //! head and recomputes `di` and `mw` (`cw` is kept, clamped or rounded).
 //!
-//! This implementation runs the same state machine, but each pass ("the first
-//! eligible dest after position p") is one query on a hierarchical bitset of the
-//! dests whose weight ≥ the current `cw` and that are not overloaded: O(log₆₄ n)
-//! instead of a scan. Membership grows as `cw` falls (dests sorted by weight are
-//! added in order) and is rebuilt when a cycle restarts, so the upkeep is O(1)
-//! amortised per pick. Runs of passes that cannot find anything (the heaviest
-//! dests overloaded) are skipped arithmetically. Up to 24 dests a pass is the
-//! kernel's plain scan, which is cheaper there.
+//! This implementation keeps that state exactly and answers each pick from one of
+//! two structures, built lazily at the first pick after a change:
 //!
-//! Cost: the kernel's scan costs about `max weight / mean weight` dest checks per
-//! pick, amortised, so for evenly spread weights it is already cheap and this
-//! index does not beat it; it wins when a few heavy dests make the high-`cw`
-//! passes scan the whole list to pick a handful (see the benches).
+//! - **No dest overloaded** (the common case): [`Levels`]. The pass at `cw`
+//!   yields the dests with weight ≥ `cw` in list order, and that set only changes
+//!   where `cw` crosses a weight that occurs, so the list of each such set is
+//!   precomputed. A pick is then the next entry of the current list: O(1), no
+//!   scan. (With nothing overloaded the kernel's scan never fails: the dest with
+//!   the largest weight qualifies at every `cw` ≤ `mw`.)
+//! - **Some dest overloaded**, or more than [`LEVELS_CAP`] entries: the kernel's
+//!   pass loop, each pass ("the first eligible dest after position p") one query
+//!   on a [`HierBits`] of the dests whose weight ≥ `cw` that are not overloaded
+//!   (O(log₆₄ n) instead of a scan; up to [`SMALL`] dests a plain scan).
+//!   Membership grows as `cw` falls and is rebuilt when a cycle restarts; runs of
+//!   passes that cannot find anything (the heaviest dests overloaded) are skipped
+//!   arithmetically.
+//!
+//! Both read and write the same `{cl, cw}`, so a pick may switch between them at
+//! any time (an OVERLOAD flip) and the sequence stays the kernel's.
 
-use crate::{Change, DestId, Dests, Flow, Scheduler, gcd};
+use crate::bits::HierBits;
+use crate::{Change, DestId, Dests, Flow, Hooks, Scheduler, gcd};
 
-/// A bitset over `0..len` with summary levels: "highest set bit below i" in a few
-/// word operations.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct HierBits {
-    levels: Vec<Vec<u64>>,
+/// Largest [`Levels`] table, in entries, for `n` dests: 64 per dest (spread
+/// weights 1..=100 need about 50), at least 2¹⁶. Beyond it picks use the pass
+/// loop, whose memory is O(n).
+pub const LEVELS_CAP_PER_DEST: usize = 64;
+const LEVELS_CAP_MIN: usize = 1 << 16;
+
+fn levels_cap(n: usize) -> usize {
+    n.saturating_mul(LEVELS_CAP_PER_DEST).max(LEVELS_CAP_MIN)
 }
 
-impl HierBits {
-    pub(crate) fn new(len: usize) -> Self {
-        let mut levels = Vec::new();
-        let mut words = len.div_ceil(64).max(1);
-        loop {
-            levels.push(vec![0u64; words]);
-            if words == 1 {
-                break;
+/// The steady wrr passes with no dest overloaded, precomputed.
+///
+/// Invariant (for the dest list it was built from): `weights` holds the distinct
+/// positive weights, descending; for each `k`, `ranks[start[k]..start[k + 1]]`
+/// holds the ranks of the dests with weight ≥ `weights[k]` in list order
+/// (descending rank). The pass at threshold `cw` (1 ≤ `cw` ≤ `weights[0]`) is
+/// list `k` for the largest `k` with `weights[k]` ≥ `cw`. `ids[r]` is the handle
+/// of the dest at rank `r`. Size: Σₖ |list k| ≤ n × (number of distinct weights).
+#[derive(Clone, Debug, Default)]
+struct Levels {
+    weights: Vec<u32>,
+    start: Vec<usize>,
+    ranks: Vec<u32>,
+    ids: Vec<DestId>,
+}
+
+impl Levels {
+    /// Builds the lists, or `None` when they would exceed `cap` entries.
+    fn build(dests: &Dests, cap: usize) -> Option<Levels> {
+        let n = dests.len();
+        let mut weights: Vec<u32> = (0..n)
+            .map(|r| dests.at_rank(r).1.weight)
+            .filter(|&w| w > 0)
+            .collect();
+        weights.sort_unstable_by(|a, b| b.cmp(a));
+        weights.dedup();
+        let k = weights.len();
+        // level[r]: index of the dest's weight in `weights`; it is in lists
+        // level[r]..k. count[j]: dests whose weight is weights[j].
+        let mut count = vec![0usize; k];
+        let mut level = vec![usize::MAX; n];
+        let mut total = 0usize;
+        for (r, lv) in level.iter_mut().enumerate() {
+            let w = dests.at_rank(r).1.weight;
+            if w > 0 {
+                let j = weights.partition_point(|&t| t > w);
+                *lv = j;
+                count[j] += 1;
+                total += k - j;
+                if total > cap {
+                    return None;
+                }
             }
-            words = words.div_ceil(64);
         }
-        HierBits { levels }
-    }
-
-    pub(crate) fn clear_all(&mut self) {
-        for l in &mut self.levels {
-            l.fill(0);
+        let mut start = Vec::with_capacity(k + 1);
+        let (mut at, mut size) = (0usize, 0usize);
+        for c in &count {
+            size += c;
+            start.push(at);
+            at += size;
         }
-    }
-
-    pub(crate) fn set(&mut self, mut i: usize) {
-        for l in &mut self.levels {
-            let w = &mut l[i / 64];
-            let was = *w;
-            *w |= 1 << (i % 64);
-            if was != 0 {
-                return;
+        start.push(at);
+        let mut ranks = vec![0u32; total];
+        let mut fill = start.clone();
+        for r in (0..n).rev() {
+            let j = level[r];
+            for f in fill.iter_mut().take(k).skip(j) {
+                ranks[*f] = r as u32;
+                *f += 1;
             }
-            i /= 64;
         }
+        let ids = (0..n).map(|r| dests.at_rank(r).0).collect();
+        Some(Levels {
+            weights,
+            start,
+            ranks,
+            ids,
+        })
     }
 
-    pub(crate) fn clear(&mut self, mut i: usize) {
-        for l in &mut self.levels {
-            let w = &mut l[i / 64];
-            *w &= !(1 << (i % 64));
-            if *w != 0 {
-                return;
-            }
-            i /= 64;
-        }
+    /// The list for threshold `cw` (see the invariant), `None` if `cw` is above
+    /// every weight.
+    fn list_for(&self, cw: i64) -> Option<usize> {
+        self.weights
+            .partition_point(|&t| t as i64 >= cw)
+            .checked_sub(1)
     }
+}
 
-    #[cfg(test)]
-    pub(crate) fn is_empty(&self) -> bool {
-        self.levels.last().is_none_or(|l| l[0] == 0)
-    }
-
-    /// The highest set index strictly below `i` (`i` may exceed the length).
-    #[inline]
-    pub(crate) fn prev_below(&self, i: usize) -> Option<usize> {
-        let mut idx = i;
-        let mut level = 0;
-        let found = loop {
-            let words = self.levels.get(level)?;
-            let (w, mask) = if idx / 64 >= words.len() {
-                (words.len() - 1, u64::MAX)
-            } else {
-                (idx / 64, (1u64 << (idx % 64)) - 1)
-            };
-            let m = words[w] & mask;
-            if m != 0 {
-                break w * 64 + 63 - m.leading_zeros() as usize;
-            }
-            idx = w;
-            level += 1;
-        };
-        let mut pos = found;
-        for l in (0..level).rev() {
-            let word = self.levels[l][pos];
-            pos = pos * 64 + 63 - word.leading_zeros() as usize;
-        }
-        Some(pos)
-    }
+/// Where the next pick is in [`Levels`]: `ranks[pos]` of list `list`
+/// (`pos == end` when the pass is exhausted). Valid for the `{cl, cw}` it was
+/// derived from; any other writer of `cl` / `cw` drops it.
+#[derive(Clone, Copy, Debug)]
+struct Cursor {
+    list: usize,
+    pos: usize,
+    end: usize,
 }
 
 /// Weighted round robin (`ipvsadm -s wrr`).
@@ -128,6 +151,17 @@ pub struct Wrr {
     bits: HierBits,
     /// At most [`SMALL`] dests: passes are plain scans and no bitset is kept.
     small: bool,
+    /// `by_weight` and `bits` reflect the current list (else built at the next
+    /// pick that needs them).
+    index_ready: bool,
+    /// Number of dests with OVERLOAD set; [`Levels`] serve only when 0.
+    overloaded: usize,
+    /// The precomputed passes; `None` until built, or over the cap.
+    levels: Option<Levels>,
+    /// `levels` reflects the current list (else rebuilt at the next pick).
+    levels_ready: bool,
+    /// Position in `levels` for the current `{cl, cw}`.
+    cursor: Option<Cursor>,
 }
 
 /// Up to this many dests, a pass is the kernel's plain scan (faster there).
@@ -153,6 +187,11 @@ impl Wrr {
             lvl: i64::MAX,
             bits: HierBits::new(0),
             small: true,
+            index_ready: false,
+            overloaded: 0,
+            levels: None,
+            levels_ready: false,
+            cursor: None,
         }
     }
 
@@ -218,22 +257,27 @@ impl Scheduler for Wrr {
         } else if self.di > 1 {
             self.cw = (self.cw / self.di) * self.di + 1;
         }
-        // Rebuild the index.
-        self.by_weight.clear();
-        self.by_weight
-            .extend((0..dests.len()).map(|r| (dests.at_rank(r).1.weight, r as u32)));
-        self.by_weight.sort_unstable_by(|a, b| b.cmp(a));
-        self.small = dests.len() <= SMALL;
-        self.bits = HierBits::new(if self.small { 0 } else { dests.len() });
-        self.ptr = 0;
-        self.lvl = i64::MAX;
+        self.overloaded = dests.iter().filter(|(_, d)| d.overloaded).count();
+        // Both structures are rebuilt lazily, at the next pick that needs them.
+        self.index_ready = false;
+        self.levels_ready = false;
+        self.cursor = None;
+    }
+
+    fn hooks(&self) -> Hooks {
+        Hooks::OVERLOAD
     }
 
     fn overload_changed(&mut self, dests: &Dests, id: DestId) {
-        if self.small {
+        let Some(d) = dests.get(id) else { return };
+        if d.overloaded {
+            self.overloaded += 1;
+        } else {
+            self.overloaded = self.overloaded.saturating_sub(1);
+        }
+        if self.small || !self.index_ready {
             return;
         }
-        let Some(d) = dests.get(id) else { return };
         if (d.weight as i64) >= self.lvl {
             if d.overloaded {
                 self.bits.clear(d.rank as usize);
@@ -243,9 +287,77 @@ impl Scheduler for Wrr {
         }
     }
 
+    #[inline]
     fn schedule(&mut self, dests: &Dests, _flow: &Flow) -> Option<DestId> {
         if self.mw == 0 {
             return None;
+        }
+        if self.overloaded == 0 {
+            if !self.levels_ready {
+                self.levels = Levels::build(dests, levels_cap(dests.len()));
+                self.levels_ready = true;
+            }
+            if let Some(id) = self.pick_levels() {
+                return Some(id);
+            }
+        }
+        self.cursor = None;
+        self.pick_passes(dests)
+    }
+}
+
+impl Wrr {
+    /// A pick from [`Levels`] (no dest overloaded), `None` when they are not
+    /// available, in which case nothing was changed.
+    #[inline]
+    fn pick_levels(&mut self) -> Option<DestId> {
+        let lv = self.levels.as_ref()?;
+        let mut c = match self.cursor {
+            Some(c) => c,
+            None => {
+                // Derive the position from {cl, cw}: the pass at cw continues
+                // with the first entry after cl in list order (a lower rank).
+                let list = lv.list_for(self.cw)?;
+                let (s, end) = (lv.start[list], lv.start[list + 1]);
+                let pos = match self.cl {
+                    None => s,
+                    Some(cl) => s + lv.ranks[s..end].partition_point(|&r| r as usize >= cl),
+                };
+                Cursor { list, pos, end }
+            }
+        };
+        if c.pos == c.end {
+            // The scan from cl reaches the list end: cw drops by di, and below 1
+            // the cycle restarts at mw (list 0: the dests of the largest weight).
+            // Never the kernel's "all overloaded" exit: nothing is overloaded,
+            // and the last pass's stop dest (cl) qualifies itself.
+            self.cw -= self.di;
+            if self.cw <= 0 {
+                self.cw = self.mw;
+                c.list = 0;
+            } else {
+                while lv
+                    .weights
+                    .get(c.list + 1)
+                    .is_some_and(|&t| t as i64 >= self.cw)
+                {
+                    c.list += 1;
+                }
+            }
+            c.pos = lv.start[c.list];
+            c.end = lv.start[c.list + 1];
+        }
+        let r = lv.ranks[c.pos] as usize;
+        c.pos += 1;
+        self.cl = Some(r);
+        self.cursor = Some(c);
+        lv.ids.get(r).copied()
+    }
+
+    /// The kernel's pass loop over the bitset index (or plain scans when small).
+    fn pick_passes(&mut self, dests: &Dests) -> Option<DestId> {
+        if !self.index_ready {
+            self.build_index(dests);
         }
         let n = dests.len();
         let last = self.cl;
@@ -303,48 +415,22 @@ impl Scheduler for Wrr {
 }
 
 impl Wrr {
+    /// Builds `by_weight` and the (empty) bitset for the current list.
+    fn build_index(&mut self, dests: &Dests) {
+        self.by_weight.clear();
+        self.by_weight
+            .extend((0..dests.len()).map(|r| (dests.at_rank(r).1.weight, r as u32)));
+        self.by_weight.sort_unstable_by(|a, b| b.cmp(a));
+        self.small = dests.len() <= SMALL;
+        self.bits = HierBits::new(if self.small { 0 } else { dests.len() });
+        self.ptr = 0;
+        self.lvl = i64::MAX;
+        self.index_ready = true;
+    }
+
     #[inline]
     fn found(&mut self, dests: &Dests, rank: usize) -> DestId {
         self.cl = Some(rank);
         dests.at_rank(rank).0
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::HierBits;
-
-    #[test]
-    fn hierbits_prev_below_matches_a_plain_scan() {
-        for len in [0usize, 1, 63, 64, 65, 4095, 4096, 4097, 70000] {
-            let mut b = HierBits::new(len);
-            let mut plain = vec![false; len];
-            let mut x = 12345u64;
-            for _ in 0..(len / 3).min(500) {
-                x = x
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                let i = (x >> 33) as usize % len.max(1);
-                if len > 0 {
-                    b.set(i);
-                    plain[i] = true;
-                }
-            }
-            for _ in 0..(len / 7).min(100) {
-                x = x
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                let i = (x >> 33) as usize % len.max(1);
-                if len > 0 {
-                    b.clear(i);
-                    plain[i] = false;
-                }
-            }
-            for q in (0..=len + 70).step_by(len / 50 + 1) {
-                let want = (0..q.min(len)).rev().find(|&i| plain[i]);
-                assert_eq!(b.prev_below(q), want, "len {len} q {q}");
-            }
-            assert_eq!(b.is_empty(), !plain.iter().any(|&p| p));
-        }
     }
 }
