@@ -13,6 +13,7 @@
 //! shared and wall time there measures the neighbours.
 //! `cargo bench -p lb-sched` prints `ratio` lines (reference time / fast time);
 //! in test mode (`cargo test --benches`, `cargo bench -- --test`) only small n run.
+//! `LB_SCHED_BENCH_SIZES=2,4096` runs (and verifies) only those sizes.
 
 #![allow(missing_docs)]
 
@@ -204,6 +205,9 @@ fn bench_sched(
             })
         });
         let (f, o) = (per_iter(&tf), per_iter(&to));
+        if f == 0.0 || o == 0.0 {
+            continue; // filtered out on the command line
+        }
         println!(
             "ratio {label} n={n}: kernel-scan {:.1} ns / fast {:.1} ns = {:.2}x",
             o * 1e9,
@@ -220,11 +224,15 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let full = args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test");
     let mut c = Criterion::default().configure_from_args();
-    let sizes: &[usize] = if full {
+    let default: &[usize] = if full {
         &[2, 16, 256, 4096, 65536]
     } else {
         &[2, 16, 256]
     };
+    let chosen: Option<Vec<usize>> = std::env::var("LB_SCHED_BENCH_SIZES")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect());
+    let sizes = chosen.as_deref().unwrap_or(default);
     for name in ["rr", "wrr", "lc", "wlc", "sed", "nq"] {
         bench_sched(&mut c, name, Weights::Uniform, name, sizes, full);
     }

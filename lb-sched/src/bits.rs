@@ -6,43 +6,47 @@
 /// A bitset over `0..capacity()` with summary levels: "highest set index below
 /// `i`" in one word operation per level (⌈log₆₄ capacity⌉ levels: 3 for 2¹⁸).
 ///
-/// Invariant: bit `j` of word `w` on level `l + 1` is set exactly when word
-/// `64·w + j` of level `l` is non-zero; the last level is a single word.
+/// Invariant: `lower[0]` holds the bits themselves; bit `j` of word `w` on
+/// `lower[l + 1]` (or of `top`, above the last of `lower`) is set exactly when
+/// word `64·w + j` of `lower[l]` is non-zero. The single top word is kept inline,
+/// so up to 64 indexes (`lower` empty, `top` the bits) a query touches no heap.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct HierBits {
-    levels: Vec<Vec<u64>>,
+    lower: Vec<Vec<u64>>,
+    top: u64,
 }
 
 impl HierBits {
     /// An empty set over `0..len` (rounded up to whole words).
     pub(crate) fn new(len: usize) -> Self {
-        let mut levels = Vec::new();
+        let mut lower = Vec::new();
         let mut words = len.div_ceil(64).max(1);
-        loop {
-            levels.push(vec![0u64; words]);
-            if words == 1 {
-                break;
-            }
+        while words > 1 {
+            lower.push(vec![0u64; words]);
             words = words.div_ceil(64);
         }
-        HierBits { levels }
+        HierBits { lower, top: 0 }
     }
 
     /// Indexes that fit: `set` and `clear` accept `0..capacity()`.
     pub(crate) fn capacity(&self) -> usize {
-        self.levels.first().map_or(0, |l| l.len() * 64)
+        self.lower.first().map_or(64, |l| l.len() * 64)
     }
 
     /// Clears every bit.
     pub(crate) fn clear_all(&mut self) {
-        for l in &mut self.levels {
+        for l in &mut self.lower {
             l.fill(0);
         }
+        self.top = 0;
     }
 
     /// Sets bit `i`; indexes beyond [`HierBits::capacity`] are ignored.
     pub(crate) fn set(&mut self, mut i: usize) {
-        for l in &mut self.levels {
+        if i >= self.capacity() {
+            return;
+        }
+        for l in &mut self.lower {
             let Some(w) = l.get_mut(i / 64) else { return };
             let was = *w;
             *w |= 1 << (i % 64);
@@ -51,11 +55,15 @@ impl HierBits {
             }
             i /= 64;
         }
+        self.top |= 1 << (i % 64);
     }
 
     /// Clears bit `i`; indexes beyond [`HierBits::capacity`] are ignored.
     pub(crate) fn clear(&mut self, mut i: usize) {
-        for l in &mut self.levels {
+        if i >= self.capacity() {
+            return;
+        }
+        for l in &mut self.lower {
             let Some(w) = l.get_mut(i / 64) else { return };
             *w &= !(1 << (i % 64));
             if *w != 0 {
@@ -63,28 +71,46 @@ impl HierBits {
             }
             i /= 64;
         }
+        self.top &= !(1 << (i % 64));
     }
 
     /// Whether no bit is set.
     #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
-        self.levels.last().is_none_or(|l| l[0] == 0)
+        self.top == 0
     }
 
     /// The highest set index strictly below `i` (`i` may exceed the capacity).
     #[inline]
     pub(crate) fn prev_below(&self, i: usize) -> Option<usize> {
+        let mask = |idx: usize| {
+            if idx >= 64 {
+                u64::MAX
+            } else {
+                (1u64 << idx) - 1
+            }
+        };
+        if self.lower.is_empty() {
+            let m = self.top & mask(i);
+            return (m != 0).then(|| 63 - m.leading_zeros() as usize);
+        }
+        // Climb until a word holds a set bit below the position.
         let mut idx = i;
         let mut level = 0;
-        // Climb until a word holds a set bit below the position.
         let found = loop {
-            let words = self.levels.get(level)?;
-            let (w, mask) = if idx / 64 >= words.len() {
-                (words.len().checked_sub(1)?, u64::MAX)
-            } else {
-                (idx / 64, (1u64 << (idx % 64)) - 1)
+            let Some(words) = self.lower.get(level) else {
+                let m = self.top & mask(idx);
+                if m == 0 {
+                    return None;
+                }
+                break 63 - m.leading_zeros() as usize;
             };
-            let m = words[w] & mask;
+            let (w, m) = if idx / 64 >= words.len() {
+                let w = words.len().checked_sub(1)?;
+                (w, words[w])
+            } else {
+                (idx / 64, words[idx / 64] & mask(idx % 64))
+            };
             if m != 0 {
                 break w * 64 + 63 - m.leading_zeros() as usize;
             }
@@ -94,7 +120,7 @@ impl HierBits {
         // Descend along the highest set bits.
         let mut pos = found;
         for l in (0..level).rev() {
-            let word = self.levels[l][pos];
+            let word = *self.lower[l].get(pos)?;
             pos = pos * 64 + 63 - word.leading_zeros() as usize;
         }
         Some(pos)

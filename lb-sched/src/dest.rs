@@ -173,8 +173,9 @@ struct Slot {
 pub struct Dests {
     slots: Vec<Slot>,
     free: Vec<u32>,
-    /// Slot indices in insertion order; the kernel list is this reversed.
-    order: Vec<u32>,
+    /// Handles in insertion order (index = rank); the kernel list is this
+    /// reversed. Invariant: `order[r]` is live and its dest has `rank == r`.
+    order: Vec<DestId>,
     next_seq: u64,
     by_addr: HashMap<(IpAddr, u16), DestId>,
 }
@@ -215,13 +216,18 @@ impl Dests {
     }
     /// The destinations in list order (head first), with their handles.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (DestId, &Dest)> + '_ {
-        self.order.iter().rev().map(|&s| self.at_slot(s))
+        self.order.iter().rev().map(|&id| self.at_slot(id.slot))
     }
     /// The destination at `rank` (index in insertion order: the list head has the
     /// highest rank).
     #[inline]
     pub(crate) fn at_rank(&self, rank: usize) -> (DestId, &Dest) {
-        self.at_slot(self.order[rank])
+        self.at_slot(self.order[rank].slot)
+    }
+    /// The handle at `rank`, without touching the dest record.
+    #[inline]
+    pub(crate) fn id_at_rank(&self, rank: usize) -> Option<DestId> {
+        self.order.get(rank).copied()
     }
     #[inline]
     pub(crate) fn at_slot(&self, s: u32) -> (DestId, &Dest) {
@@ -276,11 +282,11 @@ impl Dests {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.order.push(slot);
         let id = DestId {
             slot,
             generation: self.slots[slot as usize].generation,
         };
+        self.order.push(id);
         self.by_addr.insert((cfg.addr, cfg.port), id);
         Ok(id)
     }
@@ -294,7 +300,7 @@ impl Dests {
         let rank = dest.rank as usize;
         self.order.remove(rank);
         for r in rank..self.order.len() {
-            let s = self.order[r] as usize;
+            let s = self.order[r].slot as usize;
             if let Some(d) = self.slots[s].dest.as_mut() {
                 d.rank = r as u32;
             }

@@ -129,12 +129,12 @@ impl Scheduler for Rr {
             .eligible
             .prev_below(start)
             .or_else(|| self.eligible.prev_below(usize::MAX))?;
-        if hit >= dests.len() {
+        let Some(id) = dests.id_at_rank(hit) else {
             // Unreachable while the bitset invariant holds; never panic.
             self.stale = true;
             return None;
-        }
+        };
         self.pos = Some(hit);
-        Some(dests.at_rank(hit).0)
+        Some(id)
     }
 }
