@@ -83,23 +83,23 @@ impl HierBits {
     /// The highest set index strictly below `i` (`i` may exceed the capacity).
     #[inline]
     pub(crate) fn prev_below(&self, i: usize) -> Option<usize> {
-        let mask = |idx: usize| {
-            if idx >= 64 {
-                u64::MAX
-            } else {
-                (1u64 << idx) - 1
-            }
-        };
         if self.lower.is_empty() {
-            let m = self.top & mask(i);
+            // Up to 64 indexes: the top word is the set.
+            let m = self.top & below_mask(i);
             return (m != 0).then(|| 63 - m.leading_zeros() as usize);
         }
+        self.prev_below_deep(i)
+    }
+
+    /// [`HierBits::prev_below`] with summary levels.
+    #[inline(never)]
+    fn prev_below_deep(&self, i: usize) -> Option<usize> {
         // Climb until a word holds a set bit below the position.
         let mut idx = i;
         let mut level = 0;
         let found = loop {
             let Some(words) = self.lower.get(level) else {
-                let m = self.top & mask(idx);
+                let m = self.top & below_mask(idx);
                 if m == 0 {
                     return None;
                 }
@@ -109,7 +109,7 @@ impl HierBits {
                 let w = words.len().checked_sub(1)?;
                 (w, words[w])
             } else {
-                (idx / 64, words[idx / 64] & mask(idx % 64))
+                (idx / 64, words[idx / 64] & below_mask(idx % 64))
             };
             if m != 0 {
                 break w * 64 + 63 - m.leading_zeros() as usize;
@@ -124,6 +124,16 @@ impl HierBits {
             pos = pos * 64 + 63 - word.leading_zeros() as usize;
         }
         Some(pos)
+    }
+}
+
+/// The bits strictly below `idx` (all 64 when `idx` ≥ 64).
+#[inline]
+fn below_mask(idx: usize) -> u64 {
+    if idx >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << idx) - 1
     }
 }
 
