@@ -1,8 +1,25 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Fuzzing entry points (feature `fuzzing`), called by `fuzz/fuzz_targets/sched_ops.rs`.
 
-use crate::ConnState;
-use crate::harness::{Op, run};
+use crate::harness::{Op, run_with};
+use crate::reference::Model;
+use crate::{AnyScheduler, ConnState, Mh};
+
+/// At most this many operations per input. Each op is checked against the
+/// reference model (whose mh pick with fallback may probe the whole 4093-slot
+/// table, scanning the list for each probe) and followed by a full state
+/// comparison, so ~2000 ops cost ~150 ms under ASan and made corpus replay ignore
+/// `-max_total_time`. Bugs here need a few dests and a few dozen events; 128 ops
+/// keep an input to a few ms.
+pub const MAX_OPS: usize = 128;
+
+/// `CONFIG_IP_VS_MH_TAB_INDEX` of the mh inputs (M = 251).
+pub const MH_FUZZ_TAB_INDEX: u32 = 8;
+
+/// Destination indexes per input (`0..MAX_DESTS`): few, so adds, removes and
+/// edits hit the same dests often, but more than 16 so lc/wlc/sed/nq/fo/ovf
+/// switch to their ordered index (above `2 × keyed::SMALL` dests).
+pub const MAX_DESTS: u8 = 24;
 
 /// Decodes `data` into a scheduler choice and an operation sequence, runs it
 /// against the fast implementation and the reference model, and panics on the
@@ -14,15 +31,36 @@ pub fn sched_ops(data: &[u8]) {
     let names = crate::AnyScheduler::NAMES;
     let name = names[head as usize % names.len()];
     let flags = u32::from(head >> 4 & 0x3) << 3; // SCHED1 / SCHED2
-    let ops: Vec<Op> = rest.chunks(4).filter_map(decode).take(2000).collect();
-    if let Err(e) = run(name, flags, &ops) {
+    let ops: Vec<Op> = rest.chunks(4).filter_map(decode).take(MAX_OPS).collect();
+    let (sched, model) = if name == "mh" {
+        // Every change rebuilds the maglev table in both implementations, and a
+        // fallback pick may probe all of it: the smallest table the kernel
+        // offers (CONFIG_IP_VS_MH_TAB_INDEX = 8, M = 251) keeps inputs fast; the
+        // default M = 4093 is covered by the proptests and the kernel test.
+        let (Some(m), Some(r)) = (
+            Mh::with_tab_index(flags, MH_FUZZ_TAB_INDEX),
+            Model::mh_with_tab_index(flags, MH_FUZZ_TAB_INDEX),
+        ) else {
+            return;
+        };
+        (AnyScheduler::Mh(m), r)
+    } else {
+        let (Ok(s), Ok(m)) = (
+            AnyScheduler::from_name(name, flags),
+            Model::new(name, flags),
+        ) else {
+            return;
+        };
+        (s, m)
+    };
+    if let Err(e) = run_with(sched, model, &ops) {
         panic!("{e}");
     }
 }
 
 fn decode(c: &[u8]) -> Option<Op> {
     let [a, b, c2, d] = *c else { return None };
-    let dest = b % 24;
+    let dest = b % MAX_DESTS;
     let st = if a & 0x80 != 0 {
         ConnState::Active
     } else {

@@ -8,7 +8,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::reference::Model;
-use crate::{AnyScheduler, ConnState, DestConfig, Flow, Service};
+use crate::{AnyScheduler, ConnState, DestConfig, Flow, Scheduler, Service};
 
 /// One operation on a service. Destinations are named by a small index mapped to
 /// an address (`198.51.100.<i>`, port 80 + i % 3), so sequences hit the same dests.
@@ -84,8 +84,17 @@ fn flow(client: u16, port: u16, v6: bool) -> Flow {
 /// Applies `ops` to scheduler `name` (with service `flags`) and to the model;
 /// `Err` describes the first operation where they disagree (result or state).
 pub fn run(name: &str, flags: u32, ops: &[Op]) -> Result<(), String> {
-    let mut fast = Service::new(AnyScheduler::from_name(name, flags).map_err(|e| e.to_string())?);
-    let mut model = Model::new(name, flags).map_err(|e| e.to_string())?;
+    let fast = AnyScheduler::from_name(name, flags).map_err(|e| e.to_string())?;
+    let model = Model::new(name, flags).map_err(|e| e.to_string())?;
+    run_with(fast, model, ops)
+}
+
+/// As [`run`], for a scheduler and a model built by the caller (the same
+/// configuration, e.g. [`crate::Mh::with_tab_index`] and
+/// [`Model::mh_with_tab_index`]).
+pub fn run_with(sched: AnyScheduler, mut model: Model, ops: &[Op]) -> Result<(), String> {
+    let name = sched.name();
+    let mut fast = Service::new(sched);
     for (step, op) in ops.iter().enumerate() {
         let fail = |what: String| Err(format!("{name} step {step} {op:?}: {what}"));
         match *op {

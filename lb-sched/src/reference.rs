@@ -73,10 +73,12 @@ enum State {
     Dh {
         buckets: Vec<Option<Key>>,
     },
+    /// `lookup.len()` is the table size M; `tab_bits` is `IP_VS_MH_TAB_BITS`.
     Mh {
         fallback: bool,
         port: bool,
         lookup: Vec<Option<Key>>,
+        tab_bits: i64,
     },
     Twos,
 }
@@ -98,8 +100,12 @@ impl std::fmt::Debug for Model {
     }
 }
 
-const MH_M: usize = 4093;
-const MH_TAB_BITS: i64 = 6;
+/// `primes[]` of `ip_vs_mh.c`, indexed by `CONFIG_IP_VS_MH_TAB_INDEX − 8`.
+const MH_PRIMES: [usize; 10] = [
+    251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071,
+];
+/// The default `CONFIG_IP_VS_MH_TAB_INDEX` (M = 4093).
+const MH_TAB_INDEX: usize = 12;
 const MH_KEY1: [u64; 2] = [2_654_435_761, 2_654_435_761];
 const MH_KEY2: [u64; 2] = [2_654_446_892, 2_654_446_892];
 
@@ -144,7 +150,8 @@ impl Model {
             "mh" => State::Mh {
                 fallback,
                 port,
-                lookup: vec![None; MH_M],
+                lookup: vec![None; MH_PRIMES[MH_TAB_INDEX - 8]],
+                tab_bits: MH_TAB_INDEX as i64 / 2,
             },
             "twos" => State::Twos,
             _ => return Err(Error::UnknownScheduler),
@@ -154,6 +161,22 @@ impl Model {
             state,
             rng,
         })
+    }
+
+    /// An mh service for a kernel built with `CONFIG_IP_VS_MH_TAB_INDEX = index`
+    /// (8..=17: M = `primes[index − 8]`, `IP_VS_MH_TAB_BITS` = index / 2), the
+    /// counterpart of [`crate::Mh::with_tab_index`]; `None` for other indexes.
+    pub fn mh_with_tab_index(flags: u32, index: u32) -> Option<Self> {
+        let m = *MH_PRIMES.get((index as usize).checked_sub(8)?)?;
+        let mut model = Self::new("mh", flags).ok()?;
+        if let State::Mh {
+            lookup, tab_bits, ..
+        } = &mut model.state
+        {
+            *lookup = vec![None; m];
+            *tab_bits = index as i64 / 2;
+        }
+        Some(model)
     }
 
     /// A service whose dests were added in `added` order before the scheduler was
@@ -214,7 +237,9 @@ impl Model {
         if self.get(key).is_some() {
             return Err(Error::Exists);
         }
-        if matches!(self.state, State::Mh { .. }) && self.list.len() + 1 > MH_M {
+        if let State::Mh { lookup, .. } = &self.state
+            && self.list.len() + 1 > lookup.len()
+        {
             return Err(Error::TooManyDests);
         }
         if let State::Rr(Some(p)) = &mut self.state {
@@ -409,7 +434,9 @@ impl Model {
                     }
                 }
             }
-            State::Mh { lookup, .. } => mh_reassign(list, lookup),
+            State::Mh {
+                lookup, tab_bits, ..
+            } => mh_reassign(list, lookup, *tab_bits),
             _ => {}
         }
     }
@@ -612,7 +639,9 @@ impl Model {
                 fallback,
                 port,
                 lookup,
+                ..
             } => {
+                let m = lookup.len() as u32;
                 let a = fold(flow.src);
                 let port = if *port { flow.src_port } else { 0 } as u32;
                 let hashkey =
@@ -621,7 +650,7 @@ impl Model {
                     let d = list.iter().find(|d| d.key == k).expect("table holds dests");
                     d.weight <= 0 || d.overloaded
                 };
-                let ihash = hashkey(0) % MH_M as u32;
+                let ihash = hashkey(0) % m;
                 let k = lookup[ihash as usize]?;
                 if !unavailable(k) {
                     return index_of(k);
@@ -629,9 +658,9 @@ impl Model {
                 if !*fallback {
                     return None;
                 }
-                for offset in 0..MH_M as u32 {
-                    let roffset = (offset + ihash) % MH_M as u32;
-                    let k = lookup[(hashkey(roffset) % MH_M as u32) as usize]?;
+                for offset in 0..m {
+                    let roffset = (offset + ihash) % m;
+                    let k = lookup[(hashkey(roffset) % m) as usize]?;
                     if !unavailable(k) {
                         return index_of(k);
                     }
@@ -688,9 +717,10 @@ impl Model {
     }
 }
 
-/// `ip_vs_mh_reassign`: gcd, shift, permutation, populate (M = 4093, TAB_BITS = 6).
-fn mh_reassign(list: &[RefDest], lookup: &mut [Option<Key>]) {
-    let m = MH_M as u32;
+/// `ip_vs_mh_reassign`: gcd, shift, permutation, populate (M = `lookup.len()`,
+/// `IP_VS_MH_TAB_BITS` = `tab_bits`).
+fn mh_reassign(list: &[RefDest], lookup: &mut [Option<Key>], tab_bits: i64) {
+    let m = lookup.len() as u32;
     let mut g = 0;
     for d in list {
         if d.last_weight > 0 {
@@ -713,7 +743,7 @@ fn mh_reassign(list: &[RefDest], lookup: &mut [Option<Key>]) {
     }
     let mwg = maxw / g;
     let fls = 64 - (mwg as u64).leading_zeros() as i64;
-    let rshift = (fls - MH_TAB_BITS).max(0);
+    let rshift = (fls - tab_bits).max(0);
     // (skip, perm, turns) per dest in list order
     let mut ds: Vec<(u32, u32, i64)> = list
         .iter()
@@ -727,7 +757,7 @@ fn mh_reassign(list: &[RefDest], lookup: &mut [Option<Key>]) {
             (skip, offset, if t != 0 { t } else { (lw != 0) as i64 })
         })
         .collect();
-    let mut table = vec![false; MH_M];
+    let mut table = vec![false; m as usize];
     let mut n = 0;
     let mut dt_count = 0;
     // p: index into the list, list.len() = the head.

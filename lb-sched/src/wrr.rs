@@ -32,15 +32,11 @@
 use crate::bits::HierBits;
 use crate::{Change, DestId, Dests, Flow, Hooks, Scheduler, gcd};
 
-/// Largest [`Levels`] table, in entries, for `n` dests: 64 per dest (spread
-/// weights 1..=100 need about 50), at least 2¹⁶. Beyond it picks use the pass
-/// loop, whose memory is O(n).
+/// Default bound of the [`Levels`] table, in entries per dest (spread weights
+/// 1..=100 need about 50), and at least 2¹⁶ entries in all. Beyond it picks use
+/// the pass loop, whose memory is O(n). See [`Wrr::with_levels_cap`].
 pub const LEVELS_CAP_PER_DEST: usize = 64;
 const LEVELS_CAP_MIN: usize = 1 << 16;
-
-fn levels_cap(n: usize) -> usize {
-    n.saturating_mul(LEVELS_CAP_PER_DEST).max(LEVELS_CAP_MIN)
-}
 
 /// The steady wrr passes with no dest overloaded, precomputed.
 ///
@@ -162,6 +158,8 @@ pub struct Wrr {
     levels_ready: bool,
     /// Position in `levels` for the current `{cl, cw}`.
     cursor: Option<Cursor>,
+    /// Bound on `levels` entries (`None`: the default for the list length).
+    levels_cap: Option<usize>,
 }
 
 /// Up to this many dests, a pass is the kernel's plain scan (faster there).
@@ -192,7 +190,25 @@ impl Wrr {
             levels: None,
             levels_ready: false,
             cursor: None,
+            levels_cap: None,
         }
+    }
+
+    /// A wrr scheduler whose precomputed passes may hold at most `entries`
+    /// entries (4 bytes each; the table needs Σ over dests of the number of
+    /// distinct weights ≤ the dest's weight). Larger configurations, and
+    /// `entries = 0`, use the pass loop for every pick. [`Wrr::new`] allows
+    /// [`LEVELS_CAP_PER_DEST`] per dest.
+    pub fn with_levels_cap(entries: usize) -> Self {
+        Wrr {
+            levels_cap: Some(entries),
+            ..Wrr::new()
+        }
+    }
+
+    fn levels_cap(&self, n: usize) -> usize {
+        self.levels_cap
+            .unwrap_or_else(|| n.saturating_mul(LEVELS_CAP_PER_DEST).max(LEVELS_CAP_MIN))
     }
 
     /// The kernel state `(cw, mw, di)`, for tests and diagnostics.
@@ -294,7 +310,7 @@ impl Scheduler for Wrr {
         }
         if self.overloaded == 0 {
             if !self.levels_ready {
-                self.levels = Levels::build(dests, levels_cap(dests.len()));
+                self.levels = Levels::build(dests, self.levels_cap(dests.len()));
                 self.levels_ready = true;
             }
             if let Some(id) = self.pick_levels() {

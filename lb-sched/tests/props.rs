@@ -5,7 +5,8 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use lb_sched::harness::{Op, run};
+use lb_sched::harness::{Op, run, run_with};
+use lb_sched::reference::Model;
 use lb_sched::{ConnState, DestConfig, DestId, Service, Wrr};
 use proptest::prelude::*;
 
@@ -127,6 +128,44 @@ differential!(
     32
 );
 differential!(twos_matches_the_kernel_model, "twos", 0);
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(256)))]
+    /// wrr with its precomputed passes disabled: every pick runs the kernel's pass
+    /// loop (bitset or scan), the path otherwise taken only with a dest
+    /// overloaded or a table over its cap.
+    #[test]
+    fn wrr_pass_loop_matches_the_kernel_model(ops in strategies::ops(120)) {
+        let sched = lb_sched::AnyScheduler::Wrr(Wrr::with_levels_cap(0));
+        if let Err(e) = run_with(sched, Model::new("wrr", 0).unwrap(), &ops) {
+            prop_assert!(false, "{}", e);
+        }
+    }
+
+    /// wrr with a tiny cap: the precomputed passes exist for some lists and not
+    /// for others as the list changes.
+    #[test]
+    fn wrr_small_levels_cap_matches_the_kernel_model(ops in strategies::ops(40)) {
+        let sched = lb_sched::AnyScheduler::Wrr(Wrr::with_levels_cap(12));
+        if let Err(e) = run_with(sched, Model::new("wrr", 0).unwrap(), &ops) {
+            prop_assert!(false, "{}", e);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(64)))]
+    /// mh with the smallest kernel table (CONFIG_IP_VS_MH_TAB_INDEX = 8, M = 251,
+    /// TAB_BITS = 4), as the fuzz target runs it, with fallback and port flags.
+    #[test]
+    fn mh_small_table_matches_the_kernel_model(ops in strategies::ops(40), flags in prop::sample::select(vec![0u32, 0x08, 0x18])) {
+        let sched = lb_sched::AnyScheduler::Mh(lb_sched::Mh::with_tab_index(flags, 8).unwrap());
+        let model = Model::mh_with_tab_index(flags, 8).unwrap();
+        if let Err(e) = run_with(sched, model, &ops) {
+            prop_assert!(false, "{}", e);
+        }
+    }
+}
 
 fn ip(i: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(203, 0, 113, i as u8))
