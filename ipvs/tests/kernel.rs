@@ -625,17 +625,24 @@ fn stats_move_with_real_traffic_and_zero_resets_them() {
                 ));
                 assert_eq!(reply.trim(), "hello-from-real-server");
             }
-            // Counters are published by the estimator every 2 s: wait until
-            // they show every connection and stop moving.
-            let mut previous = None;
+            // Counters are published by the estimator every 2 s (6.12), and a
+            // loaded VM may still deliver late FIN/ACK retransmissions: wait
+            // until they show every connection and have not moved for three
+            // reads 700 ms apart (longer than one estimator period).
+            let mut unchanged = 0;
             let mut service = ipvs.service(&key).unwrap();
-            for _ in 0..30 {
+            for _ in 0..40 {
                 std::thread::sleep(std::time::Duration::from_millis(700));
-                service = ipvs.service(&key).unwrap();
-                if service.stats.connections == requests && previous == Some(service.stats) {
+                let next = ipvs.service(&key).unwrap();
+                unchanged = if next.stats == service.stats {
+                    unchanged + 1
+                } else {
+                    0
+                };
+                service = next;
+                if service.stats.connections == requests && unchanged >= 3 {
                     break;
                 }
-                previous = Some(service.stats);
             }
             let dest = &ipvs.destinations(&key).unwrap()[0];
             for stats in [service.stats, dest.stats] {
@@ -649,25 +656,42 @@ fn stats_move_with_real_traffic_and_zero_resets_them() {
                     "{stats:?}"
                 );
             }
-            // ipvsadm reads the same counters (nothing moves meanwhile).
-            let listed = sh("ipvsadm -Ln --stats --exact -t 203.0.113.1:80");
-            let line = listed.lines().find(|l| l.starts_with("TCP")).unwrap();
-            let f: Vec<u64> = line
-                .split_whitespace()
-                .skip(2)
-                .map(|n| n.parse().unwrap())
-                .collect();
-            let s = service.stats;
-            assert_eq!(
-                f,
+            // ipvsadm reads the same counters. A read of ours on each side of
+            // ipvsadm's proves nothing moved in between; retry if it did.
+            let ipvsadm_counters = || {
+                let listed = sh("ipvsadm -Ln --stats --exact -t 203.0.113.1:80");
+                let line = listed.lines().find(|l| l.starts_with("TCP")).unwrap();
+                let counters: Vec<u64> = line
+                    .split_whitespace()
+                    .skip(2)
+                    .map(|n| n.parse().unwrap())
+                    .collect();
+                (counters, listed)
+            };
+            let ours = |s: ipvs::Stats| {
                 vec![
                     s.connections,
                     s.packets_in,
                     s.packets_out,
                     s.bytes_in,
-                    s.bytes_out
-                ],
-                "{listed}"
+                    s.bytes_out,
+                ]
+            };
+            let mut compared = false;
+            for _ in 0..10 {
+                let before = ipvs.service(&key).unwrap().stats;
+                let (listed, text) = ipvsadm_counters();
+                let after = ipvs.service(&key).unwrap().stats;
+                if before == after {
+                    assert_eq!(listed, ours(after), "{text}");
+                    compared = true;
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(700));
+            }
+            assert!(
+                compared,
+                "the counters never held still for one ipvsadm read"
             );
 
             ipvs.zero_service(&key).unwrap();
