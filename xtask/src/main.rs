@@ -8,10 +8,13 @@
 //!   the one test command (format, clippy, unit tests, kernel tests in the VM on
 //!   both kernels, docs, benches in test mode, fuzz smoke), with a summary.
 //! - `cargo xtask demo [--kernel 6.1|6.12]`: the main job, shown in the lab VM.
+//! - `cargo xtask bench-kernel [--kernel 6.1|6.12] [--runs N] [--smoke]`: the
+//!   scale benchmarks in the lab VM, against ipvsadm.
 //!
 //! Everything this needs that the machine lacks is installed on first use
 //! (`lab.rs` says what and where), so a fresh machine needs only Rust.
 
+mod bench_kernel;
 mod demo;
 mod lab;
 mod process;
@@ -28,6 +31,9 @@ usage:
                                                    the one test command
   cargo xtask demo [nat|dr] [--kernel 6.1|6.12]    the main job in the lab VM: the service round
                                                    trip, then the NAT and DR directors with traffic
+  cargo xtask bench-kernel [--kernel 6.1|6.12] [--runs N] [--smoke]
+                                                   issue 7's benchmarks in the lab VM, against
+                                                   ipvsadm -R / -Sn, with ratios and targets
 
 test stages: fmt, clippy, deps, unit, kernel, doc, bench, fuzz (comma-separated with --only)
 --host-kernel: run the kernel tests directly on this host (its own kernel must have IPVS)";
@@ -38,6 +44,7 @@ fn main() -> ExitCode {
         Some("lab") => lab::main(&args[1..]),
         Some("test") => test::main(&args[1..]),
         Some("demo") => demo::main(&args[1..]),
+        Some("bench-kernel") => bench_kernel::main(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(0)

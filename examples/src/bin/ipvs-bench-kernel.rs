@@ -1,0 +1,341 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! `ipvs-bench-kernel`: the issue-7 benchmarks against a real kernel, each
+//! beside the `ipvsadm` command that does the same job, on the same kernel
+//! in the same run. `cargo xtask bench-kernel` runs it in the lab VM.
+//!
+//! | benchmark | ipvs-rs | baseline | target |
+//! |---|---|---|---|
+//! | program S×4 from empty | one [`Batch`] through `execute_batch` | `ipvsadm -R` of the same rules | ≥ 10× faster |
+//! | snapshot S×1 and S×4 | `Ipvs::snapshot` | `ipvsadm -Sn > /dev/null` | ≥ 3× faster |
+//! | no-op apply of S×4 | `Ipvs::apply` of the state already there | one `Ipvs::snapshot` | ≤ 1.2× |
+//!
+//! Each figure is the median of `--runs N` runs (default 5). `--smoke`
+//! divides every size by 10. Needs CAP_NET_ADMIN, IPVS and `ipvsadm`; run
+//! it in a scratch network namespace (`unshare --net`): it flushes the
+//! table between runs. Configuration only, no traffic: the services use
+//! documentation addresses (203.0.113.0/24, real servers in
+//! 198.51.100.0/24).
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use ipvs::{
+    ApplyOptions, Batch, Destination, Forwarding, Ipvs, Scheduler, Service, ServiceKey,
+    ServiceState,
+};
+
+/// Virtual addresses per port: service `i` is 203.0.113.(1 + i % 250) on
+/// port 1000 + i / 250, so 16 000 services fit the documentation range.
+const VIPS: usize = 250;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("ipvs-bench-kernel: at least one target missed");
+            ExitCode::from(3)
+        }
+        Err(e) => {
+            eprintln!("ipvs-bench-kernel: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, String>;
+
+struct Options {
+    runs: usize,
+    scale: usize,
+}
+
+fn options() -> Result<Options> {
+    let mut options = Options { runs: 5, scale: 1 };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--runs" => {
+                options.runs = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|&n| n >= 1)
+                    .ok_or("--runs takes a number from 1")?;
+            }
+            "--smoke" => options.scale = 10,
+            other => {
+                return Err(format!(
+                    "unexpected argument {other:?}: ipvs-bench-kernel [--runs N] [--smoke]"
+                ));
+            }
+        }
+    }
+    Ok(options)
+}
+
+fn run() -> Result<bool> {
+    let options = options()?;
+    let ipvs = Ipvs::new().map_err(|e| format!("opening IPVS: {e}"))?;
+    ipvs.flush().map_err(|e| e.to_string())?;
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    println!(
+        "ipvs-bench-kernel: kernel {}, medians of {} runs{}",
+        kernel.trim(),
+        options.runs,
+        if options.scale > 1 {
+            ", smoke sizes (1/10)"
+        } else {
+            ""
+        }
+    );
+    let size = |n: usize| n / options.scale;
+    let mut rows = Vec::new();
+
+    // (a) Programming from empty.
+    let (services, dests) = (size(10_000), 4);
+    let state = table(services, dests);
+    let ours = median(options.runs, || {
+        ipvs.flush().map_err(|e| e.to_string())?;
+        let batch = batch_for(&state)?;
+        let start = Instant::now();
+        let outcome = ipvs.execute_batch(&batch).map_err(|e| e.to_string())?;
+        let elapsed = start.elapsed();
+        if let Some((index, e)) = outcome.first_error() {
+            return Err(format!("batch request {index}: {e}"));
+        }
+        check_table(&ipvs, services, dests)?;
+        Ok(elapsed)
+    })?;
+    let rules = restore_rules(&state);
+    let theirs = median(options.runs, || {
+        ipvs.flush().map_err(|e| e.to_string())?;
+        let elapsed = timed_ipvsadm(&["-R"], Some(&rules))?;
+        check_table(&ipvs, services, dests)?;
+        Ok(elapsed)
+    })?;
+    rows.push(Row::faster(
+        format!("program {services}x{dests} (execute_batch vs ipvsadm -R)"),
+        ours,
+        theirs,
+        10.0,
+    ));
+
+    // (b) Snapshots.
+    for (services, dests) in [(size(16_000), 1), (size(1_000), 4)] {
+        program(&ipvs, &table(services, dests))?;
+        let ours = median(options.runs, || {
+            let start = Instant::now();
+            let snapshot = ipvs.snapshot().map_err(|e| e.to_string())?;
+            let elapsed = start.elapsed();
+            if snapshot.services.len() != services {
+                return Err(format!("snapshot saw {} services", snapshot.services.len()));
+            }
+            Ok(elapsed)
+        })?;
+        let theirs = median(options.runs, || timed_ipvsadm(&["-Sn"], None))?;
+        rows.push(Row::faster(
+            format!("snapshot {services}x{dests} (snapshot vs ipvsadm -Sn)"),
+            ours,
+            theirs,
+            3.0,
+        ));
+    }
+
+    // (c) A no-op apply against one snapshot of the same table.
+    let (services, dests) = (size(10_000), 4);
+    let state = table(services, dests);
+    program(&ipvs, &state)?;
+    let apply = median(options.runs, || {
+        let start = Instant::now();
+        let report = ipvs
+            .apply(&state, &ApplyOptions::default())
+            .map_err(|e| e.to_string())?;
+        let elapsed = start.elapsed();
+        if report.applied != 0 {
+            return Err(format!("the no-op apply sent {} writes", report.applied));
+        }
+        Ok(elapsed)
+    })?;
+    let snapshot = median(options.runs, || {
+        let start = Instant::now();
+        ipvs.snapshot().map_err(|e| e.to_string())?;
+        Ok(start.elapsed())
+    })?;
+    rows.push(Row {
+        name: format!("no-op apply {services}x{dests} (apply vs one snapshot)"),
+        ours: apply,
+        theirs: snapshot,
+        ratio: apply.as_secs_f64() / snapshot.as_secs_f64(),
+        target: Target::AtMost(1.2),
+    });
+    ipvs.flush().map_err(|e| e.to_string())?;
+
+    print!("{}", render(&rows));
+    Ok(rows.iter().all(Row::met))
+}
+
+/// `services` services with `dests` masquerading destinations each.
+fn table(services: usize, dests: usize) -> Vec<ServiceState> {
+    (0..services)
+        .map(|i| {
+            let vip = Ipv4Addr::new(203, 0, 113, 1 + (i % VIPS) as u8);
+            let port = 1000 + (i / VIPS) as u16;
+            let key = ServiceKey::tcp(SocketAddr::new(IpAddr::V4(vip), port));
+            (0..dests).fold(
+                ServiceState::new(Service::new(key, Scheduler::RoundRobin)),
+                |state, d| {
+                    let rs = SocketAddr::new(
+                        IpAddr::V4(Ipv4Addr::new(198, 51, 100, 10 + d as u8)),
+                        8080,
+                    );
+                    state.with_destination(Destination::new(rs, Forwarding::Masquerade))
+                },
+            )
+        })
+        .collect()
+}
+
+fn batch_for(state: &[ServiceState]) -> Result<Batch> {
+    let mut batch = Batch::new();
+    for s in state {
+        batch.add_service(&s.service).map_err(|e| e.to_string())?;
+        for d in &s.destinations {
+            batch
+                .add_destination(&s.service.key, d)
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(batch)
+}
+
+/// The same table as `ipvsadm -R` input.
+fn restore_rules(state: &[ServiceState]) -> String {
+    let mut rules = String::new();
+    for s in state {
+        let key = s.service.key.ipvsadm_args();
+        let _ = writeln!(rules, "-A {key} -s rr");
+        for d in &s.destinations {
+            let _ = writeln!(rules, "-a {key} -r {} -m -w 1", d.addr);
+        }
+    }
+    rules
+}
+
+/// Flushes and programs `state` (untimed set-up).
+fn program(ipvs: &Ipvs, state: &[ServiceState]) -> Result<()> {
+    ipvs.flush().map_err(|e| e.to_string())?;
+    let outcome = ipvs
+        .execute_batch(&batch_for(state)?)
+        .map_err(|e| e.to_string())?;
+    match outcome.first_error() {
+        Some((index, e)) => Err(format!("set-up request {index}: {e}")),
+        None => Ok(()),
+    }
+}
+
+fn check_table(ipvs: &Ipvs, services: usize, dests: usize) -> Result<()> {
+    let snapshot = ipvs.snapshot().map_err(|e| e.to_string())?;
+    if snapshot.services.len() != services || snapshot.destination_count() != services * dests {
+        return Err(format!(
+            "expected {services} services and {} destinations, found {} and {}",
+            services * dests,
+            snapshot.services.len(),
+            snapshot.destination_count()
+        ));
+    }
+    Ok(())
+}
+
+/// Runs `ipvsadm ARGS` (stdin from `input`, stdout discarded) and times it,
+/// process start included: that is what using ipvsadm costs.
+fn timed_ipvsadm(args: &[&str], input: Option<&str>) -> Result<Duration> {
+    let start = Instant::now();
+    let mut child = Command::new("ipvsadm")
+        .args(args)
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("ipvsadm: {e}"))?;
+    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+        stdin
+            .write_all(text.as_bytes())
+            .map_err(|e| format!("feeding ipvsadm: {e}"))?;
+    }
+    let status = child.wait().map_err(|e| format!("ipvsadm: {e}"))?;
+    let elapsed = start.elapsed();
+    if !status.success() {
+        return Err(format!("ipvsadm {}: {status}", args.join(" ")));
+    }
+    Ok(elapsed)
+}
+
+/// The median of `runs` timings.
+fn median(runs: usize, mut once: impl FnMut() -> Result<Duration>) -> Result<Duration> {
+    let mut times = (0..runs).map(|_| once()).collect::<Result<Vec<_>>>()?;
+    times.sort();
+    Ok(times[times.len() / 2])
+}
+
+enum Target {
+    /// ipvs-rs at least this many times faster than the baseline.
+    AtLeastFaster(f64),
+    /// ipvs-rs at most this multiple of the baseline.
+    AtMost(f64),
+}
+
+struct Row {
+    name: String,
+    ours: Duration,
+    theirs: Duration,
+    ratio: f64,
+    target: Target,
+}
+
+impl Row {
+    fn faster(name: String, ours: Duration, theirs: Duration, factor: f64) -> Row {
+        Row {
+            name,
+            ours,
+            theirs,
+            ratio: theirs.as_secs_f64() / ours.as_secs_f64(),
+            target: Target::AtLeastFaster(factor),
+        }
+    }
+
+    fn met(&self) -> bool {
+        match self.target {
+            Target::AtLeastFaster(factor) => self.ratio >= factor,
+            Target::AtMost(limit) => self.ratio <= limit,
+        }
+    }
+}
+
+fn render(rows: &[Row]) -> String {
+    let mut out = format!(
+        "{:<58} {:>11} {:>11} {:>8}  {:<13} {}\n",
+        "benchmark", "ipvs-rs", "baseline", "ratio", "target", "result"
+    );
+    for row in rows {
+        let (ratio, target) = match row.target {
+            Target::AtLeastFaster(f) => (format!("{:.1}x", row.ratio), format!(">= {f}x faster")),
+            Target::AtMost(m) => (format!("{:.2}x", row.ratio), format!("<= {m}x")),
+        };
+        let _ = writeln!(
+            out,
+            "{:<58} {:>8.1} ms {:>8.1} ms {:>8}  {:<13} {}",
+            row.name,
+            row.ours.as_secs_f64() * 1e3,
+            row.theirs.as_secs_f64() * 1e3,
+            ratio,
+            target,
+            if row.met() { "met" } else { "MISSED" }
+        );
+    }
+    out
+}
