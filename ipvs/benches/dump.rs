@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Throughput of the codec at issue-7 scale, in MB/s (`Throughput::Bytes`):
+//!
+//! - `parse_10000_service_dump`: the GET_SERVICE dump of 10 000 services as
+//!   the kernel sends it — 32 KiB datagrams of `NLM_F_MULTI` messages, each
+//!   service with both stats nests — walked message by message
+//!   (`ipvs::datagram::messages`) and decoded (`IpvsMessage`), as the engine
+//!   does for a snapshot.
+//! - `encode_10000x4_requests`: the 50 000 NEW_SERVICE / NEW_DEST requests
+//!   that program 10 000 services × 4 destinations, each emitted with its
+//!   netlink and generic-netlink headers into one reused buffer, as a batch
+//!   fills its `sendmsg` buffers.
+//!
+//! `cargo xtask test` runs these once in criterion's test mode; for figures
+//! run `cargo bench -p ipvs --bench dump`.
+
+use std::hint::black_box;
+use std::net::Ipv4Addr;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use ipvs::datagram::{self, MessageHeader, NLMSG_HDRLEN};
+use ipvs::ipvs_sys::{
+    AddressFamily, DestAttribute, FlagsMask, ForwardMethod, IpvsAttribute, IpvsCmd, IpvsMessage,
+    Nested, Netmask, Protocol, ServiceAttribute, ServiceFlags, Stats64Attribute, StatsAttribute,
+    TunnelFlags, TunnelType,
+};
+use netlink_packet_core::{Emitable, ParseableParametrized};
+use netlink_packet_generic::{GenlFamily, GenlHeader};
+
+const SERVICES: u32 = 10_000;
+const DESTS_PER_SERVICE: u8 = 4;
+/// The dynamic family id the lab kernels assigned IPVS.
+const FAMILY_ID: u16 = 0x20;
+/// A dump datagram's size: netlink_dump fills up to 32 KiB per skb.
+const DATAGRAM_LEN: usize = 32 * 1024;
+const GENL_HDRLEN: usize = 4;
+const NLM_F_MULTI: u16 = 0x2;
+const NLM_F_REQUEST_ACK: u16 = 0x1 | 0x4;
+
+/// Service `i`: 203.0.113.(1 + i % 250), port 1000 + i / 250.
+fn service_attributes(i: u32) -> Vec<ServiceAttribute> {
+    vec![
+        ServiceAttribute::Af(AddressFamily::Inet),
+        ServiceAttribute::Protocol(Protocol::Tcp),
+        ServiceAttribute::Addr(Ipv4Addr::new(203, 0, 113, 1 + (i % 250) as u8).into()),
+        ServiceAttribute::Port(1000 + (i / 250) as u16),
+        ServiceAttribute::SchedName("wrr".into()),
+        ServiceAttribute::Flags(FlagsMask::replace_all(ServiceFlags::HASHED)),
+        ServiceAttribute::Timeout(0),
+        ServiceAttribute::Netmask(Netmask::from_raw(u32::MAX)),
+    ]
+}
+
+/// One dump entry, kernel style: no `NLA_F_NESTED`, both stats nests.
+fn dump_entry(i: u32) -> IpvsMessage {
+    let stats = Nested::without_flag(vec![
+        StatsAttribute::Conns(5),
+        StatsAttribute::InPkts(30),
+        StatsAttribute::OutPkts(30),
+        StatsAttribute::InBytes(1980),
+        StatsAttribute::OutBytes(6530),
+        StatsAttribute::Cps(0),
+        StatsAttribute::InPps(1),
+        StatsAttribute::OutPps(1),
+        StatsAttribute::InBps(62),
+        StatsAttribute::OutBps(204),
+    ]);
+    let stats64 = Nested::without_flag(vec![
+        Stats64Attribute::Conns(5),
+        Stats64Attribute::InPkts(30),
+        Stats64Attribute::OutPkts(30),
+        Stats64Attribute::InBytes(1980),
+        Stats64Attribute::OutBytes(6530),
+        Stats64Attribute::Cps(0),
+        Stats64Attribute::InPps(1),
+        Stats64Attribute::OutPps(1),
+        Stats64Attribute::InBps(62),
+        Stats64Attribute::OutBps(204),
+    ]);
+    let mut attributes = service_attributes(i);
+    attributes.push(ServiceAttribute::Stats(stats));
+    attributes.push(ServiceAttribute::Stats64(stats64));
+    IpvsMessage::new(
+        IpvsCmd::NewService,
+        vec![IpvsAttribute::Service(Nested::without_flag(attributes))],
+    )
+}
+
+/// A NEW_DEST request as the `ipvs` crate sends it.
+fn new_dest(i: u32, d: u8) -> IpvsMessage {
+    IpvsMessage::new(
+        IpvsCmd::NewDest,
+        vec![
+            IpvsAttribute::Service(Nested::new(service_attributes(i))),
+            IpvsAttribute::Dest(Nested::new(vec![
+                DestAttribute::AddrFamily(AddressFamily::Inet),
+                DestAttribute::Addr(Ipv4Addr::new(198, 51, 100, 10 + d).into()),
+                DestAttribute::Port(8080),
+                DestAttribute::FwdMethod(ForwardMethod::Masq),
+                DestAttribute::Weight(1),
+                DestAttribute::TunType(TunnelType::Ipip),
+                DestAttribute::TunPort(0),
+                DestAttribute::TunFlags(TunnelFlags::empty()),
+                DestAttribute::UpperThreshold(0),
+                DestAttribute::LowerThreshold(0),
+            ])),
+        ],
+    )
+}
+
+fn new_service(i: u32) -> IpvsMessage {
+    IpvsMessage::new(
+        IpvsCmd::NewService,
+        vec![IpvsAttribute::Service(Nested::new(service_attributes(i)))],
+    )
+}
+
+/// Writes `message` with its netlink and generic-netlink headers at the
+/// end of `out` (NLMSG-aligned); returns the bytes written.
+fn append(out: &mut Vec<u8>, message: &IpvsMessage, flags: u16, sequence: u32) -> usize {
+    let start = out.len();
+    let length = NLMSG_HDRLEN + GENL_HDRLEN + message.buffer_len();
+    out.resize(start + datagram::nlmsg_align(length), 0);
+    let header = MessageHeader {
+        length: length as u32,
+        message_type: FAMILY_ID,
+        flags,
+        sequence,
+        port: 0,
+    };
+    header.emit(&mut out[start..]);
+    out[start + NLMSG_HDRLEN] = message.command();
+    out[start + NLMSG_HDRLEN + 1] = message.version();
+    message.emit(&mut out[start + NLMSG_HDRLEN + GENL_HDRLEN..start + length]);
+    out.len() - start
+}
+
+/// The dump, packed into datagrams the way the kernel fills them.
+fn dump_datagrams() -> Vec<Vec<u8>> {
+    let mut datagrams = vec![Vec::with_capacity(DATAGRAM_LEN)];
+    for i in 0..SERVICES {
+        let message = dump_entry(i);
+        let needed = datagram::nlmsg_align(NLMSG_HDRLEN + GENL_HDRLEN + message.buffer_len());
+        if datagrams
+            .last()
+            .is_some_and(|d| d.len() + needed > DATAGRAM_LEN)
+        {
+            datagrams.push(Vec::with_capacity(DATAGRAM_LEN));
+        }
+        let last = datagrams.last_mut().expect("one datagram at least");
+        append(last, &message, NLM_F_MULTI, 1);
+    }
+    datagrams
+}
+
+fn parse_dump(c: &mut Criterion) {
+    let datagrams = dump_datagrams();
+    let bytes: usize = datagrams.iter().map(Vec::len).sum();
+    let mut group = c.benchmark_group("dump");
+    group.throughput(Throughput::Bytes(bytes as u64));
+    group.bench_function("parse_10000_service_dump", |b| {
+        b.iter(|| {
+            let mut services = 0u32;
+            for datagram in &datagrams {
+                for message in datagram::messages(black_box(datagram)) {
+                    let payload = message.expect("well-formed").payload;
+                    let header = GenlHeader {
+                        cmd: payload[0],
+                        version: payload[1],
+                    };
+                    let parsed = IpvsMessage::parse_with_param(&payload[GENL_HDRLEN..], header)
+                        .expect("a service");
+                    black_box(parsed);
+                    services += 1;
+                }
+            }
+            assert_eq!(services, SERVICES);
+        })
+    });
+    group.finish();
+}
+
+fn encode_requests(c: &mut Criterion) {
+    let requests: Vec<IpvsMessage> = (0..SERVICES)
+        .flat_map(|i| {
+            std::iter::once(new_service(i))
+                .chain((0..DESTS_PER_SERVICE).map(move |d| new_dest(i, d)))
+        })
+        .collect();
+    let mut buffer = Vec::new();
+    let bytes: usize = requests
+        .iter()
+        .enumerate()
+        .map(|(seq, m)| append(&mut buffer, m, NLM_F_REQUEST_ACK, seq as u32))
+        .sum();
+    let mut group = c.benchmark_group("requests");
+    group.throughput(Throughput::Bytes(bytes as u64));
+    group.bench_function("encode_10000x4_requests", |b| {
+        b.iter(|| {
+            buffer.clear();
+            for (seq, request) in requests.iter().enumerate() {
+                append(
+                    &mut buffer,
+                    black_box(request),
+                    NLM_F_REQUEST_ACK,
+                    seq as u32,
+                );
+            }
+            black_box(&buffer);
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, parse_dump, encode_requests);
+criterion_main!(benches);
