@@ -366,8 +366,10 @@ impl Dests {
             ConnState::Active => (&mut d.inactive, &mut d.active),
             ConnState::Inactive => (&mut d.active, &mut d.inactive),
         };
-        *from = from.checked_sub(1).ok_or(Error::NoSuchConn)?;
-        *to += 1;
+        // Check both before touching either, so an error changes nothing.
+        let moved_from = from.checked_sub(1).ok_or(Error::NoSuchConn)?;
+        let moved_to = to.checked_add(1).ok_or(Error::CounterOverflow)?;
+        (*from, *to) = (moved_from, moved_to);
         Ok(())
     }
 

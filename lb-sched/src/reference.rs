@@ -336,6 +336,9 @@ impl Model {
         if *from == 0 {
             return Err(Error::NoSuchConn);
         }
+        if *to >= u32::MAX as i64 {
+            return Err(Error::CounterOverflow);
+        }
         *from -= 1;
         *to += 1;
         Ok(())
