@@ -115,12 +115,15 @@ fn run() -> Result<bool> {
         check_table(&ipvs, services, dests)?;
         Ok(elapsed)
     })?;
-    rows.push(Row::faster(
-        format!("program {services}x{dests} (execute_batch vs ipvsadm -R)"),
-        ours,
-        theirs,
-        10.0,
-    ));
+    report(
+        &mut rows,
+        Row::faster(
+            format!("program {services}x{dests} (execute_batch vs ipvsadm -R)"),
+            ours,
+            theirs,
+            10.0,
+        ),
+    );
 
     // (b) Snapshots.
     for (services, dests) in [(size(16_000), 1), (size(1_000), 4)] {
@@ -135,12 +138,15 @@ fn run() -> Result<bool> {
             Ok(elapsed)
         })?;
         let theirs = median(options.runs, || timed_ipvsadm(&["-Sn"], None))?;
-        rows.push(Row::faster(
-            format!("snapshot {services}x{dests} (snapshot vs ipvsadm -Sn)"),
-            ours,
-            theirs,
-            3.0,
-        ));
+        report(
+            &mut rows,
+            Row::faster(
+                format!("snapshot {services}x{dests} (snapshot vs ipvsadm -Sn)"),
+                ours,
+                theirs,
+                3.0,
+            ),
+        );
     }
 
     // (c) A no-op apply against one snapshot of the same table.
@@ -163,13 +169,16 @@ fn run() -> Result<bool> {
         ipvs.snapshot().map_err(|e| e.to_string())?;
         Ok(start.elapsed())
     })?;
-    rows.push(Row {
-        name: format!("no-op apply {services}x{dests} (apply vs one snapshot)"),
-        ours: apply,
-        theirs: snapshot,
-        ratio: apply.as_secs_f64() / snapshot.as_secs_f64(),
-        target: Target::AtMost(1.2),
-    });
+    report(
+        &mut rows,
+        Row {
+            name: format!("no-op apply {services}x{dests} (apply vs one snapshot)"),
+            ours: apply,
+            theirs: snapshot,
+            ratio: apply.as_secs_f64() / snapshot.as_secs_f64(),
+            target: Target::AtMost(1.2),
+        },
+    );
     ipvs.flush().map_err(|e| e.to_string())?;
 
     print!("{}", render(&rows));
@@ -322,20 +331,30 @@ fn render(rows: &[Row]) -> String {
         "benchmark", "ipvs-rs", "baseline", "ratio", "target", "result"
     );
     for row in rows {
-        let (ratio, target) = match row.target {
-            Target::AtLeastFaster(f) => (format!("{:.1}x", row.ratio), format!(">= {f}x faster")),
-            Target::AtMost(m) => (format!("{:.2}x", row.ratio), format!("<= {m}x")),
-        };
-        let _ = writeln!(
-            out,
-            "{:<58} {:>8.1} ms {:>8.1} ms {:>8}  {:<13} {}",
-            row.name,
-            row.ours.as_secs_f64() * 1e3,
-            row.theirs.as_secs_f64() * 1e3,
-            ratio,
-            target,
-            if row.met() { "met" } else { "MISSED" }
-        );
+        out.push_str(&render_row(row));
     }
     out
+}
+
+/// Keeps `row` for the final table and shows it at once on stderr: a full
+/// run takes tens of minutes in the emulated VM.
+fn report(rows: &mut Vec<Row>, row: Row) {
+    eprint!("ipvs-bench-kernel: {}", render_row(&row));
+    rows.push(row);
+}
+
+fn render_row(row: &Row) -> String {
+    let (ratio, target) = match row.target {
+        Target::AtLeastFaster(f) => (format!("{:.1}x", row.ratio), format!(">= {f}x faster")),
+        Target::AtMost(m) => (format!("{:.2}x", row.ratio), format!("<= {m}x")),
+    };
+    format!(
+        "{:<58} {:>8.1} ms {:>8.1} ms {:>8}  {:<13} {}\n",
+        row.name,
+        row.ours.as_secs_f64() * 1e3,
+        row.theirs.as_secs_f64() * 1e3,
+        ratio,
+        target,
+        if row.met() { "met" } else { "MISSED" }
+    )
 }
