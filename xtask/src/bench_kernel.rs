@@ -24,10 +24,7 @@ use crate::{Result, take_flag, take_option};
 /// `cargo xtask bench-kernel [--kernel K] [--runs N] [--smoke]`.
 pub fn main(args: &[String]) -> Result<i32> {
     let mut args = args.to_vec();
-    let kernel = take_option(&mut args, "--kernel")?
-        .map(|k| Kernel::parse(&k))
-        .transpose()?
-        .unwrap_or(Kernel::V6_12);
+    let kernel = Kernel::take_option(&mut args)?;
     let runs = take_option(&mut args, "--runs")?
         .map(|n| {
             n.parse::<u32>()

@@ -15,17 +15,14 @@
 
 use std::process::Command;
 
+use crate::Result;
 use crate::lab::{Kernel, Lab};
 use crate::process::{self, workspace_root};
-use crate::{Result, take_option};
 
 /// `cargo xtask demo [nat|dr|failover] [--kernel K]`: everything, or one director.
 pub fn main(args: &[String]) -> Result<i32> {
     let mut args = args.to_vec();
-    let kernel = take_option(&mut args, "--kernel")?
-        .map(|k| Kernel::parse(&k))
-        .transpose()?
-        .unwrap_or(Kernel::V6_12);
+    let kernel = Kernel::take_option(&mut args)?;
     let only = match args.as_slice() {
         [] => None,
         [mode] if ["nat", "dr", "failover"].contains(&mode.as_str()) => Some(mode.clone()),

@@ -85,6 +85,14 @@ impl Kernel {
         }
     }
 
+    /// Takes `--kernel K` out of `args`; 6.12 when absent.
+    pub fn take_option(args: &mut Vec<String>) -> Result<Kernel> {
+        take_option(args, "--kernel")?
+            .map(|k| Kernel::parse(&k))
+            .transpose()
+            .map(|k| k.unwrap_or(Kernel::V6_12))
+    }
+
     /// The Debian meta package whose dependency names the current image, and
     /// the prefix that image's package name must have.
     fn meta_package(self) -> (&'static str, &'static str) {
@@ -111,10 +119,7 @@ pub fn main(args: &[String]) -> Result<i32> {
         None => (args.to_vec(), Vec::new()),
     };
     let mut ours = ours;
-    let kernel = take_option(&mut ours, "--kernel")?
-        .map(|k| Kernel::parse(&k))
-        .transpose()?
-        .unwrap_or(Kernel::V6_12);
+    let kernel = Kernel::take_option(&mut ours)?;
     let load_ipvs = !crate::take_flag(&mut ours, "--no-ipvs");
     if !ours.is_empty() {
         return Err(format!(
