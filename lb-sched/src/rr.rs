@@ -10,7 +10,7 @@
 //!
 //! Here the pointer is the saved dest's rank (its index in insertion order; list
 //! order is descending rank, so "the entries after it" are the lower ranks), and
-//! the eligible dests are a [`HierBits`] over ranks. A pick is "the highest
+//! the eligible dests are a `HierBits` over ranks. A pick is "the highest
 //! eligible rank below the saved one, else the highest eligible rank": one or two
 //! word operations per bitset level, O(1) for any number of ineligible dests in
 //! between (weight 0, OVERLOAD), where the kernel walks past each of them.

@@ -12,16 +12,16 @@
 //! This implementation keeps that state exactly and answers each pick from one of
 //! two structures, built lazily at the first pick after a change:
 //!
-//! - **No dest overloaded** (the common case): [`Levels`]. The pass at `cw`
+//! - **No dest overloaded** (the common case): `Levels`. The pass at `cw`
 //!   yields the dests with weight ≥ `cw` in list order, and that set only changes
 //!   where `cw` crosses a weight that occurs, so the list of each such set is
 //!   precomputed. A pick is then the next entry of the current list: O(1), no
 //!   scan. (With nothing overloaded the kernel's scan never fails: the dest with
 //!   the largest weight qualifies at every `cw` ≤ `mw`.)
-//! - **Some dest overloaded**, or more than [`LEVELS_CAP`] entries: the kernel's
+//! - **Some dest overloaded**, or more than [`LEVELS_CAP_PER_DEST`] entries: the kernel's
 //!   pass loop, each pass ("the first eligible dest after position p") one query
-//!   on a [`HierBits`] of the dests whose weight ≥ `cw` that are not overloaded
-//!   (O(log₆₄ n) instead of a scan; up to [`SMALL`] dests a plain scan).
+//!   on a `HierBits` of the dests whose weight ≥ `cw` that are not overloaded
+//!   (O(log₆₄ n) instead of a scan; up to `SMALL` dests a plain scan).
 //!   Membership grows as `cw` falls and is rebuilt when a cycle restarts; runs of
 //!   passes that cannot find anything (the heaviest dests overloaded) are skipped
 //!   arithmetically.
@@ -32,7 +32,7 @@
 use crate::bits::HierBits;
 use crate::{Change, DestId, Dests, Flow, Hooks, Scheduler, gcd};
 
-/// Default bound of the [`Levels`] table, in entries per dest (spread weights
+/// Default bound of the `Levels` table, in entries per dest (spread weights
 /// 1..=100 need about 50), and at least 2¹⁶ entries in all. Beyond it picks use
 /// the pass loop, whose memory is O(n). See [`Wrr::with_levels_cap`].
 pub const LEVELS_CAP_PER_DEST: usize = 64;
