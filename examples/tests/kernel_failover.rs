@@ -28,77 +28,21 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ipvs::conn::{ConnectionOrigin, ConnectionState, read_sync_connections_in_netns};
 use ipvs::{DaemonRole, Ipvs};
 use ipvs_lab::{in_netns, sh};
 
+mod common;
+use common::{Lab, Reply};
+
 const PAIR: &str = env!("CARGO_BIN_EXE_failover_director");
 const DR_RS: &str = env!("CARGO_BIN_EXE_setup_dr_real_server");
-const SERVE: &str = env!("CARGO_BIN_EXE_serve_name");
 
 const VIP: &str = "192.0.2.100";
 const PORTS: [u16; 2] = [23, 80];
 const SYNC_ID: u8 = 7;
-
-/// One topology at a time: the VM has two slow (emulated) CPUs.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Named namespaces and server processes, removed on drop (even on panic).
-struct Lab {
-    prefix: String,
-    namespaces: Vec<String>,
-    servers: Vec<Child>,
-}
-
-impl Lab {
-    fn new(prefix: &str) -> Self {
-        Lab {
-            prefix: prefix.into(),
-            namespaces: Vec::new(),
-            servers: Vec::new(),
-        }
-    }
-
-    fn ns(&mut self, host: &str) -> String {
-        let name = format!("{}-{host}", self.prefix);
-        sh(&format!(
-            "ip netns add {name} && ip -n {name} link set lo up"
-        ));
-        self.namespaces.push(name.clone());
-        name
-    }
-
-    /// Starts `serve_name --echo` in `ns` and waits until it accepts.
-    fn serve(&mut self, ns: &str, port: u16, name: &str) {
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns, SERVE, "--echo", "--listen"])
-            .arg(format!("0.0.0.0:{port}"))
-            .args(["--name", name, "--max-seconds", "300"])
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn serve_name");
-        self.servers.push(child);
-        sh(&format!(
-            "for i in $(seq 100); do ip netns exec {ns} bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}' 2>/dev/null && exit 0; sleep 0.1; done; exit 1"
-        ));
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for c in &mut self.servers {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        for n in &self.namespaces {
-            let _ = Command::new("ip").args(["netns", "del", n]).status();
-        }
-    }
-}
 
 /// The real server's name for its address (rsN is 192.0.2.1N).
 fn rs_name(addr: IpAddr) -> String {
@@ -257,7 +201,7 @@ fn topology(lab: &mut Lab) -> (String, String) {
         ));
         assert!(out.contains("real server ready"), "{out}");
         for port in PORTS {
-            lab.serve(&rs, port, &format!("rs{i}"));
+            lab.serve(&rs, port, &format!("rs{i}"), Reply::Echo);
         }
     }
     let b = dirs.pop().unwrap();
@@ -460,7 +404,7 @@ fn failover(prefix: &str, sync: Option<Sync>) {
 #[test]
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn failover_keeps_every_connection_with_an_ipv4_sync_group() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = common::serial();
     in_netns(|| {
         failover(
             "fo4",
@@ -475,7 +419,7 @@ fn failover_keeps_every_connection_with_an_ipv4_sync_group() {
 #[test]
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn failover_keeps_every_connection_with_an_ipv6_sync_group() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = common::serial();
     in_netns(|| {
         failover(
             "fo6",
@@ -490,7 +434,7 @@ fn failover_keeps_every_connection_with_an_ipv6_sync_group() {
 #[test]
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn without_sync_the_backup_resets_every_established_connection() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = common::serial();
     in_netns(|| failover("fo0", None));
 }
 
@@ -501,7 +445,7 @@ fn without_sync_the_backup_resets_every_established_connection() {
 fn sync_daemon_settings_and_refusals() {
     use ipvs::SyncDaemon;
     use ipvs_examples::director::failover;
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = common::serial();
     in_netns(|| {
         sh("ip link add sync0 type dummy && ip link set sync0 up");
         let ipvs = Ipvs::new().unwrap();

@@ -13,74 +13,19 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::process::Command;
 use std::time::Duration;
 
 use ipvs::Ipvs;
 use ipvs_lab::{in_netns, sh};
 
+mod common;
+use common::{Lab, Reply};
+
 const NAT: &str = env!("CARGO_BIN_EXE_setup_nat_director");
 const DR: &str = env!("CARGO_BIN_EXE_setup_dr_director");
 const DR_RS: &str = env!("CARGO_BIN_EXE_setup_dr_real_server");
-const SERVE: &str = env!("CARGO_BIN_EXE_serve_name");
 const IPVSADM_RS: &str = env!("CARGO_BIN_EXE_ipvsadm-rs");
-
-/// One topology at a time: the VM has two slow (emulated) CPUs.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Named namespaces and server processes, removed on drop (even on panic).
-struct Lab {
-    prefix: String,
-    namespaces: Vec<String>,
-    servers: Vec<Child>,
-}
-
-impl Lab {
-    fn new(prefix: &str) -> Self {
-        Lab {
-            prefix: prefix.into(),
-            namespaces: Vec::new(),
-            servers: Vec::new(),
-        }
-    }
-
-    fn ns(&mut self, host: &str) -> String {
-        let name = format!("{}-{host}", self.prefix);
-        sh(&format!(
-            "ip netns add {name} && ip -n {name} link set lo up"
-        ));
-        self.namespaces.push(name.clone());
-        name
-    }
-
-    /// Starts `serve_name` in `ns` and waits until it accepts connections.
-    fn serve(&mut self, ns: &str, port: u16, name: &str) {
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns, SERVE, "--listen"])
-            .arg(format!("0.0.0.0:{port}"))
-            .args(["--name", name, "--max-seconds", "300"])
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn serve_name");
-        self.servers.push(child);
-        sh(&format!(
-            "for i in $(seq 100); do ip netns exec {ns} bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}' 2>/dev/null && exit 0; sleep 0.1; done; exit 1"
-        ));
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for c in &mut self.servers {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        for n in &self.namespaces {
-            let _ = Command::new("ip").args(["netns", "del", n]).status();
-        }
-    }
-}
 
 /// One request: connect, read the name; the stream is returned so the
 /// caller can hold the connection open.
@@ -124,7 +69,7 @@ fn nat_topology(lab: &mut Lab, servers: usize, port: u16, director_args: &str) -
              ip -n {rs} addr add 192.0.2.1{i}/24 dev eth0 && ip -n {rs} link set eth0 up\n\
              ip -n {rs} route add default via 192.0.2.1"
         ));
-        lab.serve(&rs, port, &format!("rs{i}"));
+        lab.serve(&rs, port, &format!("rs{i}"), Reply::Name);
     }
     let out = sh(&format!(
         "ip netns exec {dir} {NAT} --vip 203.0.113.10 --port {port} --vip-iface ext \
@@ -159,7 +104,7 @@ fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
 #[test]
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn nat_rr_over_five_servers_splits_exactly_evenly() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = common::serial();
     in_netns(|| {
         let mut lab = Lab::new("nrr");
         let args = format!("--scheduler rr{}", servers_args(5, &[]));
@@ -175,7 +120,7 @@ fn nat_rr_over_five_servers_splits_exactly_evenly() {
 #[test]
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn nat_wrr_gives_the_weight_2_server_twice_the_share() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = common::serial();
     in_netns(|| {
         let mut lab = Lab::new("nwrr");
         let args = format!("--scheduler wrr{}", servers_args(2, &[(2, 2)]));
@@ -188,7 +133,7 @@ fn nat_wrr_gives_the_weight_2_server_twice_the_share() {
 #[test]
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn nat_wlc_with_connections_held_open_gives_twice_the_share() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = common::serial();
     in_netns(|| {
         let mut lab = Lab::new("nwlc");
         // The document's first setup: wlc, one real server with -w 2.
@@ -270,7 +215,7 @@ print(" ".join(sorted(seen)))
 #[test]
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn dr_delivers_every_request_replies_bypass_the_director_and_only_it_answers_arp() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = common::serial();
     in_netns(|| {
         let mut lab = Lab::new("dr");
         // One L2 segment (a bridge in its own "switch" namespace): client
@@ -295,7 +240,7 @@ fn dr_delivers_every_request_replies_bypass_the_director_and_only_it_answers_arp
                 "ip netns exec {rs} {DR_RS} --vip 192.0.2.100 --iface eth0"
             ));
             assert!(out.contains("real server ready"), "{out}");
-            lab.serve(&rs, 23, &format!("rs{i}"));
+            lab.serve(&rs, 23, &format!("rs{i}"), Reply::Name);
         }
         let out = sh(&format!(
             "ip netns exec {dir} {DR} --vip 192.0.2.100 --vip-iface eth0 \
