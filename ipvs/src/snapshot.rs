@@ -2,6 +2,7 @@
 //! [`Snapshot`]: every service with its destinations (and their counters)
 //! read in one go; [`StatsSnapshot`]: just the counters.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 
 use ipvs_sys::{IpvsCmd, IpvsMessage};
@@ -202,12 +203,11 @@ const SERVICE_LIST_ATTEMPTS: u32 = 5;
 fn consistent_services<T: Transport>(engine: &mut Engine<T>, family: u16) -> Result<Vec<Service>> {
     let op = Op::ListServices;
     let list = encode(&IpvsMessage::new(IpvsCmd::GetService, vec![]))?;
-    let mut previous: Option<Vec<ServiceKey>> = None;
+    let mut previous: Option<HashSet<ServiceKey>> = None;
     for _ in 0..SERVICE_LIST_ATTEMPTS {
         let services = dump(engine, family, op, &list, &|m| service_of(op, m))?;
-        let mut keys: Vec<ServiceKey> = services.iter().map(|s| s.key).collect();
-        keys.sort_unstable_by_key(ToString::to_string);
-        let repeats = keys.windows(2).any(|pair| pair[0] == pair[1]);
+        let keys: HashSet<ServiceKey> = services.iter().map(|s| s.key).collect();
+        let repeats = keys.len() != services.len();
         if !repeats && previous.as_ref() == Some(&keys) {
             return Ok(services);
         }
