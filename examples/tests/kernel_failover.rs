@@ -449,6 +449,10 @@ fn sync_daemon_settings_and_refusals() {
     in_netns(|| {
         sh("ip link add sync0 type dummy && ip link set sync0 up");
         let ipvs = Ipvs::new().unwrap();
+        // Stopping a daemon waits for its kernel threads to end
+        // (kthread_stop); on the emulated CPUs of a busy CI run that once
+        // took longer than the default 10 s.
+        ipvs.set_timeout(Duration::from_secs(60));
         let facts = |what: &str| {
             let d = ipvs.daemons().unwrap();
             eprintln!("{what}: {d:?}");
