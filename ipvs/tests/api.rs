@@ -157,17 +157,7 @@ fn enoent_with_an_unchanged_family_is_the_operations_meaning() {
 #[test]
 fn family_gone_and_back_with_a_new_id_is_re_resolved_and_retried() {
     let generation = Arc::new(Mutex::new(0u16));
-    let g = generation.clone();
-    let kernel_side = FakeKernel::new(move |req, _| {
-        let id = FAMILY + *g.lock().unwrap();
-        if req.message_type == 0x10 {
-            return vec![kernel(ctrl_reply(req, id)), kernel(ack(req))];
-        }
-        if req.message_type != id {
-            return vec![kernel(error(req, nix_errno::ENOENT, None))]; // unknown family id
-        }
-        vec![kernel(ack(req))]
-    });
+    let kernel_side = reloadable_kernel(generation.clone());
     let requests = kernel_side.requests.clone();
     let ipvs = Ipvs::with_transport(kernel_side).unwrap();
     *generation.lock().unwrap() = 1; // module reloaded: new id

@@ -203,14 +203,7 @@ fn window_from_the_receive_queue_bounds_acks_in_flight() {
     // Never more ACKs queued than the window, and every window drained
     // before the next was sent: 10 + 10 + 10 + 5.
     assert_eq!(engine.transport().max_queued, 10);
-    let sizes: Vec<usize> = engine
-        .transport()
-        .requests
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|d| ipvs::datagram::messages(d).count())
-        .collect();
+    let sizes = messages_per_datagram(engine.transport());
     assert_eq!(sizes, vec![10, 10, 10, 5]);
     assert!(engine.transport().queue.is_empty());
 }
@@ -320,14 +313,7 @@ fn lost_acks_are_reported_per_request_and_shrink_the_window() {
         }
     }
     assert_eq!(engine.batch_window(), 4, "halved after the loss");
-    let sizes: Vec<usize> = engine
-        .transport()
-        .requests
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|d| ipvs::datagram::messages(d).count())
-        .collect();
+    let sizes = messages_per_datagram(engine.transport());
     assert_eq!(sizes, vec![8, 4, 4, 4]);
 }
 
@@ -375,17 +361,7 @@ fn an_empty_batch_sends_nothing() {
 #[test]
 fn a_batch_to_a_vanished_family_id_is_resent_to_the_new_one() {
     let generation = std::sync::Arc::new(std::sync::Mutex::new(0u16));
-    let g = generation.clone();
-    let kernel_side = FakeKernel::new(move |req, _| {
-        let id = FAMILY + *g.lock().unwrap();
-        if req.message_type == 0x10 {
-            return vec![kernel(ctrl_reply(req, id)), kernel(ack(req))];
-        }
-        if req.message_type != id {
-            return vec![kernel(error(req, nix_errno::ENOENT, None))]; // unknown family id
-        }
-        vec![kernel(ack(req))]
-    });
+    let kernel_side = reloadable_kernel(generation.clone());
     let requests = kernel_side.requests.clone();
     let ipvs = ipvs::Ipvs::with_transport(kernel_side).unwrap();
     *generation.lock().unwrap() = 1; // module reloaded: new id
@@ -417,4 +393,15 @@ fn a_batch_to_a_vanished_family_id_is_resent_to_the_new_one() {
         .filter(|d| d[0].0.message_type == FAMILY)
         .count();
     assert_eq!(ipvs_datagrams, 1);
+}
+
+/// How many messages each datagram the fake kernel received held.
+fn messages_per_datagram(kernel: &FakeKernel) -> Vec<usize> {
+    kernel
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|d| ipvs::datagram::messages(d).count())
+        .collect()
 }

@@ -184,6 +184,22 @@ pub fn ctrl_reply(req: &MessageHeader, id: u16) -> Vec<u8> {
     message(0x10, 0, req.sequence, PORT, &payload)
 }
 
+/// A fake kernel whose IPVS family id is `FAMILY + *generation`: bumping
+/// the generation is the module being reloaded under a new id. Requests to
+/// any other id get ENOENT (unknown family); IPVS requests are ACKed.
+pub fn reloadable_kernel(generation: Arc<Mutex<u16>>) -> FakeKernel {
+    FakeKernel::new(move |req, _| {
+        let id = FAMILY + *generation.lock().unwrap();
+        if req.message_type == 0x10 {
+            return vec![kernel(ctrl_reply(req, id)), kernel(ack(req))];
+        }
+        if req.message_type != id {
+            return vec![kernel(error(req, nix_errno::ENOENT, None))]; // unknown family id
+        }
+        vec![kernel(ack(req))]
+    })
+}
+
 /// errno values used by the tests (Linux).
 pub mod nix_errno {
     pub const EPERM: i32 = 1;
