@@ -38,7 +38,6 @@ mod common;
 use common::{Lab, Reply};
 
 const PAIR: &str = env!("CARGO_BIN_EXE_failover_director");
-const DR_RS: &str = env!("CARGO_BIN_EXE_setup_dr_real_server");
 
 const VIP: &str = "192.0.2.100";
 const PORTS: [u16; 2] = [23, 80];
@@ -191,15 +190,7 @@ fn topology(lab: &mut Lab) -> (String, String) {
         dirs.push(d);
     }
     for i in 1..=3 {
-        let rs = lab.ns(&format!("rs{i}"));
-        sh(&format!(
-            "ip -n {sw} link add p{i} type veth peer name eth0 netns {rs} && ip -n {sw} link set p{i} master br0 up\n\
-             ip -n {rs} addr add 192.0.2.1{i}/24 dev eth0 && ip -n {rs} link set eth0 up"
-        ));
-        let out = sh(&format!(
-            "ip netns exec {rs} {DR_RS} --vip {VIP} --iface eth0"
-        ));
-        assert!(out.contains("real server ready"), "{out}");
+        let rs = lab.dr_real_server(&sw, i, VIP);
         for port in PORTS {
             lab.serve(&rs, port, &format!("rs{i}"), Reply::Echo);
         }

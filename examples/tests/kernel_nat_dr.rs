@@ -24,7 +24,6 @@ use common::{Lab, Reply};
 
 const NAT: &str = env!("CARGO_BIN_EXE_setup_nat_director");
 const DR: &str = env!("CARGO_BIN_EXE_setup_dr_director");
-const DR_RS: &str = env!("CARGO_BIN_EXE_setup_dr_real_server");
 const IPVSADM_RS: &str = env!("CARGO_BIN_EXE_ipvsadm-rs");
 
 /// One request: connect, read the name; the stream is returned so the
@@ -231,15 +230,7 @@ fn dr_delivers_every_request_replies_bypass_the_director_and_only_it_answers_arp
              ip -n {dir} addr add 192.0.2.1/24 dev eth0 && ip -n {dir} link set eth0 up"
         ));
         for i in 1..=3 {
-            let rs = lab.ns(&format!("rs{i}"));
-            sh(&format!(
-                "ip -n {sw} link add p{i} type veth peer name eth0 netns {rs} && ip -n {sw} link set p{i} master br0 up\n\
-                 ip -n {rs} addr add 192.0.2.1{i}/24 dev eth0 && ip -n {rs} link set eth0 up"
-            ));
-            let out = sh(&format!(
-                "ip netns exec {rs} {DR_RS} --vip 192.0.2.100 --iface eth0"
-            ));
-            assert!(out.contains("real server ready"), "{out}");
+            let rs = lab.dr_real_server(&sw, i, "192.0.2.100");
             lab.serve(&rs, 23, &format!("rs{i}"), Reply::Name);
         }
         let out = sh(&format!(

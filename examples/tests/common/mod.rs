@@ -11,6 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 use ipvs_lab::sh;
 
 const SERVE: &str = env!("CARGO_BIN_EXE_serve_name");
+const DR_RS: &str = env!("CARGO_BIN_EXE_setup_dr_real_server");
 
 /// One topology at a time: the VM has two slow (emulated) CPUs.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -54,6 +55,21 @@ impl Lab {
         ));
         self.namespaces.push(name.clone());
         name
+    }
+
+    /// Creates DR real server `rsN` (192.0.2.1N/24) on the bridge `br0` of
+    /// namespace `sw`, with `vip` on its loopback (`setup_dr_real_server`).
+    pub fn dr_real_server(&mut self, sw: &str, n: u8, vip: &str) -> String {
+        let rs = self.ns(&format!("rs{n}"));
+        sh(&format!(
+            "ip -n {sw} link add p{n} type veth peer name eth0 netns {rs} && ip -n {sw} link set p{n} master br0 up\n\
+             ip -n {rs} addr add 192.0.2.1{n}/24 dev eth0 && ip -n {rs} link set eth0 up"
+        ));
+        let out = sh(&format!(
+            "ip netns exec {rs} {DR_RS} --vip {vip} --iface eth0"
+        ));
+        assert!(out.contains("real server ready"), "{out}");
+        rs
     }
 
     /// Starts `serve_name` in `ns` and waits until it accepts connections.
