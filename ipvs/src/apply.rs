@@ -511,17 +511,17 @@ impl<T: Transport> Ipvs<T> {
         let batch = Plan::batch(&plan.steps)?;
         let (fates, failure) = match self.execute_batch(&batch) {
             Ok(outcome) => {
-                let Some((index, _)) = outcome.first_error() else {
-                    return Ok(report);
-                };
                 let fates = fates(&outcome);
-                let cause = outcome
+                // The first rejected step, taken by value for the error.
+                let first_error = outcome
                     .results
                     .into_iter()
-                    .nth(index)
-                    .and_then(Result::err)
-                    .expect("first_error points at an error");
-                (fates, (index, cause))
+                    .enumerate()
+                    .find_map(|(index, result)| result.err().map(|cause| (index, cause)));
+                let Some(failure) = first_error else {
+                    return Ok(report);
+                };
+                (fates, failure)
             }
             // Nothing is known of any step.
             Err(cause) => (vec![Fate::Unknown; plan.len()], (0, cause)),

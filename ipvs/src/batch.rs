@@ -270,8 +270,8 @@ impl<T: Transport> Ipvs<T> {
     /// with the single call, in order, without stopping at errors.
     ///
     /// `Err` only for a transport failure (socket error, timeout, family
-    /// resolution), after which the kernel's progress is unknown: read the
-    /// table back. Like the single calls, a batch is sent again when the
+    /// resolution) or a bug in this crate ([`crate::Error::Internal`]),
+    /// after which the kernel's progress is unknown: read the table back. Like the single calls, a batch is sent again when the
     /// `ip_vs` module was reloaded under a new family id.
     pub fn execute_batch(&self, batch: &Batch) -> Result<BatchOutcome> {
         let requests: Vec<_> = batch

@@ -279,7 +279,7 @@ impl<T: Transport> Engine<T> {
     ///
     /// `Err` only when the transport fails: a send error, or no datagram
     /// within the timeout while ACKs are due (the kernel's progress is then
-    /// unknown).
+    /// unknown); or on a bug in this crate ([`Error::Internal`]).
     pub fn execute_batch(&mut self, requests: &[Request<'_>]) -> Result<Vec<BatchResult>, Error> {
         let mut results: Vec<Option<BatchResult>> = Vec::new();
         results.resize_with(requests.len(), || None);
@@ -323,10 +323,18 @@ impl<T: Transport> Engine<T> {
             }
             next = end;
         }
-        Ok(results
+        // `collect_acks` fills every slot of its window (an answer, or
+        // `Overrun` once ACKs were lost); an empty slot would be a bug here,
+        // and fails the whole batch, as a transport failure would: no
+        // request's fate is then claimed.
+        results
             .into_iter()
-            .map(|r| r.expect("collect_acks answers every request of its window"))
-            .collect())
+            .map(|r| {
+                r.ok_or(Error::Internal {
+                    what: "collect_acks answers every request of its window",
+                })
+            })
+            .collect()
     }
 
     /// Reads ACKs until every request in `window` has its result. Returns

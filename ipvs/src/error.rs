@@ -251,6 +251,14 @@ pub enum Error {
         /// Whether the table was restored.
         rollback: Rollback,
     },
+    /// A broken internal invariant: a bug in ipvs-rs, never a kernel or
+    /// caller error. Returned instead of panicking; the request's effect on
+    /// the kernel is unknown, so read the table back.
+    #[error("internal error in ipvs-rs: {what} does not hold; this is a bug, please report it")]
+    Internal {
+        /// The invariant that broke.
+        what: &'static str,
+    },
     /// A socket or namespace system call failed.
     #[error("I/O error {op}: {source}")]
     Io {
@@ -525,6 +533,19 @@ mod tests {
         ] {
             assert_eq!(map(op, errno).raw_os_error(), Some(errno as i32));
         }
+    }
+
+    #[test]
+    fn internal_error_names_the_invariant_and_asks_for_a_report() {
+        let text = Error::Internal {
+            what: "collect_acks answers every request of its window",
+        }
+        .to_string();
+        assert_eq!(
+            text,
+            "internal error in ipvs-rs: collect_acks answers every request of its window \
+             does not hold; this is a bug, please report it"
+        );
     }
 
     #[test]
