@@ -2,9 +2,18 @@
 //! ipvsadm-rs against ipvsadm itself, on one kernel table: every listing
 //! and the save format byte for byte, writes that leave the same table,
 //! and a restore that is all or nothing. Configuration only: no packets
-//! are sent, so the document's own addresses may appear.
+//! are sent, so the document's own addresses may appear. Except for the
+//! connection listings (`-Lc`), which need traffic: that test sends it
+//! between namespaces of its own, on documentation addresses only.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::Duration;
 
 use ipvs_lab::{in_netns, sh, sh_output};
+
+mod common;
+use common::Lab;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ipvsadm-rs");
 
@@ -200,5 +209,250 @@ fn restore_is_all_or_nothing() {
         sh("ipvsadm -C");
         sh(&format!("printf '%s' '{before}' | {BIN} -R"));
         assert_eq!(sh("ipvsadm -Sn"), before);
+    });
+}
+
+/// The NAT services of the connection-listing test: TCP over IPv4 and
+/// IPv6, a persistent TCP service (its template entry has client port 0
+/// and a template state), UDP, and UDP with the SIP persistence engine
+/// (whose template carries a PE name and data for `--persistent-conn`).
+const CONN_SERVICES: &[&str] = &[
+    "-A -t 203.0.113.1:80 -s rr",
+    "-a -t 203.0.113.1:80 -r 198.51.100.10:8080 -m",
+    "-A -t [2001:db8:c::1]:80 -s rr",
+    "-a -t [2001:db8:c::1]:80 -r [2001:db8:d::10]:8080 -m",
+    "-A -t 203.0.113.1:443 -s rr -p 120",
+    "-a -t 203.0.113.1:443 -r 198.51.100.10:8080 -m",
+    "-A -u 203.0.113.1:53 -s rr",
+    "-a -u 203.0.113.1:53 -r 198.51.100.10:5353 -m",
+    "-A -u 203.0.113.1:5060 -s rr -p 60 --pe sip",
+    "-a -u 203.0.113.1:5060 -r 198.51.100.10:5060 -m",
+];
+
+const CONN_LISTINGS: &[&str] = &[
+    "-Lcn",
+    "-L -c -n --persistent-conn",
+    // Names from /etc/services (http, domain, ...); the documentation
+    // addresses have no names, and the VM has no DNS to ask.
+    "-Lc",
+    "-Lc --persistent-conn",
+];
+
+/// A `-Lc` listing with the expire column masked, line by line, and the
+/// expiry in seconds. The kernel counts the expiry down between the two
+/// tools' reads, so it is compared within a tolerance rather than as text;
+/// every other column is compared byte for byte (the mask keeps the
+/// column's width, so the padding after it is compared too).
+fn mask_expire(listing: &str) -> Vec<(String, Option<u64>)> {
+    listing
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            // The title and the column names.
+            if i < 2 {
+                return (line.to_owned(), None);
+            }
+            // `%-3s %-6s %-11s ...`: protocol, expiry (mm:ss), state, ...
+            let Some((pro, rest)) = line.split_once(' ') else {
+                return (line.to_owned(), None);
+            };
+            let (expire, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+            let seconds = expire
+                .split_once(':')
+                .and_then(|(m, s)| Some(m.parse::<u64>().ok()? * 60 + s.parse::<u64>().ok()?));
+            (
+                format!("{pro} {} {tail}", "#".repeat(expire.len())),
+                seconds,
+            )
+        })
+        .collect()
+}
+
+/// What differs between the two listings, if anything (expiries may differ
+/// by up to 10 s: the reads are a moment apart in a slow VM).
+fn conn_listing_difference(ours: &str, theirs: &str) -> Option<String> {
+    let (o, t) = (mask_expire(ours), mask_expire(theirs));
+    if o.len() != t.len() {
+        return Some(format!("{} lines vs {}", o.len(), t.len()));
+    }
+    for (n, ((ol, os), (tl, ts))) in o.iter().zip(&t).enumerate() {
+        if ol != tl {
+            return Some(format!("line {}:\n  ours:   {ol}\n  theirs: {tl}", n + 1));
+        }
+        let near = match (os, ts) {
+            (Some(a), Some(b)) => a.abs_diff(*b) <= 10,
+            (None, None) => n < 2,
+            _ => false,
+        };
+        if !near {
+            return Some(format!("line {}: expiry {os:?} vs {ts:?}", n + 1));
+        }
+    }
+    None
+}
+
+/// Connects to `vip` and proves the path with one echoed line.
+fn echo(vip: &str) -> TcpStream {
+    let vip: SocketAddr = vip.parse().unwrap();
+    let mut s = TcpStream::connect_timeout(&vip, Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("connect {vip}: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(b"ping\n").unwrap();
+    let mut line = String::new();
+    BufReader::new(s.try_clone().unwrap())
+        .read_line(&mut line)
+        .unwrap_or_else(|e| panic!("echo through {vip}: {e}"));
+    assert_eq!(line, "ping\n", "echo through {vip}");
+    s
+}
+
+/// Sends `payload` to `vip` from a new socket and waits for its echo.
+fn udp_echo(vip: &str, payload: &[u8]) -> UdpSocket {
+    let udp = UdpSocket::bind("203.0.113.2:0").unwrap();
+    udp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    udp.send_to(payload, vip).unwrap();
+    let mut buf = [0u8; 256];
+    let (n, _) = udp
+        .recv_from(&mut buf)
+        .unwrap_or_else(|e| panic!("UDP echo through {vip}: {e}"));
+    assert_eq!(&buf[..n], payload, "UDP echo through {vip}");
+    udp
+}
+
+/// Client (this test's namespace) — director `dir` — real server `rs`,
+/// LVS-NAT: held TCP connections (IPv4, IPv6, persistent), one closed TCP
+/// connection, UDP flows with and without the SIP engine; then each
+/// connection listing from both tools, line for line.
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn connection_listings_match_ipvsadm_with_real_traffic() {
+    in_netns(|| {
+        let mut lab = Lab::new("lc");
+        let dir = lab.ns("dir");
+        let rs = lab.ns("rs");
+        sh(&format!(
+            "set -e
+             ip link add c0 type veth peer name ext netns {dir}
+             ip addr add 203.0.113.2/24 dev c0 && ip -6 addr add 2001:db8:c::2/64 dev c0 nodad
+             ip link set c0 up
+             ip -n {dir} addr add 203.0.113.1/24 dev ext && ip -n {dir} -6 addr add 2001:db8:c::1/64 dev ext nodad
+             ip -n {dir} link set ext up
+             ip -n {dir} link add int type veth peer name r0 netns {rs}
+             ip -n {dir} addr add 198.51.100.1/24 dev int && ip -n {dir} -6 addr add 2001:db8:d::1/64 dev int nodad
+             ip -n {dir} link set int up
+             ip -n {rs} addr add 198.51.100.10/24 dev r0 && ip -n {rs} -6 addr add 2001:db8:d::10/64 dev r0 nodad
+             ip -n {rs} link set r0 up
+             ip -n {rs} route add default via 198.51.100.1 && ip -n {rs} -6 route add default via 2001:db8:d::1
+             ip netns exec {dir} sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1"
+        ));
+        sh(&format!(
+            "ip netns exec {dir} ipvsadm -R <<'EOF'\n{}\nEOF",
+            CONN_SERVICES.join("\n")
+        ));
+        // Echo servers on the real server.
+        for listen in [
+            "TCP4-LISTEN:8080,fork,reuseaddr",
+            "TCP6-LISTEN:8080,ipv6only=1,fork,reuseaddr",
+            "UDP4-LISTEN:5353,fork,reuseaddr",
+            "UDP4-LISTEN:5060,fork,reuseaddr",
+        ] {
+            lab.spawn(&rs, "socat", &[listen, "EXEC:cat"]);
+        }
+        sh(&format!(
+            "for i in $(seq 100); do [ $(ip netns exec {rs} ss -ltnH 'sport = :8080' | wc -l) -ge 2 ] && \
+             [ $(ip netns exec {rs} ss -lunH '( sport = :5353 or sport = :5060 )' | wc -l) -ge 2 ] && exit 0; \
+             sleep 0.1; done; exit 1"
+        ));
+
+        let held = [
+            echo("203.0.113.1:80"),
+            echo("203.0.113.1:80"),
+            echo("[2001:db8:c::1]:80"),
+            echo("203.0.113.1:443"),
+        ];
+        // One connection closed by the client: its entry stays, in a
+        // closing state, for the kernel's TCP timeouts.
+        let closed = echo("203.0.113.1:80");
+        let closed_port = closed.local_addr().unwrap().port();
+        closed.shutdown(std::net::Shutdown::Both).unwrap();
+        drop(closed);
+        let udp = [
+            udp_echo("203.0.113.1:53", b"ping"),
+            udp_echo(
+                "203.0.113.1:5060",
+                b"OPTIONS sip:rs@203.0.113.1 SIP/2.0\r\nCall-ID: ipvs-rs-lc-1\r\n\r\n",
+            ),
+        ];
+        // Let the closing handshake finish.
+        std::thread::sleep(Duration::from_secs(1));
+
+        let mut report = String::new();
+        for l in CONN_LISTINGS {
+            // An entry may still change state between the two reads (the
+            // closing connection): read both again, a few times, before
+            // calling a difference a failure.
+            let mut attempt = 0;
+            let (ours, theirs) = loop {
+                attempt += 1;
+                let theirs = sh(&format!("ip netns exec {dir} ipvsadm {l}"));
+                let ours = sh(&format!("ip netns exec {dir} {BIN} {l}"));
+                match conn_listing_difference(&ours, &theirs) {
+                    None => break (ours, theirs),
+                    Some(diff) if attempt >= 5 => {
+                        panic!("`{l}` differs: {diff}\n--- ipvsadm-rs\n{ours}--- ipvsadm\n{theirs}")
+                    }
+                    Some(_) => std::thread::sleep(Duration::from_secs(1)),
+                }
+            };
+            report.push_str(&format!(
+                "== ipvsadm {l} (read {attempt}x)\n{theirs}== ipvsadm-rs {l}\n{ours}"
+            ));
+        }
+        println!("{report}");
+
+        // The listing holds what the traffic made: every flow, the
+        // persistence template, the SIP engine's data, the closed
+        // connection in a closing state.
+        let table = sh(&format!(
+            "ip netns exec {dir} {BIN} -L -c -n --persistent-conn"
+        ));
+        let rows: Vec<Vec<&str>> = table
+            .lines()
+            .skip(2)
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        let has = |pred: &dyn Fn(&[&str]) -> bool| rows.iter().any(|r| pred(r));
+        for s in &held {
+            let client = s.local_addr().unwrap().to_string();
+            assert!(
+                has(&|r| r[0] == "TCP" && r[2] == "ESTABLISHED" && r[3] == client),
+                "{client} established\n{table}"
+            );
+        }
+        // A template's state is NONE or ASSURED (`ip_vs_ctpl_state_name_table`);
+        // ASSURED was seen on 6.1 and 6.12 once its connection was established.
+        assert!(
+            has(&|r| ["NONE", "ASSURED"].contains(&r[2])
+                && r[3] == "203.0.113.2:0"
+                && r[4] == "203.0.113.1:443"),
+            "persistence template\n{table}"
+        );
+        let closed_client = format!("203.0.113.2:{closed_port}");
+        assert!(
+            has(&|r| r[0] == "TCP" && r[3] == closed_client && r[2] != "ESTABLISHED"),
+            "{closed_client} closing\n{table}"
+        );
+        for u in &udp {
+            let client = u.local_addr().unwrap().to_string();
+            assert!(
+                has(&|r| r[0] == "UDP" && r[2] == "UDP" && r[3] == client),
+                "{client} UDP\n{table}"
+            );
+        }
+        assert!(
+            has(&|r| r.len() == 8 && r[6] == "sip" && r[7] == "ipvs-rs-lc-1"),
+            "SIP persistence data\n{table}"
+        );
+        drop((held, udp));
     });
 }

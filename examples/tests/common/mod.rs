@@ -72,6 +72,18 @@ impl Lab {
         rs
     }
 
+    /// Runs `program args...` in `ns` until the lab is dropped (no wait:
+    /// the caller checks that it is ready).
+    pub fn spawn(&mut self, ns: &str, program: &str, args: &[&str]) {
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, program])
+            .args(args)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {program} in {ns}: {e}"));
+        self.servers.push(child);
+    }
+
     /// Starts `serve_name` in `ns` and waits until it accepts connections.
     pub fn serve(&mut self, ns: &str, port: u16, name: &str, reply: Reply) {
         let mut command = Command::new("ip");
