@@ -73,7 +73,7 @@ impl<R: Rule> Default for Keyed<R> {
 
 impl<R: Rule> Keyed<R> {
     fn entry(id: DestId, d: &Dest) -> Option<Entry<R::Key>> {
-        R::key(d).map(|k| (k, Reverse(d.seq), id.slot))
+        R::key(d).map(|k| (k, Reverse(d.seq), id.slot()))
     }
 
     /// Recomputes one dest's entry.
@@ -83,7 +83,7 @@ impl<R: Rule> Keyed<R> {
             return;
         }
         let new = dests.get(id).and_then(|d| Self::entry(id, d));
-        self.put(id.slot as usize, new);
+        self.put(id.slot() as usize, new);
     }
 
     fn put(&mut self, slot: usize, new: Option<Entry<R::Key>>) {
@@ -106,7 +106,7 @@ impl<R: Rule> Keyed<R> {
     /// A dest was removed: drop its entry (its slot may be reused).
     pub(crate) fn removed(&mut self, dests: &Dests, id: DestId) {
         if self.indexed {
-            self.put(id.slot as usize, None);
+            self.put(id.slot() as usize, None);
         }
         self.resize(dests);
     }
@@ -131,7 +131,7 @@ impl<R: Rule> Keyed<R> {
             for (id, d) in dests.iter() {
                 if let Some(e) = Self::entry(id, d) {
                     self.set.insert(e);
-                    self.keys[id.slot as usize] = Some(e);
+                    self.keys[id.slot() as usize] = Some(e);
                 }
             }
         } else if self.indexed && n <= SMALL {
@@ -152,17 +152,20 @@ impl<R: Rule> Keyed<R> {
     pub(crate) fn first(&self, dests: &Dests) -> Option<DestId> {
         if self.indexed {
             let &(_, _, slot) = self.set.first()?;
-            return Some(dests.at_slot(slot).0);
+            return dests.at_slot(slot).map(|(id, _)| id);
         }
-        let mut best: Option<(R::Key, DestId)> = None;
-        for (id, d) in dests.iter() {
+        // The kernel's scan, tracking a rank rather than a handle: the loop then
+        // carries only the key and an index, which compiles to conditional
+        // moves instead of a branch that mispredicts as the least dest changes.
+        let mut best: Option<(R::Key, usize)> = None;
+        for (r, d) in dests.ranked().rev() {
             if let Some(k) = R::key(d)
                 && best.is_none_or(|(bk, _)| k < bk)
             {
-                best = Some((k, id));
+                best = Some((k, r));
             }
         }
-        best.map(|(_, id)| id)
+        best.and_then(|(_, r)| dests.id_at_rank(r))
     }
 }
 
