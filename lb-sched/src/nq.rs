@@ -5,26 +5,41 @@
 //! Scanning in list order and skipping OVERLOAD and weight-0 dests, the first dest
 //! with `activeconns == 0` is returned at once, whatever its weight. Otherwise the
 //! sed rule applies: least `(activeconns + 1) / weight`, ties keep the earlier dest.
-//! Two ordered indexes: the idle eligible dests by list position, and the sed order.
+//! One ordered index on the key `(busy, sed ratio)`, see `NqRule`.
 
-use crate::keyed::{Keyed, Rule};
-use crate::sed::SedRule;
-use crate::{Change, Dest, DestId, Dests, Flow, Hooks, Scheduler};
+use crate::Dest;
+use crate::keyed::{Keyed, Ratio, Rule, keyed_scheduler};
 
+/// One key for both of the kernel's cases: `(busy, (activeconns + 1) / weight)`,
+/// with every idle dest keyed `(false, 0)`. The least key, earliest in the list
+/// on ties, is then the first idle dest if there is one, else the least sed
+/// ratio: what the kernel's scan returns.
 #[derive(Clone, Debug, Default)]
-struct IdleRule;
-impl Rule for IdleRule {
-    type Key = ();
-    fn key(d: &Dest) -> Option<()> {
-        (!d.overloaded && d.weight > 0 && d.active == 0).then_some(())
+struct NqRule;
+impl Rule for NqRule {
+    type Key = (bool, Ratio);
+    fn key(d: &Dest) -> Option<(bool, Ratio)> {
+        if d.overloaded || d.weight == 0 {
+            return None;
+        }
+        Some(if d.active == 0 {
+            (false, Ratio { num: 0, den: 1 })
+        } else {
+            (
+                true,
+                Ratio {
+                    num: d.active as u64 + 1,
+                    den: d.weight as u64,
+                },
+            )
+        })
     }
 }
 
 /// Never queue (`ipvsadm -s nq`).
 #[derive(Clone, Debug, Default)]
 pub struct Nq {
-    idle: Keyed<IdleRule>,
-    sed: Keyed<SedRule>,
+    idx: Keyed<NqRule>,
 }
 
 impl Nq {
@@ -34,39 +49,4 @@ impl Nq {
     }
 }
 
-impl Scheduler for Nq {
-    fn name(&self) -> &'static str {
-        "nq"
-    }
-    fn dest_changed(&mut self, dests: &Dests, change: Change<'_>) {
-        match change {
-            Change::Removed(id, _) => {
-                self.idle.removed(dests, id);
-                self.sed.removed(dests, id);
-            }
-            Change::Bound => {
-                self.idle.rebuild(dests);
-                self.sed.rebuild(dests);
-            }
-            Change::Added(id) | Change::Updated(id) => {
-                self.idle.resize(dests);
-                self.sed.resize(dests);
-                self.idle.update(dests, id);
-                self.sed.update(dests, id);
-            }
-        }
-    }
-    fn hooks(&self) -> Hooks {
-        Hooks {
-            load: self.idle.indexed() || self.sed.indexed(),
-            overload: false,
-        }
-    }
-    fn load_changed(&mut self, dests: &Dests, id: DestId) {
-        self.idle.update(dests, id);
-        self.sed.update(dests, id);
-    }
-    fn schedule(&mut self, dests: &Dests, _flow: &Flow) -> Option<DestId> {
-        self.idle.first(dests).or_else(|| self.sed.first(dests))
-    }
-}
+keyed_scheduler!(Nq, "nq");

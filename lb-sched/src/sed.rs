@@ -9,7 +9,7 @@ use crate::Dest;
 use crate::keyed::{Keyed, Ratio, Rule, keyed_scheduler};
 
 #[derive(Clone, Debug, Default)]
-pub(crate) struct SedRule;
+struct SedRule;
 impl Rule for SedRule {
     type Key = Ratio;
     fn key(d: &Dest) -> Option<Ratio> {
