@@ -299,6 +299,33 @@ impl<S: Scheduler> Service<S> {
         }
     }
 
+    /// A service with these destinations, added in this order (the last one
+    /// ends up at the list head), and the scheduler bound once at the end: the
+    /// state [`Service::rebind`] gives after the adds (`ipvsadm -E -s NAME` on
+    /// an existing list), without the scheduler's per-add work (sh and mh
+    /// rebuild their tables on every add). Not always the state of adding under
+    /// the scheduler: wrr's `init_service` starts at `cw = mw`, while its
+    /// `add_dest` hook keeps a current weight that is not above the new maximum.
+    /// Fails like [`Service::add`] on the first bad entry.
+    pub fn with_dests(
+        sched: S,
+        dests: impl IntoIterator<Item = DestConfig>,
+    ) -> Result<Self, Error> {
+        let mut list = Dests::default();
+        for cfg in dests {
+            list.add(&cfg)?;
+        }
+        sched.check_len(list.len())?;
+        let mut svc = Service {
+            dests: list,
+            sched,
+            hooks: Hooks::ALL,
+        };
+        svc.sched.dest_changed(&svc.dests, Change::Bound);
+        svc.hooks = svc.sched.hooks();
+        Ok(svc)
+    }
+
     /// Binds a scheduler to the existing destinations (`ipvsadm -E -s NAME`: the
     /// scheduler starts from its `init_service` state, whatever it held before)
     /// and returns the old one.

@@ -216,3 +216,33 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// `Service::with_dests` reaches the state of one `add` per entry followed
+    /// by a rebind: the same picks, with connections bound to each pick.
+    #[test]
+    fn with_dests_equals_adding_one_by_one(
+        weights in prop::collection::vec(0u32..20, 0..40),
+        name in prop::sample::select(lb_sched::AnyScheduler::NAMES.to_vec()),
+    ) {
+        let cfgs: Vec<DestConfig> = weights.iter().enumerate()
+            .map(|(i, &w)| DestConfig::new(ip(i), 80, w))
+            .collect();
+        let any = || lb_sched::AnyScheduler::from_name(name, 0x08).unwrap();
+        let mut one_by_one = Service::new(any());
+        for c in &cfgs {
+            one_by_one.add(*c).unwrap();
+        }
+        one_by_one.rebind(any()).unwrap();
+        let mut bulk = Service::with_dests(any(), cfgs.iter().copied()).unwrap();
+        for c in 0..100u8 {
+            let f = lb_sched::Flow::from_client(IpAddr::V4(Ipv4Addr::new(198, 51, 100, c)), 1000);
+            let (a, b) = (one_by_one.pick_for(&f), bulk.pick_for(&f));
+            prop_assert_eq!(a, b);
+            if let Some(id) = a {
+                one_by_one.conn_new(id, ConnState::Active).unwrap();
+                bulk.conn_new(id, ConnState::Active).unwrap();
+            }
+        }
+    }
+}
