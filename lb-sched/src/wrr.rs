@@ -50,8 +50,19 @@ const LEVELS_CAP_MIN: usize = 1 << 16;
 struct Levels {
     weights: Vec<u32>,
     start: Vec<usize>,
+    /// Per list `k`: its bounds in `ranks` and `floor` = `weights[k + 1]` (0 for
+    /// the last list), so a pass that ends knows from one entry whether the
+    /// next `cw` stays in this list (`cw > floor`).
+    lists: Vec<List>,
     ranks: Vec<u32>,
     ids: Vec<DestId>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct List {
+    start: usize,
+    end: usize,
+    floor: i64,
 }
 
 impl Levels {
@@ -100,9 +111,17 @@ impl Levels {
             }
         }
         let ids = (0..n).map(|r| dests.at_rank(r).0).collect();
+        let lists = (0..k)
+            .map(|j| List {
+                start: start[j],
+                end: start[j + 1],
+                floor: weights.get(j + 1).map_or(0, |&w| w as i64),
+            })
+            .collect();
         Some(Levels {
             weights,
             start,
+            lists,
             ranks,
             ids,
         })
@@ -131,7 +150,10 @@ struct Cursor {
 #[derive(Clone, Debug)]
 pub struct Wrr {
     /// `mark->cl`: rank of the current dest, `None` = the list head. Ranks only
-    /// change on add/delete, which reset `cl` to the head.
+    /// change on add/delete, which reset `cl` to the head. While `cursor` is
+    /// set, picks from [`Levels`] leave this stale (one store less per pick):
+    /// the current dest is then `ranks[cursor.pos - 1]`, written back by
+    /// `materialize_cl` before anything else reads `cl`.
     cl: Option<usize>,
     cw: i64,
     mw: i64,
@@ -308,6 +330,22 @@ impl Scheduler for Wrr {
         if self.mw == 0 {
             return None;
         }
+        // The steady state, kept small enough to inline into the caller.
+        if self.overloaded == 0
+            && self.levels_ready
+            && let Some(id) = self.pick_levels()
+        {
+            return Some(id);
+        }
+        self.schedule_slow(dests)
+    }
+}
+
+impl Wrr {
+    /// Every pick but the steady one: [`Levels`] to build, a dest overloaded,
+    /// or no levels (over the cap).
+    #[inline(never)]
+    fn schedule_slow(&mut self, dests: &Dests) -> Option<DestId> {
         if self.overloaded == 0 {
             if !self.levels_ready {
                 self.levels = Levels::build(dests, self.levels_cap(dests.len()));
@@ -317,12 +355,34 @@ impl Scheduler for Wrr {
                 return Some(id);
             }
         }
-        self.cursor = None;
+        self.materialize_cl();
         self.pick_passes(dests)
     }
-}
 
-impl Wrr {
+    /// Writes back the `cl` a [`Cursor`] stands for and drops the cursor, so
+    /// that `{cl, cw}` alone is the kernel state again.
+    fn materialize_cl(&mut self) {
+        if let (Some(c), Some(lv)) = (self.cursor.take(), self.levels.as_ref()) {
+            let last = c.pos.checked_sub(1).and_then(|p| lv.ranks.get(p));
+            if let Some(&r) = last {
+                self.cl = Some(r as usize);
+            }
+        }
+    }
+
+    /// The [`Cursor`] for the current `{cl, cw}`: the pass at cw continues with
+    /// the first entry after cl in list order (a lower rank).
+    #[inline(never)]
+    fn derive_cursor(&self, lv: &Levels) -> Option<Cursor> {
+        let list = lv.list_for(self.cw)?;
+        let (s, end) = (lv.start[list], lv.start[list + 1]);
+        let pos = match self.cl {
+            None => s,
+            Some(cl) => s + lv.ranks[s..end].partition_point(|&r| r as usize >= cl),
+        };
+        Some(Cursor { list, pos, end })
+    }
+
     /// A pick from [`Levels`] (no dest overloaded), `None` when they are not
     /// available, in which case nothing was changed.
     #[inline]
@@ -330,17 +390,7 @@ impl Wrr {
         let lv = self.levels.as_ref()?;
         let mut c = match self.cursor {
             Some(c) => c,
-            None => {
-                // Derive the position from {cl, cw}: the pass at cw continues
-                // with the first entry after cl in list order (a lower rank).
-                let list = lv.list_for(self.cw)?;
-                let (s, end) = (lv.start[list], lv.start[list + 1]);
-                let pos = match self.cl {
-                    None => s,
-                    Some(cl) => s + lv.ranks[s..end].partition_point(|&r| r as usize >= cl),
-                };
-                Cursor { list, pos, end }
-            }
+            None => self.derive_cursor(lv)?,
         };
         if c.pos == c.end {
             // The scan from cl reaches the list end: cw drops by di, and below 1
@@ -352,20 +402,18 @@ impl Wrr {
                 self.cw = self.mw;
                 c.list = 0;
             } else {
-                while lv
-                    .weights
-                    .get(c.list + 1)
-                    .is_some_and(|&t| t as i64 >= self.cw)
-                {
+                while lv.lists.get(c.list).is_some_and(|l| self.cw <= l.floor) {
                     c.list += 1;
                 }
             }
-            c.pos = lv.start[c.list];
-            c.end = lv.start[c.list + 1];
+            // Always Some: the loop stops at the last list (floor 0 < cw),
+            // and list 0 exists while mw > 0.
+            let l = lv.lists.get(c.list)?;
+            (c.pos, c.end) = (l.start, l.end);
         }
         let r = lv.ranks[c.pos] as usize;
         c.pos += 1;
-        self.cl = Some(r);
+        // cl is left stale: with a cursor, it is ranks[pos - 1] (see `cl`).
         self.cursor = Some(c);
         lv.ids.get(r).copied()
     }
