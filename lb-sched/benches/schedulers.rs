@@ -8,9 +8,26 @@
 //! are O(1) (by list index, as the kernel has a pointer to the dest), so the
 //! comparison is pick cost against pick cost plus index upkeep.
 //!
+//! The fast side runs twice: as `Service<S>` for the concrete scheduler type
+//! (what a proxy with a fixed scheduler uses; the `ratio` line) and as
+//! `Service<AnyScheduler>` (chosen by name at run time, one enum dispatch per
+//! call; the `ratio-any` line). The reference model dispatches on its state
+//! enum, as the kernel calls through `svc->scheduler`.
+//!
+//! Weight profiles: `uniform` (1..=100) for every scheduler; `heavytail` for
+//! wrr (a few weight-1000 dests among weights 1..=4: the kernel's wrr scans
+//! the whole list in each high-`cw` pass); `sparse` for rr and wrr (one dest
+//! in 256 has weight 1, the rest are drained to 0: the kernel walks past
+//! every drained dest). With uniform weights the kernel's wrr finds a dest
+//! every second check on average (a pass at `cw` picks the `(101 − cw)%` of
+//! dests at or above it, so 100 passes of n checks give 50.5·n picks): its
+//! scan is not linear per pick there, and no index can be 10× faster than two
+//! checks plus the connection bookkeeping both sides do.
+//!
 //! Before timing, both run in lockstep and must pick the same dest every time.
 //! Times are the thread's CPU time (schedstat), not wall time: the machines are
-//! shared and wall time there measures the neighbours.
+//! shared and wall time there measures the neighbours; each figure is the
+//! median of criterion's samples.
 //! `cargo bench -p lb-sched` prints `ratio` lines (reference time / fast time);
 //! in test mode (`cargo test --benches`, `cargo bench -- --test`) only small n run.
 //! `LB_SCHED_BENCH_SIZES=2,4096` runs (and verifies) only those sizes.
@@ -24,9 +41,13 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use lb_sched::reference::Model;
-use lb_sched::{AnyScheduler, ConnState, DestConfig, DestId, Flow, Rr, Service};
+use lb_sched::{
+    AnyScheduler, ConnState, DestConfig, DestId, Flow, Lc, Nq, Rr, Scheduler, Sed, Service, Wlc,
+    Wrr,
+};
 
 /// Weight profiles.
 #[derive(Clone, Copy)]
@@ -37,6 +58,9 @@ enum Weights {
     /// 1000, a few big machines in a pool of small ones. Here the kernel's wrr
     /// scans the whole list in each of the ~1000 high-`cw` passes.
     HeavyTail,
+    /// One dest in 256 (and dest 0) has weight 1, the rest weight 0: a pool
+    /// drained for maintenance. The kernel's rr and wrr walk past each drained dest.
+    Sparse,
 }
 
 fn configs(n: usize, w: Weights) -> Vec<DestConfig> {
@@ -52,34 +76,30 @@ fn configs(n: usize, w: Weights) -> Vec<DestConfig> {
                         1 + i as u32 % 4
                     }
                 }
+                Weights::Sparse => u32::from(i % 256 == 0),
             };
             DestConfig::new(addr, 8080, weight)
         })
         .collect()
 }
 
-struct Fast {
-    svc: Service<AnyScheduler>,
+struct Fast<S> {
+    svc: Service<S>,
     open: VecDeque<DestId>,
     cap: usize,
 }
 
-impl Fast {
-    fn new(name: &str, cfgs: &[DestConfig]) -> Self {
-        // Add under rr (no per-add work), then bind the scheduler once: the
-        // kernel's init_service on an existing list, mirrored by Model::bound.
-        let mut tmp = Service::new(AnyScheduler::Rr(Rr::new()));
-        for c in cfgs {
-            tmp.add(*c).unwrap();
-        }
-        tmp.rebind(AnyScheduler::from_name(name, 0).unwrap())
-            .unwrap();
+impl<S: Scheduler> Fast<S> {
+    fn new(sched: S, cfgs: &[DestConfig]) -> Self {
+        // Added first, bound once: the kernel's init_service on an existing
+        // list, mirrored by Model::bound.
         Fast {
-            svc: tmp,
+            svc: Service::with_dests(sched, cfgs.iter().copied()).unwrap(),
             open: VecDeque::new(),
             cap: 8 * cfgs.len(),
         }
     }
+    #[inline]
     fn step(&mut self) -> Option<DestId> {
         let id = self.svc.pick()?;
         self.svc.conn_new(id, ConnState::Inactive).unwrap();
@@ -121,8 +141,8 @@ impl Oracle {
 }
 
 /// Runs both in lockstep for `steps` picks and checks they choose the same dest.
-fn verify(name: &str, cfgs: &[DestConfig], steps: usize) {
-    let mut f = Fast::new(name, cfgs);
+fn verify<S: Scheduler>(sched: S, name: &str, cfgs: &[DestConfig], steps: usize) {
+    let mut f = Fast::new(sched, cfgs);
     let mut o = Oracle::new(name, cfgs);
     for s in 0..steps {
         let a = f.step().map(|id| {
@@ -133,7 +153,8 @@ fn verify(name: &str, cfgs: &[DestConfig], steps: usize) {
         assert_eq!(
             a,
             b,
-            "{name} n={} step {s}: fast and kernel model differ",
+            "{name} ({}) n={} step {s}: fast and kernel model differ",
+            std::any::type_name::<S>(),
             cfgs.len()
         );
     }
@@ -147,7 +168,10 @@ fn thread_cpu_ns() -> Option<u64> {
     s.split_whitespace().next()?.parse().ok()
 }
 
-fn timed(total: &Rc<RefCell<(Duration, u64)>>, iters: u64, mut f: impl FnMut()) -> Duration {
+/// Per-iteration times of each sample criterion ran (warm-up included).
+type Samples = Rc<RefCell<Vec<f64>>>;
+
+fn timed(samples: &Samples, iters: u64, mut f: impl FnMut()) -> Duration {
     let t = Instant::now();
     let c0 = thread_cpu_ns();
     for _ in 0..iters {
@@ -157,15 +181,75 @@ fn timed(total: &Rc<RefCell<(Duration, u64)>>, iters: u64, mut f: impl FnMut()) 
         (Some(a), Some(b)) if b > a => Duration::from_nanos(b - a),
         _ => t.elapsed(),
     };
-    let mut s = total.borrow_mut();
-    s.0 += d;
-    s.1 += iters;
+    samples
+        .borrow_mut()
+        .push(d.as_secs_f64() / iters.max(1) as f64);
     d
 }
 
-fn per_iter(t: &Rc<RefCell<(Duration, u64)>>) -> f64 {
-    let (d, n) = *t.borrow();
-    d.as_secs_f64() / n.max(1) as f64
+/// The median sample: a neighbour's burst on the shared machine inflates a few
+/// samples, which would move a mean but not the median.
+fn per_iter(samples: &Samples) -> f64 {
+    let mut v = samples.borrow().clone();
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Times one fast variant; returns seconds per iteration.
+fn bench_fast<S: Scheduler>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    id: &str,
+    n: usize,
+    sched: S,
+    cfgs: &[DestConfig],
+) -> f64 {
+    let t = Samples::default();
+    let mut fast = Fast::new(sched, cfgs);
+    group.bench_with_input(BenchmarkId::new(id, n), &n, |b, _| {
+        b.iter_custom(|iters| {
+            timed(&t, iters, || {
+                black_box(fast.step());
+            })
+        })
+    });
+    per_iter(&t)
+}
+
+/// The concrete scheduler type for `name`, handed to `f` (a generic closure
+/// cannot be written, hence the macro).
+macro_rules! with_concrete {
+    ($name:expr, |$s:ident| $body:expr) => {
+        match $name {
+            "rr" => {
+                let $s = Rr::new();
+                $body
+            }
+            "wrr" => {
+                let $s = Wrr::new();
+                $body
+            }
+            "lc" => {
+                let $s = Lc::new();
+                $body
+            }
+            "wlc" => {
+                let $s = Wlc::new();
+                $body
+            }
+            "sed" => {
+                let $s = Sed::new();
+                $body
+            }
+            "nq" => {
+                let $s = Nq::new();
+                $body
+            }
+            other => panic!("no concrete type wired for {other}"),
+        }
+    };
 }
 
 fn bench_sched(
@@ -183,19 +267,15 @@ fn bench_sched(
         group.warm_up_time(Duration::from_millis(300));
         group.measurement_time(Duration::from_millis(1500));
     }
+    let any = || AnyScheduler::from_name(name, 0).unwrap();
     for &n in sizes {
         let cfgs = configs(n, w);
-        verify(name, &cfgs, if full { 3000 } else { 300 });
-        let tf = Rc::new(RefCell::new((Duration::ZERO, 0)));
-        let to = Rc::new(RefCell::new((Duration::ZERO, 0)));
-        let mut fast = Fast::new(name, &cfgs);
-        group.bench_with_input(BenchmarkId::new("fast", n), &n, |b, _| {
-            b.iter_custom(|iters| {
-                timed(&tf, iters, || {
-                    black_box(fast.step());
-                })
-            })
-        });
+        let steps = if full { 3000 } else { 300 };
+        with_concrete!(name, |s| verify(s, name, &cfgs, steps));
+        verify(any(), name, &cfgs, steps);
+        let f = with_concrete!(name, |s| bench_fast(&mut group, "fast", n, s, &cfgs));
+        let fa = bench_fast(&mut group, "fast-any", n, any(), &cfgs);
+        let to = Samples::default();
         let mut oracle = Oracle::new(name, &cfgs);
         group.bench_with_input(BenchmarkId::new("kernel-scan", n), &n, |b, _| {
             b.iter_custom(|iters| {
@@ -204,8 +284,8 @@ fn bench_sched(
                 })
             })
         });
-        let (f, o) = (per_iter(&tf), per_iter(&to));
-        if f == 0.0 || o == 0.0 {
+        let o = per_iter(&to);
+        if f == 0.0 || fa == 0.0 || o == 0.0 {
             continue; // filtered out on the command line
         }
         println!(
@@ -213,6 +293,12 @@ fn bench_sched(
             o * 1e9,
             f * 1e9,
             o / f
+        );
+        println!(
+            "ratio-any {label} n={n}: kernel-scan {:.1} ns / AnyScheduler {:.1} ns = {:.2}x",
+            o * 1e9,
+            fa * 1e9,
+            o / fa
         );
     }
     group.finish();
@@ -244,5 +330,7 @@ fn main() {
         sizes,
         full,
     );
+    bench_sched(&mut c, "rr", Weights::Sparse, "rr-sparse", sizes, full);
+    bench_sched(&mut c, "wrr", Weights::Sparse, "wrr-sparse", sizes, full);
     c.final_summary();
 }
