@@ -51,6 +51,42 @@
 //!
 //! [`mod@reference`] holds plain transcriptions of the kernel's code (linear scans),
 //! kept as the oracle the fast implementations are tested against.
+//!
+//! # Performance
+//! Where the kernel scans its list per pick, the schedulers here keep an index:
+//! lc, wlc, sed and nq an ordered set on their key (O(log n) per connection
+//! event, the least element per pick), rr a bitset of the eligible dests (a pick
+//! skips any run of weight-0 or OVERLOAD dests in a few word operations), wrr its
+//! passes precomputed per distinct weight (O(1) per pick while nothing is
+//! overloaded, the pass loop over a bitset otherwise). lc, wlc, sed and nq keep
+//! the plain scan up to 16 dests, where it is faster than the index.
+//!
+//! `cargo bench -p lb-sched` times one connection's worth of work (pick, bind,
+//! ESTABLISHED, and the close of an older connection) against the reference
+//! model in the same run and prints the ratio. One run on a shared 2-core VM
+//! (kernel scan time ÷ ours, concrete scheduler types):
+//!
+//! | scheduler, weights | n = 16 | n = 256 | n = 4096 | n = 65536 |
+//! |---|---|---|---|---|
+//! | lc, 1..=100 | 0.83× | 2.3× | 26.5× | 453× |
+//! | wlc, 1..=100 | 2.0× | 4.5× | 67× | 717× |
+//! | sed / nq, 1..=100 | 2.0× / 1.4× | 5.3× / 4.3× | 78× / 64× | 742× / 100× |
+//! | wrr, a few 1000s among 1..=4 | 1.6× | 9.7× | 22× | 206× |
+//! | rr / wrr, 1 in 256 not drained | 2.2× / 2.2× | 12× / 20× | 26× / 18× | 35× / 60× |
+//! | rr, none drained | 1.0× | 0.82× | 0.81× | 0.67× |
+//! | wrr, 1..=100 | 0.95× | 1.1× | 1.1× | 0.99× |
+//!
+//! Each side costs about 8–12 ns per connection wherever the kernel's own
+//! algorithm is O(1) per pick: rr with every dest eligible (the next entry), and
+//! wrr with weights spread evenly (a pass at `cw` finds a dest in every
+//! `100 / (101 − cw)` entries, about two checks per pick on average). There the
+//! bookkeeping both sides do dominates and the ratio stays near 1. At n = 2 the
+//! two are within the run-to-run noise of this machine (0.8–1.8× between runs);
+//! counted by cachegrind, one connection is 126 instructions for rr against the
+//! scan's 139 and 161 for wrr against 177, but 170 for lc against 156, 188 for
+//! wlc against 179, 184 for sed against 179 and 193 for nq against 172: each
+//! event checks its handle and whether the scheduler wants a hook, which the
+//! kernel, holding a pointer to the dest, does not need.
 
 #![forbid(unsafe_code)]
 
