@@ -172,16 +172,33 @@ impl<T: Transport> Ipvs<T> {
         })
     }
 
-    /// Runs `body` with the engine and the IPVS family id, holding the
-    /// handle's lock throughout: several requests in a row that no other
-    /// thread's requests interleave with. Kernel errors stay raw.
+    /// Runs `body`, a sequence of reads, with the engine and the IPVS family
+    /// id, holding the handle's lock throughout: several requests in a row
+    /// that no other thread's requests interleave with. As in
+    /// [`Ipvs::call`], `ENOENT` may mean the module was unloaded: the family
+    /// is resolved again ([`Error::IpvsUnavailable`] if it is gone) and
+    /// `body` runs once more if its id changed, which is why it must only
+    /// read. Kernel errors come back explained ([`Error::from_kernel`]).
     pub(crate) fn with_engine<R>(
         &self,
-        body: impl FnOnce(&mut Engine<T>, u16) -> Result<R>,
+        body: impl Fn(&mut Engine<T>, u16) -> Result<R>,
     ) -> Result<R> {
         let mut inner = self.lock();
         let family = inner.family(false)?.id;
-        body(&mut inner.engine, family)
+        let mut result = body(&mut inner.engine, family);
+        let family_gone =
+            matches!(&result, Err(Error::Kernel { errno, .. }) if *errno == nix::libc::ENOENT);
+        if family_gone {
+            let fresh = inner.family(true)?.id;
+            if fresh != family {
+                log::info!("IPVS family id changed from {family} to {fresh}; reading again");
+                result = body(&mut inner.engine, fresh);
+            }
+        }
+        result.map_err(|e| match e {
+            Error::Kernel { op, errno, ext_ack } => Error::from_kernel(op, errno, ext_ack, None),
+            other => other,
+        })
     }
 
     /// Sends acknowledged requests (`op`, genl payload) to the IPVS family

@@ -150,18 +150,16 @@ impl<T: Transport> Ipvs<T> {
 
     /// All services, with their stats, in kernel order. Equivalent to
     /// `ipvsadm -Ln` (services only; see [`Ipvs::destinations`]).
+    ///
+    /// The service dump is read until two consecutive dumps agree: a dump
+    /// that spans several datagrams can silently skip or repeat services
+    /// while services of *any* network namespace are added or removed (the
+    /// kernel's resume cursor counts them all and it never sets
+    /// `NLM_F_DUMP_INTR`; `ipvsadm -Ln` has the same flaw). A list that fits
+    /// one datagram costs two round trips; [`Error::DumpInterrupted`] if the
+    /// list keeps changing.
     pub fn services(&self) -> Result<Vec<Service>> {
-        let op = Op::ListServices;
-        let replies = self.exchange(
-            op,
-            RequestKind::Dump,
-            &IpvsMessage::new(IpvsCmd::GetService, vec![]),
-            None,
-        )?;
-        replies
-            .iter()
-            .map(|(m, raw)| with_raw(service_of(op, m), raw))
-            .collect()
+        self.with_engine(crate::snapshot::consistent_services)
     }
 
     /// One service. Equivalent to `ipvsadm -Ln -t ADDR:PORT` (or `-u`, `-f`).

@@ -155,7 +155,7 @@ impl<T> ReplySink for Decoded<'_, T> {
 }
 
 /// One dump through `engine`, each message decoded by `decode`. Kernel
-/// errnos are named for `op`.
+/// errors stay raw ([`Error::Kernel`]) for `Ipvs::with_engine` to explain.
 fn dump<T: Transport, I>(
     engine: &mut Engine<T>,
     family: u16,
@@ -168,20 +168,15 @@ fn dump<T: Transport, I>(
         op,
         items: Vec::new(),
     };
-    engine
-        .execute_with(
-            &Request {
-                op,
-                message_type: family,
-                kind: RequestKind::Dump,
-                payload,
-            },
-            &mut sink,
-        )
-        .map_err(|e| match e {
-            Error::Kernel { op, errno, ext_ack } => Error::from_kernel(op, errno, ext_ack, None),
-            other => other,
-        })?;
+    engine.execute_with(
+        &Request {
+            op,
+            message_type: family,
+            kind: RequestKind::Dump,
+            payload,
+        },
+        &mut sink,
+    )?;
     Ok(sink.items)
 }
 
@@ -200,7 +195,10 @@ const SERVICE_LIST_ATTEMPTS: u32 = 5;
 /// flaw). Two consecutive dumps with the same keys and no repeats are taken
 /// as consistent; the second is returned. [`Error::DumpInterrupted`] after
 /// [`SERVICE_LIST_ATTEMPTS`] dumps without agreement.
-fn consistent_services<T: Transport>(engine: &mut Engine<T>, family: u16) -> Result<Vec<Service>> {
+pub(crate) fn consistent_services<T: Transport>(
+    engine: &mut Engine<T>,
+    family: u16,
+) -> Result<Vec<Service>> {
     let op = Op::ListServices;
     let list = encode(&IpvsMessage::new(IpvsCmd::GetService, vec![]))?;
     let mut previous: Option<HashSet<ServiceKey>> = None;

@@ -257,14 +257,15 @@ fn info_decodes_version_and_table_size() {
     assert_eq!(info.connection_table_size, 4096);
 }
 
-fn dumped_service(stats64: bool) -> IpvsAttribute {
+/// A dumped UDP service on 203.0.113.5:`port` (a real dump never repeats a key).
+fn dumped_service(port: u16, stats64: bool) -> IpvsAttribute {
     let mut attrs = vec![
         ServiceAttribute::Af(AddressFamily::Inet),
         ServiceAttribute::Protocol(Protocol::Udp),
         ServiceAttribute::Addr(InetAddr::from(
             "203.0.113.5".parse::<std::net::IpAddr>().unwrap(),
         )),
-        ServiceAttribute::Port(53),
+        ServiceAttribute::Port(port),
         ServiceAttribute::SchedName("wrr".into()),
         ServiceAttribute::Flags(ipvs::ipvs_sys::FlagsMask::replace_all(
             ipvs::ipvs_sys::ServiceFlags::PERSISTENT | ipvs::ipvs_sys::ServiceFlags::HASHED,
@@ -293,13 +294,13 @@ fn service_dump_decodes_persistence_stats64_and_keeps_unknown_attributes() {
                 req,
                 NLM_F_MULTI,
                 IpvsCmd::NewService,
-                vec![dumped_service(true)],
+                vec![dumped_service(53, true)],
             )),
             kernel(reply(
                 req,
                 NLM_F_MULTI,
                 IpvsCmd::NewService,
-                vec![dumped_service(false)],
+                vec![dumped_service(54, false)],
             )),
             kernel(done(req, 0)),
         ]

@@ -86,17 +86,25 @@ fn a_service_dump_shifted_by_another_namespace_is_read_again() {
     assert_eq!(keys, vec![a, b]);
     assert_eq!(model.lock().unwrap().dumps - before, 4 + 2);
 
-    // A list that never settles is an error, not a wrong snapshot.
+    // services() reads the list the same way.
+    model.lock().unwrap().shifted_dumps = 2;
+    let before = model.lock().unwrap().dumps;
+    let listed: Vec<ServiceKey> = ipvs.services().unwrap().iter().map(|s| s.key).collect();
+    assert_eq!(listed, vec![a, b]);
+    assert_eq!(model.lock().unwrap().dumps - before, 4);
+
+    // A list that never settles is an error, not a wrong snapshot or list.
     model.lock().unwrap().shifted_dumps = usize::MAX;
-    let err = ipvs.snapshot().unwrap_err();
-    assert!(
-        matches!(
-            err,
-            ipvs::Error::DumpInterrupted {
-                op: ipvs::Op::ListServices,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    for err in [ipvs.snapshot().unwrap_err(), ipvs.services().unwrap_err()] {
+        assert!(
+            matches!(
+                err,
+                ipvs::Error::DumpInterrupted {
+                    op: ipvs::Op::ListServices,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
 }
