@@ -453,7 +453,7 @@ impl Wrr {
             }
             // At the list head: lower cw. Skip whole runs of passes that cannot
             // find anything and have no side effect (cw stays above di).
-            if !self.small && stop.is_none() && self.cw - self.di > self.di {
+            if stop.is_none() && self.cw - self.di > self.di {
                 let t = self.max_available_weight(dests).max(self.di);
                 if self.cw > t {
                     let k = (self.cw - t - 1) / self.di;

@@ -146,6 +146,31 @@ fn wrr_reacts_to_a_delete() {
     assert_eq!(picks(&mut svc, &ids, 8), "AACAACAA");
 }
 
+/// The largest weights, where the kernel model is too slow to be the oracle:
+/// with the heaviest dest overloaded, every pick walks ~2³¹ passes in the
+/// kernel (and in `Model`), and the fast wrr skips them arithmetically.
+#[test]
+fn wrr_largest_weights_and_an_overloaded_heavy_dest() {
+    let max = lb_sched::MAX_WEIGHT;
+    let weights = [('C', 1), ('B', max - 1), ('A', max)];
+    // Nothing overloaded: the model is fast enough here, and agrees.
+    let (mut svc, ids) = service(Wrr::new(), &weights);
+    assert_eq!(picks(&mut svc, &ids, 8), model_picks("wrr", &weights, 8));
+
+    // A (max) and B (max - 1) overloaded: only C (1) is eligible. From any
+    // state the kernel lowers cw pass by pass until 1, picks C, and wraps
+    // to mw again at the next pick: always C, and cw = 1 after each pick.
+    let (mut svc, ids) = service(Wrr::new(), &weights);
+    svc.rebind(Wrr::new()).unwrap();
+    for &(_, id) in &ids[1..] {
+        svc.edit(id, svc.dest(id).unwrap().weight(), 1, 0).unwrap();
+        svc.conn_new(id, ConnState::Inactive).unwrap();
+        assert!(svc.dest(id).unwrap().overloaded());
+    }
+    assert_eq!(picks(&mut svc, &ids, 6), "CCCCCC");
+    assert_eq!(svc.scheduler().state(), (1, max as i64, 1));
+}
+
 #[test]
 fn wrr_weight_zero_and_empty() {
     let (mut svc, ids) = service(Wrr::new(), &[('A', 0), ('B', 0)]);
