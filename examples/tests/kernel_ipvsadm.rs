@@ -6,8 +6,7 @@
 //! connection listings (`-Lc`), which need traffic: that test sends it
 //! between namespaces of its own, on documentation addresses only.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::UdpSocket;
 use std::time::Duration;
 
 use ipvs_lab::{in_netns, sh, sh_output};
@@ -291,21 +290,6 @@ fn conn_listing_difference(ours: &str, theirs: &str) -> Option<String> {
     None
 }
 
-/// Connects to `vip` and proves the path with one echoed line.
-fn echo(vip: &str) -> TcpStream {
-    let vip: SocketAddr = vip.parse().unwrap();
-    let mut s = TcpStream::connect_timeout(&vip, Duration::from_secs(20))
-        .unwrap_or_else(|e| panic!("connect {vip}: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    s.write_all(b"ping\n").unwrap();
-    let mut line = String::new();
-    BufReader::new(s.try_clone().unwrap())
-        .read_line(&mut line)
-        .unwrap_or_else(|e| panic!("echo through {vip}: {e}"));
-    assert_eq!(line, "ping\n", "echo through {vip}");
-    s
-}
-
 /// Sends `payload` to `vip` from a new socket and waits for its echo.
 fn udp_echo(vip: &str, payload: &[u8]) -> UdpSocket {
     let udp = UdpSocket::bind("203.0.113.2:0").unwrap();
@@ -330,21 +314,7 @@ fn connection_listings_match_ipvsadm_with_real_traffic() {
         let mut lab = Lab::new("lc");
         let dir = lab.ns("dir");
         let rs = lab.ns("rs");
-        sh(&format!(
-            "set -e
-             ip link add c0 type veth peer name ext netns {dir}
-             ip addr add 203.0.113.2/24 dev c0 && ip -6 addr add 2001:db8:c::2/64 dev c0 nodad
-             ip link set c0 up
-             ip -n {dir} addr add 203.0.113.1/24 dev ext && ip -n {dir} -6 addr add 2001:db8:c::1/64 dev ext nodad
-             ip -n {dir} link set ext up
-             ip -n {dir} link add int type veth peer name r0 netns {rs}
-             ip -n {dir} addr add 198.51.100.1/24 dev int && ip -n {dir} -6 addr add 2001:db8:d::1/64 dev int nodad
-             ip -n {dir} link set int up
-             ip -n {rs} addr add 198.51.100.10/24 dev r0 && ip -n {rs} -6 addr add 2001:db8:d::10/64 dev r0 nodad
-             ip -n {rs} link set r0 up
-             ip -n {rs} route add default via 198.51.100.1 && ip -n {rs} -6 route add default via 2001:db8:d::1
-             ip netns exec {dir} sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1"
-        ));
+        ipvs_lab::wire_nat_client_director_real_server(&dir, &rs);
         sh(&format!(
             "ip netns exec {dir} ipvsadm -R <<'EOF'\n{}\nEOF",
             CONN_SERVICES.join("\n")
@@ -365,14 +335,14 @@ fn connection_listings_match_ipvsadm_with_real_traffic() {
         ));
 
         let held = [
-            echo("203.0.113.1:80"),
-            echo("203.0.113.1:80"),
-            echo("[2001:db8:c::1]:80"),
-            echo("203.0.113.1:443"),
+            ipvs_lab::tcp_echo("203.0.113.1:80"),
+            ipvs_lab::tcp_echo("203.0.113.1:80"),
+            ipvs_lab::tcp_echo("[2001:db8:c::1]:80"),
+            ipvs_lab::tcp_echo("203.0.113.1:443"),
         ];
         // One connection closed by the client: its entry stays, in a
         // closing state, for the kernel's TCP timeouts.
-        let closed = echo("203.0.113.1:80");
+        let closed = ipvs_lab::tcp_echo("203.0.113.1:80");
         let closed_port = closed.local_addr().unwrap().port();
         closed.shutdown(std::net::Shutdown::Both).unwrap();
         drop(closed);

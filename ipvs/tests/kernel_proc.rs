@@ -6,8 +6,7 @@
 //! (`cargo xtask test`); on a plain host they are ignored.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
 use std::process::Command;
 use std::time::Duration;
@@ -322,20 +321,9 @@ fn connection_table_matches_ipvsadm_with_real_traffic() {
         let mut namespaces = NamedNetns(Vec::new());
         let dir = namespaces.add("ipvs-rs-conn-dir");
         let rs = namespaces.add("ipvs-rs-conn-rs");
+        ipvs_lab::wire_nat_client_director_real_server(&dir, &rs);
         sh(&format!(
             "set -e
-             ip link add c0 type veth peer name ext netns {dir}
-             ip addr add 203.0.113.2/24 dev c0 && ip -6 addr add 2001:db8:c::2/64 dev c0 nodad
-             ip link set c0 up
-             ip -n {dir} addr add 203.0.113.1/24 dev ext && ip -n {dir} -6 addr add 2001:db8:c::1/64 dev ext nodad
-             ip -n {dir} link set ext up
-             ip -n {dir} link add int type veth peer name r0 netns {rs}
-             ip -n {dir} addr add 198.51.100.1/24 dev int && ip -n {dir} -6 addr add 2001:db8:d::1/64 dev int nodad
-             ip -n {dir} link set int up
-             ip -n {rs} addr add 198.51.100.10/24 dev r0 && ip -n {rs} -6 addr add 2001:db8:d::10/64 dev r0 nodad
-             ip -n {rs} link set r0 up
-             ip -n {rs} route add default via 198.51.100.1 && ip -n {rs} -6 route add default via 2001:db8:d::1
-             ip netns exec {dir} sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
              ip netns exec {dir} ipvsadm -A -t 203.0.113.1:80 -s rr
              ip netns exec {dir} ipvsadm -a -t 203.0.113.1:80 -r 198.51.100.10:8080 -m
              ip netns exec {dir} ipvsadm -A -t [2001:db8:c::1]:80 -s rr
@@ -374,19 +362,7 @@ fn connection_table_matches_ipvsadm_with_real_traffic() {
         ));
 
         // Held TCP connections, each proven by an echo through the director.
-        let echo = |vip: &str| -> TcpStream {
-            let vip: SocketAddr = vip.parse().unwrap();
-            let mut s = TcpStream::connect_timeout(&vip, Duration::from_secs(20))
-                .unwrap_or_else(|e| panic!("connect {vip}: {e}"));
-            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-            s.write_all(b"ping\n").unwrap();
-            let mut line = String::new();
-            BufReader::new(s.try_clone().unwrap())
-                .read_line(&mut line)
-                .unwrap();
-            assert_eq!(line, "ping\n", "echo through {vip}");
-            s
-        };
+        let echo = ipvs_lab::tcp_echo;
         let held = [
             echo("203.0.113.1:80"),
             echo("203.0.113.1:80"),

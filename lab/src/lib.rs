@@ -150,3 +150,58 @@ pub fn sh_output(script: &str) -> std::process::Output {
         .output()
         .unwrap_or_else(|e| panic!("cannot run bash for `{script}`: {e}"))
 }
+
+/// Wires the calling thread's namespace (the client) to a LVS-NAT director
+/// in namespace `dir` and a real server in namespace `rs`, both existing:
+///
+/// ```text
+/// client c0 203.0.113.2, 2001:db8:c::2 ── ext 203.0.113.1, 2001:db8:c::1  [dir]
+/// [dir] int 198.51.100.1, 2001:db8:d::1 ── r0 198.51.100.10, 2001:db8:d::10  [rs]
+/// ```
+///
+/// The real server routes back through the director, which forwards both
+/// families; IPv6 addresses skip DAD so they are usable at once. Services
+/// are the caller's.
+pub fn wire_nat_client_director_real_server(dir: &str, rs: &str) {
+    sh(&format!(
+        "set -e
+         ip link add c0 type veth peer name ext netns {dir}
+         ip addr add 203.0.113.2/24 dev c0 && ip -6 addr add 2001:db8:c::2/64 dev c0 nodad
+         ip link set c0 up
+         ip -n {dir} addr add 203.0.113.1/24 dev ext && ip -n {dir} -6 addr add 2001:db8:c::1/64 dev ext nodad
+         ip -n {dir} link set ext up
+         ip -n {dir} link add int type veth peer name r0 netns {rs}
+         ip -n {dir} addr add 198.51.100.1/24 dev int && ip -n {dir} -6 addr add 2001:db8:d::1/64 dev int nodad
+         ip -n {dir} link set int up
+         ip -n {rs} addr add 198.51.100.10/24 dev r0 && ip -n {rs} -6 addr add 2001:db8:d::10/64 dev r0 nodad
+         ip -n {rs} link set r0 up
+         ip -n {rs} route add default via 198.51.100.1 && ip -n {rs} -6 route add default via 2001:db8:d::1
+         ip netns exec {dir} sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1"
+    ));
+}
+
+/// Connects to `addr` (an `ip:port` or `[ip6]:port`) and proves the path
+/// with one line echoed back; returns the connection, held open. Waits at
+/// most 20 s for each step; panics with what failed.
+pub fn tcp_echo(addr: &str) -> std::net::TcpStream {
+    use std::io::{BufRead, BufReader, Write};
+    use std::time::Duration;
+    let addr: std::net::SocketAddr = addr
+        .parse()
+        .unwrap_or_else(|e| panic!("{addr}: not an address: {e}"));
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap_or_else(|e| panic!("read timeout on {addr}: {e}"));
+    s.write_all(b"ping\n")
+        .unwrap_or_else(|e| panic!("send through {addr}: {e}"));
+    let mut line = String::new();
+    let reader = s
+        .try_clone()
+        .unwrap_or_else(|e| panic!("clone {addr}: {e}"));
+    BufReader::new(reader)
+        .read_line(&mut line)
+        .unwrap_or_else(|e| panic!("echo through {addr}: {e}"));
+    assert_eq!(line, "ping\n", "echo through {addr}");
+    s
+}

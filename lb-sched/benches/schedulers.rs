@@ -252,6 +252,16 @@ macro_rules! with_concrete {
     };
 }
 
+/// One `ratio` line: the kernel scan's time per iteration over `what`'s.
+fn print_ratio(kind: &str, label: &str, n: usize, what: &str, scan: f64, fast: f64) {
+    println!(
+        "{kind} {label} n={n}: kernel-scan {:.1} ns / {what} {:.1} ns = {:.2}x",
+        scan * 1e9,
+        fast * 1e9,
+        scan / fast
+    );
+}
+
 fn bench_sched(
     c: &mut Criterion,
     name: &str,
@@ -288,18 +298,8 @@ fn bench_sched(
         if f == 0.0 || fa == 0.0 || o == 0.0 {
             continue; // filtered out on the command line
         }
-        println!(
-            "ratio {label} n={n}: kernel-scan {:.1} ns / fast {:.1} ns = {:.2}x",
-            o * 1e9,
-            f * 1e9,
-            o / f
-        );
-        println!(
-            "ratio-any {label} n={n}: kernel-scan {:.1} ns / AnyScheduler {:.1} ns = {:.2}x",
-            o * 1e9,
-            fa * 1e9,
-            o / fa
-        );
+        print_ratio("ratio", label, n, "fast", o, f);
+        print_ratio("ratio-any", label, n, "AnyScheduler", o, fa);
     }
     group.finish();
 }
