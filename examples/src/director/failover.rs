@@ -7,9 +7,10 @@
 //! as master: it multicasts the state of the connections it schedules. The
 //! other runs the daemon as backup and writes what it receives into its own
 //! connection table. When the VRRP speaker decides the master is gone, the
-//! backup is *promoted*: it takes the VIP, announces it with gratuitous
-//! ARP, and swaps its daemon from backup to master; the established
-//! connections find their entries there and keep their real servers.
+//! backup is *promoted*: it takes the VIP, announces it (gratuitous ARP for
+//! an IPv4 VIP, an unsolicited neighbour advertisement for an IPv6 one), and
+//! swaps its daemon from backup to master; the established connections find
+//! their entries there and keep their real servers.
 //!
 //! ```text
 //! # on both directors (same services, same real servers, -g)
@@ -23,6 +24,8 @@
 //! # promote the backup (keepalived: `notify_master`, `lvs_sync_daemon eth0 VI_1`)
 //! ip addr add VIP/32 dev eth0
 //! arping -U -c 3 -I eth0 VIP
+//! #   an IPv6 VIP: ip -6 addr add VIP/128 dev eth0 nodad, then 3 unsolicited
+//! #   neighbour advertisements to ff02::1 (no iputils tool; see `announce`)
 //! ipvsadm --stop-daemon backup
 //! ipvsadm --start-daemon master --mcast-interface eth0 --syncid 7 ...
 //! # demote the old master, if it is alive
@@ -77,20 +80,52 @@
 //! - Starting a daemon fails with EEXIST when one in that role runs, EINVAL
 //!   while a destination of another family than its service exists.
 //!
+//! # Announcing an IPv6 VIP (RFC 4861 §7.2.6)
+//!
+//! IPv6 has no ARP: [`announce`] sends the neighbour discovery equivalent
+//! of a gratuitous ARP itself, over a raw ICMPv6 socket (what keepalived
+//! does for its IPv6 VIPs). What Linux makes of it (`net/ipv6/ndisc.c`,
+//! checked on 6.1 and 6.12 in `tests/kernel_announce.rs`):
+//!
+//! - A receiver drops any neighbour discovery message whose hop limit is
+//!   not 255 (proof it was not routed), so the socket sends with
+//!   `IPV6_MULTICAST_HOPS` 255.
+//! - It updates only an entry it already has for the target (unless
+//!   `net.ipv6.conf.IF.accept_untracked_na` is set, 5.19+): the client and
+//!   the router that talked to the VIP are the ones that have one. With
+//!   Override set, the entry takes the new MAC at once (state STALE, so it
+//!   is confirmed on next use); there is no `locktime` as for ARP.
+//! - The source is the VIP, and a raw socket can only bind to an address
+//!   that is no longer *tentative*: a new IPv6 address stays tentative for
+//!   duplicate address detection (1-2 s by default) and `bind` fails with
+//!   EADDRNOTAVAIL meanwhile. [`promote`] therefore adds an IPv6 VIP with
+//!   `nodad` (`IFA_F_NODAD`), as keepalived does: DAD would only find the
+//!   old master, if it still answers, and then mark the VIP `dadfailed`,
+//!   unusable, which is the opposite of a takeover.
+//! - Taking the address does not announce it by itself (unless
+//!   `net.ipv6.conf.IF.ndisc_notify` is set): without the advertisement the
+//!   client keeps sending to the old MAC until its entry is probed.
+//! - The kernel fills in the ICMPv6 checksum of a raw `IPPROTO_ICMPV6`
+//!   socket (`IPV6_CHECKSUM` is fixed at offset 2 there).
+//!
 //! The VRRP side (deciding *when* to promote) is keepalived's job and is not
 //! reimplemented here: [`promote`] and [`demote`] are what its
 //! `notify_master` / `notify_backup` scripts (or its built-in
 //! `lvs_sync_daemon`) do.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddrV6};
 use std::process::Command;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use ipvs::{DaemonRole, Ipvs, ServiceKey, SyncDaemon};
 
 use super::net::{Net, NetError};
 use super::setup::{self, DrDirector, VirtualService};
 
-/// Most gratuitous ARPs [`announce`] sends (keepalived's
+/// Most announcements (gratuitous ARPs or unsolicited neighbour
+/// advertisements) [`announce`] sends (keepalived's
 /// `vrrp_garp_master_repeat` default is 5).
 pub const MAX_ANNOUNCEMENTS: u32 = 20;
 
@@ -124,6 +159,18 @@ pub enum FailoverError {
         /// What went wrong (its stderr, or why it could not start).
         reason: String,
     },
+    /// An unsolicited neighbour advertisement for an IPv6 VIP could not be
+    /// sent.
+    Advertise {
+        /// The VIP.
+        vip: Ipv6Addr,
+        /// The interface.
+        iface: String,
+        /// The step that failed (`binding to the VIP`).
+        step: &'static str,
+        /// The socket error.
+        source: std::io::Error,
+    },
 }
 
 impl std::fmt::Display for FailoverError {
@@ -142,6 +189,26 @@ impl std::fmt::Display for FailoverError {
                     "announcing the VIP (`{command}`, package iputils-arping): {reason}"
                 )
             }
+            FailoverError::Advertise {
+                vip,
+                iface,
+                step,
+                source,
+            } => {
+                write!(
+                    f,
+                    "announcing {vip} on {iface} with an unsolicited neighbour advertisement: \
+                     {step}: {source}"
+                )?;
+                match source.raw_os_error() {
+                    Some(EADDRNOTAVAIL) => write!(
+                        f,
+                        " ({vip} must be on {iface} and not tentative: add it with `nodad`)"
+                    ),
+                    Some(EPERM) => f.write_str(" (a raw socket needs CAP_NET_RAW)"),
+                    _ => Ok(()),
+                }
+            }
         }
     }
 }
@@ -152,6 +219,7 @@ impl std::error::Error for FailoverError {
             FailoverError::Ipvs { source, .. } => Some(source),
             FailoverError::Net(e) => Some(e),
             FailoverError::Io(e) => Some(e),
+            FailoverError::Advertise { source, .. } => Some(source),
             _ => None,
         }
     }
@@ -292,22 +360,15 @@ pub struct Handover {
     pub vip_prefix: u8,
     /// The pair's sync daemon settings (the role is set by the operation).
     pub sync: SyncDaemon,
-    /// Gratuitous ARPs to send after taking the VIP (0: none), one a
-    /// second; at most [`MAX_ANNOUNCEMENTS`].
+    /// Announcements to send after taking the VIP (0: none), one a
+    /// second: gratuitous ARPs for IPv4, unsolicited neighbour
+    /// advertisements for IPv6 (see [`announce`]); at most
+    /// [`MAX_ANNOUNCEMENTS`].
     pub announcements: u32,
 }
 
-/// Checks a number of gratuitous ARPs for `vip` (0: none).
-fn check_announcements(vip: IpAddr, count: u32) -> Result<(), FailoverError> {
-    if count > 0 && vip.is_ipv6() {
-        return Err(FailoverError::InvalidArgument {
-            field: "vip",
-            reason: format!(
-                "{vip}: announcing an IPv6 VIP needs an unsolicited neighbour advertisement, \
-                 which this example does not send (ask for 0 announcements)"
-            ),
-        });
-    }
+/// Checks a number of announcements (0: none).
+fn check_announcements(count: u32) -> Result<(), FailoverError> {
     if count > MAX_ANNOUNCEMENTS {
         return Err(FailoverError::InvalidArgument {
             field: "announcements",
@@ -317,19 +378,36 @@ fn check_announcements(vip: IpAddr, count: u32) -> Result<(), FailoverError> {
     Ok(())
 }
 
-/// Announces `vip` on `iface` with `count` gratuitous ARP requests, one a
-/// second (`arping -U -c COUNT -I IFACE VIP`, from iputils-arping; nothing
-/// for 0): neighbours that have an entry for the VIP (the client, the
-/// router) replace the old director's MAC with this one at once, instead of
-/// when their entry goes stale (tens of seconds). Linux updates an existing
-/// entry from a gratuitous ARP even with `arp_accept=0` and within
-/// `locktime`. IPv6 is refused: its equivalent, an unsolicited neighbour
-/// advertisement, is not done here.
+/// Announces `vip` on `iface` with `count` announcements, one a second
+/// (nothing for 0), so that neighbours that have an entry for the VIP (the
+/// client, the router) replace the old director's MAC with this one at
+/// once, instead of when their entry goes stale (tens of seconds):
+///
+/// - IPv4: gratuitous ARP requests, `arping -U -c COUNT -I IFACE VIP`
+///   (iputils-arping). Linux updates an existing entry from a gratuitous
+///   ARP even with `arp_accept=0` and within `locktime`.
+/// - IPv6: unsolicited neighbour advertisements (RFC 4861 §7.2.6), sent
+///   here over a raw ICMPv6 socket (iputils has no such tool; keepalived
+///   sends them itself): ICMPv6 type 136 (`ND_NEIGHBOR_ADVERT`), code 0,
+///   Override set, Solicited and Router clear, target the VIP, a Target
+///   Link-Layer Address option (`ND_OPT_TARGET_LINKADDR`, 2) with `iface`'s
+///   MAC; from the VIP to all nodes (ff02::1) on `iface`, hop limit 255.
+///   The VIP must be on `iface` and not tentative (see [`promote`], which
+///   adds it with `nodad`); needs CAP_NET_RAW. See the module docs for
+///   what Linux does with it.
 pub fn announce(vip: IpAddr, iface: &str, count: u32) -> Result<(), FailoverError> {
-    check_announcements(vip, count)?;
+    check_announcements(count)?;
     if count == 0 {
         return Ok(());
     }
+    match vip {
+        IpAddr::V4(_) => gratuitous_arp(vip, iface, count),
+        IpAddr::V6(vip) => advertise(vip, iface, count),
+    }
+}
+
+/// `arping -q -U -c COUNT -I IFACE VIP`.
+fn gratuitous_arp(vip: IpAddr, iface: &str, count: u32) -> Result<(), FailoverError> {
     let args = [
         "-q".to_string(),
         "-U".to_string(),
@@ -360,8 +438,122 @@ pub fn announce(vip: IpAddr, iface: &str, count: u32) -> Result<(), FailoverErro
     Ok(())
 }
 
+/// `EADDRNOTAVAIL`: binding to an address the host does not have (or has
+/// only tentatively).
+const EADDRNOTAVAIL: i32 = 99;
+/// `EPERM`: a raw socket without CAP_NET_RAW.
+const EPERM: i32 = 1;
+
+/// Checks an interface name (`IFNAMSIZ` is 16 with the NUL, so at most 15
+/// bytes; no `/`, no whitespace), before asking the kernel for it.
+fn check_iface(iface: &str) -> Result<(), FailoverError> {
+    const MAX: usize = 15;
+    let reason = if iface.is_empty() {
+        "an interface name is required".to_string()
+    } else if iface.len() > MAX {
+        format!(
+            "{iface:?}: {} bytes, at most {MAX} (IFNAMSIZ - 1)",
+            iface.len()
+        )
+    } else if iface.contains(|c: char| c == '/' || c.is_whitespace() || c == '\0') {
+        format!("{iface:?}: no '/', whitespace or NUL in an interface name")
+    } else {
+        return Ok(());
+    };
+    Err(FailoverError::InvalidArgument {
+        field: "vip iface",
+        reason,
+    })
+}
+
+/// ICMPv6 Neighbor Advertisement (`ND_NEIGHBOR_ADVERT`, RFC 4861 §4.4).
+const ND_NEIGHBOR_ADVERT: u8 = 136;
+/// The Override flag (`ND_NA_FLAG_OVERRIDE`): the first byte after the
+/// checksum holds Router (0x80), Solicited (0x40) and Override (0x20).
+const ND_NA_FLAG_OVERRIDE: u8 = 0x20;
+/// The Target Link-Layer Address option (`ND_OPT_TARGET_LINKADDR`, RFC 4861
+/// §4.6.1).
+const ND_OPT_TARGET_LINKADDR: u8 = 2;
+/// The hop limit every neighbour discovery message carries (RFC 4861 §7.1.2:
+/// receivers drop any other).
+const ND_HOP_LIMIT: u32 = 255;
+/// All nodes on the link.
+const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+
+/// The ICMPv6 message of an unsolicited neighbour advertisement for
+/// `target` at `mac` (RFC 4861 §4.4, §7.2.6): type 136, code 0, the
+/// checksum left 0 (the kernel fills it in), Override only, the target, and
+/// a Target Link-Layer Address option of length 1 (8 bytes).
+pub fn unsolicited_neighbour_advertisement(target: Ipv6Addr, mac: [u8; 6]) -> [u8; 32] {
+    let mut m = [0u8; 32];
+    m[0] = ND_NEIGHBOR_ADVERT;
+    // m[1]: code 0; m[2..4]: checksum.
+    m[4] = ND_NA_FLAG_OVERRIDE;
+    // m[5..8]: reserved.
+    m[8..24].copy_from_slice(&target.octets());
+    m[24] = ND_OPT_TARGET_LINKADDR;
+    m[25] = 1; // in units of 8 bytes: type, length, the 6-byte MAC
+    m[26..32].copy_from_slice(&mac);
+    m
+}
+
+/// Sends `count` unsolicited neighbour advertisements for `vip` on `iface`,
+/// one a second (see [`announce`]).
+fn advertise(vip: Ipv6Addr, iface: &str, count: u32) -> Result<(), FailoverError> {
+    check_iface(iface)?;
+    let net = Net::new().map_err(FailoverError::Io)?;
+    let (index, mac) = net.link_index_and_address(iface)?;
+    let mac: [u8; 6] = mac
+        .as_slice()
+        .try_into()
+        .map_err(|_| FailoverError::InvalidArgument {
+            field: "vip iface",
+            reason: format!(
+                "{iface} has a {}-byte link-layer address: a neighbour advertisement \
+                 needs an Ethernet (6-byte) one",
+                mac.len()
+            ),
+        })?;
+    let message = unsolicited_neighbour_advertisement(vip, mac);
+    let fail = |step| {
+        let iface = iface.to_string();
+        move |source| FailoverError::Advertise {
+            vip,
+            iface,
+            step,
+            source,
+        }
+    };
+    let socket = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))
+        .map_err(fail("opening a raw ICMPv6 socket"))?;
+    socket
+        .set_multicast_hops_v6(ND_HOP_LIMIT)
+        .map_err(fail("setting the hop limit to 255"))?;
+    socket
+        .set_multicast_if_v6(index)
+        .map_err(fail("choosing the interface"))?;
+    // Not to ourselves: our own stack would only see its address advertised.
+    socket
+        .set_multicast_loop_v6(false)
+        .map_err(fail("turning multicast loopback off"))?;
+    socket
+        .bind(&SockAddr::from(SocketAddrV6::new(vip, 0, 0, index)))
+        .map_err(fail("binding to the VIP"))?;
+    let to = SockAddr::from(SocketAddrV6::new(ALL_NODES, 0, 0, index));
+    for i in 0..count {
+        if i > 0 {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        socket
+            .send_to(&message, &to)
+            .map_err(fail("sending to ff02::1"))?;
+    }
+    Ok(())
+}
+
 /// Promotes this director (the backup) to active, in the calling thread's
-/// namespace: takes the VIP, announces it (see [`announce`]), stops the
+/// namespace: takes the VIP (an IPv6 one with `nodad`, see the module
+/// docs), announces it (see [`announce`]), stops the
 /// backup sync daemon and starts the master daemon with the same settings
 /// and sync id, so this director now tells the other (once it is back, as
 /// backup) about its connections. Idempotent: promoting an active director
@@ -372,14 +564,16 @@ pub fn announce(vip: IpAddr, iface: &str, count: u32) -> Result<(), FailoverErro
 /// so no update is missed in between.
 pub fn promote(cfg: &Handover) -> Result<(), FailoverError> {
     check_prefix(cfg.vip, cfg.vip_prefix)?;
-    check_announcements(cfg.vip, cfg.announcements)?;
+    check_announcements(cfg.announcements)?;
     let master = daemon_in_role(&cfg.sync, DaemonRole::Master);
     master
         .validate()
         .map_err(ipvs_err("checking the master sync daemon"))?;
     let ipvs = Ipvs::new().map_err(ipvs_err("opening IPVS"))?;
     let net = Net::new().map_err(FailoverError::Io)?;
-    net.add_address(&cfg.vip_iface, cfg.vip, cfg.vip_prefix)?;
+    // `nodad` for IPv6: the announcement binds to the VIP at once, which
+    // fails while it is tentative, and DAD would only find the old master.
+    net.add_address_nodad(&cfg.vip_iface, cfg.vip, cfg.vip_prefix)?;
     announce(cfg.vip, &cfg.vip_iface, cfg.announcements)?;
     stop_daemon(&ipvs, DaemonRole::Backup)?;
     restart_daemon(&ipvs, &master)
@@ -448,30 +642,86 @@ mod tests {
     }
 
     #[test]
-    fn announcements_are_bounded_and_ipv4_only() {
-        let e = announce("2001:db8::100".parse().unwrap(), "eth0", 1).unwrap_err();
-        assert!(matches!(
-            e,
-            FailoverError::InvalidArgument { field: "vip", .. }
-        ));
-        let e = announce(
-            "192.0.2.100".parse().unwrap(),
-            "eth0",
-            MAX_ANNOUNCEMENTS + 1,
-        )
-        .unwrap_err();
-        assert!(
-            matches!(
-                e,
-                FailoverError::InvalidArgument {
-                    field: "announcements",
-                    ..
-                }
-            ),
-            "{e}"
+    fn announcements_are_bounded() {
+        for vip in ["192.0.2.100", "2001:db8::100"] {
+            let e = announce(vip.parse().unwrap(), "eth0", MAX_ANNOUNCEMENTS + 1).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    FailoverError::InvalidArgument {
+                        field: "announcements",
+                        ..
+                    }
+                ),
+                "{e}"
+            );
+            // None asked, none sent (and no arping or raw socket needed).
+            announce(vip.parse().unwrap(), "eth0", 0).unwrap();
+        }
+    }
+
+    #[test]
+    fn an_ipv6_announcement_checks_the_interface_name_first() {
+        let vip: IpAddr = "2001:db8::100".parse().unwrap();
+        for (iface, says) in [
+            ("", "required"),
+            ("a-name-of-16-byt", "at most 15"),
+            ("eth/0", "no '/'"),
+            ("eth 0", "whitespace"),
+        ] {
+            let e = announce(vip, iface, 1).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    FailoverError::InvalidArgument {
+                        field: "vip iface",
+                        ..
+                    }
+                ),
+                "{iface:?}: {e}"
+            );
+            assert!(e.to_string().contains(says), "{iface:?}: {e}");
+        }
+        // 15 bytes is a valid name.
+        assert!(check_iface("a-name-of-15-by").is_ok());
+    }
+
+    #[test]
+    fn the_neighbour_advertisement_is_rfc_4861_unsolicited() {
+        let m = unsolicited_neighbour_advertisement(
+            "2001:db8::100".parse().unwrap(),
+            [0x02, 0x00, 0x5e, 0x10, 0x20, 0xaa],
         );
-        // None asked, none sent (and no arping needed).
-        announce("2001:db8::100".parse().unwrap(), "eth0", 0).unwrap();
+        #[rustfmt::skip]
+        let want: [u8; 32] = [
+            136, 0, 0, 0,           // type NA, code 0, checksum (the kernel's)
+            0x20, 0, 0, 0,          // R=0 S=0 O=1, reserved
+            0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x00, // target
+            2, 1,                   // Target Link-Layer Address, 8 bytes
+            0x02, 0x00, 0x5e, 0x10, 0x20, 0xaa,
+        ];
+        assert_eq!(m, want);
+    }
+
+    #[test]
+    fn an_advertise_error_says_what_to_do() {
+        let e = FailoverError::Advertise {
+            vip: "2001:db8::100".parse().unwrap(),
+            iface: "eth0".into(),
+            step: "binding to the VIP",
+            source: std::io::Error::from_raw_os_error(EADDRNOTAVAIL),
+        };
+        let text = e.to_string();
+        assert!(text.contains("binding to the VIP"), "{text}");
+        assert!(text.contains("nodad"), "{text}");
+        assert!(std::error::Error::source(&e).is_some());
+        let e = FailoverError::Advertise {
+            vip: "2001:db8::100".parse().unwrap(),
+            iface: "eth0".into(),
+            step: "opening a raw ICMPv6 socket",
+            source: std::io::Error::from_raw_os_error(EPERM),
+        };
+        assert!(e.to_string().contains("CAP_NET_RAW"), "{e}");
     }
 
     #[test]
