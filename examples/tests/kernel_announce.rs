@@ -66,7 +66,7 @@ fn topology(lab: &mut Lab) -> String {
 
 fn promote(announce: u32) -> String {
     let out = sh(&format!(
-        "{PAIR} promote --vip {VIP} --vip-iface eth0 --vip-prefix 128 --announce {announce} \
+        "{PAIR} promote --vip {VIP} --vip-iface eth0 --announce {announce} \
          --sync-iface eth0 --sync-id 7 --mcast-group ff02::81"
     ));
     assert!(out.contains("promoted"), "{out}");
@@ -106,8 +106,9 @@ fn an_unsolicited_neighbour_advertisement_moves_the_client_to_the_director() {
              sysctl -qw net.ipv6.neigh.eth0.retrans_time_ms=1000"
         ));
 
-        // The control: taking the VIP (promote adds it with nodad) without
-        // announcing it leaves the client on the old MAC.
+        // The control: taking the VIP (promote adds it with nodad, as a
+        // /128 when no prefix is given) without announcing it leaves the
+        // client on the old MAC.
         promote(0);
         let addrs = director_addresses();
         let vip_line = addrs

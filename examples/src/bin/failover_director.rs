@@ -7,7 +7,9 @@
 //!     # both directors: the same services; the VIP only on the master;
 //!     # ipvsadm -A/-a ... -g, ipvsadm --start-daemon ROLE --mcast-interface IF --syncid ID ...
 //! failover_director promote VIP... SYNC... [--announce N]
-//!     # the backup takes over: ip addr add VIP dev IF, arping -U -c N -I IF VIP,
+//!     # the backup takes over: ip addr add VIP dev IF, arping -U -c N -I IF VIP
+//!     # (IPv6: ip addr add VIP/128 dev IF nodad, N unsolicited neighbour
+//!     # advertisements to ff02::1, RFC 4861 7.2.6),
 //!     # ipvsadm --stop-daemon backup, ipvsadm --start-daemon master ... (same sync id)
 //! failover_director demote VIP... SYNC...
 //!     # the old master, if alive: ip addr del VIP dev IF,
@@ -19,8 +21,11 @@
 //! SERVICE: `--vip ADDR` (default 192.0.2.100), `--port N` (repeat for
 //! several services on the VIP; default 23), `--scheduler NAME` (default
 //! wlc), `--real-server ADDR[@WEIGHT]` (repeat; required), `--replace`.
-//! VIP: `--vip ADDR`, `--vip-iface IFACE` (default eth0), `--vip-prefix LEN`
-//! (default 32).
+//! VIP: `--vip ADDR` (IPv4 or IPv6), `--vip-iface IFACE` (default eth0),
+//! `--vip-prefix LEN` (default 32 for IPv4, 128 for IPv6: the address alone,
+//! no route). `--announce N` (default 3, at most 20): gratuitous ARPs for an
+//! IPv4 VIP, unsolicited neighbour advertisements for an IPv6 one, one a
+//! second.
 //! SYNC: `--sync-iface IFACE` (default: the VIP interface), `--sync-id N`
 //! (0..255, default 1: a backup with sync id 0 would take every pair's
 //! messages), `--sync-maxlen N`, `--mcast-group ADDR` (IPv4 or IPv6;
@@ -29,7 +34,8 @@
 //!
 //! Privileges: root, or CAP_NET_ADMIN in the initial user namespace plus
 //! write access to /proc/sys; the `ip_vs` module; `arping` (iputils-arping)
-//! to announce the VIP. Acts on the network namespace it runs in.
+//! to announce an IPv4 VIP, CAP_NET_RAW (a raw ICMPv6 socket) to announce an
+//! IPv6 one. Acts on the network namespace it runs in.
 
 use std::net::IpAddr;
 use std::process::ExitCode;
@@ -44,7 +50,8 @@ const USAGE: &str = "usage: failover_director setup --role master|backup [--vip 
 \x20      failover_director promote [--announce N] VIP SYNC\n\
 \x20      failover_director demote VIP SYNC\n\
 \x20      failover_director status\n\
-VIP:  [--vip ADDR] [--vip-iface IFACE] [--vip-prefix LEN]\n\
+VIP:  [--vip ADDR] [--vip-iface IFACE] [--vip-prefix LEN (default 32, IPv6 128)]\n\
+      --announce N: gratuitous ARPs (IPv4) or unsolicited neighbour advertisements (IPv6), default 3\n\
 SYNC: [--sync-iface IFACE] [--sync-id N] [--sync-maxlen N] [--mcast-group ADDR] [--mcast-port N] [--mcast-ttl N]";
 
 enum Cmd {
@@ -64,7 +71,7 @@ struct Flags {
     servers: Vec<RealServer>,
     replace: bool,
     vip_iface: String,
-    vip_prefix: u8,
+    vip_prefix: Option<u8>,
     sync_iface: Option<String>,
     sync_id: u8,
     max_len: Option<u16>,
@@ -93,7 +100,7 @@ fn parse() -> Result<Cmd, String> {
         servers: Vec::new(),
         replace: false,
         vip_iface: "eth0".into(),
-        vip_prefix: 32,
+        vip_prefix: None,
         sync_iface: None,
         sync_id: 1,
         max_len: None,
@@ -139,7 +146,7 @@ fn parse() -> Result<Cmd, String> {
                 "vip-iface"
             }
             Long("vip-prefix") => {
-                f.vip_prefix = args::value(&mut p, "--vip-prefix")?;
+                f.vip_prefix = Some(args::value(&mut p, "--vip-prefix")?);
                 "vip-prefix"
             }
             Long("sync-iface") => {
@@ -181,6 +188,10 @@ fn parse() -> Result<Cmd, String> {
         }
     };
     const VIP: &[&str] = &["vip", "vip-iface", "vip-prefix"];
+    // The VIP alone: a host prefix of its family unless told otherwise.
+    let vip_prefix = f
+        .vip_prefix
+        .unwrap_or(if f.vip.is_ipv4() { 32 } else { 128 });
     const SYNC: &[&str] = &[
         "sync-iface",
         "sync-id",
@@ -235,7 +246,7 @@ fn parse() -> Result<Cmd, String> {
                 services,
                 role,
                 vip_iface: f.vip_iface.clone(),
-                vip_prefix: f.vip_prefix,
+                vip_prefix,
                 sync: sync(role)?,
             }))
         }
@@ -254,7 +265,7 @@ fn parse() -> Result<Cmd, String> {
             let h = Handover {
                 vip: f.vip,
                 vip_iface: f.vip_iface.clone(),
-                vip_prefix: f.vip_prefix,
+                vip_prefix,
                 sync: sync(role)?,
                 announcements: if promote { f.announce } else { 0 },
             };
