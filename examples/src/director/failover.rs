@@ -84,8 +84,11 @@
 //!
 //! IPv6 has no ARP: [`announce`] sends the neighbour discovery equivalent
 //! of a gratuitous ARP itself, over a raw ICMPv6 socket (what keepalived
-//! does for its IPv6 VIPs). What Linux makes of it (`net/ipv6/ndisc.c`,
-//! checked on 6.1 and 6.12 in `tests/kernel_announce.rs`):
+//! does for its IPv6 VIPs). What Linux makes of it (`net/ipv6/ndisc.c`;
+//! the entry update, the untracked address, the tentative bind and the
+//! control without an advertisement are checked on 6.1 and 6.12 in
+//! `tests/kernel_announce.rs`, the hop limit and checksum only in that the
+//! advertisement is accepted):
 //!
 //! - A receiver drops any neighbour discovery message whose hop limit is
 //!   not 255 (proof it was not routed), so the socket sends with
