@@ -43,10 +43,11 @@ use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
+use lb_sched::any::XorShift;
 use lb_sched::reference::Model;
 use lb_sched::{
-    AnyScheduler, ConnState, DestConfig, DestId, Flow, Lc, Nq, Rr, Scheduler, Sed, Service, Wlc,
-    Wrr,
+    AnyScheduler, ConnState, DestConfig, DestId, Flow, Lc, Nq, Rr, Scheduler, Sed, Service, Twos,
+    Wlc, Wrr,
 };
 
 /// Weight profiles.
@@ -247,6 +248,10 @@ macro_rules! with_concrete {
                 let $s = Nq::new();
                 $body
             }
+            "twos" => {
+                let $s = Twos::new(XorShift::DEFAULT);
+                $body
+            }
             other => panic!("no concrete type wired for {other}"),
         }
     };
@@ -319,7 +324,7 @@ fn main() {
         .ok()
         .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect());
     let sizes = chosen.as_deref().unwrap_or(default);
-    for name in ["rr", "wrr", "lc", "wlc", "sed", "nq"] {
+    for name in ["rr", "wrr", "lc", "wlc", "sed", "nq", "twos"] {
         bench_sched(&mut c, name, Weights::Uniform, name, sizes, full);
     }
     bench_sched(

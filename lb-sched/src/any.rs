@@ -12,6 +12,12 @@ use crate::{
 #[derive(Clone, Debug)]
 pub struct XorShift(pub u64);
 
+impl XorShift {
+    /// The generator [`AnyScheduler::from_name`] gives twos, and
+    /// `reference::Model::new` too, so the two draw the same numbers.
+    pub const DEFAULT: XorShift = XorShift(0x9E37_79B9_7F4A_7C15);
+}
+
 impl RandomSource for XorShift {
     fn below(&mut self, bound: u32) -> u32 {
         let mut x = self.0.max(1);
@@ -60,7 +66,7 @@ impl AnyScheduler {
             "sh" => AnyScheduler::Sh(Sh::new(flags)),
             "dh" => AnyScheduler::Dh(Dh::new()),
             "mh" => AnyScheduler::Mh(Mh::new(flags)),
-            "twos" => AnyScheduler::Twos(Twos::new(XorShift(0x9E37_79B9_7F4A_7C15))),
+            "twos" => AnyScheduler::Twos(Twos::new(XorShift::DEFAULT)),
             _ => return Err(Error::UnknownScheduler),
         })
     }

@@ -58,8 +58,10 @@
 //! event, the least element per pick), rr a bitset of the eligible dests (a pick
 //! skips any run of weight-0 or OVERLOAD dests in a few word operations), wrr its
 //! passes precomputed per distinct weight (O(1) per pick while nothing is
-//! overloaded, the pass loop over a bitset otherwise). lc, wlc, sed and nq keep
-//! the plain scan up to 16 dests, where it is faster than the index.
+//! overloaded, the pass loop over a bitset otherwise), twos a Fenwick tree of the
+//! eligible weights (each of its two weighted draws is one O(log n) descent).
+//! lc, wlc, sed and nq keep the plain scan up to 16 dests, twos up to 8, where
+//! it is faster than the index.
 //!
 //! `cargo bench -p lb-sched` times one connection's worth of work (pick, bind,
 //! ESTABLISHED, and the close of an older connection) against the reference
@@ -71,6 +73,7 @@
 //! | lc, 1..=100 | 0.83× | 2.3× | 26.5× | 453× |
 //! | wlc, 1..=100 | 2.0× | 4.5× | 67× | 717× |
 //! | sed / nq, 1..=100 | 2.0× / 1.4× | 5.3× / 4.3× | 78× / 64× | 742× / 100× |
+//! | twos, 1..=100 | 1.9× | 11× | 110× | 1089× |
 //! | wrr, a few 1000s among 1..=4 | 1.6× | 9.7× | 22× | 206× |
 //! | rr / wrr, 1 in 256 not drained | 2.2× / 2.2× | 12× / 20× | 26× / 18× | 35× / 60× |
 //! | rr, none drained | 1.0× | 0.82× | 0.81× | 0.67× |

@@ -117,7 +117,7 @@ impl Model {
     /// A service bound to scheduler `name` with service flags `flags`; twos draws
     /// from the same default generator as [`crate::AnyScheduler::from_name`].
     pub fn new(name: &str, flags: u32) -> Result<Self, Error> {
-        Self::with_rng(name, flags, Box::new(XorShift(0x9E37_79B9_7F4A_7C15)))
+        Self::with_rng(name, flags, Box::new(XorShift::DEFAULT))
     }
 
     /// As [`Model::new`], twos drawing from `rng`.

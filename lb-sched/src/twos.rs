@@ -28,45 +28,114 @@ impl<F: FnMut(u32) -> u32> RandomSource for F {
 }
 
 /// Weighted "power of two choices" (`ipvsadm -s twos`).
+///
+/// The kernel walks the list twice per pick (once for the total weight, once
+/// to find the two choices). Here the eligible weights sit in a Fenwick tree
+/// over ranks, so the total is kept and each choice is one O(log n) descent;
+/// the connection counters are read only for the two choices. The tree is
+/// rebuilt at the first pick after a destination change, and updated in place
+/// when OVERLOAD flips.
 #[derive(Clone, Debug)]
 pub struct Twos<R> {
     rng: R,
+    weights: WeightTree,
 }
 
 impl<R: RandomSource> Twos<R> {
     /// A twos scheduler drawing from `rng`.
     pub fn new(rng: R) -> Self {
-        Twos { rng }
+        Twos {
+            rng,
+            weights: WeightTree::default(),
+        }
     }
 }
 
-/// The twos choice for the draws `r1`, `r2` (each in `0..=total`), as
-/// `ip_vs_twos_schedule` makes it. Shared by [`Twos`] and the reference model.
-pub(crate) fn choose<'a, I>(dests: I, r1: u32, r2: u32) -> Option<usize>
-where
-    I: Iterator<Item = (usize, u32, u64)> + 'a,
-{
-    // items: (index, weight, overhead) of the eligible dests in list order
-    let (mut rw1, mut rw2) = (r1 as i64, r2 as i64);
-    let mut c1: Option<(usize, u64, u64)> = None;
-    let mut c2: Option<(usize, u64, u64)> = None;
-    for (i, w, oh) in dests {
-        rw1 -= w as i64;
-        rw2 -= w as i64;
-        if rw1 <= 0 && c1.is_none() {
-            c1 = Some((i, w as u64, oh));
-        }
-        if rw2 <= 0 && c2.is_none() {
-            c2 = Some((i, w as u64, oh));
-        }
-        if c1.is_some() && c2.is_some() {
-            break;
+/// The weights of the eligible dests (not OVERLOAD, weight > 0; 0 for the
+/// others) by rank, as a Fenwick tree: prefix sums and "first rank whose
+/// prefix reaches x" in O(log n).
+#[derive(Clone, Debug, Default)]
+struct WeightTree {
+    /// `tree[i]` (1-based) = sum of `weight[i - lowbit(i) .. i]`.
+    tree: Vec<u64>,
+    /// The weight of each rank as counted in `tree`.
+    weight: Vec<u64>,
+    total: u64,
+    /// Must be rebuilt before the next pick (the list changed).
+    stale: bool,
+}
+
+impl WeightTree {
+    fn eligible_weight(d: &crate::Dest) -> u64 {
+        if !d.overloaded && d.weight > 0 {
+            u64::from(d.weight)
+        } else {
+            0
         }
     }
-    let (i1, w1, oh1) = c1?;
-    match c2 {
-        Some((i2, w2, oh2)) if w2 as u128 * oh1 as u128 > w1 as u128 * oh2 as u128 => Some(i2),
-        _ => Some(i1),
+
+    /// O(n): every node once, each adding itself to its parent.
+    fn rebuild(&mut self, dests: &Dests) {
+        let n = dests.len();
+        self.weight.clear();
+        self.weight
+            .extend((0..n).map(|r| Self::eligible_weight(dests.at_rank(r).1)));
+        self.tree.clear();
+        self.tree.resize(n + 1, 0);
+        for i in 1..=n {
+            self.tree[i] += self.weight[i - 1];
+            let parent = i + (i & i.wrapping_neg());
+            if parent <= n {
+                self.tree[parent] += self.tree[i];
+            }
+        }
+        self.total = self.weight.iter().sum();
+        self.stale = false;
+    }
+
+    /// Sets the weight of `rank`.
+    fn set(&mut self, rank: usize, w: u64) {
+        let Some(old) = self.weight.get_mut(rank) else {
+            self.stale = true;
+            return;
+        };
+        let (old, new) = (std::mem::replace(old, w), w);
+        self.total = self.total - old + new;
+        let mut i = rank + 1;
+        while let Some(node) = self.tree.get_mut(i) {
+            *node = *node - old + new;
+            i += i & i.wrapping_neg();
+        }
+    }
+
+    /// The smallest rank whose prefix sum (ranks `0..=rank`) is at least `x`
+    /// (1 ≤ `x` ≤ `total`).
+    fn lower_bound(&self, x: u64) -> Option<usize> {
+        let n = self.tree.len().checked_sub(1)?;
+        let (mut pos, mut rest) = (0usize, x);
+        let mut step = if n == 0 { 0 } else { 1 << n.ilog2() };
+        while step > 0 {
+            if let Some(&node) = self.tree.get(pos + step)
+                && node < rest
+            {
+                pos += step;
+                rest -= node;
+            }
+            step >>= 1;
+        }
+        (pos < n).then_some(pos)
+    }
+
+    /// The dest the kernel's walk stops at for draw `r` (0 ≤ `r` ≤ total):
+    /// the first eligible dest in list order (descending rank) whose weights
+    /// from the list head on add up to at least `r` (`rweight -= weight;
+    /// rweight <= 0`). `r` = 0 stops at the first eligible dest, as `r` = 1.
+    fn choice(&self, r: u64) -> Option<usize> {
+        let r = r.clamp(1, self.total);
+        // The weights from rank k up to the top reach r exactly when the
+        // prefix below k is at most total − r: the largest such k is the
+        // smallest k whose prefix reaches total − r + 1.
+        self.lower_bound(self.total - r + 1)
     }
 }
 
@@ -75,29 +144,92 @@ impl<R: RandomSource> Scheduler for Twos<R> {
         "twos"
     }
 
-    fn dest_changed(&mut self, _dests: &Dests, _change: Change<'_>) {}
+    fn dest_changed(&mut self, _dests: &Dests, _change: Change<'_>) {
+        self.weights.stale = true;
+    }
 
     fn hooks(&self) -> crate::Hooks {
-        // Reads the counters at pick time; keeps no index of them.
-        crate::Hooks::NONE
+        // Eligibility changes with OVERLOAD; the counters are read at pick time.
+        crate::Hooks::OVERLOAD
+    }
+
+    fn overload_changed(&mut self, dests: &Dests, id: DestId) {
+        if self.weights.stale {
+            return;
+        }
+        match dests.get(id) {
+            Some(d) => self
+                .weights
+                .set(d.rank as usize, WeightTree::eligible_weight(d)),
+            None => self.weights.stale = true,
+        }
     }
 
     fn schedule(&mut self, dests: &Dests, _flow: &Flow) -> Option<DestId> {
-        let eligible = || {
-            dests
-                .iter()
-                .enumerate()
-                .filter(|(_, (_, d))| !d.overloaded && d.weight > 0)
-                .map(|(i, (_, d))| (i, d.weight, d.overhead()))
-        };
-        let total: u64 = eligible().map(|(_, w, _)| w as u64).sum();
+        if dests.len() <= SMALL {
+            return self.schedule_by_walks(dests);
+        }
+        if self.weights.stale || self.weights.weight.len() != dests.len() {
+            self.weights.rebuild(dests);
+        }
+        let (r1, r2) = self.draws(self.weights.total)?;
+        let c1 = self.weights.choice(r1)?;
+        let c2 = self.weights.choice(r2)?;
+        Self::better(dests, c1, c2)
+    }
+}
+
+/// Up to this many dests, a pick is the kernel's walk (faster than the tree).
+const SMALL: usize = 8;
+
+impl<R: RandomSource> Twos<R> {
+    /// The two draws for `total` eligible weight, as the kernel makes them
+    /// (`get_random_u32_below(total + 1)` twice); `None` when `total` is 0.
+    fn draws(&mut self, total: u64) -> Option<(u64, u64)> {
         if total == 0 {
             return None;
         }
         let bound = u32::try_from(total + 1).unwrap_or(u32::MAX);
         let r1 = self.rng.below(bound).min(bound - 1);
         let r2 = self.rng.below(bound).min(bound - 1);
-        let i = choose(eligible(), r1, r2)?;
-        dests.iter().nth(i).map(|(id, _)| id)
+        Some((u64::from(r1), u64::from(r2)))
+    }
+
+    /// The kernel's pick for small lists: the total, then a walk per draw.
+    fn schedule_by_walks(&mut self, dests: &Dests) -> Option<DestId> {
+        let eligible = || {
+            dests
+                .ranked()
+                .rev()
+                .filter(|(_, d)| !d.overloaded && d.weight > 0)
+        };
+        let total = eligible().map(|(_, d)| u64::from(d.weight)).sum();
+        let (r1, r2) = self.draws(total)?;
+        // `rweight -= weight; if (rweight <= 0) choose`.
+        let walk = |r: u64| {
+            let mut rest = r as i128;
+            eligible()
+                .find(|(_, d)| {
+                    rest -= i128::from(d.weight);
+                    rest <= 0
+                })
+                .map(|(rank, _)| rank)
+        };
+        Self::better(dests, walk(r1)?, walk(r2)?)
+    }
+
+    /// Choice 2 (rank `c2`) wins over choice 1 if `w2 × overhead1 > w1 ×
+    /// overhead2`.
+    fn better(dests: &Dests, c1: usize, c2: usize) -> Option<DestId> {
+        let (id1, d1) = (dests.id_at_rank(c1)?, dests.at_rank(c1).1);
+        let (id2, d2) = (dests.id_at_rank(c2)?, dests.at_rank(c2).1);
+        let (w1, w2) = (u128::from(d1.weight), u128::from(d2.weight));
+        Some(
+            if w2 * u128::from(d1.overhead()) > w1 * u128::from(d2.overhead()) {
+                id2
+            } else {
+                id1
+            },
+        )
     }
 }
