@@ -442,8 +442,9 @@ fn sync_daemon_settings_and_refusals() {
         let ipvs = Ipvs::new().unwrap();
         // Stopping a daemon waits for its kernel threads to end
         // (kthread_stop); on the emulated CPUs of a busy CI run that once
-        // took longer than the default 10 s.
-        ipvs.set_timeout(Duration::from_secs(60));
+        // took longer than the default 10 s, and twice longer than 60 s
+        // with the host at load 4-5 (two VMs on two cores).
+        ipvs.set_timeout(Duration::from_secs(180));
         let facts = |what: &str| {
             let d = ipvs.daemons().unwrap();
             eprintln!("{what}: {d:?}");
