@@ -70,21 +70,22 @@
 //!
 //! | scheduler, weights | n = 16 | n = 256 | n = 4096 | n = 65536 |
 //! |---|---|---|---|---|
-//! | lc, 1..=100 | 0.83× | 2.3× | 26.5× | 453× |
-//! | wlc, 1..=100 | 2.0× | 4.5× | 67× | 717× |
-//! | sed / nq, 1..=100 | 2.0× / 1.4× | 5.3× / 4.3× | 78× / 64× | 742× / 100× |
-//! | twos, 1..=100 | 1.9× | 11× | 110× | 1089× |
-//! | wrr, a few 1000s among 1..=4 | 1.6× | 9.7× | 22× | 206× |
-//! | rr / wrr, 1 in 256 not drained | 2.2× / 2.2× | 12× / 20× | 26× / 18× | 35× / 60× |
-//! | rr, none drained | 1.0× | 0.82× | 0.81× | 0.67× |
-//! | wrr, 1..=100 | 0.95× | 1.1× | 1.1× | 0.99× |
+//! | lc, 1..=100 | 0.85× | 2.3× | 27× | 467× |
+//! | wlc, 1..=100 | 1.8× | 4.4× | 64× | 723× |
+//! | sed / nq, 1..=100 | 2.0× / 0.96× | 5.3× / 4.4× | 83× / 63× | 885× / 106× |
+//! | twos, 1..=100 | 1.9× | 11× | 118× | 1413× |
+//! | wrr, a few 1000s among 1..=4 | 2.1× | 13× | 21× | 213× |
+//! | rr / wrr, 1 in 256 not drained | 2.4× / 2.1× | 15× / 23× | 16× / 17× | 47× / 61× |
+//! | rr, none drained | 1.2× | 0.86× | 0.82× | 0.99× |
+//! | wrr, 1..=100 | 1.1× | 1.3× | 1.3× | 0.98× |
 //!
 //! Each side costs about 8–12 ns per connection wherever the kernel's own
 //! algorithm is O(1) per pick: rr with every dest eligible (the next entry), and
 //! wrr with weights spread evenly (a pass at `cw` finds a dest in every
 //! `100 / (101 − cw)` entries, about two checks per pick on average). There the
 //! bookkeeping both sides do dominates and the ratio stays near 1. At n = 2 the
-//! two are within the run-to-run noise of this machine (0.8–1.8× between runs);
+//! two are within the run-to-run noise of this machine (0.8–1.8× between runs
+//! of the same code);
 //! counted by cachegrind, one connection is 126 instructions for rr against the
 //! scan's 139 and 161 for wrr against 177, but 170 for lc against 156, 188 for
 //! wlc against 179, 184 for sed against 179 and 193 for nq against 172: each
