@@ -120,6 +120,7 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddrV6};
 use std::process::Command;
 use std::time::Duration;
 
+use nix::libc::{EADDRNOTAVAIL, EPERM};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use ipvs::{DaemonRole, Ipvs, ServiceKey, SyncDaemon};
@@ -440,12 +441,6 @@ fn gratuitous_arp(vip: IpAddr, iface: &str, count: u32) -> Result<(), FailoverEr
     }
     Ok(())
 }
-
-/// `EADDRNOTAVAIL`: binding to an address the host does not have (or has
-/// only tentatively).
-const EADDRNOTAVAIL: i32 = 99;
-/// `EPERM`: a raw socket without CAP_NET_RAW.
-const EPERM: i32 = 1;
 
 /// Checks an interface name (`IFNAMSIZ` is 16 with the NUL, so at most 15
 /// bytes; no `/`, no whitespace), before asking the kernel for it.

@@ -10,6 +10,7 @@ use std::net::IpAddr;
 
 use futures_util::TryStreamExt;
 use netlink_packet_route::route::{RouteMessage, RouteScope};
+use nix::libc::EEXIST;
 use rtnetlink::{Handle, LinkUnspec, RouteMessageBuilder};
 
 /// A failed rtnetlink request, with what was being done.
@@ -41,8 +42,6 @@ fn errno(e: &rtnetlink::Error) -> Option<i32> {
     }
 }
 
-const EEXIST: i32 = 17;
-
 /// A synchronous rtnetlink client.
 pub struct Net {
     rt: tokio::runtime::Runtime,
@@ -70,16 +69,7 @@ impl Net {
 
     /// The index of link `name` (`ip link show NAME`).
     pub fn link_index(&self, name: &str) -> Result<u32, NetError> {
-        let h = self.handle.clone();
-        self.rt
-            .block_on(async move {
-                let mut links = h.link().get().match_name(name.to_string()).execute();
-                match links.try_next().await? {
-                    Some(l) => Ok(l.header.index),
-                    None => Err(rtnetlink::Error::RequestFailed),
-                }
-            })
-            .map_err(Self::err(format!("finding link {name}")))
+        self.link_index_and_address(name).map(|(index, _)| index)
     }
 
     /// `ip link set NAME up`.
