@@ -51,6 +51,9 @@
 //!
 //! [`mod@reference`] holds plain transcriptions of the kernel's code (linear scans),
 //! kept as the oracle the fast implementations are tested against.
+//! `tests/kernel_differential.rs` checks the choices against IPVS itself: real
+//! TCP connections through a kernel in the lab VM (6.1 and 6.12), for every
+//! scheduler but twos, whose draws come from the kernel's `get_random_u32`.
 //!
 //! # Performance
 //! Where the kernel scans its list per pick, the schedulers here keep an index:

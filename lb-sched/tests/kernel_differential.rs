@@ -14,8 +14,14 @@
 //! connection until the client closes it. A python3 client driver in the client
 //! netns opens connections one at a time (each waits for the server's name, so the
 //! connection is ESTABLISHED in IPVS before the next SYN) and keeps them open, so
-//! lc/wlc counts build up. lb-sched sees the same events: a pick, the connection
-//! bound inactive, then moved to active.
+//! lc/wlc counts build up; closing the oldest ones makes the kernel count them
+//! inactive. lb-sched sees the same events: a pick, the connection bound
+//! inactive, then moved to active, and `conn_closing` on a close.
+//!
+//! Every scheduler lb-sched implements is covered except twos, whose two draws
+//! come from the kernel's `get_random_u32`. dh runs on a firewall-mark service
+//! so that one service sees many destination addresses. A pick of no dest is
+//! compared too: the kernel then refuses the connection (ICMP port unreachable).
 //!
 //! Run by `cargo xtask test` in the VM (`--ignored`, `IPVS_RS_LAB=1`).
 
@@ -63,8 +69,10 @@ for line in sys.stdin:
         try:
             s = socket.socket()
             s.settimeout(20)
-            s.bind((cmd[1], 0))
-            s.connect((cmd[2], int(cmd[3])))
+            if int(cmd[2]):
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((cmd[1], int(cmd[2])))
+            s.connect((cmd[3], int(cmd[4])))
             data = b""
             while not data.endswith(b"\n"):
                 chunk = s.recv(64)
@@ -73,8 +81,16 @@ for line in sys.stdin:
                 data += chunk
             held.append(s)
             print(data.decode().strip() or "EOF", flush=True)
+        except ConnectionRefusedError:
+            print("REFUSED", flush=True)
         except Exception as e:
             print("ERR " + repr(e), flush=True)
+    elif cmd[0] == "k":
+        n = int(cmd[1])
+        for s in held[:n]:
+            s.close()
+        del held[:n]
+        print("OK", flush=True)
     elif cmd[0] == "x":
         for s in held:
             s.close()
@@ -128,6 +144,7 @@ impl Lab {
         let mut script = format!(
             "set -e
 sysctl -qw net.ipv4.ip_forward=1
+sysctl -qw net.ipv4.icmp_ratelimit=0
 ip addr add {VIP}/32 dev lo
 ip netns add {c}
 ip link add lbc0 type veth peer name eth0 netns {c}
@@ -182,24 +199,36 @@ ip -n {r} route add default via {gw}
         }
     }
 
-    /// Opens a connection from `src` to VIP:`vport`; returns the index of the real
-    /// server that answered.
-    fn connect(&mut self, src: Ipv4Addr, vport: u16) -> usize {
-        writeln!(self.to_client, "c {src} {VIP} {vport}").unwrap();
-        self.to_client.flush().unwrap();
-        let l = read_line(&mut self.from_client, "client");
+    /// Opens a connection from `src`:`sport` (0: any port) to `dst`:`dport`;
+    /// returns the index of the real server that answered, or `None` when the
+    /// director refused it (no dest: `ip_vs_leave` sends ICMP port unreachable).
+    fn connect(&mut self, src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16) -> Option<usize> {
+        let l = self.command(&format!("c {src} {sport} {dst} {dport}"));
+        if l == "REFUSED" {
+            return None;
+        }
         let i = l
             .strip_prefix("rs")
             .and_then(|n| n.parse::<usize>().ok())
-            .unwrap_or_else(|| panic!("connection {src} -> {VIP}:{vport} failed: {l}"));
+            .unwrap_or_else(|| panic!("connection {src}:{sport} -> {dst}:{dport} failed: {l}"));
         assert!(i < self.nrs);
-        i
+        Some(i)
+    }
+
+    /// Closes the `n` oldest open connections (the client sends FIN).
+    fn close_oldest(&mut self, n: usize) {
+        assert_eq!(self.command(&format!("k {n}")), "OK");
     }
 
     fn close_all(&mut self) {
-        writeln!(self.to_client, "x").unwrap();
+        assert_eq!(self.command("x"), "OK");
+    }
+
+    /// Sends one command line to the client driver; returns its answer.
+    fn command(&mut self, line: &str) -> String {
+        writeln!(self.to_client, "{line}").unwrap();
         self.to_client.flush().unwrap();
-        assert_eq!(read_line(&mut self.from_client, "client"), "OK");
+        read_line(&mut self.from_client, "client")
     }
 }
 
@@ -231,13 +260,49 @@ enum Step {
     Del(usize),
     /// `n` connections from the client's main address (connection schedulers).
     Conns(usize),
+    /// Closes the `n` oldest open connections: the kernel counts them inactive
+    /// (FIN_WAIT, then TIME_WAIT: 2 minutes, longer than a scenario) and
+    /// lb-sched sees `conn_closing`.
+    Close(usize),
     /// One connection from each client address (hashing schedulers).
     Clients,
+    /// One connection from each client address, each from its own source port
+    /// (`sh-port`, `mh-port`); rounds use different ports.
+    PortClients(u16),
+    /// One connection to each address of the virtual service (dh).
+    Dsts,
 }
 
-/// Runs `steps` on a new service VIP:`vport` with scheduler `name` and service
-/// flags (`-b`), in IPVS and in lb-sched, and asserts the same choices.
+/// A virtual service: how `ipvsadm` names it and the addresses a client reaches
+/// it at (one for a TCP service; several for a firewall-mark service).
+struct Virtual {
+    spec: String,
+    addrs: Vec<(Ipv4Addr, u16)>,
+}
+
+impl Virtual {
+    /// The TCP service VIP:`vport`.
+    fn tcp(vport: u16) -> Virtual {
+        Virtual {
+            spec: format!("-t {VIP}:{vport}"),
+            addrs: vec![(VIP, vport)],
+        }
+    }
+}
+
+/// The source port of client address `c` in round `round` of [`Step::PortClients`].
+fn client_port(c: usize, round: u16) -> u16 {
+    40000 + 1009 * c as u16 + round
+}
+
+/// Runs `steps` on a new TCP service VIP:`vport`; see [`scenario_on`].
 fn scenario(lab: &mut Lab, name: &str, flags: &str, vport: u16, steps: &[Step]) {
+    scenario_on(lab, name, flags, &Virtual::tcp(vport), steps);
+}
+
+/// Runs `steps` on the new virtual service `virt` with scheduler `name` and
+/// service flags (`-b`), in IPVS and in lb-sched, and asserts the same choices.
+fn scenario_on(lab: &mut Lab, name: &str, flags: &str, virt: &Virtual, steps: &[Step]) {
     let bits = flags
         .split(',')
         .filter(|f| !f.is_empty())
@@ -252,35 +317,46 @@ fn scenario(lab: &mut Lab, name: &str, flags: &str, vport: u16, steps: &[Step]) 
     } else {
         format!("-b {flags}")
     };
-    sh(&format!("ipvsadm -A -t {VIP}:{vport} -s {name} {b}"));
+    let spec = &virt.spec;
+    sh(&format!("ipvsadm -A {spec} -s {name} {b}"));
     let mut svc = Service::new(AnyScheduler::from_name(name, bits).unwrap());
     let mut ids: Vec<Option<DestId>> = vec![None; lab.nrs];
     let (mut kernel, mut ours) = (Vec::new(), Vec::new());
-    let mut connect =
-        |lab: &mut Lab, svc: &mut Service<AnyScheduler>, ids: &[Option<DestId>], src: Ipv4Addr| {
-            let k = lab.connect(src, vport);
-            let flow = Flow {
-                src: IpAddr::V4(src),
-                src_port: 0,
-                dst: IpAddr::V4(VIP),
-                dst_port: vport,
-            };
-            let o = svc.pick_for(&flow);
-            if let Some(id) = o {
-                svc.conn_new(id, ConnState::Inactive).unwrap();
-                svc.conn_established(id).unwrap();
-            }
-            kernel.push(format!("rs{k}"));
-            ours.push(match o {
-                Some(id) => format!("rs{}", ids.iter().position(|&x| x == Some(id)).unwrap()),
-                None => "none".to_string(),
-            });
+    // lb-sched's open connections, oldest first, and how many it closed.
+    let mut open: Vec<DestId> = Vec::new();
+    let mut closed = 0;
+    let mut connect = |lab: &mut Lab,
+                       svc: &mut Service<AnyScheduler>,
+                       open: &mut Vec<DestId>,
+                       ids: &[Option<DestId>],
+                       (src, src_port): (Ipv4Addr, u16),
+                       (dst, dst_port): (Ipv4Addr, u16)| {
+        let k = lab.connect(src, src_port, dst, dst_port);
+        let flow = Flow {
+            src: IpAddr::V4(src),
+            src_port,
+            dst: IpAddr::V4(dst),
+            dst_port,
         };
+        let o = svc.pick_for(&flow);
+        if let Some(id) = o {
+            svc.conn_new(id, ConnState::Inactive).unwrap();
+            svc.conn_established(id).unwrap();
+            open.push(id);
+        }
+        kernel.push(k.map_or("none".to_string(), |k| format!("rs{k}")));
+        ours.push(match o {
+            Some(id) => format!("rs{}", ids.iter().position(|&x| x == Some(id)).unwrap()),
+            None => "none".to_string(),
+        });
+    };
+    let main = (Ipv4Addr::new(198, 51, 100, 2), 0);
+    let to = virt.addrs[0];
     for &step in steps {
         match step {
             Step::Add(i, w, u, l) => {
                 sh(&format!(
-                    "ipvsadm -a -t {VIP}:{vport} -r {}:8080 -m -w {w} -x {u} -y {l}",
+                    "ipvsadm -a {spec} -r {}:8080 -m -w {w} -x {u} -y {l}",
                     rs_addr(i)
                 ));
                 let cfg = DestConfig::new(IpAddr::V4(rs_addr(i)), 8080, w).thresholds(u, l);
@@ -288,40 +364,56 @@ fn scenario(lab: &mut Lab, name: &str, flags: &str, vport: u16, steps: &[Step]) 
             }
             Step::Weight(i, w) => {
                 sh(&format!(
-                    "ipvsadm -e -t {VIP}:{vport} -r {}:8080 -m -w {w}",
+                    "ipvsadm -e {spec} -r {}:8080 -m -w {w}",
                     rs_addr(i)
                 ));
                 svc.set_weight(ids[i].unwrap(), w).unwrap();
             }
             Step::Edit(i, w, u, l) => {
                 sh(&format!(
-                    "ipvsadm -e -t {VIP}:{vport} -r {}:8080 -m -w {w} -x {u} -y {l}",
+                    "ipvsadm -e {spec} -r {}:8080 -m -w {w} -x {u} -y {l}",
                     rs_addr(i)
                 ));
                 svc.edit(ids[i].unwrap(), w, u, l).unwrap();
             }
             Step::Del(i) => {
-                sh(&format!(
-                    "ipvsadm -d -t {VIP}:{vport} -r {}:8080",
-                    rs_addr(i)
-                ));
+                sh(&format!("ipvsadm -d {spec} -r {}:8080", rs_addr(i)));
                 svc.remove(ids[i].take().unwrap()).unwrap();
             }
             Step::Conns(n) => {
                 for _ in 0..n {
-                    connect(lab, &mut svc, &ids, Ipv4Addr::new(198, 51, 100, 2));
+                    connect(lab, &mut svc, &mut open, &ids, main, to);
                 }
+            }
+            Step::Close(n) => {
+                lab.close_oldest(n);
+                for id in open.drain(..n) {
+                    svc.conn_closing(id).unwrap();
+                }
+                closed += n;
+                wait_for_counts(spec, open.len(), closed);
             }
             Step::Clients => {
                 for c in 0..CLIENT_ADDRS {
-                    connect(lab, &mut svc, &ids, client_addr(c));
+                    connect(lab, &mut svc, &mut open, &ids, (client_addr(c), 0), to);
+                }
+            }
+            Step::PortClients(round) => {
+                for c in 0..CLIENT_ADDRS {
+                    let from = (client_addr(c), client_port(c, round));
+                    connect(lab, &mut svc, &mut open, &ids, from, to);
+                }
+            }
+            Step::Dsts => {
+                for &dst in &virt.addrs {
+                    connect(lab, &mut svc, &mut open, &ids, main, dst);
                 }
             }
         }
     }
     lab.close_all();
     eprintln!(
-        "{name} {flags} :{vport}: {} connections\n  kernel  {}\n  lb-sched {}",
+        "{name} {flags} {spec}: {} connections\n  kernel   {}\n  lb-sched {}",
         kernel.len(),
         kernel.join(" "),
         ours.join(" ")
@@ -333,6 +425,32 @@ fn scenario(lab: &mut Lab, name: &str, flags: &str, vport: u16, steps: &[Step]) 
         sh("ipvsadm -Ln")
     );
     let _ = svc.scheduler().name();
+}
+
+/// Waits until the kernel counts `active` and `inactive` connections over the
+/// real servers of `spec` (`ipvsadm -Ln`'s ActiveConn and InActConn columns):
+/// the client's FIN has passed the director.
+fn wait_for_counts(spec: &str, active: usize, inactive: usize) {
+    let mut last = String::new();
+    for _ in 0..100 {
+        last = sh(&format!("ipvsadm -Ln {spec}"));
+        let (mut a, mut i) = (0, 0);
+        for line in last.lines().filter(|l| l.trim_start().starts_with("->")) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            // The column header also starts with "->"; its last two fields are words.
+            if let [.., act, inact] = cols[..]
+                && let (Ok(act), Ok(inact)) = (act.parse::<usize>(), inact.parse::<usize>())
+            {
+                a += act;
+                i += inact;
+            }
+        }
+        if (a, i) == (active, inactive) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("the kernel never counted {active} active and {inactive} inactive connections:\n{last}");
 }
 
 use Step::*;
@@ -446,6 +564,23 @@ fn kernel_lc_matches() {
                 Conns(4),
             ],
         );
+        // Closed connections count 1, open ones 256 (`ip_vs_dest_conn_overhead`).
+        scenario(
+            &mut lab,
+            "lc",
+            "",
+            81,
+            &[
+                Add(0, 1, 0, 0),
+                Add(1, 1, 0, 0),
+                Add(2, 1, 0, 0),
+                Conns(6),
+                Close(1),
+                Conns(3),
+                Close(2),
+                Conns(4),
+            ],
+        );
     });
 }
 
@@ -468,6 +603,170 @@ fn kernel_wlc_matches() {
                 Conns(8),
                 Weight(1, 6),
                 Conns(5),
+            ],
+        );
+        scenario(
+            &mut lab,
+            "wlc",
+            "",
+            81,
+            &[
+                Add(0, 1, 0, 0),
+                Add(1, 2, 0, 0),
+                Add(2, 3, 0, 0),
+                Conns(12),
+                Close(5),
+                Conns(6),
+                Weight(0, 3),
+                Conns(4),
+            ],
+        );
+    });
+}
+
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn kernel_sed_matches() {
+    in_netns(|| {
+        let mut lab = Lab::new("ke", 4);
+        // sed counts only active connections: (active + 1) / weight.
+        scenario(
+            &mut lab,
+            "sed",
+            "",
+            80,
+            &[
+                Add(0, 1, 0, 0),
+                Add(1, 2, 0, 0),
+                Add(2, 5, 0, 0),
+                Conns(12),
+                Close(4),
+                Conns(6),
+                Weight(1, 4),
+                Conns(5),
+                Add(3, 2, 0, 0),
+                Conns(4),
+            ],
+        );
+    });
+}
+
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn kernel_nq_matches() {
+    in_netns(|| {
+        let mut lab = Lab::new("kn", 4);
+        // nq: the first idle server, else sed; closing makes servers idle again.
+        scenario(
+            &mut lab,
+            "nq",
+            "",
+            80,
+            &[
+                Add(0, 1, 0, 0),
+                Add(1, 2, 0, 0),
+                Add(2, 5, 0, 0),
+                Conns(10),
+                Close(4),
+                Conns(6),
+                Weight(2, 0),
+                Conns(3),
+                Add(3, 1, 0, 0),
+                Conns(3),
+            ],
+        );
+    });
+}
+
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn kernel_fo_matches() {
+    in_netns(|| {
+        let mut lab = Lab::new("kf", 4);
+        // The first of the heaviest servers until it overloads (upper threshold
+        // 3); raising the threshold clears OVERLOAD; a heavier server takes over.
+        scenario(
+            &mut lab,
+            "fo",
+            "",
+            80,
+            &[
+                Add(0, 2, 0, 0),
+                Add(1, 5, 0, 0),
+                Add(2, 5, 3, 1),
+                Add(3, 1, 0, 0),
+                Conns(5),
+                Edit(2, 5, 6, 0),
+                Conns(4),
+                Weight(0, 9),
+                Conns(3),
+                Del(0),
+                Conns(2),
+            ],
+        );
+    });
+}
+
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn kernel_ovf_matches() {
+    in_netns(|| {
+        let mut lab = Lab::new("ko", 4);
+        // The heaviest server while active <= weight; when every server is over
+        // its weight the director refuses; closing makes room again.
+        scenario(
+            &mut lab,
+            "ovf",
+            "",
+            80,
+            &[
+                Add(0, 3, 0, 0),
+                Add(1, 2, 0, 0),
+                Add(2, 1, 0, 0),
+                Conns(9),
+                Close(3),
+                Conns(4),
+                Weight(2, 4),
+                Conns(3),
+            ],
+        );
+    });
+}
+
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn kernel_dh_matches() {
+    in_netns(|| {
+        let mut lab = Lab::new("kd", 4);
+        // dh hashes the destination address, so one firewall-mark service takes
+        // the client to 24 VIPs (nftables marks them, the director owns them all).
+        sh("ip route add local 192.0.2.0/24 dev lo
+nft add table ip lbdh
+nft add chain ip lbdh pre '{ type filter hook prerouting priority -150; }'
+nft add rule ip lbdh pre ip daddr 192.0.2.0/24 meta mark set 7");
+        let virt = Virtual {
+            spec: "-f 7".to_string(),
+            addrs: (1..=24)
+                .map(|h| (Ipv4Addr::new(192, 0, 2, h), 80))
+                .collect(),
+        };
+        // A quiesced server's VIPs are refused (dh has no fallback); a delete
+        // rebuilds the table.
+        scenario_on(
+            &mut lab,
+            "dh",
+            "",
+            &virt,
+            &[
+                Add(0, 1, 0, 0),
+                Add(1, 2, 0, 0),
+                Add(2, 1, 0, 0),
+                Add(3, 3, 0, 0),
+                Dsts,
+                Weight(1, 0),
+                Dsts,
+                Del(2),
+                Dsts,
             ],
         );
     });
@@ -506,6 +805,20 @@ fn kernel_sh_matches() {
                 Clients,
             ],
         );
+        // sh-port: the source port is hashed too.
+        scenario(
+            &mut lab,
+            "sh",
+            "flag-2",
+            82,
+            &[
+                Add(0, 1, 0, 0),
+                Add(1, 2, 0, 0),
+                Add(2, 1, 0, 0),
+                Add(3, 3, 0, 0),
+                PortClients(0),
+            ],
+        );
     });
 }
 
@@ -540,6 +853,22 @@ fn kernel_mh_matches() {
                 Add(3, 3, 0, 0),
                 Weight(0, 0),
                 Clients,
+            ],
+        );
+        // mh-port with mh-fallback.
+        scenario(
+            &mut lab,
+            "mh",
+            "flag-1,flag-2",
+            82,
+            &[
+                Add(0, 5, 0, 0),
+                Add(1, 2, 0, 0),
+                Add(2, 1, 0, 0),
+                Add(3, 3, 0, 0),
+                PortClients(0),
+                Weight(1, 0),
+                PortClients(1),
             ],
         );
     });
