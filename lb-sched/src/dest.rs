@@ -18,8 +18,12 @@ pub const MAX_WEIGHT: u32 = i32::MAX as u32;
 
 /// A handle to a destination of a [`Service`](crate::Service).
 ///
-/// Handles are never reused for another destination: a handle to a removed
-/// destination is reported as [`Error::UnknownDest`].
+/// Handles are never reused for another destination. A removed destination
+/// that still has connections keeps its handle, as the kernel keeps the dest in
+/// its trash: connection events on it still count, and adding the same address
+/// and port again brings it back with that handle and its counters. Once a
+/// removed destination has no connections, its handle is reported as
+/// [`Error::UnknownDest`].
 ///
 /// One non-zero word, slot in the high half and generation (never zero) in the
 /// low half: `Option<DestId>` is 8 bytes, a pick returns in one register, and
@@ -134,8 +138,12 @@ pub struct Dest {
     pub(crate) overloaded: bool,
     /// Insertion sequence number: a larger value is closer to the list head.
     pub(crate) seq: u64,
-    /// Index in `Dests::order` (insertion order; the kernel list is its reverse).
+    /// Index in `Dests::order` (insertion order; the kernel list is its reverse);
+    /// meaningless while `!in_list`.
     pub(crate) rank: u32,
+    /// In the service's list; false for a removed destination that still has
+    /// connections (`IP_VS_DEST_F_AVAILABLE` cleared, the dest on `dest_trash`).
+    pub(crate) in_list: bool,
     /// This destination's handle.
     pub(crate) id: DestId,
 }
@@ -185,8 +193,29 @@ impl Dest {
     pub fn seq(&self) -> u64 {
         self.seq
     }
+    /// Whether the destination is in the service's list (`IP_VS_DEST_F_AVAILABLE`).
+    /// False for a removed destination that still has connections: the kernel
+    /// keeps it in its trash, and no scheduler sees it until it is added again.
+    pub fn in_list(&self) -> bool {
+        self.in_list
+    }
     pub(crate) fn total(&self) -> u64 {
         self.active as u64 + self.inactive as u64
+    }
+    /// The part of `__ip_vs_update_dest` the schedulers see, for an edit and for
+    /// a dest brought back from the trash: weight and thresholds replaced (the
+    /// latest non-zero weight kept), OVERLOAD cleared when the new upper
+    /// threshold is 0 or larger than the old one.
+    fn reconfigure(&mut self, weight: u32, u_threshold: u32, l_threshold: u32) {
+        self.weight = weight;
+        if weight != 0 {
+            self.last_weight = weight;
+        }
+        if u_threshold == 0 || u_threshold > self.u_threshold {
+            self.overloaded = false;
+        }
+        self.u_threshold = u_threshold;
+        self.l_threshold = l_threshold;
     }
 }
 
@@ -196,10 +225,18 @@ impl Dest {
 /// event is one bounds check and one handle comparison; `order` holds the
 /// handles by rank (insertion order; the kernel list is its reverse).
 ///
-/// A live record's generation is odd, a removed one's even: a handle is only
-/// ever issued with an odd generation, so it can never match a removed record
-/// (not even a handle from another service), and removing a destination makes
+/// A live record's generation is odd, a freed one's even: a handle is only
+/// ever issued with an odd generation, so it can never match a freed record
+/// (not even a handle from another service), and freeing a destination makes
 /// every handle to it stale.
+///
+/// Removing a destination that still has connections does not free it: like
+/// the kernel's `dest_trash` (`ip_vs_del_dest` → `__ip_vs_del_dest`), the
+/// record leaves the list but keeps its handle and counters, and adding the
+/// same address and port brings it back (`ip_vs_trash_get_dest`). Trashed
+/// records without connections are freed at the next add or remove; the
+/// kernel frees them after `IP_VS_DEST_TRASH_PERIOD` (2 minutes), which only a
+/// re-add with weight 0 could tell apart (mh reads the kept `last_weight`).
 #[derive(Clone, Debug, Default)]
 pub struct Dests {
     /// Records by slot. Invariant: `slots[s].id.slot() == s`.
@@ -210,6 +247,8 @@ pub struct Dests {
     free: Vec<u32>,
     next_seq: u64,
     by_addr: HashMap<(IpAddr, u16), DestId>,
+    /// Removed destinations kept for their connections, by address and port.
+    trash: HashMap<(IpAddr, u16), DestId>,
 }
 
 /// The generation of a slot's first destination (odd: live).
@@ -232,7 +271,8 @@ impl Dests {
     pub fn is_empty(&self) -> bool {
         self.order.is_empty()
     }
-    /// The destination behind a handle.
+    /// The destination behind a handle: in the list, or removed with
+    /// connections left ([`Dest::in_list`] tells which).
     #[inline]
     pub fn get(&self, id: DestId) -> Option<&Dest> {
         let d = self.slots.get(id.slot() as usize)?;
@@ -245,9 +285,23 @@ impl Dests {
             _ => Err(Error::UnknownDest),
         }
     }
-    /// The handle of the destination with this address and port.
+    /// The handle of the destination in the list with this address and port.
     pub fn find(&self, addr: IpAddr, port: u16) -> Option<DestId> {
         self.by_addr.get(&(addr, port)).copied()
+    }
+    /// The handle of the removed destination with this address and port that
+    /// still has connections.
+    pub fn find_removed(&self, addr: IpAddr, port: u16) -> Option<DestId> {
+        self.trash.get(&(addr, port)).copied()
+    }
+    /// The removed destinations that still have connections (no order).
+    pub fn removed(&self) -> impl Iterator<Item = (DestId, &Dest)> + '_ {
+        self.trash.values().map(|&id| self.at_slot_live(id))
+    }
+    /// Whether `id` (a valid handle) is in the list.
+    #[inline]
+    pub(crate) fn in_list(&self, id: DestId) -> bool {
+        self.get(id).is_some_and(|d| d.in_list)
     }
     /// The destinations in list order (head first), with their handles.
     #[inline]
@@ -277,69 +331,107 @@ impl Dests {
     pub(crate) fn id_at_rank(&self, rank: usize) -> Option<DestId> {
         self.order.get(rank).copied()
     }
-    /// The live destination in slot `s`, if any.
+    /// The destination in the list in slot `s`, if any.
     #[inline]
     pub(crate) fn at_slot(&self, s: u32) -> Option<(DestId, &Dest)> {
         let d = self.slots.get(s as usize)?;
-        (d.id.generation().get() % 2 == 1).then_some((d.id, d))
+        (d.id.generation().get() % 2 == 1 && d.in_list).then_some((d.id, d))
     }
     /// Number of slots (an upper bound for [`DestId::index`]).
     pub(crate) fn slot_count(&self) -> usize {
         self.slots.len()
     }
 
+    /// `ip_vs_add_dest`: a removed destination with this address and port that
+    /// still has connections comes back from the trash with its handle and
+    /// counters, updated as by an edit; otherwise a new record. Either way it
+    /// goes to the list head.
     pub(crate) fn add(&mut self, cfg: &DestConfig) -> Result<DestId, Error> {
         cfg.validate()?;
-        if self.by_addr.contains_key(&(cfg.addr, cfg.port)) {
+        let key = (cfg.addr, cfg.port);
+        if self.by_addr.contains_key(&key) {
             return Err(Error::Exists);
         }
         if self.order.len() >= u32::MAX as usize - 1 {
             return Err(Error::TooManyDests);
         }
-        let id = match self.free.pop() {
-            Some(slot) => DestId::new(
-                slot,
-                next_generation(self.slots[slot as usize].id.generation()),
-            ),
-            None => DestId::new(self.slots.len() as u32, FIRST_GENERATION),
-        };
         let seq = self.next_seq;
         self.next_seq += 1;
-        let dest = Dest {
-            addr: cfg.addr,
-            port: cfg.port,
-            weight: cfg.weight,
-            last_weight: cfg.weight,
-            u_threshold: cfg.u_threshold,
-            l_threshold: cfg.l_threshold,
-            active: 0,
-            inactive: 0,
-            overloaded: false,
-            seq,
-            rank: self.order.len() as u32,
-            id,
+        let rank = self.order.len() as u32;
+        let id = if let Some(id) = self.trash.remove(&key) {
+            let d = &mut self.slots[id.slot() as usize];
+            d.reconfigure(cfg.weight, cfg.u_threshold, cfg.l_threshold);
+            (d.seq, d.rank, d.in_list) = (seq, rank, true);
+            id
+        } else {
+            let id = match self.free.pop() {
+                Some(slot) => DestId::new(
+                    slot,
+                    next_generation(self.slots[slot as usize].id.generation()),
+                ),
+                None => DestId::new(self.slots.len() as u32, FIRST_GENERATION),
+            };
+            let dest = Dest {
+                addr: cfg.addr,
+                port: cfg.port,
+                weight: cfg.weight,
+                last_weight: cfg.weight,
+                u_threshold: cfg.u_threshold,
+                l_threshold: cfg.l_threshold,
+                active: 0,
+                inactive: 0,
+                overloaded: false,
+                seq,
+                rank,
+                in_list: true,
+                id,
+            };
+            match self.slots.get_mut(id.slot() as usize) {
+                Some(d) => *d = dest,
+                None => self.slots.push(dest),
+            }
+            id
         };
-        match self.slots.get_mut(id.slot() as usize) {
-            Some(d) => *d = dest,
-            None => self.slots.push(dest),
-        }
         self.order.push(id);
-        self.by_addr.insert((cfg.addr, cfg.port), id);
+        self.by_addr.insert(key, id);
+        self.free_idle_trash();
         Ok(id)
     }
 
+    /// `ip_vs_del_dest`: unlinks a destination in the list; one that still has
+    /// connections goes to the trash, the others are freed.
     pub(crate) fn remove(&mut self, id: DestId) -> Result<Dest, Error> {
         let d = self.get_mut(id)?;
+        if !d.in_list {
+            return Err(Error::UnknownDest);
+        }
+        d.in_list = false;
         let dest = d.clone();
-        d.id = DestId::new(id.slot(), next_generation(id.generation()));
-        self.free.push(id.slot());
         let rank = dest.rank as usize;
         self.order.remove(rank);
         for r in rank..self.order.len() {
             self.slots[self.order[r].slot() as usize].rank = r as u32;
         }
-        self.by_addr.remove(&(dest.addr, dest.port));
+        let key = (dest.addr, dest.port);
+        self.by_addr.remove(&key);
+        self.trash.insert(key, id);
+        self.free_idle_trash();
         Ok(dest)
+    }
+
+    /// Frees the trashed records that have no connections left.
+    fn free_idle_trash(&mut self) {
+        let slots = &mut self.slots;
+        let free = &mut self.free;
+        self.trash.retain(|_, id| {
+            let d = &mut slots[id.slot() as usize];
+            if d.total() > 0 {
+                return true;
+            }
+            d.id = DestId::new(id.slot(), next_generation(id.generation()));
+            free.push(id.slot());
+            false
+        });
     }
 
     /// `__ip_vs_update_dest` for an edit: weight and thresholds replaced; OVERLOAD
@@ -352,6 +444,9 @@ impl Dests {
         l_threshold: u32,
     ) -> Result<(), Error> {
         let d = self.get_mut(id)?;
+        if !d.in_list {
+            return Err(Error::UnknownDest);
+        }
         DestConfig {
             addr: d.addr,
             port: d.port,
@@ -360,15 +455,7 @@ impl Dests {
             l_threshold,
         }
         .validate()?;
-        d.weight = weight;
-        if weight != 0 {
-            d.last_weight = weight;
-        }
-        if u_threshold == 0 || u_threshold > d.u_threshold {
-            d.overloaded = false;
-        }
-        d.u_threshold = u_threshold;
-        d.l_threshold = l_threshold;
+        d.reconfigure(weight, u_threshold, l_threshold);
         Ok(())
     }
 

@@ -142,7 +142,7 @@ pub fn run_with(sched: AnyScheduler, mut model: Model, ops: &[Op]) -> Result<(),
             Op::Connect(dest, st) | Op::Close(dest, st) => {
                 let (a, p) = dest_addr(dest);
                 let connect = matches!(op, Op::Connect(..));
-                let r1 = match fast.find(a, p) {
+                let r1 = match fast.find(a, p).or(fast.find_removed(a, p)) {
                     Some(id) if connect => fast.conn_new(id, st),
                     Some(id) => fast.conn_closed(id, st),
                     None => Err(crate::Error::UnknownDest),
@@ -163,7 +163,7 @@ pub fn run_with(sched: AnyScheduler, mut model: Model, ops: &[Op]) -> Result<(),
                 } else {
                     ConnState::Inactive
                 };
-                let r1 = match fast.find(a, p) {
+                let r1 = match fast.find(a, p).or(fast.find_removed(a, p)) {
                     Some(id) if to == ConnState::Active => fast.conn_established(id),
                     Some(id) => fast.conn_closing(id),
                     None => Err(crate::Error::UnknownDest),
@@ -223,6 +223,30 @@ pub fn run_with(sched: AnyScheduler, mut model: Model, ops: &[Op]) -> Result<(),
             .collect();
         if a != b {
             return fail(format!("state differs:\nfast  {a:?}\nmodel {b:?}"));
+        }
+        // And the removed dests kept for their connections.
+        let mut a: Vec<_> = fast
+            .dests()
+            .removed()
+            .map(|(_, d)| (d.addr(), d.port(), d.active(), d.inactive(), d.overloaded()))
+            .collect();
+        let mut b: Vec<_> = model
+            .trash
+            .iter()
+            .map(|d| {
+                (
+                    d.key.0,
+                    d.key.1,
+                    d.active as u32,
+                    d.inactive as u32,
+                    d.overloaded,
+                )
+            })
+            .collect();
+        a.sort();
+        b.sort();
+        if a != b {
+            return fail(format!("trash differs:\nfast  {a:?}\nmodel {b:?}"));
         }
     }
     Ok(())

@@ -47,6 +47,10 @@
 //! - Connection events keep `activeconns` / `inactconns` and the OVERLOAD flag
 //!   exactly as `ip_vs_bind_dest` / `ip_vs_unbind_dest` do (see [`Service::conn_new`]).
 //! - Hashing schedulers (sh, dh, mh) pick by [`Flow`] ([`Service::pick_for`]).
+//! - A removed destination that still has connections stays behind its handle,
+//!   as the kernel keeps it in `dest_trash`: its connection events still count,
+//!   and adding the same address and port again brings it back with its
+//!   counters (`ip_vs_trash_get_dest`), so lc and friends see those connections.
 //! - No method panics on bad input: they return [`Error`]. A pick never allocates.
 //!
 //! [`mod@reference`] holds plain transcriptions of the kernel's code (linear scans),
@@ -163,7 +167,9 @@ pub enum Error {
     /// A destination with this address and port already exists (`EEXIST`).
     #[error("destination already exists")]
     Exists,
-    /// The handle does not name a live destination (`ENOENT`).
+    /// The handle names no destination (`ENOENT`): never issued, or removed
+    /// and without connections left. Editing or removing a removed destination
+    /// that still has connections is refused the same way.
     #[error("no such destination")]
     UnknownDest,
     /// A close or state change for a connection the counters do not hold.
@@ -390,17 +396,27 @@ impl<S: Scheduler> Service<S> {
         &self.sched
     }
 
-    /// The destination behind a handle.
+    /// The destination behind a handle: in the list, or removed with
+    /// connections left ([`Dest::in_list`] tells which).
     pub fn dest(&self, id: DestId) -> Option<&Dest> {
         self.dests.get(id)
     }
 
-    /// The handle of the destination with this address and port.
+    /// The handle of the destination in the list with this address and port.
     pub fn find(&self, addr: IpAddr, port: u16) -> Option<DestId> {
         self.dests.find(addr, port)
     }
 
-    /// `ipvsadm -a`: adds a destination at the head of the list.
+    /// The handle of the removed destination with this address and port that
+    /// still has connections.
+    pub fn find_removed(&self, addr: IpAddr, port: u16) -> Option<DestId> {
+        self.dests.find_removed(addr, port)
+    }
+
+    /// `ipvsadm -a`: adds a destination at the head of the list. A removed
+    /// destination with the same address and port that still has connections
+    /// comes back with its handle and counters (`ip_vs_trash_get_dest`), so
+    /// least-connection schedulers count its connections again.
     pub fn add(&mut self, cfg: DestConfig) -> Result<DestId, Error> {
         cfg.validate()?;
         self.sched.check_len(self.dests.len() + 1)?;
@@ -410,8 +426,15 @@ impl<S: Scheduler> Service<S> {
         Ok(id)
     }
 
-    /// `ipvsadm -d`: removes a destination. Its connections are forgotten (the
-    /// kernel keeps them on the removed dest, which no scheduler sees again).
+    /// `ipvsadm -d`: removes a destination from the list; no scheduler picks it
+    /// again. If it still has connections, it stays behind its handle for
+    /// their events until they end or it is added again (the kernel's
+    /// `dest_trash`); [`Service::find_removed`] finds it.
+    ///
+    /// A kernel director drops every packet of those connections while the
+    /// destination is out of the list (unless sysctl `expire_nodest_conn` is
+    /// set), so their TCP state stops changing until their timers expire or
+    /// the destination is added again.
     pub fn remove(&mut self, id: DestId) -> Result<Dest, Error> {
         let d = self.dests.remove(id)?;
         self.sched
@@ -452,14 +475,19 @@ impl<S: Scheduler> Service<S> {
         Ok(())
     }
 
-    /// Runs the counter hooks the scheduler asked for.
+    /// Runs the counter hooks the scheduler asked for, if `id` is in the list
+    /// (a removed dest's counters matter only once it is added again, and
+    /// [`Scheduler::dest_changed`] then sees it whole).
     #[inline]
     fn counters_changed(&mut self, id: DestId, flipped: bool) {
-        if self.hooks.load {
-            self.sched.load_changed(&self.dests, id);
-        }
-        if flipped && self.hooks.overload {
-            self.sched.overload_changed(&self.dests, id);
+        let overload = flipped && self.hooks.overload;
+        if (self.hooks.load || overload) && self.dests.in_list(id) {
+            if self.hooks.load {
+                self.sched.load_changed(&self.dests, id);
+            }
+            if overload {
+                self.sched.overload_changed(&self.dests, id);
+            }
         }
     }
 

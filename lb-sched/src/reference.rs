@@ -87,6 +87,8 @@ enum State {
 pub struct Model {
     /// The destination list, head first.
     pub list: Vec<RefDest>,
+    /// `ipvs->dest_trash`: removed dests that still have connections.
+    pub trash: Vec<RefDest>,
     state: State,
     rng: Box<dyn RandomSource>,
 }
@@ -95,6 +97,7 @@ impl std::fmt::Debug for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Model")
             .field("list", &self.list)
+            .field("trash", &self.trash)
             .field("state", &self.state)
             .finish()
     }
@@ -158,6 +161,7 @@ impl Model {
         };
         Ok(Model {
             list: Vec::new(),
+            trash: Vec::new(),
             state,
             rng,
         })
@@ -217,6 +221,22 @@ impl Model {
         self.list.iter().find(|d| d.key == key)
     }
 
+    /// The dest with this key in the list, else in the trash: connections keep
+    /// their dest after `ip_vs_del_dest`.
+    fn dest_mut(&mut self, key: Key) -> Result<&mut RefDest, Error> {
+        self.list
+            .iter_mut()
+            .chain(self.trash.iter_mut())
+            .find(|d| d.key == key)
+            .ok_or(Error::UnknownDest)
+    }
+
+    /// Frees trashed dests without connections (the kernel does after
+    /// `IP_VS_DEST_TRASH_PERIOD`; the fast side at every add and remove).
+    fn free_idle_trash(&mut self) {
+        self.trash.retain(|d| d.total() > 0);
+    }
+
     fn check(weight: u32, u: u32, l: u32) -> Result<(), Error> {
         if weight > i32::MAX as u32 {
             return Err(Error::WeightOutOfRange(weight));
@@ -245,9 +265,15 @@ impl Model {
         if let State::Rr(Some(p)) = &mut self.state {
             *p += 1; // the saved dest moved one place down the list
         }
-        self.list.insert(
-            0,
-            RefDest {
+        // ip_vs_trash_get_dest: the same address and port comes back with its
+        // counters, updated by __ip_vs_update_dest as for an edit.
+        let dest = match self.trash.iter().position(|d| d.key == key) {
+            Some(t) => {
+                let mut d = self.trash.remove(t);
+                Self::update_dest(&mut d, cfg.weight, cfg.u_threshold, cfg.l_threshold);
+                d
+            }
+            None => RefDest {
                 key,
                 weight: cfg.weight as i64,
                 last_weight: cfg.weight as i64,
@@ -257,15 +283,20 @@ impl Model {
                 inactive: 0,
                 overloaded: false,
             },
-        );
+        };
+        self.list.insert(0, dest);
+        self.free_idle_trash();
         self.changed(false);
         Ok(())
     }
 
-    /// `ip_vs_del_dest`: unlink, then the `del_dest` hook.
+    /// `ip_vs_del_dest`: unlink (to the trash while connections remain), then
+    /// the `del_dest` hook.
     pub fn remove(&mut self, key: Key) -> Result<(), Error> {
         let i = self.pos(key)?;
-        self.list.remove(i);
+        let d = self.list.remove(i);
+        self.trash.push(d);
+        self.free_idle_trash();
         // ip_vs_rr_del_dest: if the saved position is the removed dest, move it to
         // the removed dest's predecessor (or the head).
         if let State::Rr(pos) = &mut self.state {
@@ -283,7 +314,13 @@ impl Model {
     pub fn edit(&mut self, key: Key, weight: u32, u: u32, l: u32) -> Result<(), Error> {
         let i = self.pos(key)?;
         Self::check(weight, u, l)?;
-        let d = &mut self.list[i];
+        Self::update_dest(&mut self.list[i], weight, u, l);
+        self.changed(true);
+        Ok(())
+    }
+
+    /// `__ip_vs_update_dest`, the fields schedulers read.
+    fn update_dest(d: &mut RefDest, weight: u32, u: u32, l: u32) {
         if weight != 0 {
             d.last_weight = weight as i64;
         }
@@ -293,19 +330,19 @@ impl Model {
         }
         d.u_threshold = u as i64;
         d.l_threshold = l as i64;
-        self.changed(true);
-        Ok(())
     }
 
     /// `ip_vs_bind_dest`.
     pub fn conn_new(&mut self, key: Key, state: ConnState) -> Result<(), Error> {
-        let i = self.pos(key)?;
-        self.conn_new_at(i, state)
+        Self::bind(self.dest_mut(key)?, state)
     }
 
     /// [`Model::conn_new`] for the dest at list index `i` (O(1), as in the kernel).
     pub fn conn_new_at(&mut self, i: usize, state: ConnState) -> Result<(), Error> {
-        let d = self.list.get_mut(i).ok_or(Error::UnknownDest)?;
+        Self::bind(self.list.get_mut(i).ok_or(Error::UnknownDest)?, state)
+    }
+
+    fn bind(d: &mut RefDest, state: ConnState) -> Result<(), Error> {
         let c = match state {
             ConnState::Active => &mut d.active,
             ConnState::Inactive => &mut d.inactive,
@@ -322,13 +359,15 @@ impl Model {
 
     /// TCP state change: move a connection between the counters.
     pub fn conn_move(&mut self, key: Key, to: ConnState) -> Result<(), Error> {
-        let i = self.pos(key)?;
-        self.conn_move_at(i, to)
+        Self::move_conn(self.dest_mut(key)?, to)
     }
 
     /// [`Model::conn_move`] for the dest at list index `i`.
     pub fn conn_move_at(&mut self, i: usize, to: ConnState) -> Result<(), Error> {
-        let d = self.list.get_mut(i).ok_or(Error::UnknownDest)?;
+        Self::move_conn(self.list.get_mut(i).ok_or(Error::UnknownDest)?, to)
+    }
+
+    fn move_conn(d: &mut RefDest, to: ConnState) -> Result<(), Error> {
         let (from, to) = match to {
             ConnState::Active => (&mut d.inactive, &mut d.active),
             ConnState::Inactive => (&mut d.active, &mut d.inactive),
@@ -346,13 +385,15 @@ impl Model {
 
     /// `ip_vs_unbind_dest`.
     pub fn conn_closed(&mut self, key: Key, state: ConnState) -> Result<(), Error> {
-        let i = self.pos(key)?;
-        self.conn_closed_at(i, state)
+        Self::unbind(self.dest_mut(key)?, state)
     }
 
     /// [`Model::conn_closed`] for the dest at list index `i`.
     pub fn conn_closed_at(&mut self, i: usize, state: ConnState) -> Result<(), Error> {
-        let d = self.list.get_mut(i).ok_or(Error::UnknownDest)?;
+        Self::unbind(self.list.get_mut(i).ok_or(Error::UnknownDest)?, state)
+    }
+
+    fn unbind(d: &mut RefDest, state: ConnState) -> Result<(), Error> {
         let c = match state {
             ConnState::Active => &mut d.active,
             ConnState::Inactive => &mut d.inactive,
@@ -538,25 +579,9 @@ impl Model {
                 }
                 least.map(|(i, _)| i)
             }
-            State::Wlc | State::Sed => {
-                // ip_vs_wlc_schedule / ip_vs_sed_schedule
-                let sed = matches!(self.state, State::Sed);
-                let oh = |d: &RefDest| if sed { d.active + 1 } else { d.overhead() };
-                let first = list.iter().position(|d| !d.overloaded && d.weight > 0)?;
-                let mut least = first;
-                let mut loh = oh(&list[first]);
-                for (i, d) in list.iter().enumerate().skip(first + 1) {
-                    if d.overloaded {
-                        continue;
-                    }
-                    let doh = oh(d);
-                    if loh as i128 * d.weight as i128 > doh as i128 * list[least].weight as i128 {
-                        least = i;
-                        loh = doh;
-                    }
-                }
-                Some(least)
-            }
+            State::Wlc => wlc(list, RefDest::overhead),
+            // ip_vs_sed_schedule: wlc on activeconns + 1
+            State::Sed => wlc(list, |d| d.active + 1),
             State::Nq => {
                 // ip_vs_nq_schedule
                 let mut least: Option<(usize, i64)> = None;
@@ -718,6 +743,25 @@ impl Model {
             }
         }
     }
+}
+
+/// `ip_vs_wlc_schedule` with overhead function `oh`: the first dest that is not OVERLOAD with
+/// weight > 0, replaced by any later non-OVERLOAD one with `loh × w > doh × lw`.
+fn wlc(list: &[RefDest], oh: impl Fn(&RefDest) -> i64) -> Option<usize> {
+    let first = list.iter().position(|d| !d.overloaded && d.weight > 0)?;
+    let mut least = first;
+    let mut loh = oh(&list[first]);
+    for (i, d) in list.iter().enumerate().skip(first + 1) {
+        if d.overloaded {
+            continue;
+        }
+        let doh = oh(d);
+        if loh as i128 * d.weight as i128 > doh as i128 * list[least].weight as i128 {
+            least = i;
+            loh = doh;
+        }
+    }
+    Some(least)
 }
 
 /// `ip_vs_mh_reassign`: gcd, shift, permutation, populate (M = `lookup.len()`,

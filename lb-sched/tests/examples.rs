@@ -390,3 +390,69 @@ fn rr_removed_head_position_then_add_starts_at_the_new_head() {
         Some((ip(b'D'), 80))
     );
 }
+
+/// Picks `n` connections and binds each (inactive, then established), as the
+/// kernel does for TCP.
+fn connect<S: Scheduler>(svc: &mut Service<S>, ids: &[(char, DestId)], n: usize) -> String {
+    (0..n)
+        .map(|_| {
+            let id = svc.pick();
+            if let Some(id) = id {
+                svc.conn_new(id, ConnState::Inactive).unwrap();
+                svc.conn_established(id).unwrap();
+            }
+            name_of(ids, id)
+        })
+        .collect()
+}
+
+#[test]
+fn a_removed_dest_with_connections_comes_back_with_them() {
+    // Seen in the lab VM (6.1 and 6.12, kernel_differential lc :82): the kernel
+    // keeps a removed dest in its trash while connections hold it, and adding
+    // the same address again revives it, counters and all.
+    let (mut svc, ids) = service(Lc::new(), &[('A', 1), ('B', 1), ('C', 1)]);
+    assert_eq!(connect(&mut svc, &ids, 6), "CBACBA");
+    let b = ids[1].1;
+    svc.remove(b).unwrap();
+    assert_eq!(svc.find(ip(b'B'), 80), None);
+    assert_eq!(svc.find_removed(ip(b'B'), 80), Some(b));
+    assert!(!svc.dest(b).unwrap().in_list());
+    assert_eq!(connect(&mut svc, &ids, 2), "CA");
+    // Its connections still count: one is closing, one ends.
+    svc.conn_closing(b).unwrap();
+    svc.conn_closed(b, ConnState::Inactive).unwrap();
+    assert_eq!(svc.set_weight(b, 2), Err(Error::UnknownDest));
+    assert_eq!(svc.remove(b).map(|_| ()), Err(Error::UnknownDest));
+    // Back at the head with the same handle and one active connection: it
+    // takes two picks to reach the others' three, then wins the tie.
+    assert_eq!(svc.add(DestConfig::new(ip(b'B'), 80, 1)), Ok(b));
+    assert_eq!(svc.dest(b).unwrap().active(), 1);
+    assert_eq!(connect(&mut svc, &ids, 5), "BBBCA");
+    assert_eq!(svc.find_removed(ip(b'B'), 80), None);
+}
+
+#[test]
+fn a_removed_dest_is_forgotten_once_its_connections_end() {
+    let (mut svc, ids) = service(Wlc::new(), &[('A', 1), ('B', 1)]);
+    let a = ids[0].1;
+    assert_eq!(connect(&mut svc, &ids, 2), "BA");
+    // Without connections, removing frees it at once.
+    let b = ids[1].1;
+    svc.conn_closed(b, ConnState::Active).unwrap();
+    svc.remove(b).unwrap();
+    assert_eq!(svc.dest(b), None);
+    assert_eq!(svc.conn_new(b, ConnState::Active), Err(Error::UnknownDest));
+    // With one, it stays until the connection ends and the list next changes.
+    svc.remove(a).unwrap();
+    svc.conn_closed(a, ConnState::Active).unwrap();
+    assert!(svc.dest(a).is_some());
+    let c = svc.add(DestConfig::new(ip(b'C'), 80, 1)).unwrap();
+    assert_eq!(svc.dest(a), None);
+    assert_eq!(svc.find_removed(ip(b'A'), 80), None);
+    // A re-add is a new destination with a new handle.
+    let a2 = svc.add(DestConfig::new(ip(b'A'), 80, 1)).unwrap();
+    assert_ne!(a2, a);
+    assert_eq!(svc.dest(a2).unwrap().active(), 0);
+    assert_ne!(a2, c);
+}

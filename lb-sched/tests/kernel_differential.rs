@@ -30,7 +30,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use ipvs_lab::{in_netns, sh, sh_output};
-use lb_sched::{AnyScheduler, ConnState, DestConfig, DestId, Flow, Scheduler, Service};
+use lb_sched::{AnyScheduler, ConnState, DestConfig, DestId, Dests, Flow, Scheduler, Service};
 
 const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const PY: &str = "/usr/bin/python3";
@@ -281,6 +281,22 @@ struct Virtual {
 }
 
 impl Virtual {
+    /// One firewall-mark service for the 24 VIPs 192.0.2.1..=24, for the
+    /// schedulers that read the destination address (dh): the
+    /// director owns 192.0.2.0/24 and nftables marks the client's packets to it.
+    fn fwmark_vips() -> Virtual {
+        sh("ip route add local 192.0.2.0/24 dev lo
+nft add table ip lbmark
+nft add chain ip lbmark pre '{ type filter hook prerouting priority -150; }'
+nft add rule ip lbmark pre ip daddr 192.0.2.0/24 meta mark set 7");
+        Virtual {
+            spec: "-f 7".to_string(),
+            addrs: (1..=24)
+                .map(|h| (Ipv4Addr::new(192, 0, 2, h), 80))
+                .collect(),
+        }
+    }
+
     /// The TCP service VIP:`vport`.
     fn tcp(vport: u16) -> Virtual {
         Virtual {
@@ -322,9 +338,8 @@ fn scenario_on(lab: &mut Lab, name: &str, flags: &str, virt: &Virtual, steps: &[
     let mut svc = Service::new(AnyScheduler::from_name(name, bits).unwrap());
     let mut ids: Vec<Option<DestId>> = vec![None; lab.nrs];
     let (mut kernel, mut ours) = (Vec::new(), Vec::new());
-    // lb-sched's open connections, oldest first, and how many it closed.
+    // lb-sched's open connections, oldest first.
     let mut open: Vec<DestId> = Vec::new();
-    let mut closed = 0;
     let mut connect = |lab: &mut Lab,
                        svc: &mut Service<AnyScheduler>,
                        open: &mut Vec<DestId>,
@@ -388,10 +403,18 @@ fn scenario_on(lab: &mut Lab, name: &str, flags: &str, virt: &Virtual, steps: &[
             Step::Close(n) => {
                 lab.close_oldest(n);
                 for id in open.drain(..n) {
+                    // The director drops every packet of a connection whose
+                    // server was deleted ("the destination server is not
+                    // available", expire_nodest_conn = 0) until the server is
+                    // added again; when a retransmitted FIN then gets through
+                    // is up to TCP's timers, so scenarios do not close those.
+                    assert!(
+                        svc.dest(id).unwrap().in_list(),
+                        "closing a deleted server's connection"
+                    );
                     svc.conn_closing(id).unwrap();
                 }
-                closed += n;
-                wait_for_counts(spec, open.len(), closed);
+                wait_for_counts(spec, svc.dests());
             }
             Step::Clients => {
                 for c in 0..CLIENT_ADDRS {
@@ -427,10 +450,13 @@ fn scenario_on(lab: &mut Lab, name: &str, flags: &str, virt: &Virtual, steps: &[
     let _ = svc.scheduler().name();
 }
 
-/// Waits until the kernel counts `active` and `inactive` connections over the
-/// real servers of `spec` (`ipvsadm -Ln`'s ActiveConn and InActConn columns):
-/// the client's FIN has passed the director.
-fn wait_for_counts(spec: &str, active: usize, inactive: usize) {
+/// Waits until the kernel counts as many active and inactive connections over
+/// the real servers of `spec` (`ipvsadm -Ln`'s ActiveConn and InActConn
+/// columns) as lb-sched over `dests`: the client's FINs have passed the director.
+fn wait_for_counts(spec: &str, dests: &Dests) {
+    let (active, inactive) = dests.iter().fold((0, 0), |(a, i), (_, d)| {
+        (a + d.active() as usize, i + d.inactive() as usize)
+    });
     let mut last = String::new();
     for _ in 0..100 {
         last = sh(&format!("ipvsadm -Ln {spec}"));
@@ -562,6 +588,25 @@ fn kernel_lc_matches() {
                 Conns(6),
                 Weight(2, 0),
                 Conns(4),
+            ],
+        );
+        // A deleted server keeps its connections in the kernel's trash; added
+        // again, it comes back with them.
+        scenario(
+            &mut lab,
+            "lc",
+            "",
+            82,
+            &[
+                Add(0, 1, 0, 0),
+                Add(1, 1, 0, 0),
+                Add(2, 1, 0, 0),
+                Conns(6),
+                Del(1),
+                Conns(2),
+                Close(1),
+                Add(1, 1, 0, 0),
+                Conns(5),
             ],
         );
         // Closed connections count 1, open ones 256 (`ip_vs_dest_conn_overhead`).
@@ -739,17 +784,8 @@ fn kernel_dh_matches() {
     in_netns(|| {
         let mut lab = Lab::new("kd", 4);
         // dh hashes the destination address, so one firewall-mark service takes
-        // the client to 24 VIPs (nftables marks them, the director owns them all).
-        sh("ip route add local 192.0.2.0/24 dev lo
-nft add table ip lbdh
-nft add chain ip lbdh pre '{ type filter hook prerouting priority -150; }'
-nft add rule ip lbdh pre ip daddr 192.0.2.0/24 meta mark set 7");
-        let virt = Virtual {
-            spec: "-f 7".to_string(),
-            addrs: (1..=24)
-                .map(|h| (Ipv4Addr::new(192, 0, 2, h), 80))
-                .collect(),
-        };
+        // the client to 24 VIPs.
+        let virt = Virtual::fwmark_vips();
         // A quiesced server's VIPs are refused (dh has no fallback); a delete
         // rebuilds the table.
         scenario_on(
