@@ -3,8 +3,8 @@
 //! name at run time (as `IPVS_SVC_ATTR_SCHED_NAME` chooses it in the kernel).
 
 use crate::{
-    Change, DestId, Dests, Dh, Error, Flow, Fo, Hooks, Lc, Mh, Nq, Ovf, RandomSource, Rr,
-    Scheduler, Sed, Sh, Twos, Wlc, Wrr,
+    Change, Clock, DestId, Dests, Dh, Error, Flow, Fo, Hooks, Lblc, Lblcr, Lc, Mh, Nq, Ovf,
+    RandomSource, Rr, Scheduler, Sed, Sh, Twos, Wlc, Wrr,
 };
 
 /// A small xorshift generator, the default [`RandomSource`] of
@@ -48,6 +48,8 @@ pub enum AnyScheduler {
     Dh(Dh),
     Mh(Mh),
     Twos(Twos<XorShift>),
+    Lblc(Lblc),
+    Lblcr(Lblcr),
 }
 
 impl AnyScheduler {
@@ -67,13 +69,25 @@ impl AnyScheduler {
             "dh" => AnyScheduler::Dh(Dh::new()),
             "mh" => AnyScheduler::Mh(Mh::new(flags)),
             "twos" => AnyScheduler::Twos(Twos::new(XorShift::DEFAULT)),
+            "lblc" => AnyScheduler::Lblc(Lblc::new()),
+            "lblcr" => AnyScheduler::Lblcr(Lblcr::new()),
             _ => return Err(Error::UnknownScheduler),
         })
     }
 
+    /// The clock of lblc and lblcr; `None` for the others, which read no time.
+    pub fn clock(&self) -> Option<&Clock> {
+        match self {
+            AnyScheduler::Lblc(s) => Some(s.clock()),
+            AnyScheduler::Lblcr(s) => Some(s.clock()),
+            _ => None,
+        }
+    }
+
     /// The `ipvsadm -s` names this crate implements.
-    pub const NAMES: [&'static str; 12] = [
-        "rr", "wrr", "lc", "wlc", "sed", "nq", "fo", "ovf", "sh", "dh", "mh", "twos",
+    pub const NAMES: [&'static str; 14] = [
+        "rr", "wrr", "lc", "wlc", "sed", "nq", "fo", "ovf", "sh", "dh", "mh", "twos", "lblc",
+        "lblcr",
     ];
 }
 
@@ -92,6 +106,8 @@ macro_rules! dispatch {
             AnyScheduler::Dh($s) => $e,
             AnyScheduler::Mh($s) => $e,
             AnyScheduler::Twos($s) => $e,
+            AnyScheduler::Lblc($s) => $e,
+            AnyScheduler::Lblcr($s) => $e,
         }
     };
 }

@@ -3,7 +3,7 @@
 
 use crate::harness::{Op, run_with};
 use crate::reference::Model;
-use crate::{AnyScheduler, ConnState, Mh};
+use crate::{AnyScheduler, Clock, ConnState, Lblcr, Mh};
 
 /// At most this many operations per input. Each op is checked against the
 /// reference model (whose mh pick with fallback may probe the whole 4093-slot
@@ -29,6 +29,9 @@ pub const MAX_DESTS: u8 = 24;
 /// test `wrr_largest_weights_and_an_overloaded_heavy_dest` instead.
 pub const WRR_FUZZ_MAX_WEIGHT: u32 = 1024;
 
+/// The `lblcr_expiration` of the lblcr inputs: a few Advance ops pass it.
+pub const LBLCR_FUZZ_EXPIRATION: u64 = 100_000;
+
 /// Decodes `data` into a scheduler choice and an operation sequence, runs it
 /// against the fast implementation and the reference model, and panics on the
 /// first disagreement (or on a panic inside either).
@@ -49,7 +52,14 @@ pub fn sched_ops(data: &[u8]) {
         .filter_map(|c| decode(c, big))
         .take(MAX_OPS)
         .collect();
-    let (sched, model) = if name == "mh" {
+    let (sched, model) = if name == "lblcr" {
+        // A short expiration, so that Advance ops make lblcr shrink its sets.
+        let Ok(m) = Model::with_expiration(name, LBLCR_FUZZ_EXPIRATION) else {
+            return;
+        };
+        let s = Lblcr::with_clock(Clock::new(), LBLCR_FUZZ_EXPIRATION);
+        (AnyScheduler::Lblcr(s), m)
+    } else if name == "mh" {
         // Every change rebuilds the maglev table in both implementations, and a
         // fallback pick may probe all of it: the smallest table the kernel
         // offers (CONFIG_IP_VS_MH_TAB_INDEX = 8, M = 251) keeps inputs fast; the
@@ -110,6 +120,7 @@ fn decode(c: &[u8], big: u32) -> Option<Op> {
         4 => Op::Establish(dest),
         5 => Op::Close(dest, st),
         6 => Op::Closing(dest),
+        _ if a & 0x10 != 0 => Op::Advance(u16::from_le_bytes([c2, d])),
         _ => Op::Pick {
             client: u16::from_le_bytes([b, c2]),
             port: u16::from(d),

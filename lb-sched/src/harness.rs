@@ -57,6 +57,8 @@ pub enum Op {
         /// Bind a connection to the chosen dest (as the kernel does).
         bind: bool,
     },
+    /// Time passes (lblc and lblcr read it).
+    Advance(u16),
 }
 
 /// The address of destination index `i`.
@@ -173,6 +175,12 @@ pub fn run_with(sched: AnyScheduler, mut model: Model, ops: &[Op]) -> Result<(),
                     return fail(format!("fast {r1:?} model {r2:?}"));
                 }
             }
+            Op::Advance(dt) => {
+                if let Some(clock) = fast.scheduler().clock() {
+                    clock.advance(dt.into());
+                }
+                model.advance(dt.into());
+            }
             Op::Pick {
                 client,
                 port,
@@ -188,8 +196,9 @@ pub fn run_with(sched: AnyScheduler, mut model: Model, ops: &[Op]) -> Result<(),
                 if got_key != want {
                     return fail(format!("fast picked {got_key:?}, kernel model {want:?}"));
                 }
+                // lblc's cache hit alone skips the OVERLOAD test (ipvs-reference §5.1).
                 if let Some(d) = got.and_then(|id| fast.dest(id))
-                    && (d.weight() == 0 || d.overloaded())
+                    && (d.weight() == 0 || (d.overloaded() && name != "lblc"))
                 {
                     return fail(format!("picked a weight-0 or overloaded dest {d:?}"));
                 }

@@ -20,6 +20,8 @@
 //! | `dh` | [`Dh`] | `ip_vs_dh.c` |
 //! | `mh` | [`Mh`] | `ip_vs_mh.c` |
 //! | `twos` | [`Twos`] | `ip_vs_twos.c` |
+//! | `lblc` | [`Lblc`] | `ip_vs_lblc.c` |
+//! | `lblcr` | [`Lblcr`] | `ip_vs_lblcr.c` |
 //!
 //! ```
 //! use lb_sched::{Service, Wrr, DestConfig, ConnState};
@@ -46,7 +48,9 @@
 //!   "added later".
 //! - Connection events keep `activeconns` / `inactconns` and the OVERLOAD flag
 //!   exactly as `ip_vs_bind_dest` / `ip_vs_unbind_dest` do (see [`Service::conn_new`]).
-//! - Hashing schedulers (sh, dh, mh) pick by [`Flow`] ([`Service::pick_for`]).
+//! - Hashing schedulers (sh, dh, mh) and the locality schedulers (lblc, lblcr)
+//!   pick by [`Flow`] ([`Service::pick_for`]); lblc and lblcr read the
+//!   caller's [`Clock`] for their expiration.
 //! - A removed destination that still has connections stays behind its handle,
 //!   as the kernel keeps it in `dest_trash`: its connection events still count,
 //!   and adding the same address and port again brings it back with its
@@ -68,7 +72,11 @@
 //! overloaded, the pass loop over a bitset otherwise), twos a Fenwick tree of the
 //! eligible weights (each of its two weighted draws is one O(log n) descent).
 //! lc, wlc, sed and nq keep the plain scan up to 16 dests, twos up to 8, where
-//! it is faster than the index.
+//! it is faster than the index. lblc and lblcr keep wlc's index for their
+//! misses and a count of the dests below half their weight, so a cache hit
+//! needs no list scan (the kernel's `is_overloaded` walks the whole list);
+//! lblcr's set functions scan the set, as the kernel's do. They are not in the
+//! benchmark below.
 //!
 //! `cargo bench -p lb-sched` times one connection's worth of work (pick, bind,
 //! ESTABLISHED, and the close of an older connection) against the reference
@@ -105,6 +113,7 @@ mod bits;
 mod dest;
 mod hash;
 mod keyed;
+mod locality;
 
 #[doc(hidden)]
 pub mod harness;
@@ -112,6 +121,8 @@ pub mod harness;
 pub mod any;
 pub mod dh;
 pub mod fo;
+pub mod lblc;
+pub mod lblcr;
 pub mod lc;
 pub mod mh;
 pub mod nq;
@@ -135,7 +146,10 @@ pub use dest::{ConnState, Dest, DestConfig, DestId, Dests, MAX_WEIGHT};
 pub use dh::Dh;
 pub use fo::Fo;
 pub use hash::{hash_32, hsiphash_u32};
+pub use lblc::Lblc;
+pub use lblcr::Lblcr;
 pub use lc::Lc;
+pub use locality::{Clock, DEFAULT_EXPIRATION_MS};
 pub use mh::Mh;
 pub use nq::Nq;
 pub use ovf::Ovf;

@@ -5,12 +5,14 @@
 //! hash primitives, and exists to be obviously the kernel's algorithm, not to be
 //! fast. The differential tests drive both with the same operations.
 //!
-//! Sources: `net/netfilter/ipvs/ip_vs_{rr,wrr,lc,wlc,sed,nq,fo,ovf,sh,dh,mh,twos}.c`,
+//! Sources: `net/netfilter/ipvs/ip_vs_{rr,wrr,lc,wlc,sed,nq,fo,ovf,sh,dh,mh,twos,lblc,lblcr}.c`,
 //! `ip_vs_bind_dest` / `ip_vs_unbind_dest` (`ip_vs_conn.c`), `__ip_vs_update_dest`
 //! (`ip_vs_ctl.c`), `ip_vs_dest_conn_overhead` (`include/net/ip_vs.h`).
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
+use crate::DEFAULT_EXPIRATION_MS;
 use crate::any::XorShift;
 use crate::hash::{fold, hash_32, hsiphash_u32};
 use crate::{ConnState, DestConfig, Error, Flow, RandomSource};
@@ -81,6 +83,25 @@ enum State {
         tab_bits: i64,
     },
     Twos,
+    /// `struct ip_vs_lblc_table`: daddr → (dest, `lastuse`).
+    Lblc {
+        cache: HashMap<IpAddr, (Key, u64)>,
+        expiration: u64,
+    },
+    /// `struct ip_vs_lblcr_table`: daddr → dest set.
+    Lblcr {
+        cache: HashMap<IpAddr, RefSet>,
+        expiration: u64,
+    },
+}
+
+/// `struct ip_vs_dest_set` with its entry's `lastuse`.
+#[derive(Clone, Debug)]
+struct RefSet {
+    /// Head first.
+    members: Vec<Key>,
+    lastmod: u64,
+    lastuse: u64,
 }
 
 /// The model of one service: the kernel list and the scheduler's state.
@@ -89,6 +110,11 @@ pub struct Model {
     pub list: Vec<RefDest>,
     /// `ipvs->dest_trash`: removed dests that still have connections.
     pub trash: Vec<RefDest>,
+    /// The weight each removed dest had: what lblcr reads of a set member the
+    /// trash has freed (the kernel keeps it while the set holds it).
+    gone: HashMap<Key, i64>,
+    /// `jiffies`, for lblc and lblcr.
+    now: u64,
     state: State,
     rng: Box<dyn RandomSource>,
 }
@@ -157,14 +183,42 @@ impl Model {
                 tab_bits: MH_TAB_INDEX as i64 / 2,
             },
             "twos" => State::Twos,
+            "lblc" => State::Lblc {
+                cache: HashMap::new(),
+                expiration: DEFAULT_EXPIRATION_MS,
+            },
+            "lblcr" => State::Lblcr {
+                cache: HashMap::new(),
+                expiration: DEFAULT_EXPIRATION_MS,
+            },
             _ => return Err(Error::UnknownScheduler),
         };
         Ok(Model {
             list: Vec::new(),
             trash: Vec::new(),
+            gone: HashMap::new(),
+            now: 0,
             state,
             rng,
         })
+    }
+
+    /// An lblc or lblcr service with sysctl `lblc_expiration` /
+    /// `lblcr_expiration` = `expiration` (in the unit of [`Model::advance`]).
+    pub fn with_expiration(name: &str, expiration: u64) -> Result<Self, Error> {
+        let mut m = Self::new(name, 0)?;
+        match &mut m.state {
+            State::Lblc { expiration: e, .. } | State::Lblcr { expiration: e, .. } => {
+                *e = expiration
+            }
+            _ => return Err(Error::UnknownScheduler),
+        }
+        Ok(m)
+    }
+
+    /// Moves `jiffies` forward by `dt`.
+    pub fn advance(&mut self, dt: u64) {
+        self.now += dt;
     }
 
     /// An mh service for a kernel built with `CONFIG_IP_VS_MH_TAB_INDEX = index`
@@ -285,6 +339,7 @@ impl Model {
             },
         };
         self.list.insert(0, dest);
+        self.gone.remove(&key);
         self.free_idle_trash();
         self.changed(false);
         Ok(())
@@ -295,6 +350,7 @@ impl Model {
     pub fn remove(&mut self, key: Key) -> Result<(), Error> {
         let i = self.pos(key)?;
         let d = self.list.remove(i);
+        self.gone.insert(key, d.weight);
         self.trash.push(d);
         self.free_idle_trash();
         // ip_vs_rr_del_dest: if the saved position is the removed dest, move it to
@@ -495,6 +551,7 @@ impl Model {
     pub fn pick_index(&mut self, flow: &Flow) -> Option<usize> {
         let list = &self.list;
         let index_of = |k: Key| list.iter().position(|d| d.key == k);
+        let (trash, gone, now) = (&self.trash, &self.gone, self.now);
         match &mut self.state {
             State::Rr(pos) => {
                 // ip_vs_rr_schedule. `p` = index of the saved dest, n = head.
@@ -741,11 +798,115 @@ impl Model {
                     _ => Some(i1),
                 }
             }
+            State::Lblc { cache, expiration } => {
+                // ip_vs_lblc_schedule; the full check's expiry, at lookup.
+                if cache
+                    .get(&flow.dst)
+                    .is_some_and(|e| e.1 + *expiration <= now)
+                {
+                    cache.remove(&flow.dst);
+                }
+                if let Some(en) = cache.get_mut(&flow.dst) {
+                    en.1 = now;
+                    // Only a dest in the list is AVAILABLE; OVERLOAD is not checked.
+                    if let Some(i) = index_of(en.0)
+                        && list[i].weight > 0
+                        && !is_overloaded(list, &list[i])
+                    {
+                        return Some(i);
+                    }
+                }
+                // __ip_vs_lblc_schedule, then ip_vs_lblc_new.
+                let i = wlc(list, RefDest::overhead)?;
+                cache.insert(flow.dst, (list[i].key, now));
+                Some(i)
+            }
+            State::Lblcr { cache, expiration } => {
+                // ip_vs_lblcr_schedule
+                if cache
+                    .get(&flow.dst)
+                    .is_some_and(|e| e.lastuse + *expiration <= now)
+                {
+                    cache.remove(&flow.dst);
+                }
+                let Some(set) = cache.get_mut(&flow.dst) else {
+                    let i = wlc(list, RefDest::overhead)?;
+                    let set = RefSet {
+                        members: vec![list[i].key],
+                        lastmod: now,
+                        lastuse: now,
+                    };
+                    cache.insert(flow.dst, set);
+                    return Some(i);
+                };
+                set.lastuse = now;
+                // What the set functions read of a member: the dest in the list,
+                // in the trash, or freed (no connections, its last weight).
+                let view = |k: Key| -> (i64, i64, bool, Option<usize>) {
+                    if let Some(i) = index_of(k) {
+                        let d = &list[i];
+                        (d.weight, d.overhead(), d.overloaded, Some(i))
+                    } else if let Some(d) = trash.iter().find(|d| d.key == k) {
+                        (d.weight, d.overhead(), d.overloaded, None)
+                    } else {
+                        (gone.get(&k).copied().unwrap_or(0), 0, false, None)
+                    }
+                };
+                // ip_vs_dest_set_min
+                let mut least: Option<(i64, i64, usize)> = None;
+                for &k in &set.members {
+                    let (w, oh, overloaded, avail) = view(k);
+                    if overloaded {
+                        continue;
+                    }
+                    let Some(i) = avail else { continue };
+                    match least {
+                        None if w > 0 => least = Some((w, oh, i)),
+                        Some((lw, loh, _)) if loh as i128 * w as i128 > oh as i128 * lw as i128 => {
+                            least = Some((w, oh, i))
+                        }
+                        _ => {}
+                    }
+                }
+                if set.members.len() > 1 && now > set.lastmod + *expiration {
+                    // ip_vs_dest_set_max, then ip_vs_dest_set_erase
+                    let mut most: Option<(i64, i64, usize)> = None;
+                    for (p, &k) in set.members.iter().enumerate() {
+                        let (w, oh, _, _) = view(k);
+                        match most {
+                            None if w > 0 => most = Some((w, oh, p)),
+                            Some((mw, moh, _))
+                                if (moh as i128 * w as i128) < oh as i128 * mw as i128 && w > 0 =>
+                            {
+                                most = Some((w, oh, p))
+                            }
+                            _ => {}
+                        }
+                    }
+                    if let Some((_, _, p)) = most {
+                        set.members.remove(p);
+                        set.lastmod = now;
+                    }
+                }
+                if let Some((_, _, i)) = least
+                    && !is_overloaded(list, &list[i])
+                {
+                    return Some(i);
+                }
+                let i = wlc(list, RefDest::overhead)?;
+                // ip_vs_dest_set_insert(check = true)
+                if !set.members.contains(&list[i].key) {
+                    set.members.insert(0, list[i].key);
+                    set.lastmod = now;
+                }
+                Some(i)
+            }
         }
     }
 }
 
-/// `ip_vs_wlc_schedule` with overhead function `oh`: the first dest that is not OVERLOAD with
+/// `ip_vs_wlc_schedule` with overhead function `oh` (also `__ip_vs_lblc_schedule`
+/// and `__ip_vs_lblcr_schedule`): the first dest that is not OVERLOAD with
 /// weight > 0, replaced by any later non-OVERLOAD one with `loh × w > doh × lw`.
 fn wlc(list: &[RefDest], oh: impl Fn(&RefDest) -> i64) -> Option<usize> {
     let first = list.iter().position(|d| !d.overloaded && d.weight > 0)?;
@@ -762,6 +923,12 @@ fn wlc(list: &[RefDest], oh: impl Fn(&RefDest) -> i64) -> Option<usize> {
         }
     }
     Some(least)
+}
+
+/// `is_overloaded` of lblc and lblcr: more active connections than weight while
+/// some dest in the list has `activeconns × 2 < weight`.
+fn is_overloaded(list: &[RefDest], dest: &RefDest) -> bool {
+    dest.active > dest.weight && list.iter().any(|d| d.active * 2 < d.weight)
 }
 
 /// `ip_vs_mh_reassign`: gcd, shift, permutation, populate (M = `lookup.len()`,

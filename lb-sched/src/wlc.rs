@@ -13,7 +13,7 @@ use crate::Dest;
 use crate::keyed::{Keyed, Ratio, Rule, keyed_scheduler};
 
 #[derive(Clone, Debug, Default)]
-struct WlcRule;
+pub(crate) struct WlcRule;
 impl Rule for WlcRule {
     type Key = Ratio;
     fn key(d: &Dest) -> Option<Ratio> {

@@ -7,8 +7,8 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use lb_sched::reference::Model;
 use lb_sched::{
-    AnyScheduler, ConnState, DestConfig, DestId, Error, Flow, Fo, Lc, Nq, Ovf, Rr, Scheduler, Sed,
-    Service, Wlc, Wrr,
+    AnyScheduler, Clock, ConnState, DestConfig, DestId, Error, Flow, Fo, Lblc, Lblcr, Lc, Nq, Ovf,
+    Rr, Scheduler, Sed, Service, Wlc, Wrr,
 };
 
 fn ip(n: u8) -> IpAddr {
@@ -330,7 +330,10 @@ fn invalid_input_is_an_error_not_a_panic() {
     let b = svc.add(DestConfig::new(ip(2), 80, 1)).unwrap();
     assert_eq!(a.index(), b.index());
     assert_eq!(svc.set_weight(a, 3), Err(Error::UnknownDest));
-    assert!(AnyScheduler::from_name("lblc", 0).is_err());
+    assert_eq!(
+        AnyScheduler::from_name("lbx", 0).map(|_| ()),
+        Err(Error::UnknownScheduler)
+    );
 }
 
 #[test]
@@ -455,4 +458,77 @@ fn a_removed_dest_is_forgotten_once_its_connections_end() {
     assert_ne!(a2, a);
     assert_eq!(svc.dest(a2).unwrap().active(), 0);
     assert_ne!(a2, c);
+}
+
+/// A flow to destination address `n` (what lblc and lblcr key their cache on).
+fn to(n: u8) -> Flow {
+    Flow {
+        src: ip(200),
+        src_port: 40000,
+        dst: IpAddr::V4(Ipv4Addr::new(198, 51, 100, n)),
+        dst_port: 80,
+    }
+}
+
+/// Picks for `flow` and binds an established connection; the chosen name.
+fn connect_to<S: Scheduler>(svc: &mut Service<S>, ids: &[(char, DestId)], flow: &Flow) -> char {
+    let id = svc.pick_for(flow);
+    if let Some(id) = id {
+        svc.conn_new(id, ConnState::Inactive).unwrap();
+        svc.conn_established(id).unwrap();
+    }
+    name_of(ids, id)
+}
+
+#[test]
+fn lblc_keeps_an_address_on_its_server_until_it_is_lblc_overloaded() {
+    let (mut svc, mut ids) = service(Lblc::new(), &[('A', 1), ('B', 1)]);
+    // Misses go to wlc: B (the list head) first, then A.
+    assert_eq!(connect_to(&mut svc, &ids, &to(1)), 'B');
+    assert_eq!(connect_to(&mut svc, &ids, &to(2)), 'A');
+    // A hit keeps the cached server even with more load than the other.
+    assert_eq!(connect_to(&mut svc, &ids, &to(1)), 'B');
+    // B has more active connections than weight, but no server is below half
+    // its weight: still B. With C (weight 10, idle) it is lblc-overloaded.
+    assert_eq!(connect_to(&mut svc, &ids, &to(1)), 'B');
+    ids.push(('C', svc.add(DestConfig::new(ip(b'C'), 80, 10)).unwrap()));
+    assert_eq!(connect_to(&mut svc, &ids, &to(1)), 'C');
+    assert_eq!(connect_to(&mut svc, &ids, &to(1)), 'C');
+    // A keeps address 2 (1 active, not above its weight).
+    assert_eq!(connect_to(&mut svc, &ids, &to(2)), 'A');
+    assert_eq!(svc.scheduler().cached(to(1).dst), Some((ip(b'C'), 80)));
+    assert_eq!(svc.scheduler().cache_len(), 2);
+}
+
+#[test]
+fn lblcr_grows_a_set_and_shrinks_it_after_the_expiration() {
+    let clock = Clock::new();
+    let (mut svc, mut ids) = service(
+        Lblcr::with_clock(clock.clone(), 1000),
+        &[('A', 1), ('B', 1)],
+    );
+    let set = |svc: &Service<Lblcr>| -> Vec<IpAddr> {
+        svc.scheduler().set_of(to(1).dst).map(|(a, _)| a).collect()
+    };
+    assert_eq!(connect_to(&mut svc, &ids, &to(1)), 'B');
+    assert_eq!(connect_to(&mut svc, &ids, &to(1)), 'B');
+    // B is lblc-overloaded once C (weight 10) is idle: C joins the set at its
+    // head and, as its least loaded member, takes the next ones.
+    ids.push(('C', svc.add(DestConfig::new(ip(b'C'), 80, 10)).unwrap()));
+    assert_eq!(connect_to(&mut svc, &ids, &to(1)), 'C');
+    assert_eq!(set(&svc), [ip(b'C'), ip(b'B')]);
+    assert_eq!(connect_to(&mut svc, &ids, &to(1)), 'C');
+    // In use but unchanged for longer than the expiration: the most loaded
+    // member per weight (B: 2 active for weight 1) leaves the set. (Unused that
+    // long, the whole entry would expire instead.)
+    clock.advance(600);
+    assert_eq!(connect_to(&mut svc, &ids, &to(1)), 'C');
+    assert_eq!(set(&svc), [ip(b'C'), ip(b'B')]);
+    clock.advance(600);
+    assert_eq!(connect_to(&mut svc, &ids, &to(1)), 'C');
+    assert_eq!(set(&svc), [ip(b'C')]);
+    // Unused for the expiration: the entry goes, and wlc picks afresh (A).
+    clock.advance(1000);
+    assert_eq!(connect_to(&mut svc, &ids, &to(1)), 'A');
+    assert_eq!(set(&svc), [ip(b'A')]);
 }

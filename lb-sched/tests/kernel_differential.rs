@@ -19,8 +19,8 @@
 //! inactive, then moved to active, and `conn_closing` on a close.
 //!
 //! Every scheduler lb-sched implements is covered except twos, whose two draws
-//! come from the kernel's `get_random_u32`. dh runs on a firewall-mark service
-//! so that one service sees many destination addresses. A pick of no dest is
+//! come from the kernel's `get_random_u32`. dh, lblc and lblcr run on a
+//! firewall-mark service so that one service sees many destination addresses. A pick of no dest is
 //! compared too: the kernel then refuses the connection (ICMP port unreachable).
 //!
 //! Run by `cargo xtask test` in the VM (`--ignored`, `IPVS_RS_LAB=1`).
@@ -282,7 +282,7 @@ struct Virtual {
 
 impl Virtual {
     /// One firewall-mark service for the 24 VIPs 192.0.2.1..=24, for the
-    /// schedulers that read the destination address (dh): the
+    /// schedulers that read the destination address (dh, lblc, lblcr): the
     /// director owns 192.0.2.0/24 and nftables marks the client's packets to it.
     fn fwmark_vips() -> Virtual {
         sh("ip route add local 192.0.2.0/24 dev lo
@@ -906,6 +906,61 @@ fn kernel_mh_matches() {
                 Weight(1, 0),
                 PortClients(1),
             ],
+        );
+    });
+}
+
+/// The steps of the locality tests: a cache filled and hit; a heavy new server
+/// that makes every busy cached server "lblc-overloaded" (some server is below
+/// half its weight); the first rounds' connections closed; the new server
+/// quiesced, which sends lblc to wlc's choice but lblcr back to the older
+/// member of each set; another quiesced and a deleted cached server.
+const LOCALITY_STEPS: &[Step] = &[
+    Add(0, 1, 0, 0),
+    Add(1, 2, 0, 0),
+    Add(2, 1, 0, 0),
+    Dsts,
+    Dsts,
+    Add(3, 20, 0, 0),
+    Dsts,
+    Close(48),
+    Dsts,
+    Weight(3, 0),
+    Dsts,
+    Weight(1, 0),
+    Dsts,
+    Del(2),
+    Dsts,
+];
+
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn kernel_lblc_matches() {
+    in_netns(|| {
+        let mut lab = Lab::new("kb", 4);
+        scenario_on(
+            &mut lab,
+            "lblc",
+            "",
+            &Virtual::fwmark_vips(),
+            LOCALITY_STEPS,
+        );
+    });
+}
+
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn kernel_lblcr_matches() {
+    in_netns(|| {
+        let mut lab = Lab::new("kR", 4);
+        // Sets grow as the cached servers overload; none shrinks (that takes
+        // lblcr_expiration, 24 hours; the proptests cover it against the model).
+        scenario_on(
+            &mut lab,
+            "lblcr",
+            "",
+            &Virtual::fwmark_vips(),
+            LOCALITY_STEPS,
         );
     });
 }

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use lb_sched::harness::{Op, run, run_with};
 use lb_sched::reference::Model;
-use lb_sched::{ConnState, DestConfig, DestId, Service, Wrr};
+use lb_sched::{AnyScheduler, Clock, ConnState, DestConfig, DestId, Lblc, Lblcr, Service, Wrr};
 use proptest::prelude::*;
 
 mod strategies {
@@ -42,6 +42,7 @@ mod strategies {
             2 => (d.clone(), conn_state()).prop_map(|(a, s)| Op::Close(a, s)),
             6 => (0u16..300, 0u16..4, any::<bool>(), any::<bool>())
                 .prop_map(|(client, port, v6, bind)| Op::Pick { client, port, v6, bind }),
+            1 => (1u16..60000).prop_map(Op::Advance),
         ]
     }
 
@@ -128,6 +129,32 @@ differential!(
     32
 );
 differential!(twos_matches_the_kernel_model, "twos", 0);
+differential!(lblc_matches_the_kernel_model, "lblc", 0);
+differential!(lblc_large_matches_the_kernel_model, "lblc", 0, 120);
+differential!(lblcr_matches_the_kernel_model, "lblcr", 0);
+differential!(lblcr_large_matches_the_kernel_model, "lblcr", 0, 120);
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(256)))]
+    /// lblc and lblcr with an expiration that the Advance ops pass: cache
+    /// entries expire and lblcr drops the most-loaded member of old sets.
+    #[test]
+    fn locality_schedulers_with_a_short_expiration_match_the_kernel_model(
+        ops in strategies::ops(40),
+        lblcr in any::<bool>(),
+    ) {
+        let clock = Clock::new();
+        let (sched, name) = if lblcr {
+            (AnyScheduler::Lblcr(Lblcr::with_clock(clock, 100_000)), "lblcr")
+        } else {
+            (AnyScheduler::Lblc(Lblc::with_clock(clock, 100_000)), "lblc")
+        };
+        let model = Model::with_expiration(name, 100_000).unwrap();
+        if let Err(e) = run_with(sched, model, &ops) {
+            prop_assert!(false, "{}", e);
+        }
+    }
+}
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(cases(256)))]
