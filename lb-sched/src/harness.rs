@@ -7,8 +7,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::reference::Model;
-use crate::{AnyScheduler, ConnState, DestConfig, Flow, Scheduler, Service};
+use crate::reference::{Model, RefDest};
+use crate::{AnyScheduler, ConnState, Dest, DestConfig, DestId, Flow, Scheduler, Service};
 
 /// One operation on a service. Destinations are named by a small index mapped to
 /// an address (`198.51.100.<i>`, port 80 + i % 3), so sequences hit the same dests.
@@ -212,46 +212,21 @@ pub fn run_with(sched: AnyScheduler, mut model: Model, ops: &[Op]) -> Result<(),
             }
         }
         // The counters and flags must agree too, in list order.
-        let a: Vec<_> = fast
-            .dests()
-            .iter()
-            .map(|(_, d)| (d.addr(), d.port(), d.active(), d.inactive(), d.overloaded()))
-            .collect();
-        let b: Vec<_> = model
-            .list
-            .iter()
-            .map(|d| {
-                (
-                    d.key.0,
-                    d.key.1,
-                    d.active as u32,
-                    d.inactive as u32,
-                    d.overloaded,
-                )
-            })
-            .collect();
+        let fast_row = |(_, d): (DestId, &Dest)| {
+            (d.addr(), d.port(), d.active(), d.inactive(), d.overloaded())
+        };
+        let model_row = |d: &RefDest| {
+            let (active, inactive) = (d.active as u32, d.inactive as u32);
+            (d.key.0, d.key.1, active, inactive, d.overloaded)
+        };
+        let a: Vec<_> = fast.dests().iter().map(fast_row).collect();
+        let b: Vec<_> = model.list.iter().map(model_row).collect();
         if a != b {
             return fail(format!("state differs:\nfast  {a:?}\nmodel {b:?}"));
         }
-        // And the removed dests kept for their connections.
-        let mut a: Vec<_> = fast
-            .dests()
-            .removed()
-            .map(|(_, d)| (d.addr(), d.port(), d.active(), d.inactive(), d.overloaded()))
-            .collect();
-        let mut b: Vec<_> = model
-            .trash
-            .iter()
-            .map(|d| {
-                (
-                    d.key.0,
-                    d.key.1,
-                    d.active as u32,
-                    d.inactive as u32,
-                    d.overloaded,
-                )
-            })
-            .collect();
+        // And the removed dests kept for their connections, in no order.
+        let mut a: Vec<_> = fast.dests().removed().map(fast_row).collect();
+        let mut b: Vec<_> = model.trash.iter().map(model_row).collect();
         a.sort();
         b.sort();
         if a != b {

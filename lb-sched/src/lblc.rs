@@ -19,9 +19,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use crate::keyed::Keyed;
-use crate::locality::{Cached, Clock, DEFAULT_EXPIRATION_MS, Underloaded, expired};
-use crate::wlc::WlcRule;
+use crate::locality::{Cached, Clock, DEFAULT_EXPIRATION_MS, Locality};
 use crate::{Change, DestId, Dests, Flow, Hooks, Scheduler};
 
 #[derive(Clone, Debug)]
@@ -34,10 +32,7 @@ struct Entry {
 #[derive(Clone, Debug)]
 pub struct Lblc {
     cache: HashMap<IpAddr, Entry>,
-    wlc: Keyed<WlcRule>,
-    under: Underloaded,
-    clock: Clock,
-    expiration: u64,
+    core: Locality,
 }
 
 impl Default for Lblc {
@@ -57,16 +52,13 @@ impl Lblc {
     pub fn with_clock(clock: Clock, expiration: u64) -> Self {
         Lblc {
             cache: HashMap::new(),
-            wlc: Keyed::default(),
-            under: Underloaded::default(),
-            clock,
-            expiration,
+            core: Locality::new(clock, expiration),
         }
     }
 
     /// The clock this scheduler reads.
     pub fn clock(&self) -> &Clock {
-        &self.clock
+        self.core.clock()
     }
 
     /// The server (address, port) cached for destination address `daddr`.
@@ -86,43 +78,26 @@ impl Scheduler for Lblc {
     }
 
     fn dest_changed(&mut self, dests: &Dests, change: Change<'_>) {
-        match change {
-            Change::Removed(id, _) => {
-                self.wlc.removed(dests, id);
-                self.under.removed(id);
-            }
-            Change::Bound => {
-                self.wlc.rebuild(dests);
-                self.under.rebuild(dests);
-                self.cache.clear();
-            }
-            Change::Added(id) | Change::Updated(id) => {
-                self.wlc.resize(dests);
-                self.wlc.update(dests, id);
-                self.under.update(dests, id);
-            }
+        self.core.dest_changed(dests, change);
+        if let Change::Bound = change {
+            self.cache.clear();
         }
     }
 
     fn hooks(&self) -> Hooks {
-        // Every connection event can change `activeconns × 2 < weight`.
-        Hooks {
-            load: true,
-            overload: false,
-        }
+        Locality::HOOKS
     }
 
     fn load_changed(&mut self, dests: &Dests, id: DestId) {
-        self.wlc.update(dests, id);
-        self.under.update(dests, id);
+        self.core.load_changed(dests, id);
     }
 
     fn schedule(&mut self, dests: &Dests, flow: &Flow) -> Option<DestId> {
-        let now = self.clock.now();
+        let now = self.core.now();
         if self
             .cache
             .get(&flow.dst)
-            .is_some_and(|e| expired(e.lastuse, self.expiration, now))
+            .is_some_and(|e| self.core.expired(e.lastuse, now))
         {
             self.cache.remove(&flow.dst);
         }
@@ -131,13 +106,12 @@ impl Scheduler for Lblc {
             if let Some((id, d)) = e.dest.resolve(dests)
                 && d.in_list
                 && d.weight > 0
-                && !self.under.is_overloaded(d)
+                && !self.core.is_overloaded(d)
             {
                 return Some(id);
             }
         }
-        let id = self.wlc.first(dests)?;
-        let d = dests.get(id)?;
+        let (id, d) = self.core.wlc_pick(dests)?;
         // ip_vs_lblc_new: keep an entry that already names this dest, else
         // replace it; either way it was just used.
         self.cache.insert(

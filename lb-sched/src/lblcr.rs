@@ -20,9 +20,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use crate::keyed::Keyed;
-use crate::locality::{Cached, Clock, DEFAULT_EXPIRATION_MS, Underloaded, expired};
-use crate::wlc::WlcRule;
+use crate::locality::{Cached, Clock, DEFAULT_EXPIRATION_MS, Locality};
 use crate::{Change, DestId, Dests, Flow, Hooks, Scheduler};
 
 /// `struct ip_vs_dest_set` and its entry's `lastuse`.
@@ -50,10 +48,7 @@ pub struct Lblcr {
     cache: HashMap<IpAddr, DestSet>,
     /// The weight of each removed dest, for members freed since.
     gone: HashMap<(IpAddr, u16), u32>,
-    wlc: Keyed<WlcRule>,
-    under: Underloaded,
-    clock: Clock,
-    expiration: u64,
+    core: Locality,
 }
 
 impl Default for Lblcr {
@@ -75,16 +70,13 @@ impl Lblcr {
         Lblcr {
             cache: HashMap::new(),
             gone: HashMap::new(),
-            wlc: Keyed::default(),
-            under: Underloaded::default(),
-            clock,
-            expiration,
+            core: Locality::new(clock, expiration),
         }
     }
 
     /// The clock this scheduler reads.
     pub fn clock(&self) -> &Clock {
-        &self.clock
+        self.core.clock()
     }
 
     /// The servers cached for destination address `daddr`, head first.
@@ -164,22 +156,16 @@ impl Scheduler for Lblcr {
     }
 
     fn dest_changed(&mut self, dests: &Dests, change: Change<'_>) {
+        self.core.dest_changed(dests, change);
         match change {
-            Change::Removed(id, d) => {
-                self.wlc.removed(dests, id);
-                self.under.removed(id);
+            Change::Removed(_, d) => {
                 self.gone.insert((d.addr, d.port), d.weight);
             }
             Change::Bound => {
-                self.wlc.rebuild(dests);
-                self.under.rebuild(dests);
                 self.cache.clear();
                 self.gone.clear();
             }
             Change::Added(id) | Change::Updated(id) => {
-                self.wlc.resize(dests);
-                self.wlc.update(dests, id);
-                self.under.update(dests, id);
                 if let Some(d) = dests.get(id) {
                     self.gone.remove(&(d.addr, d.port));
                 }
@@ -188,29 +174,24 @@ impl Scheduler for Lblcr {
     }
 
     fn hooks(&self) -> Hooks {
-        Hooks {
-            load: true,
-            overload: false,
-        }
+        Locality::HOOKS
     }
 
     fn load_changed(&mut self, dests: &Dests, id: DestId) {
-        self.wlc.update(dests, id);
-        self.under.update(dests, id);
+        self.core.load_changed(dests, id);
     }
 
     fn schedule(&mut self, dests: &Dests, flow: &Flow) -> Option<DestId> {
-        let now = self.clock.now();
+        let now = self.core.now();
         if self
             .cache
             .get(&flow.dst)
-            .is_some_and(|s| expired(s.lastuse, self.expiration, now))
+            .is_some_and(|s| self.core.expired(s.lastuse, now))
         {
             self.cache.remove(&flow.dst);
         }
         let Some(set) = self.cache.get_mut(&flow.dst) else {
-            let id = self.wlc.first(dests)?;
-            let d = dests.get(id)?;
+            let (id, d) = self.core.wlc_pick(dests)?;
             self.cache.insert(
                 flow.dst,
                 DestSet {
@@ -224,7 +205,7 @@ impl Scheduler for Lblcr {
         set.lastuse = now;
         let min = set_min(set, dests, &self.gone);
         if set.members.len() > 1
-            && now > set.lastmod.saturating_add(self.expiration)
+            && now > set.lastmod.saturating_add(self.core.expiration)
             && let Some(i) = set_max(set, dests, &self.gone)
         {
             set.members.remove(i);
@@ -232,12 +213,11 @@ impl Scheduler for Lblcr {
         }
         if let Some(id) = min
             && let Some(d) = dests.get(id)
-            && !self.under.is_overloaded(d)
+            && !self.core.is_overloaded(d)
         {
             return Some(id);
         }
-        let id = self.wlc.first(dests)?;
-        let d = dests.get(id)?;
+        let (id, d) = self.core.wlc_pick(dests)?;
         // ip_vs_dest_set_insert(check = true)
         if !set.members.iter().any(|m| m.key == (d.addr, d.port)) {
             set.members.insert(0, Cached::of(id, d));

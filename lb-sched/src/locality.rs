@@ -9,7 +9,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::{Dest, DestId, Dests};
+use crate::keyed::Keyed;
+use crate::wlc::WlcRule;
+use crate::{Change, Dest, DestId, Dests, Hooks};
 
 /// The default `lblc_expiration` / `lblcr_expiration` (24 hours), in
 /// milliseconds, the unit [`Clock`] is meant to count in.
@@ -44,16 +46,87 @@ impl Clock {
     }
 }
 
-/// Whether an entry last used at `lastuse` has expired at `now`: the kernel's
-/// full check drops it once `lastuse + expiration` is not after `now`.
-pub(crate) fn expired(lastuse: u64, expiration: u64, now: u64) -> bool {
-    lastuse.saturating_add(expiration) <= now
+/// What lblc and lblcr keep besides their caches: wlc's index for a miss
+/// (`__ip_vs_lblc_schedule` and `__ip_vs_lblcr_schedule` are wlc over the whole
+/// list), the count behind `is_overloaded`, the clock and the expiration.
+#[derive(Clone, Debug)]
+pub(crate) struct Locality {
+    wlc: Keyed<WlcRule>,
+    under: Underloaded,
+    clock: Clock,
+    /// sysctl `lblc_expiration` / `lblcr_expiration`, in the clock's unit.
+    pub(crate) expiration: u64,
+}
+
+impl Locality {
+    /// Every connection event can change `activeconns × 2 < weight`.
+    pub(crate) const HOOKS: Hooks = Hooks {
+        load: true,
+        overload: false,
+    };
+
+    pub(crate) fn new(clock: Clock, expiration: u64) -> Self {
+        Locality {
+            wlc: Keyed::default(),
+            under: Underloaded::default(),
+            clock,
+            expiration,
+        }
+    }
+
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub(crate) fn now(&self) -> u64 {
+        self.clock.now()
+    }
+
+    /// Whether an entry last used at `lastuse` has expired at `now`: the
+    /// kernel's full check drops it once `lastuse + expiration` is not after `now`.
+    pub(crate) fn expired(&self, lastuse: u64, now: u64) -> bool {
+        lastuse.saturating_add(self.expiration) <= now
+    }
+
+    pub(crate) fn dest_changed(&mut self, dests: &Dests, change: Change<'_>) {
+        match change {
+            Change::Removed(id, _) => {
+                self.wlc.removed(dests, id);
+                self.under.removed(id);
+            }
+            Change::Bound => {
+                self.wlc.rebuild(dests);
+                self.under.rebuild(dests);
+            }
+            Change::Added(id) | Change::Updated(id) => {
+                self.wlc.resize(dests);
+                self.wlc.update(dests, id);
+                self.under.update(dests, id);
+            }
+        }
+    }
+
+    pub(crate) fn load_changed(&mut self, dests: &Dests, id: DestId) {
+        self.wlc.update(dests, id);
+        self.under.update(dests, id);
+    }
+
+    /// `is_overloaded(dest, svc)`.
+    pub(crate) fn is_overloaded(&self, d: &Dest) -> bool {
+        self.under.is_overloaded(d)
+    }
+
+    /// The wlc choice over the whole list, for a miss or an unusable entry.
+    pub(crate) fn wlc_pick<'d>(&self, dests: &'d Dests) -> Option<(DestId, &'d Dest)> {
+        let id = self.wlc.first(dests)?;
+        dests.get(id).map(|d| (id, d))
+    }
 }
 
 /// Counts the dests in the list with `activeconns × 2 < weight`, the second half
 /// of `is_overloaded`, so that test is O(1) instead of a list scan.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Underloaded {
+struct Underloaded {
     by_slot: Vec<bool>,
     count: usize,
 }
@@ -76,18 +149,18 @@ impl Underloaded {
     }
 
     /// Recomputes one dest (after a connection event or a change).
-    pub(crate) fn update(&mut self, dests: &Dests, id: DestId) {
+    fn update(&mut self, dests: &Dests, id: DestId) {
         let v = dests.get(id).is_some_and(Self::holds);
         self.set(id.index(), v);
     }
 
     /// Forgets a removed dest.
-    pub(crate) fn removed(&mut self, id: DestId) {
+    fn removed(&mut self, id: DestId) {
         self.set(id.index(), false);
     }
 
     /// Recomputes every dest.
-    pub(crate) fn rebuild(&mut self, dests: &Dests) {
+    fn rebuild(&mut self, dests: &Dests) {
         self.by_slot.clear();
         self.count = 0;
         for (id, d) in dests.iter() {
@@ -97,7 +170,7 @@ impl Underloaded {
 
     /// `is_overloaded(dest, svc)`: more active connections than weight while
     /// some dest in the list has fewer than half its weight.
-    pub(crate) fn is_overloaded(&self, d: &Dest) -> bool {
+    fn is_overloaded(&self, d: &Dest) -> bool {
         d.active > d.weight && self.count > 0
     }
 }
