@@ -24,6 +24,11 @@
 //! scan is not linear per pick there, and no index can be 10× faster than two
 //! checks plus the connection bookkeeping both sides do.
 //!
+//! lblc and lblcr key on the destination address: their connections cycle
+//! over 256 addresses. Profile `ones` (every weight 1) keeps every server above
+//! its weight in active connections, where the kernel's `is_overloaded` walks
+//! the whole list on every cache hit looking for a server below half its weight.
+//!
 //! Before timing, both run in lockstep and must pick the same dest every time.
 //! Times are the thread's CPU time (schedstat), not wall time: the machines are
 //! shared and wall time there measures the neighbours; each figure is the
@@ -46,8 +51,8 @@ use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use lb_sched::any::XorShift;
 use lb_sched::reference::Model;
 use lb_sched::{
-    AnyScheduler, ConnState, DestConfig, DestId, Flow, Lc, Nq, Rr, Scheduler, Sed, Service, Twos,
-    Wlc, Wrr,
+    AnyScheduler, ConnState, DestConfig, DestId, Flow, Lblc, Lblcr, Lc, Nq, Rr, Scheduler, Sed,
+    Service, Twos, Wlc, Wrr,
 };
 
 /// Weight profiles.
@@ -62,6 +67,9 @@ enum Weights {
     /// One dest in 256 (and dest 0) has weight 1, the rest weight 0: a pool
     /// drained for maintenance. The kernel's rr and wrr walk past each drained dest.
     Sparse,
+    /// Every weight 1: with 8 connections open per dest, each is above its
+    /// weight, so lblc's and lblcr's `is_overloaded` scans the list per hit.
+    Ones,
 }
 
 fn configs(n: usize, w: Weights) -> Vec<DestConfig> {
@@ -78,31 +86,69 @@ fn configs(n: usize, w: Weights) -> Vec<DestConfig> {
                     }
                 }
                 Weights::Sparse => u32::from(i % 256 == 0),
+                Weights::Ones => 1,
             };
             DestConfig::new(addr, 8080, weight)
         })
         .collect()
 }
 
+/// The flows of a run: `None` for the schedulers that read none (they pick
+/// `Flow::UNSPECIFIED`); for lblc and lblcr, one per destination address in
+/// turn.
+struct Flows {
+    flows: Option<Vec<Flow>>,
+    turn: usize,
+}
+
+/// How many destination addresses lblc and lblcr connections cycle over.
+const DADDRS: u32 = 256;
+
+impl Flows {
+    fn for_scheduler(name: &str) -> Self {
+        let flows = matches!(name, "lblc" | "lblcr").then(|| {
+            (0..DADDRS)
+                .map(|i| Flow {
+                    dst: IpAddr::V4(Ipv4Addr::from(0xC633_6400u32 + i)), // 198.51.100.0 +
+                    ..Flow::UNSPECIFIED
+                })
+                .collect()
+        });
+        Flows { flows, turn: 0 }
+    }
+    #[inline]
+    fn next(&mut self) -> Option<&Flow> {
+        let flows = self.flows.as_ref()?;
+        self.turn = (self.turn + 1) % flows.len();
+        flows.get(self.turn)
+    }
+}
+
 struct Fast<S> {
     svc: Service<S>,
     open: VecDeque<DestId>,
     cap: usize,
+    flows: Flows,
 }
 
 impl<S: Scheduler> Fast<S> {
     fn new(sched: S, cfgs: &[DestConfig]) -> Self {
         // Added first, bound once: the kernel's init_service on an existing
         // list, mirrored by Model::bound.
+        let flows = Flows::for_scheduler(sched.name());
         Fast {
             svc: Service::with_dests(sched, cfgs.iter().copied()).unwrap(),
             open: VecDeque::new(),
             cap: 8 * cfgs.len(),
+            flows,
         }
     }
     #[inline]
     fn step(&mut self) -> Option<DestId> {
-        let id = self.svc.pick()?;
+        let id = match self.flows.next() {
+            None => self.svc.pick()?,
+            Some(flow) => self.svc.pick_for(flow)?,
+        };
         self.svc.conn_new(id, ConnState::Inactive).unwrap();
         self.svc.conn_established(id).unwrap();
         self.open.push_back(id);
@@ -118,6 +164,7 @@ struct Oracle {
     m: Model,
     open: VecDeque<usize>,
     cap: usize,
+    flows: Flows,
 }
 
 impl Oracle {
@@ -126,10 +173,12 @@ impl Oracle {
             m: Model::bound(name, 0, cfgs).unwrap(),
             open: VecDeque::new(),
             cap: 8 * cfgs.len(),
+            flows: Flows::for_scheduler(name),
         }
     }
     fn step(&mut self) -> Option<usize> {
-        let i = self.m.pick_index(&Flow::UNSPECIFIED)?;
+        let flow = self.flows.next().copied().unwrap_or(Flow::UNSPECIFIED);
+        let i = self.m.pick_index(&flow)?;
         self.m.conn_new_at(i, ConnState::Inactive).unwrap();
         self.m.conn_move_at(i, ConnState::Active).unwrap();
         self.open.push_back(i);
@@ -252,6 +301,14 @@ macro_rules! with_concrete {
                 let $s = Twos::new(XorShift::DEFAULT);
                 $body
             }
+            "lblc" => {
+                let $s = Lblc::new();
+                $body
+            }
+            "lblcr" => {
+                let $s = Lblcr::new();
+                $body
+            }
             other => panic!("no concrete type wired for {other}"),
         }
     };
@@ -324,9 +381,13 @@ fn main() {
         .ok()
         .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect());
     let sizes = chosen.as_deref().unwrap_or(default);
-    for name in ["rr", "wrr", "lc", "wlc", "sed", "nq", "twos"] {
+    for name in [
+        "rr", "wrr", "lc", "wlc", "sed", "nq", "twos", "lblc", "lblcr",
+    ] {
         bench_sched(&mut c, name, Weights::Uniform, name, sizes, full);
     }
+    bench_sched(&mut c, "lblc", Weights::Ones, "lblc-ones", sizes, full);
+    bench_sched(&mut c, "lblcr", Weights::Ones, "lblcr-ones", sizes, full);
     bench_sched(
         &mut c,
         "wrr",

@@ -85,7 +85,7 @@ impl Scheduler for Lblc {
     }
 
     fn hooks(&self) -> Hooks {
-        Locality::HOOKS
+        self.core.hooks()
     }
 
     fn load_changed(&mut self, dests: &Dests, id: DestId) {
@@ -106,7 +106,7 @@ impl Scheduler for Lblc {
             if let Some((id, d)) = e.dest.resolve(dests)
                 && d.in_list
                 && d.weight > 0
-                && !self.core.is_overloaded(d)
+                && !self.core.is_overloaded(dests, d)
             {
                 return Some(id);
             }

@@ -174,7 +174,7 @@ impl Scheduler for Lblcr {
     }
 
     fn hooks(&self) -> Hooks {
-        Locality::HOOKS
+        self.core.hooks()
     }
 
     fn load_changed(&mut self, dests: &Dests, id: DestId) {
@@ -213,7 +213,7 @@ impl Scheduler for Lblcr {
         }
         if let Some(id) = min
             && let Some(d) = dests.get(id)
-            && !self.core.is_overloaded(d)
+            && !self.core.is_overloaded(dests, d)
         {
             return Some(id);
         }

@@ -72,11 +72,11 @@
 //! overloaded, the pass loop over a bitset otherwise), twos a Fenwick tree of the
 //! eligible weights (each of its two weighted draws is one O(log n) descent).
 //! lc, wlc, sed and nq keep the plain scan up to 16 dests, twos up to 8, where
-//! it is faster than the index. lblc and lblcr keep wlc's index for their
-//! misses and a count of the dests below half their weight, so a cache hit
-//! needs no list scan (the kernel's `is_overloaded` walks the whole list);
-//! lblcr's set functions scan the set, as the kernel's do. They are not in the
-//! benchmark below.
+//! it is faster than the index. lblc and lblcr, above 16 dests, keep wlc's
+//! index for their misses (brought up to date at a miss, not per event) and a
+//! count of the dests below half their weight, so a cache hit needs no list
+//! scan where the kernel's `is_overloaded` walks the whole list; lblcr's set
+//! functions scan the set, as the kernel's do.
 //!
 //! `cargo bench -p lb-sched` times one connection's worth of work (pick, bind,
 //! ESTABLISHED, and the close of an older connection) against the reference
@@ -93,6 +93,14 @@
 //! | rr / wrr, 1 in 256 not drained | 2.4× / 2.1× | 15× / 23× | 16× / 17× | 47× / 61× |
 //! | rr, none drained | 1.2× | 0.86× | 0.82× | 0.99× |
 //! | wrr, 1..=100 | 1.1× | 1.3× | 1.3× | 0.98× |
+//!
+//! lblc and lblcr (connections cycling over 256 destination addresses; a
+//! later run, after the table above): with every weight 1, every server is
+//! above its weight and the kernel's `is_overloaded` scans the list on each
+//! hit: lblc 6.2× / 96× / 706× and lblcr 5.1× / 158× / 102× at n = 256 /
+//! 4096 / 65536; 1.0–1.1× at n = 2 and 16. With weights 1..=100, lblc 3.8× /
+//! 2.2× / 19× and lblcr 2.1× / 8.0× / 50×, where most picks are misses that
+//! need the index current.
 //!
 //! Each side costs about 8–12 ns per connection wherever the kernel's own
 //! algorithm is O(1) per pick: rr with every dest eligible (the next entry), and

@@ -49,9 +49,19 @@ impl Clock {
 /// What lblc and lblcr keep besides their caches: wlc's index for a miss
 /// (`__ip_vs_lblc_schedule` and `__ip_vs_lblcr_schedule` are wlc over the whole
 /// list), the count behind `is_overloaded`, the clock and the expiration.
+///
+/// Most picks are cache hits, which never read the wlc index, so connection
+/// events only mark their dest stale and the index catches up at the next
+/// miss: a busy dest costs one index update per miss, not one per event.
+/// Up to the wlc index threshold (16 dests) nothing is kept: a miss and
+/// `is_overloaded` scan the list as the kernel does, and connection events
+/// cost nothing here.
 #[derive(Clone, Debug)]
 pub(crate) struct Locality {
     wlc: Keyed<WlcRule>,
+    /// Slots whose wlc entry may be stale, and a flag per slot.
+    stale: Vec<u32>,
+    is_stale: Vec<bool>,
     under: Underloaded,
     clock: Clock,
     /// sysctl `lblc_expiration` / `lblcr_expiration`, in the clock's unit.
@@ -59,15 +69,20 @@ pub(crate) struct Locality {
 }
 
 impl Locality {
-    /// Every connection event can change `activeconns × 2 < weight`.
-    pub(crate) const HOOKS: Hooks = Hooks {
-        load: true,
-        overload: false,
-    };
+    /// Connection events matter only to the index and the count, kept above
+    /// the threshold; an OVERLOAD flip comes with a load event.
+    pub(crate) fn hooks(&self) -> Hooks {
+        Hooks {
+            load: self.wlc.indexed(),
+            overload: false,
+        }
+    }
 
     pub(crate) fn new(clock: Clock, expiration: u64) -> Self {
         Locality {
             wlc: Keyed::default(),
+            stale: Vec::new(),
+            is_stale: Vec::new(),
             under: Underloaded::default(),
             clock,
             expiration,
@@ -89,6 +104,8 @@ impl Locality {
     }
 
     pub(crate) fn dest_changed(&mut self, dests: &Dests, change: Change<'_>) {
+        self.refresh(dests);
+        let was_indexed = self.wlc.indexed();
         match change {
             Change::Removed(id, _) => {
                 self.wlc.removed(dests, id);
@@ -104,20 +121,48 @@ impl Locality {
                 self.under.update(dests, id);
             }
         }
+        // Below the threshold no event reached the count: recount on the way up.
+        if self.wlc.indexed() && !was_indexed {
+            self.under.rebuild(dests);
+        }
     }
 
     pub(crate) fn load_changed(&mut self, dests: &Dests, id: DestId) {
-        self.wlc.update(dests, id);
         self.under.update(dests, id);
+        let slot = id.index();
+        if slot >= self.is_stale.len() {
+            self.is_stale.resize(slot + 1, false);
+        }
+        if !std::mem::replace(&mut self.is_stale[slot], true) {
+            self.stale.push(slot as u32);
+        }
     }
 
-    /// `is_overloaded(dest, svc)`.
-    pub(crate) fn is_overloaded(&self, d: &Dest) -> bool {
-        self.under.is_overloaded(d)
+    /// Brings the wlc index up to date with the counters.
+    fn refresh(&mut self, dests: &Dests) {
+        for slot in self.stale.drain(..) {
+            self.is_stale[slot as usize] = false;
+            // A dest that left the list since is dropped by `Change::Removed`.
+            if let Some((id, _)) = dests.at_slot(slot) {
+                self.wlc.update(dests, id);
+            }
+        }
+    }
+
+    /// `is_overloaded(dest, svc)`: more active connections than weight while
+    /// some dest in the list has fewer than half its weight.
+    pub(crate) fn is_overloaded(&self, dests: &Dests, d: &Dest) -> bool {
+        d.active > d.weight
+            && if self.wlc.indexed() {
+                self.under.count > 0
+            } else {
+                dests.iter().any(|(_, d)| Underloaded::holds(d))
+            }
     }
 
     /// The wlc choice over the whole list, for a miss or an unusable entry.
-    pub(crate) fn wlc_pick<'d>(&self, dests: &'d Dests) -> Option<(DestId, &'d Dest)> {
+    pub(crate) fn wlc_pick<'d>(&mut self, dests: &'d Dests) -> Option<(DestId, &'d Dest)> {
+        self.refresh(dests);
         let id = self.wlc.first(dests)?;
         dests.get(id).map(|d| (id, d))
     }
@@ -166,12 +211,6 @@ impl Underloaded {
         for (id, d) in dests.iter() {
             self.set(id.index(), Self::holds(d));
         }
-    }
-
-    /// `is_overloaded(dest, svc)`: more active connections than weight while
-    /// some dest in the list has fewer than half its weight.
-    fn is_overloaded(&self, d: &Dest) -> bool {
-        d.active > d.weight && self.count > 0
     }
 }
 
