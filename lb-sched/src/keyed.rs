@@ -151,8 +151,7 @@ impl<R: Rule> Keyed<R> {
     #[inline]
     pub(crate) fn first(&self, dests: &Dests) -> Option<DestId> {
         if self.indexed {
-            let &(_, _, slot) = self.set.first()?;
-            return dests.at_slot(slot).map(|(id, _)| id);
+            return self.first_indexed(dests);
         }
         // The kernel's scan, tracking a rank rather than a handle: the loop then
         // carries only the key and an index, which compiles to conditional
@@ -166,6 +165,14 @@ impl<R: Rule> Keyed<R> {
             }
         }
         best.and_then(|(_, r)| dests.id_at_rank(r))
+    }
+
+    /// [`Keyed::first`] from the index, out of line so that the small scan
+    /// inlines into the pick.
+    #[inline(never)]
+    fn first_indexed(&self, dests: &Dests) -> Option<DestId> {
+        let &(_, _, slot) = self.set.first()?;
+        dests.at_slot(slot).map(|(id, _)| id)
     }
 }
 

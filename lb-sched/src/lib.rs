@@ -108,12 +108,14 @@
 //! `100 / (101 − cw)` entries, about two checks per pick on average). There the
 //! bookkeeping both sides do dominates and the ratio stays near 1. At n = 2 the
 //! two are within the run-to-run noise of this machine (0.8–1.8× between runs
-//! of the same code);
-//! counted by cachegrind, one connection is 126 instructions for rr against the
-//! scan's 139 and 161 for wrr against 177, but 170 for lc against 156, 188 for
-//! wlc against 179, 184 for sed against 179 and 193 for nq against 172: each
-//! event checks its handle and whether the scheduler wants a hook, which the
-//! kernel, holding a pointer to the dest, does not need.
+//! of the same code). Counted by cachegrind, one connection at n = 2 is
+//! 132 instructions for rr against the scan's 152, 168 for wrr against 196 and
+//! 192 for wlc against 203, but 176 for lc against 169, 188 for sed against 186
+//! and 194 for nq against 185: each event checks its handle and whether the
+//! scheduler wants a hook, which the kernel, holding a pointer to the dest,
+//! does not need. (The scan's counts rose by 10–20 since an earlier count of
+//! the same kind, with no change to its lc or sed code: the model's dispatch
+//! grew with lblc and lblcr.)
 
 #![forbid(unsafe_code)]
 

@@ -5,33 +5,28 @@
 //! Scanning in list order and skipping OVERLOAD and weight-0 dests, the first dest
 //! with `activeconns == 0` is returned at once, whatever its weight. Otherwise the
 //! sed rule applies: least `(activeconns + 1) / weight`, ties keep the earlier dest.
-//! One ordered index on the key `(busy, sed ratio)`, see `NqRule`.
+//! One ordered index on one key, see `NqRule`.
 
 use crate::Dest;
 use crate::keyed::{Keyed, Ratio, Rule, keyed_scheduler};
 
-/// One key for both of the kernel's cases: `(busy, (activeconns + 1) / weight)`,
-/// with every idle dest keyed `(false, 0)`. The least key, earliest in the list
-/// on ties, is then the first idle dest if there is one, else the least sed
-/// ratio: what the kernel's scan returns.
+/// One key for both of the kernel's cases: the sed ratio
+/// `(activeconns + 1) / weight` of a busy dest, and 0 for an idle one. Every
+/// busy ratio is above 0, so the least key, earliest in the list on ties, is the
+/// first idle dest if there is one, else the least sed ratio: what the kernel's
+/// scan returns.
 #[derive(Clone, Debug, Default)]
 struct NqRule;
 impl Rule for NqRule {
-    type Key = (bool, Ratio);
-    fn key(d: &Dest) -> Option<(bool, Ratio)> {
+    type Key = Ratio;
+    fn key(d: &Dest) -> Option<Ratio> {
         if d.overloaded || d.weight == 0 {
             return None;
         }
-        Some(if d.active == 0 {
-            (false, Ratio { num: 0, den: 1 })
-        } else {
-            (
-                true,
-                Ratio {
-                    num: d.active as u64 + 1,
-                    den: d.weight as u64,
-                },
-            )
+        let busy = d.active != 0;
+        Some(Ratio {
+            num: if busy { d.active as u64 + 1 } else { 0 },
+            den: d.weight as u64,
         })
     }
 }
