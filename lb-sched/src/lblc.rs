@@ -19,13 +19,22 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use crate::locality::{Cached, Clock, DEFAULT_EXPIRATION_MS, Locality};
+use crate::locality::{Cached, Clock, DEFAULT_EXPIRATION_MS, LastUse, Locality};
 use crate::{Change, DestId, Dests, Flow, Hooks, Scheduler};
 
 #[derive(Clone, Debug)]
 struct Entry {
     dest: Cached,
     lastuse: u64,
+}
+
+impl LastUse for Entry {
+    fn lastuse(&self) -> u64 {
+        self.lastuse
+    }
+    fn lastuse_mut(&mut self) -> &mut u64 {
+        &mut self.lastuse
+    }
 }
 
 /// Locality-based least connection (`ipvsadm -s lblc`).
@@ -94,22 +103,13 @@ impl Scheduler for Lblc {
 
     fn schedule(&mut self, dests: &Dests, flow: &Flow) -> Option<DestId> {
         let now = self.core.now();
-        if self
-            .cache
-            .get(&flow.dst)
-            .is_some_and(|e| self.core.expired(e.lastuse, now))
+        if let Some(e) = self.core.live_entry(&mut self.cache, flow.dst, now)
+            && let Some((id, d)) = e.dest.resolve(dests)
+            && d.in_list
+            && d.weight > 0
+            && !self.core.is_overloaded(dests, d)
         {
-            self.cache.remove(&flow.dst);
-        }
-        if let Some(e) = self.cache.get_mut(&flow.dst) {
-            e.lastuse = now;
-            if let Some((id, d)) = e.dest.resolve(dests)
-                && d.in_list
-                && d.weight > 0
-                && !self.core.is_overloaded(dests, d)
-            {
-                return Some(id);
-            }
+            return Some(id);
         }
         let (id, d) = self.core.wlc_pick(dests)?;
         // ip_vs_lblc_new: keep an entry that already names this dest, else

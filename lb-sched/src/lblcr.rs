@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use crate::locality::{Cached, Clock, DEFAULT_EXPIRATION_MS, Locality};
+use crate::locality::{Cached, Clock, DEFAULT_EXPIRATION_MS, LastUse, Locality};
 use crate::{Change, DestId, Dests, Flow, Hooks, Scheduler};
 
 /// `struct ip_vs_dest_set` and its entry's `lastuse`.
@@ -30,6 +30,15 @@ struct DestSet {
     members: Vec<Cached>,
     lastmod: u64,
     lastuse: u64,
+}
+
+impl LastUse for DestSet {
+    fn lastuse(&self) -> u64 {
+        self.lastuse
+    }
+    fn lastuse_mut(&mut self) -> &mut u64 {
+        &mut self.lastuse
+    }
 }
 
 /// What `ip_vs_dest_set_min` / `_max` read of a member.
@@ -183,14 +192,7 @@ impl Scheduler for Lblcr {
 
     fn schedule(&mut self, dests: &Dests, flow: &Flow) -> Option<DestId> {
         let now = self.core.now();
-        if self
-            .cache
-            .get(&flow.dst)
-            .is_some_and(|s| self.core.expired(s.lastuse, now))
-        {
-            self.cache.remove(&flow.dst);
-        }
-        let Some(set) = self.cache.get_mut(&flow.dst) else {
+        let Some(set) = self.core.live_entry(&mut self.cache, flow.dst, now) else {
             let (id, d) = self.core.wlc_pick(dests)?;
             self.cache.insert(
                 flow.dst,
@@ -202,7 +204,6 @@ impl Scheduler for Lblcr {
             );
             return Some(id);
         };
-        set.lastuse = now;
         let min = set_min(set, dests, &self.gone);
         if set.members.len() > 1
             && now > set.lastmod.saturating_add(self.core.expiration)

@@ -5,6 +5,8 @@
 //! Kernel sources: `net/netfilter/ipvs/ip_vs_lblc.c`, `ip_vs_lblcr.c`
 //! (`is_overloaded`, `sysctl_lblc_expiration`, `sysctl_lblcr_expiration`).
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,6 +46,12 @@ impl Clock {
     pub fn advance(&self, dt: u64) {
         self.0.fetch_add(dt, Ordering::Relaxed);
     }
+}
+
+/// A cache entry's `lastuse`.
+pub(crate) trait LastUse {
+    fn lastuse(&self) -> u64;
+    fn lastuse_mut(&mut self) -> &mut u64;
 }
 
 /// What lblc and lblcr keep besides their caches: wlc's index for a miss
@@ -97,10 +105,27 @@ impl Locality {
         self.clock.now()
     }
 
-    /// Whether an entry last used at `lastuse` has expired at `now`: the
-    /// kernel's full check drops it once `lastuse + expiration` is not after `now`.
-    pub(crate) fn expired(&self, lastuse: u64, now: u64) -> bool {
-        lastuse.saturating_add(self.expiration) <= now
+    /// The cache entry for `daddr`, stamped as used at `now`; `None` if there is
+    /// none or it has expired, which drops it (the kernel's full check drops an
+    /// entry once `lastuse + expiration` is not after `now`). One hash lookup.
+    pub(crate) fn live_entry<'c, V: LastUse>(
+        &self,
+        cache: &'c mut HashMap<IpAddr, V>,
+        daddr: IpAddr,
+        now: u64,
+    ) -> Option<&'c mut V> {
+        match cache.entry(daddr) {
+            Entry::Vacant(_) => None,
+            Entry::Occupied(o) if o.get().lastuse().saturating_add(self.expiration) <= now => {
+                o.remove();
+                None
+            }
+            Entry::Occupied(o) => {
+                let v = o.into_mut();
+                *v.lastuse_mut() = now;
+                Some(v)
+            }
+        }
     }
 
     pub(crate) fn dest_changed(&mut self, dests: &Dests, change: Change<'_>) {
