@@ -84,6 +84,26 @@ impl AnyScheduler {
         }
     }
 
+    /// The expiration of lblc and lblcr, in milliseconds; `None` for the
+    /// others.
+    pub fn expiration(&self) -> Option<u64> {
+        match self {
+            AnyScheduler::Lblc(s) => Some(s.expiration()),
+            AnyScheduler::Lblcr(s) => Some(s.expiration()),
+            _ => None,
+        }
+    }
+
+    /// The number of cache entries of lblc and lblcr (as of the last pick);
+    /// `None` for the others, which keep no cache.
+    pub fn cache_len(&self) -> Option<usize> {
+        match self {
+            AnyScheduler::Lblc(s) => Some(s.cache_len()),
+            AnyScheduler::Lblcr(s) => Some(s.cache_len()),
+            _ => None,
+        }
+    }
+
     /// The `ipvsadm -s` names this crate implements.
     pub const NAMES: [&'static str; 14] = [
         "rr", "wrr", "lc", "wlc", "sed", "nq", "fo", "ovf", "sh", "dh", "mh", "twos", "lblc",

@@ -3,7 +3,7 @@
 
 use crate::harness::{Op, run_with};
 use crate::reference::Model;
-use crate::{AnyScheduler, Clock, ConnState, Lblcr, Mh};
+use crate::{AnyScheduler, Clock, ConnState, Lblc, Lblcr, Mh};
 
 /// At most this many operations per input. Each op is checked against the
 /// reference model (whose mh pick with fallback may probe the whole 4093-slot
@@ -29,8 +29,13 @@ pub const MAX_DESTS: u8 = 24;
 /// test `wrr_largest_weights_and_an_overloaded_heavy_dest` instead.
 pub const WRR_FUZZ_MAX_WEIGHT: u32 = 1024;
 
-/// The `lblcr_expiration` of the lblcr inputs: a few Advance ops pass it.
-pub const LBLCR_FUZZ_EXPIRATION: u64 = 100_000;
+/// The `lblc_expiration` / `lblcr_expiration` of the lblc and lblcr inputs
+/// (milliseconds): a few Advance ops pass it.
+pub const LOCALITY_FUZZ_EXPIRATION: u64 = 100_000;
+
+/// The `IP_VS_LBLC_TAB_BITS` of the lblc and lblcr inputs: a cache of at most
+/// 32 entries (refusing new ones at 48), which the picks of one input can fill.
+pub const LOCALITY_FUZZ_TAB_BITS: u32 = 1;
 
 /// Decodes `data` into a scheduler choice and an operation sequence, runs it
 /// against the fast implementation and the reference model, and panics on the
@@ -52,13 +57,23 @@ pub fn sched_ops(data: &[u8]) {
         .filter_map(|c| decode(c, big))
         .take(MAX_OPS)
         .collect();
-    let (sched, model) = if name == "lblcr" {
-        // A short expiration, so that Advance ops make lblcr shrink its sets.
-        let Ok(m) = Model::with_expiration(name, LBLCR_FUZZ_EXPIRATION) else {
+    let (sched, model) = if name == "lblc" || name == "lblcr" {
+        // A short expiration and a small table, so that Advance ops make lblcr
+        // shrink its sets and the collection runs drop entries.
+        let (e, bits) = (LOCALITY_FUZZ_EXPIRATION, LOCALITY_FUZZ_TAB_BITS);
+        let s = if name == "lblc" {
+            Lblc::with_clock(Clock::new(), e)
+                .with_tab_bits(bits)
+                .map(AnyScheduler::Lblc)
+        } else {
+            Lblcr::with_clock(Clock::new(), e)
+                .with_tab_bits(bits)
+                .map(AnyScheduler::Lblcr)
+        };
+        let (Some(s), Ok(m)) = (s, Model::locality(name, e, bits)) else {
             return;
         };
-        let s = Lblcr::with_clock(Clock::new(), LBLCR_FUZZ_EXPIRATION);
-        (AnyScheduler::Lblcr(s), m)
+        (s, m)
     } else if name == "mh" {
         // Every change rebuilds the maglev table in both implementations, and a
         // fallback pick may probe all of it: the smallest table the kernel
@@ -120,9 +135,16 @@ fn decode(c: &[u8], big: u32) -> Option<Op> {
         4 => Op::Establish(dest),
         5 => Op::Close(dest, st),
         6 => Op::Closing(dest),
-        _ if a & 0x10 != 0 => Op::Advance(u16::from_le_bytes([c2, d])),
+        // Milliseconds to hours: the lblc/lblcr timer runs every minute.
+        _ if a & 0x10 != 0 => Op::Advance(u32::from(u16::from_le_bytes([c2, d])) << (b % 4 * 3)),
         _ => Op::Pick {
             client: u16::from_le_bytes([b, c2]),
+            // Mostly 7 addresses, so caches hit; sometimes any of 256.
+            dst: if a & 0x8 != 0 {
+                d
+            } else {
+                (u16::from_le_bytes([b, c2]) % 7) as u8
+            },
             port: u16::from(d),
             v6: a & 0x40 != 0,
             bind: a & 0x20 != 0,

@@ -46,10 +46,13 @@ pub enum Op {
     Closing(u8),
     /// A connection expires.
     Close(u8, ConnState),
-    /// Schedule a connection from client `198.51.100.x` / `2001:db8::x`, port.
+    /// Schedule a connection from client `198.51.100.x` / `2001:db8::x`, port,
+    /// to `192.0.2.dst`.
     Pick {
         /// Client index.
         client: u16,
+        /// Destination address index (the address dh, lblc and lblcr read).
+        dst: u8,
         /// Client port.
         port: u16,
         /// IPv6 client.
@@ -57,8 +60,8 @@ pub enum Op {
         /// Bind a connection to the chosen dest (as the kernel does).
         bind: bool,
     },
-    /// Time passes (lblc and lblcr read it).
-    Advance(u16),
+    /// Time passes, in milliseconds (lblc and lblcr read it).
+    Advance(u32),
 }
 
 /// The address of destination index `i`.
@@ -69,7 +72,7 @@ pub fn dest_addr(i: u8) -> (IpAddr, u16) {
     )
 }
 
-fn flow(client: u16, port: u16, v6: bool) -> Flow {
+fn flow(client: u16, dst: u8, port: u16, v6: bool) -> Flow {
     let src = if v6 {
         IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, client, 1))
     } else {
@@ -78,7 +81,7 @@ fn flow(client: u16, port: u16, v6: bool) -> Flow {
     Flow {
         src,
         src_port: port,
-        dst: IpAddr::V4(Ipv4Addr::new(192, 0, 2, (client % 7) as u8)),
+        dst: IpAddr::V4(Ipv4Addr::new(192, 0, 2, dst)),
         dst_port: 80,
     }
 }
@@ -183,11 +186,12 @@ pub fn run_with(sched: AnyScheduler, mut model: Model, ops: &[Op]) -> Result<(),
             }
             Op::Pick {
                 client,
+                dst,
                 port,
                 v6,
                 bind,
             } => {
-                let f = flow(client, port, v6);
+                let f = flow(client, dst, port, v6);
                 let got = fast.pick_for(&f);
                 let got_key = got
                     .and_then(|id| fast.dest(id))
@@ -201,6 +205,11 @@ pub fn run_with(sched: AnyScheduler, mut model: Model, ops: &[Op]) -> Result<(),
                     && (d.weight() == 0 || (d.overloaded() && name != "lblc"))
                 {
                     return fail(format!("picked a weight-0 or overloaded dest {d:?}"));
+                }
+                // The lblc/lblcr caches, collected alike.
+                let (c1, c2) = (fast.scheduler().cache_len(), model.cache_len());
+                if c1 != c2 {
+                    return fail(format!("cache sizes differ: fast {c1:?} model {c2:?}"));
                 }
                 if bind && let (Some(id), Some(k)) = (got, want) {
                     let r1 = fast.conn_new(id, ConnState::Inactive);

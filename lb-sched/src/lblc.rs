@@ -10,14 +10,24 @@
 //! is **not** checked on a hit. Otherwise wlc picks a server and the cache
 //! remembers it.
 //!
-//! Not modelled: the periodic garbage collection. An entry unused for the
-//! expiration is dropped here when it is next looked up; the kernel drops it at
-//! its next full check (every 30 minutes), and above 16 × 1024 entries it also
-//! drops entries unused for 6 minutes. The cache grows by one entry per new
-//! destination address, so only a pick for a new address can allocate.
+//! The cache is collected as the kernel's timer does it, on the caller's
+//! [`Clock`] (milliseconds), starting a minute after the scheduler is bound to
+//! its service:
+//! - every minute, while the cache holds more than its maximum size (16 × 1024
+//!   entries), entries unused for 6 minutes go, a bucket at a time, until the
+//!   excess × 4/3 is gone;
+//! - every 30th minute otherwise, a full check drops every entry unused for
+//!   the expiration (sysctl `lblc_expiration`, 24 hours by default).
+//!
+//! Until then an entry is used however old it is. The runs due happen at the
+//! next pick. A new destination address gets no entry while the cache holds
+//! 1.5 × its maximum size. The cache grows by one entry per new destination
+//! address, so only a pick for a new address can allocate.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+
+use std::collections::hash_map::Entry as Slot;
 
 use crate::locality::{Cached, Clock, DEFAULT_EXPIRATION_MS, LastUse, Locality};
 use crate::{Change, DestId, Dests, Flow, Hooks, Scheduler};
@@ -56,8 +66,9 @@ impl Lblc {
         Self::default()
     }
 
-    /// A new lblc scheduler reading `clock`; entries unused for `expiration`
-    /// (sysctl `net.ipv4.vs.lblc_expiration`, in the clock's unit) expire.
+    /// A new lblc scheduler reading `clock`; the full checks drop entries
+    /// unused for `expiration` milliseconds (sysctl
+    /// `net.ipv4.vs.lblc_expiration`, which `sysctl` shows in seconds).
     pub fn with_clock(clock: Clock, expiration: u64) -> Self {
         Lblc {
             cache: HashMap::new(),
@@ -65,17 +76,31 @@ impl Lblc {
         }
     }
 
+    /// The same scheduler with a cache table of 2^`bits` buckets: a kernel
+    /// built with `IP_VS_LBLC_TAB_BITS` = `bits` (10 by default). The maximum
+    /// size is 16 entries per bucket. `None` outside 1..=20.
+    pub fn with_tab_bits(mut self, bits: u32) -> Option<Self> {
+        self.core.collector = self.core.collector.with_tab_bits(bits)?;
+        Some(self)
+    }
+
+    /// The expiration (sysctl `lblc_expiration`), in milliseconds.
+    pub fn expiration(&self) -> u64 {
+        self.core.collector.expiration
+    }
+
     /// The clock this scheduler reads.
     pub fn clock(&self) -> &Clock {
         self.core.clock()
     }
 
-    /// The server (address, port) cached for destination address `daddr`.
+    /// The server (address, port) cached for destination address `daddr`
+    /// (as of the last pick: collection runs due since happen at the next).
     pub fn cached(&self, daddr: IpAddr) -> Option<(IpAddr, u16)> {
         self.cache.get(&daddr).map(|e| e.dest.key)
     }
 
-    /// Number of cached destination addresses.
+    /// Number of cached destination addresses (as of the last pick).
     pub fn cache_len(&self) -> usize {
         self.cache.len()
     }
@@ -103,7 +128,7 @@ impl Scheduler for Lblc {
 
     fn schedule(&mut self, dests: &Dests, flow: &Flow) -> Option<DestId> {
         let now = self.core.now();
-        if let Some(e) = self.core.live_entry(&mut self.cache, flow.dst, now)
+        if let Some(e) = self.core.lookup(&mut self.cache, flow.dst, now)
             && let Some((id, d)) = e.dest.resolve(dests)
             && d.in_list
             && d.weight > 0
@@ -112,15 +137,26 @@ impl Scheduler for Lblc {
             return Some(id);
         }
         let (id, d) = self.core.wlc_pick(dests)?;
-        // ip_vs_lblc_new: keep an entry that already names this dest, else
-        // replace it; either way it was just used.
-        self.cache.insert(
-            flow.dst,
-            Entry {
-                dest: Cached::of(id, d),
-                lastuse: now,
-            },
-        );
+        // ip_vs_lblc_new: keep an entry that already names this dest (it was
+        // just used); else delete it and, if the cache has room, add a new one.
+        let len = self.cache.len();
+        let entry = Entry {
+            dest: Cached::of(id, d),
+            lastuse: now,
+        };
+        match self.cache.entry(flow.dst) {
+            Slot::Occupied(o) if o.get().dest.key == entry.dest.key => {}
+            Slot::Occupied(mut o) if self.core.collector.has_room(len - 1) => {
+                o.insert(entry);
+            }
+            Slot::Occupied(o) => {
+                o.remove();
+            }
+            Slot::Vacant(v) if self.core.collector.has_room(len) => {
+                v.insert(entry);
+            }
+            Slot::Vacant(_) => {}
+        }
         Some(id)
     }
 }

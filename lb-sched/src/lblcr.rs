@@ -15,7 +15,7 @@
 //! Set members stay in sets after they leave the list, as the kernel's sets
 //! hold the dests; a member freed here (removed, no connections left) is seen
 //! with the weight it had and no connections, as the kernel's trashed dest.
-//! Garbage collection as in [`crate::Lblc`].
+//! The cache's collection and size limit are as in [`crate::Lblc`].
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -74,7 +74,9 @@ impl Lblcr {
     }
 
     /// A new lblcr scheduler reading `clock`; `expiration` is sysctl
-    /// `net.ipv4.vs.lblcr_expiration` in the clock's unit.
+    /// `net.ipv4.vs.lblcr_expiration` in milliseconds (`sysctl` shows
+    /// seconds): sets unchanged that long shrink, and full checks drop entries
+    /// unused that long.
     pub fn with_clock(clock: Clock, expiration: u64) -> Self {
         Lblcr {
             cache: HashMap::new(),
@@ -83,12 +85,31 @@ impl Lblcr {
         }
     }
 
+    /// The same scheduler with a cache table of 2^`bits` buckets: a kernel
+    /// built with `IP_VS_LBLCR_TAB_BITS` = `bits` (10 by default). The maximum
+    /// size is 16 entries per bucket. `None` outside 1..=20.
+    pub fn with_tab_bits(mut self, bits: u32) -> Option<Self> {
+        self.core.collector = self.core.collector.with_tab_bits(bits)?;
+        Some(self)
+    }
+
+    /// Number of cached destination addresses (as of the last pick).
+    pub fn cache_len(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// The expiration (sysctl `lblcr_expiration`), in milliseconds.
+    pub fn expiration(&self) -> u64 {
+        self.core.collector.expiration
+    }
+
     /// The clock this scheduler reads.
     pub fn clock(&self) -> &Clock {
         self.core.clock()
     }
 
-    /// The servers cached for destination address `daddr`, head first.
+    /// The servers cached for destination address `daddr`, head first (as of
+    /// the last pick).
     pub fn set_of(&self, daddr: IpAddr) -> impl Iterator<Item = (IpAddr, u16)> + '_ {
         self.cache
             .get(&daddr)
@@ -192,21 +213,24 @@ impl Scheduler for Lblcr {
 
     fn schedule(&mut self, dests: &Dests, flow: &Flow) -> Option<DestId> {
         let now = self.core.now();
-        let Some(set) = self.core.live_entry(&mut self.cache, flow.dst, now) else {
+        let Some(set) = self.core.lookup(&mut self.cache, flow.dst, now) else {
             let (id, d) = self.core.wlc_pick(dests)?;
-            self.cache.insert(
-                flow.dst,
-                DestSet {
-                    members: vec![Cached::of(id, d)],
-                    lastmod: now,
-                    lastuse: now,
-                },
-            );
+            // ip_vs_lblcr_new: no new entry once the cache is full.
+            if self.core.collector.has_room(self.cache.len()) {
+                self.cache.insert(
+                    flow.dst,
+                    DestSet {
+                        members: vec![Cached::of(id, d)],
+                        lastmod: now,
+                        lastuse: now,
+                    },
+                );
+            }
             return Some(id);
         };
         let min = set_min(set, dests, &self.gone);
         if set.members.len() > 1
-            && now > set.lastmod.saturating_add(self.core.expiration)
+            && now > set.lastmod.saturating_add(self.core.collector.expiration)
             && let Some(i) = set_max(set, dests, &self.gone)
         {
             set.members.remove(i);

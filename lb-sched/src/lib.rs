@@ -50,7 +50,10 @@
 //!   exactly as `ip_vs_bind_dest` / `ip_vs_unbind_dest` do (see [`Service::conn_new`]).
 //! - Hashing schedulers (sh, dh, mh) and the locality schedulers (lblc, lblcr)
 //!   pick by [`Flow`] ([`Service::pick_for`]); lblc and lblcr read the
-//!   caller's [`Clock`] for their expiration.
+//!   caller's [`Clock`] (milliseconds) for lblcr's set expiration and for
+//!   their cache's collection timer, which runs as the kernel's does: every
+//!   minute from the service's start, dropping idle entries only while the
+//!   cache is over its maximum size, and in a full check every 30 minutes.
 //! - A removed destination that still has connections stays behind its handle,
 //!   as the kernel keeps it in `dest_trash`: its connection events still count,
 //!   and adding the same address and port again brings it back with its
@@ -159,7 +162,9 @@ pub use hash::{hash_32, hsiphash_u32};
 pub use lblc::Lblc;
 pub use lblcr::Lblcr;
 pub use lc::Lc;
-pub use locality::{Clock, DEFAULT_EXPIRATION_MS};
+pub use locality::{
+    CHECK_EXPIRE_INTERVAL_MS, Clock, DEFAULT_EXPIRATION_MS, DEFAULT_TAB_BITS, ENTRY_TIMEOUT_MS,
+};
 pub use mh::Mh;
 pub use nq::Nq;
 pub use ovf::Ovf;

@@ -1,31 +1,49 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! What lblc and lblcr share: the caller's clock, the "lblc-overloaded" test and
-//! the view of a cached destination that may have left the list.
+//! What lblc and lblcr share: the caller's clock, the cache's garbage
+//! collection, the "lblc-overloaded" test and the view of a cached destination
+//! that may have left the list.
 //!
 //! Kernel sources: `net/netfilter/ipvs/ip_vs_lblc.c`, `ip_vs_lblcr.c`
-//! (`is_overloaded`, `sysctl_lblc_expiration`, `sysctl_lblcr_expiration`).
+//! (`is_overloaded`, `ip_vs_lblc_check_expire`, `ip_vs_lblc_full_check`,
+//! `sysctl_lblc_expiration`, `sysctl_lblcr_expiration`).
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::hash::{fold, hash_32};
 use crate::keyed::Keyed;
 use crate::wlc::WlcRule;
 use crate::{Change, Dest, DestId, Dests, Hooks};
 
-/// The default `lblc_expiration` / `lblcr_expiration` (24 hours), in
-/// milliseconds, the unit [`Clock`] is meant to count in.
+/// The default `lblc_expiration` / `lblcr_expiration` (`DEFAULT_EXPIRATION`,
+/// 24 hours), in milliseconds, the unit of [`Clock`].
 pub const DEFAULT_EXPIRATION_MS: u64 = 24 * 60 * 60 * 1000;
 
-/// The time lblc and lblcr read (the kernel's `jiffies`), set by the caller.
+/// `CHECK_EXPIRE_INTERVAL`: the period of the cache's collection timer (60 s).
+pub const CHECK_EXPIRE_INTERVAL_MS: u64 = 60 * 1000;
+
+/// `ENTRY_TIMEOUT`: while the cache holds more than its maximum size, a
+/// collection run drops entries unused for this long (6 minutes).
+pub const ENTRY_TIMEOUT_MS: u64 = 6 * 60 * 1000;
+
+/// `COUNT_FOR_FULL_EXPIRATION`: every 30th run of the timer that did not
+/// shrink an oversized cache is a full check, which drops every entry unused for
+/// the expiration.
+const COUNT_FOR_FULL_EXPIRATION: u32 = 30;
+
+/// `IP_VS_LBLC_TAB_BITS` / `IP_VS_LBLCR_TAB_BITS`: the kernel's cache has
+/// 2¹⁰ buckets and a maximum size of 16 entries per bucket.
+pub const DEFAULT_TAB_BITS: u32 = 10;
+
+/// The time lblc and lblcr read (the kernel's `jiffies`), in milliseconds,
+/// set by the caller.
 ///
 /// Clones share one counter, so a proxy keeps a clone and moves it forward
 /// (`clock.set(elapsed_ms)`) while the scheduler sits inside a
-/// [`Service`](crate::Service). A clock that is never moved stops time: cache
-/// entries then never expire and lblcr never shrinks a set, which is the
-/// kernel's behaviour for the first 24 hours of each entry.
+/// [`Service`](crate::Service). A clock that is never moved stops time: lblcr
+/// never shrinks a set and the cache's collection timer never runs.
 #[derive(Clone, Debug, Default)]
 pub struct Clock(Arc<AtomicU64>);
 
@@ -72,8 +90,7 @@ pub(crate) struct Locality {
     is_stale: Vec<bool>,
     under: Underloaded,
     clock: Clock,
-    /// sysctl `lblc_expiration` / `lblcr_expiration`, in the clock's unit.
-    pub(crate) expiration: u64,
+    pub(crate) collector: Collector,
 }
 
 impl Locality {
@@ -87,13 +104,14 @@ impl Locality {
     }
 
     pub(crate) fn new(clock: Clock, expiration: u64) -> Self {
+        let collector = Collector::new(expiration, clock.now());
         Locality {
             wlc: Keyed::default(),
             stale: Vec::new(),
             is_stale: Vec::new(),
             under: Underloaded::default(),
             clock,
-            expiration,
+            collector,
         }
     }
 
@@ -105,32 +123,30 @@ impl Locality {
         self.clock.now()
     }
 
-    /// The cache entry for `daddr`, stamped as used at `now`; `None` if there is
-    /// none or it has expired, which drops it (the kernel's full check drops an
-    /// entry once `lastuse + expiration` is not after `now`). One hash lookup.
-    pub(crate) fn live_entry<'c, V: LastUse>(
-        &self,
+    /// The start of `ip_vs_lblc_schedule` / `ip_vs_lblcr_schedule`: the
+    /// collection runs due by now (the kernel's timer fires between packets;
+    /// nothing a run reads changes between picks, so running them here, each at
+    /// its own time, is the same), then the cache entry for `daddr`, stamped as
+    /// used. An entry is used however old it is until a run drops it.
+    pub(crate) fn lookup<'c, V: LastUse>(
+        &mut self,
         cache: &'c mut HashMap<IpAddr, V>,
         daddr: IpAddr,
         now: u64,
     ) -> Option<&'c mut V> {
-        match cache.entry(daddr) {
-            Entry::Vacant(_) => None,
-            Entry::Occupied(o) if o.get().lastuse().saturating_add(self.expiration) <= now => {
-                o.remove();
-                None
-            }
-            Entry::Occupied(o) => {
-                let v = o.into_mut();
-                *v.lastuse_mut() = now;
-                Some(v)
-            }
-        }
+        self.collector.run_due(cache, now);
+        let v = cache.get_mut(&daddr)?;
+        *v.lastuse_mut() = now;
+        Some(v)
     }
 
     pub(crate) fn dest_changed(&mut self, dests: &Dests, change: Change<'_>) {
         self.refresh(dests);
         let was_indexed = self.wlc.indexed();
+        if let Change::Bound = change {
+            // init_service: a new table and a new timer.
+            self.collector.restart(self.clock.now());
+        }
         match change {
             Change::Removed(id, _) => {
                 self.wlc.removed(dests, id);
@@ -190,6 +206,170 @@ impl Locality {
         self.refresh(dests);
         let id = self.wlc.first(dests)?;
         dests.get(id).map(|d| (id, d))
+    }
+}
+
+/// The cache's size limits and its garbage collection: `max_size`, `rover`,
+/// `counter` and `periodic_timer` of `struct ip_vs_lblc_table` /
+/// `ip_vs_lblcr_table`, and `ip_vs_lblc_check_expire`.
+///
+/// The cache itself is a `HashMap`; the kernel's bucket of an entry,
+/// `hash_32(fold(daddr), tab_bits)`, matters only to which entries a run over
+/// an oversized cache drops first, and is computed then. Within a bucket a run
+/// drops every idle entry before it tests its goal, so the order inside a
+/// bucket never matters.
+#[derive(Clone, Debug)]
+pub(crate) struct Collector {
+    tab_bits: u32,
+    /// sysctl `lblc_expiration` / `lblcr_expiration`, in milliseconds.
+    pub(crate) expiration: u64,
+    /// When the timer fires next.
+    next_check: u64,
+    counter: u32,
+    rover: u32,
+}
+
+impl Collector {
+    fn new(expiration: u64, now: u64) -> Self {
+        let mut c = Collector {
+            tab_bits: DEFAULT_TAB_BITS,
+            expiration,
+            next_check: 0,
+            counter: 1,
+            rover: 0,
+        };
+        c.restart(now);
+        c
+    }
+
+    /// Sets `IP_VS_LBLC_TAB_BITS`; `None` outside 1..=20.
+    pub(crate) fn with_tab_bits(mut self, bits: u32) -> Option<Self> {
+        (1..=20).contains(&bits).then(|| {
+            self.tab_bits = bits;
+            self
+        })
+    }
+
+    /// `init_service`: counter 1, rover 0, the first run a minute from now.
+    fn restart(&mut self, now: u64) {
+        self.counter = 1;
+        self.rover = 0;
+        self.next_check = now.saturating_add(CHECK_EXPIRE_INTERVAL_MS);
+    }
+
+    /// `max_size`: 16 entries per bucket.
+    pub(crate) fn max_size(&self) -> usize {
+        16 << self.tab_bits
+    }
+
+    /// `ip_vs_lblc_new` / `ip_vs_lblcr_new` make no new entry once the cache
+    /// holds `max_size × 3 / 2` (the scheduler still returns its choice).
+    pub(crate) fn has_room(&self, len: usize) -> bool {
+        len < self.max_size() * 3 / 2
+    }
+
+    fn mask(&self) -> u32 {
+        (1 << self.tab_bits) - 1
+    }
+
+    /// The runs of `ip_vs_lblc_check_expire` due by `now`, each at its time.
+    ///
+    /// While the cache is within its maximum size, the only runs that drop
+    /// anything are full checks at or after the first `lastuse + expiration`;
+    /// the runs before one only move the counter, so they are counted, not
+    /// run: a clock moved by days costs one pass per full check that drops
+    /// something.
+    pub(crate) fn run_due<V: LastUse>(&mut self, cache: &mut HashMap<IpAddr, V>, now: u64) {
+        // A timer at u64::MAX is past the end of time: it never fires.
+        while self.next_check <= now && self.next_check != u64::MAX {
+            let due = (now - self.next_check) / CHECK_EXPIRE_INTERVAL_MS + 1;
+            if cache.len() > self.max_size() {
+                self.check_expire(cache, self.next_check);
+                self.skip(0, 1);
+                continue;
+            }
+            // Runs before the next full check; the full ones come every 30.
+            let full = u64::from(COUNT_FOR_FULL_EXPIRATION);
+            let mut idle = u64::from((full as u32 - self.counter % full as u32) % full as u32);
+            if idle < due {
+                let first_expiry = cache
+                    .values()
+                    .map(|e| e.lastuse().saturating_add(self.expiration))
+                    .min();
+                let at = self
+                    .next_check
+                    .saturating_add(idle.saturating_mul(CHECK_EXPIRE_INTERVAL_MS));
+                match first_expiry {
+                    None => idle = due,
+                    Some(t) if at < t => {
+                        let period = full * CHECK_EXPIRE_INTERVAL_MS;
+                        let periods = (t - at).div_ceil(period);
+                        idle = idle.saturating_add(periods.saturating_mul(full));
+                    }
+                    Some(_) => {}
+                }
+            }
+            if idle >= due {
+                self.skip(due, due);
+                return;
+            }
+            self.skip(idle, idle);
+            self.check_expire(cache, self.next_check);
+            self.skip(0, 1);
+        }
+    }
+
+    /// Moves the counter by `runs` runs that drop nothing (a full check resets
+    /// it to 1, any other run adds 1) and the timer by `ticks` periods.
+    fn skip(&mut self, runs: u64, ticks: u64) {
+        let full = u64::from(COUNT_FOR_FULL_EXPIRATION);
+        self.counter = ((u64::from(self.counter - 1) + runs) % full) as u32 + 1;
+        self.next_check = self
+            .next_check
+            .saturating_add(ticks.saturating_mul(CHECK_EXPIRE_INTERVAL_MS));
+    }
+
+    /// One run of `ip_vs_lblc_check_expire` at time `now`.
+    fn check_expire<V: LastUse>(&mut self, cache: &mut HashMap<IpAddr, V>, now: u64) {
+        if self.counter.is_multiple_of(COUNT_FOR_FULL_EXPIRATION) {
+            // ip_vs_lblc_full_check; its walk over every bucket leaves the
+            // rover where it was.
+            let expiration = self.expiration;
+            cache.retain(|_, e| now < e.lastuse().saturating_add(expiration));
+            self.counter = 1;
+            return;
+        }
+        let max = self.max_size();
+        if cache.len() <= max {
+            self.counter += 1;
+            return;
+        }
+        let mut goal = ((cache.len() - max) * 4 / 3).min(max / 2);
+        // The idle entries in the order the walk from rover + 1 meets their
+        // buckets; it drops a whole bucket, then stops once the goal is met.
+        let (mask, start) = (self.mask(), self.rover.wrapping_add(1));
+        let mut idle: Vec<(u32, IpAddr)> = cache
+            .iter()
+            .filter(|(_, e)| now >= e.lastuse().saturating_add(ENTRY_TIMEOUT_MS))
+            .map(|(&a, _)| {
+                (
+                    hash_32(fold(a), self.tab_bits).wrapping_sub(start) & mask,
+                    a,
+                )
+            })
+            .collect();
+        idle.sort_unstable_by_key(|&(walk, _)| walk);
+        for bucket in idle.chunk_by(|a, b| a.0 == b.0) {
+            for (_, a) in bucket {
+                cache.remove(a);
+            }
+            goal = goal.saturating_sub(bucket.len());
+            if goal == 0 {
+                self.rover = start.wrapping_add(bucket[0].0) & mask;
+                return;
+            }
+        }
+        // The walk went round the whole table: the rover is back where it was.
     }
 }
 
@@ -266,5 +446,63 @@ impl Cached {
         let id = dests.find(self.key.0, self.key.1)?;
         self.id = id;
         dests.get(id).map(|d| (id, d))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Used(u64);
+
+    impl LastUse for Used {
+        fn lastuse(&self) -> u64 {
+            self.0
+        }
+        fn lastuse_mut(&mut self) -> &mut u64 {
+            &mut self.0
+        }
+    }
+
+    fn cache(lastuse: impl IntoIterator<Item = u64>) -> HashMap<IpAddr, Used> {
+        lastuse
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| (IpAddr::from([192, 0, 2, i as u8]), Used(t)))
+            .collect()
+    }
+
+    #[test]
+    fn full_checks_come_every_30_minutes_and_drop_what_has_expired() {
+        let mut c = Collector::new(10_000, 0);
+        let mut m = cache([0, 1_799_999]);
+        c.run_due(&mut m, 1_799_999);
+        assert_eq!(m.len(), 2, "no full check before the 30th run");
+        c.run_due(&mut m, 1_800_000);
+        assert_eq!(m.len(), 1, "the 30th run drops what expired");
+        c.run_due(&mut m, 3_599_999);
+        assert_eq!(m.len(), 1);
+        c.run_due(&mut m, 3_600_000);
+        assert!(m.is_empty());
+    }
+
+    #[test]
+    fn a_clock_moved_by_years_or_to_its_end_costs_little() {
+        let mut c = Collector::new(DEFAULT_EXPIRATION_MS, 0);
+        let mut m = cache((0..200).map(|i| i * 3_600_000));
+        let year = 365 * DEFAULT_EXPIRATION_MS;
+        c.run_due(&mut m, 10 * year);
+        assert!(m.is_empty());
+        // The counter kept its place: full checks still fall on whole half
+        // hours, so an entry used at a full check goes exactly a day later.
+        m = cache([10 * year]);
+        c.run_due(&mut m, 10 * year + DEFAULT_EXPIRATION_MS - 1);
+        assert_eq!(m.len(), 1);
+        c.run_due(&mut m, 10 * year + DEFAULT_EXPIRATION_MS);
+        assert!(m.is_empty());
+        m = cache([0]);
+        c.run_due(&mut m, u64::MAX);
+        c.run_due(&mut m, u64::MAX);
+        assert!(m.is_empty());
     }
 }

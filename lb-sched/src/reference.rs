@@ -12,9 +12,9 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use crate::DEFAULT_EXPIRATION_MS;
 use crate::any::XorShift;
 use crate::hash::{fold, hash_32, hsiphash_u32};
+use crate::{CHECK_EXPIRE_INTERVAL_MS, DEFAULT_EXPIRATION_MS, DEFAULT_TAB_BITS, ENTRY_TIMEOUT_MS};
 use crate::{ConnState, DestConfig, Error, Flow, RandomSource};
 
 /// A destination key: address and port (the kernel's identity within a service).
@@ -84,15 +84,150 @@ enum State {
     },
     Twos,
     /// `struct ip_vs_lblc_table`: daddr → (dest, `lastuse`).
-    Lblc {
-        cache: HashMap<IpAddr, (Key, u64)>,
-        expiration: u64,
-    },
+    Lblc(Table<(Key, u64)>),
     /// `struct ip_vs_lblcr_table`: daddr → dest set.
-    Lblcr {
-        cache: HashMap<IpAddr, RefSet>,
-        expiration: u64,
-    },
+    Lblcr(Table<RefSet>),
+}
+
+/// `struct ip_vs_lblc_table` / `ip_vs_lblcr_table` with its timer.
+#[derive(Clone, Debug)]
+struct Table<V> {
+    /// The hash buckets, each head first (`hlist_add_head_rcu`).
+    bucket: Vec<Vec<(IpAddr, V)>>,
+    entries: usize,
+    max_size: usize,
+    rover: usize,
+    counter: u32,
+    tab_bits: u32,
+    /// sysctl `lblc_expiration` / `lblcr_expiration`.
+    expiration: u64,
+    /// When `periodic_timer` fires.
+    timer: u64,
+}
+
+/// An entry's `lastuse`.
+trait Used {
+    fn lastuse(&self) -> u64;
+}
+
+impl Used for (Key, u64) {
+    fn lastuse(&self) -> u64 {
+        self.1
+    }
+}
+
+impl Used for RefSet {
+    fn lastuse(&self) -> u64 {
+        self.lastuse
+    }
+}
+
+impl<V: Used> Table<V> {
+    /// `ip_vs_lblc_init_svc` at time 0.
+    fn new(tab_bits: u32, expiration: u64) -> Self {
+        Table {
+            bucket: (0..1usize << tab_bits).map(|_| Vec::new()).collect(),
+            entries: 0,
+            max_size: (1 << tab_bits) * 16,
+            rover: 0,
+            counter: 1,
+            tab_bits,
+            expiration,
+            timer: CHECK_EXPIRE_INTERVAL_MS,
+        }
+    }
+
+    /// `ip_vs_lblc_hashkey`.
+    fn hashkey(&self, addr: IpAddr) -> usize {
+        hash_32(fold(addr), self.tab_bits) as usize
+    }
+
+    /// `ip_vs_lblc_get`.
+    fn get(&mut self, addr: IpAddr) -> Option<&mut V> {
+        let h = self.hashkey(addr);
+        self.bucket[h]
+            .iter_mut()
+            .find(|(a, _)| *a == addr)
+            .map(|(_, v)| v)
+    }
+
+    /// `ip_vs_lblc_hash`.
+    fn hash(&mut self, addr: IpAddr, v: V) {
+        let h = self.hashkey(addr);
+        self.bucket[h].insert(0, (addr, v));
+        self.entries += 1;
+    }
+
+    /// `ip_vs_lblc_del` with the caller's `atomic_dec(&tbl->entries)`.
+    fn del(&mut self, addr: IpAddr) {
+        let h = self.hashkey(addr);
+        self.bucket[h].retain(|(a, _)| *a != addr);
+        self.entries -= 1;
+    }
+
+    /// The timer fires at each `CHECK_EXPIRE_INTERVAL` up to `now`.
+    fn run_timer(&mut self, now: u64) {
+        while self.timer <= now {
+            self.check_expire(self.timer);
+            self.timer += CHECK_EXPIRE_INTERVAL_MS;
+        }
+    }
+
+    /// `ip_vs_lblc_full_check`.
+    fn full_check(&mut self, now: u64) {
+        let mask = self.bucket.len() - 1;
+        let mut j = self.rover;
+        for _ in 0..self.bucket.len() {
+            j = (j + 1) & mask;
+            let before = self.bucket[j].len();
+            let expiration = self.expiration;
+            // time_before(now, lastuse + expiration): keep.
+            self.bucket[j].retain(|(_, e)| now < e.lastuse().saturating_add(expiration));
+            self.entries -= before - self.bucket[j].len();
+        }
+        self.rover = j;
+    }
+
+    /// `ip_vs_lblc_check_expire`.
+    fn check_expire(&mut self, now: u64) {
+        if self.counter.is_multiple_of(30) {
+            self.full_check(now);
+            self.counter = 1;
+            return;
+        }
+        if self.entries <= self.max_size {
+            self.counter += 1;
+            return;
+        }
+        let mut goal = (self.entries as i64 - self.max_size as i64) * 4 / 3;
+        if goal > self.max_size as i64 / 2 {
+            goal = self.max_size as i64 / 2;
+        }
+        let mask = self.bucket.len() - 1;
+        let mut j = self.rover;
+        for _ in 0..self.bucket.len() {
+            j = (j + 1) & mask;
+            let mut k = 0;
+            while k < self.bucket[j].len() {
+                if now
+                    < self.bucket[j][k]
+                        .1
+                        .lastuse()
+                        .saturating_add(ENTRY_TIMEOUT_MS)
+                {
+                    k += 1;
+                    continue;
+                }
+                self.bucket[j].remove(k);
+                self.entries -= 1;
+                goal -= 1;
+            }
+            if goal <= 0 {
+                break;
+            }
+        }
+        self.rover = j;
+    }
 }
 
 /// `struct ip_vs_dest_set` with its entry's `lastuse`.
@@ -183,14 +318,8 @@ impl Model {
                 tab_bits: MH_TAB_INDEX as i64 / 2,
             },
             "twos" => State::Twos,
-            "lblc" => State::Lblc {
-                cache: HashMap::new(),
-                expiration: DEFAULT_EXPIRATION_MS,
-            },
-            "lblcr" => State::Lblcr {
-                cache: HashMap::new(),
-                expiration: DEFAULT_EXPIRATION_MS,
-            },
+            "lblc" => State::Lblc(Table::new(DEFAULT_TAB_BITS, DEFAULT_EXPIRATION_MS)),
+            "lblcr" => State::Lblcr(Table::new(DEFAULT_TAB_BITS, DEFAULT_EXPIRATION_MS)),
             _ => return Err(Error::UnknownScheduler),
         };
         Ok(Model {
@@ -204,21 +333,37 @@ impl Model {
     }
 
     /// An lblc or lblcr service with sysctl `lblc_expiration` /
-    /// `lblcr_expiration` = `expiration` (in the unit of [`Model::advance`]).
-    pub fn with_expiration(name: &str, expiration: u64) -> Result<Self, Error> {
+    /// `lblcr_expiration` = `expiration` (milliseconds, the unit of
+    /// [`Model::advance`]) on a kernel built with `IP_VS_LBLC_TAB_BITS` /
+    /// `IP_VS_LBLCR_TAB_BITS` = `tab_bits`.
+    pub fn locality(name: &str, expiration: u64, tab_bits: u32) -> Result<Self, Error> {
         let mut m = Self::new(name, 0)?;
         match &mut m.state {
-            State::Lblc { expiration: e, .. } | State::Lblcr { expiration: e, .. } => {
-                *e = expiration
-            }
+            State::Lblc(t) => *t = Table::new(tab_bits, expiration),
+            State::Lblcr(t) => *t = Table::new(tab_bits, expiration),
             _ => return Err(Error::UnknownScheduler),
         }
         Ok(m)
     }
 
-    /// Moves `jiffies` forward by `dt`.
+    /// Moves `jiffies` forward by `dt` milliseconds; the lblc/lblcr timer
+    /// fires on the way.
     pub fn advance(&mut self, dt: u64) {
         self.now += dt;
+        match &mut self.state {
+            State::Lblc(t) => t.run_timer(self.now),
+            State::Lblcr(t) => t.run_timer(self.now),
+            _ => {}
+        }
+    }
+
+    /// The number of lblc/lblcr cache entries (`tbl->entries`).
+    pub fn cache_len(&self) -> Option<usize> {
+        match &self.state {
+            State::Lblc(t) => Some(t.entries),
+            State::Lblcr(t) => Some(t.entries),
+            _ => None,
+        }
     }
 
     /// An mh service for a kernel built with `CONFIG_IP_VS_MH_TAB_INDEX = index`
@@ -798,15 +943,9 @@ impl Model {
                     _ => Some(i1),
                 }
             }
-            State::Lblc { cache, expiration } => {
-                // ip_vs_lblc_schedule; the full check's expiry, at lookup.
-                if cache
-                    .get(&flow.dst)
-                    .is_some_and(|e| e.1 + *expiration <= now)
-                {
-                    cache.remove(&flow.dst);
-                }
-                if let Some(en) = cache.get_mut(&flow.dst) {
+            State::Lblc(tbl) => {
+                // ip_vs_lblc_schedule
+                if let Some(en) = tbl.get(flow.dst) {
                     en.1 = now;
                     // Only a dest in the list is AVAILABLE; OVERLOAD is not checked.
                     if let Some(i) = index_of(en.0)
@@ -816,27 +955,36 @@ impl Model {
                         return Some(i);
                     }
                 }
-                // __ip_vs_lblc_schedule, then ip_vs_lblc_new.
+                // __ip_vs_lblc_schedule
                 let i = wlc(list, RefDest::overhead)?;
-                cache.insert(flow.dst, (list[i].key, now));
+                // ip_vs_lblc_new
+                if let Some(en) = tbl.get(flow.dst) {
+                    if en.0 == list[i].key {
+                        return Some(i);
+                    }
+                    tbl.del(flow.dst);
+                }
+                if tbl.entries >= tbl.max_size * 3 / 2 {
+                    return Some(i);
+                }
+                tbl.hash(flow.dst, (list[i].key, now));
                 Some(i)
             }
-            State::Lblcr { cache, expiration } => {
+            State::Lblcr(tbl) => {
                 // ip_vs_lblcr_schedule
-                if cache
-                    .get(&flow.dst)
-                    .is_some_and(|e| e.lastuse + *expiration <= now)
-                {
-                    cache.remove(&flow.dst);
-                }
-                let Some(set) = cache.get_mut(&flow.dst) else {
+                let expiration = tbl.expiration;
+                let Some(set) = tbl.get(flow.dst) else {
                     let i = wlc(list, RefDest::overhead)?;
+                    // ip_vs_lblcr_new
+                    if tbl.entries >= tbl.max_size * 3 / 2 {
+                        return Some(i);
+                    }
                     let set = RefSet {
                         members: vec![list[i].key],
                         lastmod: now,
                         lastuse: now,
                     };
-                    cache.insert(flow.dst, set);
+                    tbl.hash(flow.dst, set);
                     return Some(i);
                 };
                 set.lastuse = now;
@@ -868,7 +1016,7 @@ impl Model {
                         _ => {}
                     }
                 }
-                if set.members.len() > 1 && now > set.lastmod + *expiration {
+                if set.members.len() > 1 && now > set.lastmod.saturating_add(expiration) {
                     // ip_vs_dest_set_max, then ip_vs_dest_set_erase
                     let mut most: Option<(i64, i64, usize)> = None;
                     for (p, &k) in set.members.iter().enumerate() {

@@ -7,8 +7,8 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use lb_sched::reference::Model;
 use lb_sched::{
-    AnyScheduler, Clock, ConnState, DestConfig, DestId, Error, Flow, Fo, Lblc, Lblcr, Lc, Nq, Ovf,
-    Rr, Scheduler, Sed, Service, Wlc, Wrr,
+    AnyScheduler, Clock, ConnState, DEFAULT_EXPIRATION_MS, DestConfig, DestId, Error, Flow, Fo,
+    Lblc, Lblcr, Lc, Nq, Ovf, Rr, Scheduler, Sed, Service, Wlc, Wrr,
 };
 
 fn ip(n: u8) -> IpAddr {
@@ -501,6 +501,32 @@ fn lblc_keeps_an_address_on_its_server_until_it_is_lblc_overloaded() {
 }
 
 #[test]
+fn lblc_cache_stops_growing_and_its_timer_shrinks_it() {
+    let clock = Clock::new();
+    let lblc = Lblc::with_clock(clock.clone(), DEFAULT_EXPIRATION_MS)
+        .with_tab_bits(1)
+        .unwrap();
+    let (mut svc, _) = service(lblc, &[('A', 1), ('B', 1)]);
+    // A table of 2 buckets: a maximum size of 32, and no new entry at 48.
+    for n in 1..=60 {
+        assert!(svc.pick_for(&to(n)).is_some());
+    }
+    assert_eq!(svc.scheduler().cache_len(), 48);
+    assert_eq!(svc.scheduler().cached(to(60).dst), None);
+    // Over its size, the timer's run each minute drops entries unused for 6
+    // minutes: none yet.
+    clock.set(6 * 60 * 1000 - 1);
+    svc.pick_for(&to(60));
+    assert_eq!(svc.scheduler().cache_len(), 48);
+    // Now all are: whole buckets go until (48 − 32) × 4/3, at most 16, have.
+    clock.set(6 * 60 * 1000);
+    svc.pick_for(&to(61));
+    let left = svc.scheduler().cache_len();
+    assert!((2..=33).contains(&left), "{left} entries left");
+    assert!(svc.scheduler().cached(to(61).dst).is_some());
+}
+
+#[test]
 fn lblcr_grows_a_set_and_shrinks_it_after_the_expiration() {
     let clock = Clock::new();
     let (mut svc, mut ids) = service(
@@ -527,8 +553,12 @@ fn lblcr_grows_a_set_and_shrinks_it_after_the_expiration() {
     clock.advance(600);
     assert_eq!(connect_to(&mut svc, &ids, &to(1)), 'C');
     assert_eq!(set(&svc), [ip(b'C')]);
-    // Unused for the expiration: the entry goes, and wlc picks afresh (A).
-    clock.advance(1000);
+    // Unused for longer than the expiration, the entry is still used: only
+    // the collection timer's full check drops it, at its 30th run (30 minutes
+    // after the service was made).
+    clock.advance(5000);
+    assert_eq!(connect_to(&mut svc, &ids, &to(1)), 'C');
+    clock.set(30 * 60 * 1000);
     assert_eq!(connect_to(&mut svc, &ids, &to(1)), 'A');
     assert_eq!(set(&svc), [ip(b'A')]);
 }

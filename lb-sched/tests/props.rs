@@ -7,7 +7,10 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use lb_sched::harness::{Op, run, run_with};
 use lb_sched::reference::Model;
-use lb_sched::{AnyScheduler, Clock, ConnState, DestConfig, DestId, Lblc, Lblcr, Service, Wrr};
+use lb_sched::{
+    AnyScheduler, Clock, ConnState, DEFAULT_EXPIRATION_MS, DestConfig, DestId, Lblc, Lblcr,
+    Service, Wrr,
+};
 use proptest::prelude::*;
 
 mod strategies {
@@ -40,10 +43,50 @@ mod strategies {
             1 => d.clone().prop_map(Op::Establish),
             1 => d.clone().prop_map(Op::Closing),
             2 => (d.clone(), conn_state()).prop_map(|(a, s)| Op::Close(a, s)),
-            6 => (0u16..300, 0u16..4, any::<bool>(), any::<bool>())
-                .prop_map(|(client, port, v6, bind)| Op::Pick { client, port, v6, bind }),
-            1 => (1u16..60000).prop_map(Op::Advance),
+            6 => (0u16..300, 0u8..7, 0u16..4, any::<bool>(), any::<bool>())
+                .prop_map(|(client, dst, port, v6, bind)| Op::Pick { client, dst, port, v6, bind }),
+            1 => (1u32..60000).prop_map(Op::Advance),
         ]
+    }
+
+    /// Operations for the lblc/lblcr caches: picks to 7 destination addresses
+    /// (cache hits) or to any of 256 (enough to fill a small table past its
+    /// maximum size), and time steps of up to 40 minutes, so the timer's runs
+    /// over an oversized cache and its full checks both happen.
+    pub fn locality_ops(ndests: u8) -> impl Strategy<Value = Vec<Op>> {
+        let d = 0..ndests;
+        let op = prop_oneof![
+            2 => (d.clone(), weight(), thresholds()).prop_map(|(dest, weight, (upper, lower))| Op::Add { dest, weight, upper, lower }),
+            1 => d.clone().prop_map(Op::Remove),
+            1 => (d.clone(), weight(), thresholds()).prop_map(|(dest, weight, (upper, lower))| Op::Edit { dest, weight, upper, lower }),
+            2 => (d.clone(), conn_state()).prop_map(|(a, s)| Op::Connect(a, s)),
+            2 => (d.clone(), conn_state()).prop_map(|(a, s)| Op::Close(a, s)),
+            14 => (0u16..300, prop_oneof![0u8..7, any::<u8>()], any::<bool>())
+                .prop_map(|(client, dst, bind)| Op::Pick { client, dst, port: 0, v6: false, bind }),
+            // Whole minutes too, so entries fall due exactly at a timer run.
+            1 => prop_oneof![
+                1u32..60_000,
+                60_000u32..400_000,
+                400_000u32..2_400_000,
+                (1u32..40).prop_map(|m| m * 60_000),
+            ].prop_map(Op::Advance),
+        ];
+        (
+            prop::collection::vec(
+                (0..ndests, weight()).prop_map(|(dest, weight)| Op::Add {
+                    dest,
+                    weight,
+                    upper: 0,
+                    lower: 0,
+                }),
+                1..(ndests as usize),
+            ),
+            prop::collection::vec(op, 0..400),
+        )
+            .prop_map(|(mut a, b)| {
+                a.extend(b);
+                a
+            })
     }
 
     /// A sequence that first builds a list of up to `ndests` dests (so the
@@ -149,7 +192,38 @@ proptest! {
         } else {
             (AnyScheduler::Lblc(Lblc::with_clock(clock, 100_000)), "lblc")
         };
-        let model = Model::with_expiration(name, 100_000).unwrap();
+        let model = Model::locality(name, 100_000, lb_sched::DEFAULT_TAB_BITS).unwrap();
+        if let Err(e) = run_with(sched, model, &ops) {
+            prop_assert!(false, "{}", e);
+        }
+    }
+
+    /// lblc and lblcr caches on small tables (at most 32 or 64 entries, no new
+    /// ones past 48 or 96) over hours: the timer's runs over an oversized
+    /// cache, bucket by bucket from the rover, and its full checks drop the
+    /// entries the kernel's would, and the size limit refuses the same ones.
+    #[test]
+    fn locality_caches_are_collected_as_the_kernel_does(
+        ops in strategies::locality_ops(40),
+        lblcr in any::<bool>(),
+        expiration in prop_oneof![
+            Just(100_000u64),
+            Just(120_000),
+            Just(1_000_000),
+            Just(1_800_000),
+            Just(DEFAULT_EXPIRATION_MS),
+        ],
+        tab_bits in 1u32..=2,
+    ) {
+        let clock = Clock::new();
+        let (sched, name) = if lblcr {
+            let s = Lblcr::with_clock(clock, expiration).with_tab_bits(tab_bits).unwrap();
+            (AnyScheduler::Lblcr(s), "lblcr")
+        } else {
+            let s = Lblc::with_clock(clock, expiration).with_tab_bits(tab_bits).unwrap();
+            (AnyScheduler::Lblc(s), "lblc")
+        };
+        let model = Model::locality(name, expiration, tab_bits).unwrap();
         if let Err(e) = run_with(sched, model, &ops) {
             prop_assert!(false, "{}", e);
         }
