@@ -63,8 +63,11 @@
 //! [`mod@reference`] holds plain transcriptions of the kernel's code (linear scans),
 //! kept as the oracle the fast implementations are tested against.
 //! `tests/kernel_differential.rs` checks the choices against IPVS itself: real
-//! TCP connections through a kernel in the lab VM (6.1 and 6.12), for every
-//! scheduler but twos, whose draws come from the kernel's `get_random_u32`.
+//! TCP connections through a kernel in the lab VM (6.1 and 6.12), choice for
+//! choice for every scheduler but twos. twos draws from the kernel's
+//! `get_random_u32`, so there lb-sched follows the kernel's choices and checks
+//! that each is one it could make and that each server's count fits the
+//! chances lb-sched computes (6.12; Debian's 6.1 is built without twos).
 //!
 //! # Performance
 //! Where the kernel scans its list per pick, the schedulers here keep an index:

@@ -18,22 +18,25 @@
 //! inactive. lb-sched sees the same events: a pick, the connection bound
 //! inactive, then moved to active, and `conn_closing` on a close.
 //!
-//! Every scheduler lb-sched implements is covered except twos, whose two draws
-//! come from the kernel's `get_random_u32`. dh, lblc and lblcr run on a
+//! Every scheduler lb-sched implements is covered. twos draws from the
+//! kernel's `get_random_u32`, so its test compares chances, not choices (see
+//! `kernel_twos_draws_as_lb_sched_does`). dh, lblc and lblcr run on a
 //! firewall-mark service so that one service sees many destination addresses. A pick of no dest is
 //! compared too: the kernel then refuses the connection (ICMP port unreachable).
 //!
 //! Run by `cargo xtask test` in the VM (`--ignored`, `IPVS_RS_LAB=1`).
 
+use std::cell::RefCell;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use ipvs_lab::{in_netns, sh, sh_output};
 use lb_sched::{
     AnyScheduler, Clock, ConnState, DestConfig, DestId, Dests, Flow, Lblc, Lblcr, Scheduler,
-    Service,
+    Service, Twos,
 };
 
 const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -1088,5 +1091,120 @@ fn kernel_lblcr_shrinks_sets_after_the_expiration() {
             LOCALITY_EXPIRATION_SECS,
             LOCALITY_TIMED_STEPS,
         );
+    });
+}
+
+/// twos against the kernel. Its two draws come from the kernel's
+/// `get_random_u32`, so its choices cannot be replayed; instead lb-sched
+/// follows them (each connection is bound to the server the kernel chose) and,
+/// before each connection, works out the exact chance of each server: its pick
+/// for every pair of draws. Each kernel choice must be one lb-sched can make,
+/// and each server's count must be within 5 standard deviations of the sum of
+/// its chances (a false alarm about once in 10⁶ runs per server).
+///
+/// twos exists since 5.12, but Debian's 6.1 kernel is built without
+/// `CONFIG_IP_VS_TWOS`; there the test checks that the module is absent.
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn kernel_twos_draws_as_lb_sched_does() {
+    in_netns(|| {
+        if !sh_output("modprobe ip_vs_twos").status.success() {
+            // Only a kernel built without CONFIG_IP_VS_TWOS (Debian's 6.1)
+            // may lack it.
+            let release = sh("uname -r");
+            let modules = sh("ls /lib/modules/$(uname -r)/kernel/net/netfilter/ipvs/");
+            assert!(
+                modules.contains("ip_vs_wlc") && !modules.contains("ip_vs_twos"),
+                "kernel {release} has an ip_vs_twos module that does not load: {modules}"
+            );
+            eprintln!("twos: kernel {} has no twos module", release.trim());
+            return;
+        }
+        let mut lab = Lab::new("k2", 3);
+        let spec = format!("-t {VIP}:80");
+        sh(&format!("ipvsadm -A {spec} -s twos"));
+        // The draws lb-sched's twos takes: scripted, and the bound they were
+        // asked for.
+        let draws: Rc<RefCell<(Vec<u32>, u32)>> = Rc::default();
+        let source = {
+            let draws = draws.clone();
+            move |bound: u32| {
+                let mut d = draws.borrow_mut();
+                d.1 = bound;
+                d.0.pop().unwrap_or(0)
+            }
+        };
+        let mut svc = Service::new(Twos::new(source));
+        let mut ids = Vec::new();
+        for (i, w) in [1, 2, 4].into_iter().enumerate() {
+            sh(&format!(
+                "ipvsadm -a {spec} -r {}:8080 -m -w {w}",
+                rs_addr(i)
+            ));
+            ids.push(
+                svc.add(DestConfig::new(IpAddr::V4(rs_addr(i)), 8080, w))
+                    .unwrap(),
+            );
+        }
+        let main = (Ipv4Addr::new(198, 51, 100, 2), 0);
+        let (mut expected, mut variance, mut seen) = ([0f64; 3], [0f64; 3], [0u32; 3]);
+        let mut open = Vec::new();
+        let mut connect = |lab: &mut Lab, svc: &mut Service<Twos<_>>, open: &mut Vec<DestId>| {
+            // lb-sched's pick for each pair of draws in 0..bound.
+            draws.borrow_mut().0 = vec![0, 0];
+            svc.pick();
+            let bound = draws.borrow().1;
+            let mut count = [0u32; 3];
+            for r1 in 0..bound {
+                for r2 in 0..bound {
+                    draws.borrow_mut().0 = vec![r2, r1];
+                    let id = svc.pick().expect("a server to pick");
+                    count[ids.iter().position(|&x| x == id).unwrap()] += 1;
+                }
+            }
+            let p = count.map(|c| f64::from(c) / f64::from(bound * bound));
+            let k = lab
+                .connect(main.0, main.1, VIP, 80)
+                .expect("the kernel picks");
+            assert!(
+                p[k] > 0.0,
+                "the kernel chose rs{k}, which twos cannot pick now (chances {p:?})"
+            );
+            for i in 0..3 {
+                expected[i] += p[i];
+                variance[i] += p[i] * (1.0 - p[i]);
+            }
+            seen[k] += 1;
+            svc.conn_new(ids[k], ConnState::Inactive).unwrap();
+            svc.conn_established(ids[k]).unwrap();
+            open.push(ids[k]);
+        };
+        for _ in 0..150 {
+            connect(&mut lab, &mut svc, &mut open);
+        }
+        // Closed connections count 1 where active ones count 256; then rs0
+        // becomes the heaviest.
+        lab.close_oldest(75);
+        for id in open.drain(..75) {
+            svc.conn_closing(id).unwrap();
+        }
+        wait_for_counts(&spec, svc.dests());
+        sh(&format!("ipvsadm -e {spec} -r {}:8080 -m -w 6", rs_addr(0)));
+        svc.set_weight(ids[0], 6).unwrap();
+        for _ in 0..150 {
+            connect(&mut lab, &mut svc, &mut open);
+        }
+        lab.close_all();
+        eprintln!("twos: kernel chose {seen:?}, expected {expected:.1?}");
+        for i in 0..3 {
+            let z = (f64::from(seen[i]) - expected[i]) / variance[i].sqrt();
+            assert!(
+                z.abs() < 5.0,
+                "rs{i}: the kernel chose it {} times, lb-sched's chances add up to {:.1} \
+                 (z = {z:.1}); all: {seen:?} against {expected:.1?}",
+                seen[i],
+                expected[i]
+            );
+        }
     });
 }
