@@ -24,12 +24,11 @@
 //! 1.5 × its maximum size. The cache grows by one entry per new destination
 //! address, so only a pick for a new address can allocate.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 use std::collections::hash_map::Entry as Slot;
 
-use crate::locality::{Cached, Clock, DEFAULT_EXPIRATION_MS, LastUse, Locality};
+use crate::locality::{Cache, Cached, Clock, DEFAULT_EXPIRATION_MS, LastUse, Locality};
 use crate::{Change, DestId, Dests, Flow, Hooks, Scheduler};
 
 #[derive(Clone, Debug)]
@@ -50,7 +49,7 @@ impl LastUse for Entry {
 /// Locality-based least connection (`ipvsadm -s lblc`).
 #[derive(Clone, Debug)]
 pub struct Lblc {
-    cache: HashMap<IpAddr, Entry>,
+    cache: Cache<Entry>,
     core: Locality,
 }
 
@@ -71,7 +70,7 @@ impl Lblc {
     /// `net.ipv4.vs.lblc_expiration`, which `sysctl` shows in seconds).
     pub fn with_clock(clock: Clock, expiration: u64) -> Self {
         Lblc {
-            cache: HashMap::new(),
+            cache: Cache::default(),
             core: Locality::new(clock, expiration),
         }
     }

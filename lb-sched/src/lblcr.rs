@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use crate::locality::{Cached, Clock, DEFAULT_EXPIRATION_MS, LastUse, Locality};
+use crate::locality::{Cache, Cached, Clock, DEFAULT_EXPIRATION_MS, LastUse, Locality};
 use crate::{Change, DestId, Dests, Flow, Hooks, Scheduler};
 
 /// `struct ip_vs_dest_set` and its entry's `lastuse`.
@@ -54,7 +54,7 @@ struct Member {
 /// Locality-based least connection with replication (`ipvsadm -s lblcr`).
 #[derive(Clone, Debug)]
 pub struct Lblcr {
-    cache: HashMap<IpAddr, DestSet>,
+    cache: Cache<DestSet>,
     /// The weight of each removed dest, for members freed since.
     gone: HashMap<(IpAddr, u16), u32>,
     core: Locality,
@@ -79,7 +79,7 @@ impl Lblcr {
     /// unused that long.
     pub fn with_clock(clock: Clock, expiration: u64) -> Self {
         Lblcr {
-            cache: HashMap::new(),
+            cache: Cache::default(),
             gone: HashMap::new(),
             core: Locality::new(clock, expiration),
         }

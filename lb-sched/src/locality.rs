@@ -66,6 +66,12 @@ impl Clock {
     }
 }
 
+/// The lblc/lblcr cache: destination address → entry. The key is what a
+/// client chooses (any address a firewall-mark service covers), so the hasher
+/// is seeded at random per map, as std's is; foldhash hashes an address in a
+/// few instructions where SipHash takes most of a cache hit's time.
+pub(crate) type Cache<V> = HashMap<IpAddr, V, foldhash::fast::RandomState>;
+
 /// A cache entry's `lastuse`.
 pub(crate) trait LastUse {
     fn lastuse(&self) -> u64;
@@ -130,7 +136,7 @@ impl Locality {
     /// used. An entry is used however old it is until a run drops it.
     pub(crate) fn lookup<'c, V: LastUse>(
         &mut self,
-        cache: &'c mut HashMap<IpAddr, V>,
+        cache: &'c mut Cache<V>,
         daddr: IpAddr,
         now: u64,
     ) -> Option<&'c mut V> {
@@ -279,7 +285,7 @@ impl Collector {
     /// the runs before one only move the counter, so they are counted, not
     /// run: a clock moved by days costs one pass per full check that drops
     /// something.
-    pub(crate) fn run_due<V: LastUse>(&mut self, cache: &mut HashMap<IpAddr, V>, now: u64) {
+    pub(crate) fn run_due<V: LastUse>(&mut self, cache: &mut Cache<V>, now: u64) {
         // A timer at u64::MAX is past the end of time: it never fires.
         while self.next_check <= now && self.next_check != u64::MAX {
             let due = (now - self.next_check) / CHECK_EXPIRE_INTERVAL_MS + 1;
@@ -330,7 +336,7 @@ impl Collector {
     }
 
     /// One run of `ip_vs_lblc_check_expire` at time `now`.
-    fn check_expire<V: LastUse>(&mut self, cache: &mut HashMap<IpAddr, V>, now: u64) {
+    fn check_expire<V: LastUse>(&mut self, cache: &mut Cache<V>, now: u64) {
         if self.counter.is_multiple_of(COUNT_FOR_FULL_EXPIRATION) {
             // ip_vs_lblc_full_check; its walk over every bucket leaves the
             // rover where it was.
@@ -464,7 +470,7 @@ mod tests {
         }
     }
 
-    fn cache(lastuse: impl IntoIterator<Item = u64>) -> HashMap<IpAddr, Used> {
+    fn cache(lastuse: impl IntoIterator<Item = u64>) -> Cache<Used> {
         lastuse
             .into_iter()
             .enumerate()
