@@ -294,32 +294,33 @@ impl Collector {
                 self.skip(0, 1);
                 continue;
             }
-            // Runs before the next full check; the full ones come every 30.
+            // Runs that drop nothing: those before the next full check (every
+            // 30th), and full checks before the first entry expires.
             let full = u64::from(COUNT_FOR_FULL_EXPIRATION);
-            let mut idle = u64::from((full as u32 - self.counter % full as u32) % full as u32);
-            if idle < due {
+            let mut quiet = u64::from((full as u32 - self.counter % full as u32) % full as u32);
+            if quiet < due {
                 let first_expiry = cache
                     .values()
                     .map(|e| e.lastuse().saturating_add(self.expiration))
                     .min();
                 let at = self
                     .next_check
-                    .saturating_add(idle.saturating_mul(CHECK_EXPIRE_INTERVAL_MS));
+                    .saturating_add(quiet.saturating_mul(CHECK_EXPIRE_INTERVAL_MS));
                 match first_expiry {
-                    None => idle = due,
+                    None => quiet = due,
                     Some(t) if at < t => {
                         let period = full * CHECK_EXPIRE_INTERVAL_MS;
                         let periods = (t - at).div_ceil(period);
-                        idle = idle.saturating_add(periods.saturating_mul(full));
+                        quiet = quiet.saturating_add(periods.saturating_mul(full));
                     }
                     Some(_) => {}
                 }
             }
-            if idle >= due {
+            if quiet >= due {
                 self.skip(due, due);
                 return;
             }
-            self.skip(idle, idle);
+            self.skip(quiet, quiet);
             self.check_expire(cache, self.next_check);
             self.skip(0, 1);
         }
