@@ -337,6 +337,13 @@ impl Dests {
         let d = self.slots.get(s as usize)?;
         (d.id.generation().get() % 2 == 1 && d.in_list).then_some((d.id, d))
     }
+    /// Whether some destination in the list satisfies `pred`: a pass over the
+    /// records in slot order, with no handle to follow per destination (a
+    /// removed or freed record is out of the list).
+    #[inline]
+    pub(crate) fn any_in_list(&self, pred: impl Fn(&Dest) -> bool) -> bool {
+        self.slots.iter().any(|d| d.in_list && pred(d))
+    }
     /// Number of slots (an upper bound for [`DestId::index`]).
     pub(crate) fn slot_count(&self) -> usize {
         self.slots.len()

@@ -134,6 +134,7 @@ impl Locality {
     /// nothing a run reads changes between picks, so running them here, each at
     /// its own time, is the same), then the cache entry for `daddr`, stamped as
     /// used. An entry is used however old it is until a run drops it.
+    #[inline]
     pub(crate) fn lookup<'c, V: LastUse>(
         &mut self,
         cache: &'c mut Cache<V>,
@@ -203,7 +204,7 @@ impl Locality {
             && if self.wlc.indexed() {
                 self.under.count > 0
             } else {
-                dests.iter().any(|(_, d)| Underloaded::holds(d))
+                dests.any_in_list(Underloaded::holds)
             }
     }
 
@@ -285,8 +286,16 @@ impl Collector {
     /// the runs before one only move the counter, so they are counted, not
     /// run: a clock moved by days costs one pass per full check that drops
     /// something.
+    #[inline]
     pub(crate) fn run_due<V: LastUse>(&mut self, cache: &mut Cache<V>, now: u64) {
         // A timer at u64::MAX is past the end of time: it never fires.
+        if self.next_check <= now && self.next_check != u64::MAX {
+            self.run_due_now(cache, now);
+        }
+    }
+
+    /// [`Collector::run_due`] once a run is due (once a minute at most).
+    fn run_due_now<V: LastUse>(&mut self, cache: &mut Cache<V>, now: u64) {
         while self.next_check <= now && self.next_check != u64::MAX {
             let due = (now - self.next_check) / CHECK_EXPIRE_INTERVAL_MS + 1;
             if cache.len() > self.max_size() {
