@@ -101,12 +101,13 @@
 //! | wrr, 1..=100 | 1.1× | 1.3× | 1.3× | 0.98× |
 //!
 //! lblc and lblcr (connections cycling over 256 destination addresses; a
-//! later run, after the table above): with every weight 1, every server is
-//! above its weight and the kernel's `is_overloaded` scans the list on each
-//! hit: lblc 5.3× / 64× / 745× and lblcr 4.6× / 203× / 95× at n = 256 /
-//! 4096 / 65536; 1.1–1.6× at n = 2 and 16. With weights 1..=100, lblc 2.9× /
-//! 1.6× / 15× and lblcr 2.5× / 11× / 50×, where most picks are misses that
-//! need the index current; 1.4–1.9× at n = 2 and 16.
+//! later run, after the table above, against a model that keeps the kernel's
+//! bucket table): with every weight 1, every server is above its weight and
+//! the kernel's `is_overloaded` scans the list on each hit: lblc 7.7× / 66× /
+//! 796× and lblcr 6.6× / 170× / 96× at n = 256 / 4096 / 65536; 1.05–1.8× at
+//! n = 2 and 16. With weights 1..=100, lblc 4.2× / 1.9× / 16× and lblcr
+//! 1.9× / 7.4× / 29×, where most picks are misses that need the index
+//! current; 1.1–1.5× at n = 2 and 16.
 //!
 //! Each side costs about 8–12 ns per connection wherever the kernel's own
 //! algorithm is O(1) per pick: rr with every dest eligible (the next entry), and
