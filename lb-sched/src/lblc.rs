@@ -16,17 +16,17 @@
 //! - every minute, while the cache holds more than its maximum size (16 × 1024
 //!   entries), entries unused for 6 minutes go, a bucket at a time, until the
 //!   excess × 4/3 is gone;
-//! - every 30th minute otherwise, a full check drops every entry unused for
-//!   the expiration (sysctl `lblc_expiration`, 24 hours by default).
+//! - after every 29 runs that found the cache within that size, a full check
+//!   drops every entry unused for the expiration (sysctl `lblc_expiration`, 24
+//!   hours by default): every 30 minutes while the cache stays small.
 //!
 //! Until then an entry is used however old it is. The runs due happen at the
 //! next pick. A new destination address gets no entry while the cache holds
 //! 1.5 × its maximum size. The cache grows by one entry per new destination
 //! address, so only a pick for a new address can allocate.
 
-use std::net::IpAddr;
-
 use std::collections::hash_map::Entry as Slot;
+use std::net::IpAddr;
 
 use crate::locality::{Cache, Cached, Clock, DEFAULT_EXPIRATION_MS, LastUse, Locality};
 use crate::{Change, DestId, Dests, Flow, Hooks, Scheduler};
