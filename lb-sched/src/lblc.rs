@@ -79,13 +79,13 @@ impl Lblc {
     /// built with `IP_VS_LBLC_TAB_BITS` = `bits` (10 by default). The maximum
     /// size is 16 entries per bucket. `None` outside 1..=20.
     pub fn with_tab_bits(mut self, bits: u32) -> Option<Self> {
-        self.core.collector = self.core.collector.with_tab_bits(bits)?;
+        self.core = self.core.with_tab_bits(bits)?;
         Some(self)
     }
 
     /// The expiration (sysctl `lblc_expiration`), in milliseconds.
     pub fn expiration(&self) -> u64 {
-        self.core.collector.expiration
+        self.core.expiration()
     }
 
     /// The clock this scheduler reads.
@@ -145,13 +145,13 @@ impl Scheduler for Lblc {
         };
         match self.cache.entry(flow.dst) {
             Slot::Occupied(o) if o.get().dest.key == entry.dest.key => {}
-            Slot::Occupied(mut o) if self.core.collector.has_room(len - 1) => {
+            Slot::Occupied(mut o) if self.core.has_room(len - 1) => {
                 o.insert(entry);
             }
             Slot::Occupied(o) => {
                 o.remove();
             }
-            Slot::Vacant(v) if self.core.collector.has_room(len) => {
+            Slot::Vacant(v) if self.core.has_room(len) => {
                 v.insert(entry);
             }
             Slot::Vacant(_) => {}

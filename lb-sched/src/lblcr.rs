@@ -89,7 +89,7 @@ impl Lblcr {
     /// built with `IP_VS_LBLCR_TAB_BITS` = `bits` (10 by default). The maximum
     /// size is 16 entries per bucket. `None` outside 1..=20.
     pub fn with_tab_bits(mut self, bits: u32) -> Option<Self> {
-        self.core.collector = self.core.collector.with_tab_bits(bits)?;
+        self.core = self.core.with_tab_bits(bits)?;
         Some(self)
     }
 
@@ -100,7 +100,7 @@ impl Lblcr {
 
     /// The expiration (sysctl `lblcr_expiration`), in milliseconds.
     pub fn expiration(&self) -> u64 {
-        self.core.collector.expiration
+        self.core.expiration()
     }
 
     /// The clock this scheduler reads.
@@ -216,7 +216,7 @@ impl Scheduler for Lblcr {
         let Some(set) = self.core.lookup(&mut self.cache, flow.dst, now) else {
             let (id, d) = self.core.wlc_pick(dests)?;
             // ip_vs_lblcr_new: no new entry once the cache is full.
-            if self.core.collector.has_room(self.cache.len()) {
+            if self.core.has_room(self.cache.len()) {
                 self.cache.insert(
                     flow.dst,
                     DestSet {
@@ -230,7 +230,7 @@ impl Scheduler for Lblcr {
         };
         let min = set_min(set, dests, &self.gone);
         if set.members.len() > 1
-            && now > set.lastmod.saturating_add(self.core.collector.expiration)
+            && now > set.lastmod.saturating_add(self.core.expiration())
             && let Some(i) = set_max(set, dests, &self.gone)
         {
             set.members.remove(i);

@@ -96,7 +96,7 @@ pub(crate) struct Locality {
     is_stale: Vec<bool>,
     under: Underloaded,
     clock: Clock,
-    pub(crate) collector: Collector,
+    collector: Collector,
 }
 
 impl Locality {
@@ -119,6 +119,23 @@ impl Locality {
             clock,
             collector,
         }
+    }
+
+    /// Sets `IP_VS_LBLC_TAB_BITS` / `IP_VS_LBLCR_TAB_BITS`; `None` outside
+    /// 1..=20.
+    pub(crate) fn with_tab_bits(mut self, bits: u32) -> Option<Self> {
+        self.collector = self.collector.with_tab_bits(bits)?;
+        Some(self)
+    }
+
+    /// sysctl `lblc_expiration` / `lblcr_expiration`, in milliseconds.
+    pub(crate) fn expiration(&self) -> u64 {
+        self.collector.expiration
+    }
+
+    /// Whether a cache of `len` entries may take a new one.
+    pub(crate) fn has_room(&self, len: usize) -> bool {
+        self.collector.has_room(len)
     }
 
     pub(crate) fn clock(&self) -> &Clock {
@@ -229,7 +246,7 @@ impl Locality {
 pub(crate) struct Collector {
     tab_bits: u32,
     /// sysctl `lblc_expiration` / `lblcr_expiration`, in milliseconds.
-    pub(crate) expiration: u64,
+    expiration: u64,
     /// When the timer fires next.
     next_check: u64,
     counter: u32,
@@ -250,7 +267,7 @@ impl Collector {
     }
 
     /// Sets `IP_VS_LBLC_TAB_BITS`; `None` outside 1..=20.
-    pub(crate) fn with_tab_bits(mut self, bits: u32) -> Option<Self> {
+    fn with_tab_bits(mut self, bits: u32) -> Option<Self> {
         (1..=20).contains(&bits).then(|| {
             self.tab_bits = bits;
             self
@@ -265,13 +282,13 @@ impl Collector {
     }
 
     /// `max_size`: 16 entries per bucket.
-    pub(crate) fn max_size(&self) -> usize {
+    fn max_size(&self) -> usize {
         16 << self.tab_bits
     }
 
     /// `ip_vs_lblc_new` / `ip_vs_lblcr_new` make no new entry once the cache
     /// holds `max_size × 3 / 2` (the scheduler still returns its choice).
-    pub(crate) fn has_room(&self, len: usize) -> bool {
+    fn has_room(&self, len: usize) -> bool {
         len < self.max_size() * 3 / 2
     }
 
