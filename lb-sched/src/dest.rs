@@ -312,19 +312,16 @@ impl Dests {
     fn at_slot_live(&self, id: DestId) -> (DestId, &Dest) {
         (id, &self.slots[id.slot() as usize])
     }
-    /// The destinations with their ranks, in rank order (`.rev()` is list order).
-    #[inline]
-    pub(crate) fn ranked(&self) -> impl DoubleEndedIterator<Item = (usize, &Dest)> + '_ {
-        self.order
-            .iter()
-            .enumerate()
-            .map(|(r, id)| (r, &self.slots[id.slot() as usize]))
-    }
     /// The destination at `rank` (index in insertion order: the list head has the
     /// highest rank).
     #[inline]
     pub(crate) fn at_rank(&self, rank: usize) -> (DestId, &Dest) {
         self.at_slot_live(self.order[rank])
+    }
+    /// The destination at `rank`, if there is one.
+    #[inline]
+    pub(crate) fn get_at_rank(&self, rank: usize) -> Option<(DestId, &Dest)> {
+        self.order.get(rank).map(|&id| self.at_slot_live(id))
     }
     /// The handle at `rank`.
     #[inline]

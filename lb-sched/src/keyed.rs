@@ -153,18 +153,18 @@ impl<R: Rule> Keyed<R> {
         if self.indexed {
             return self.first_indexed(dests);
         }
-        // The kernel's scan, tracking a rank rather than a handle: the loop then
-        // carries only the key and an index, which compiles to conditional
-        // moves instead of a branch that mispredicts as the least dest changes.
-        let mut best: Option<(R::Key, usize)> = None;
-        for (r, d) in dests.ranked().rev() {
+        // The kernel's scan. It carries the handle of the best dest so far,
+        // so the connection event that follows reaches its record from the
+        // compare result directly, not through one more load.
+        let mut best: Option<(R::Key, DestId)> = None;
+        for (id, d) in dests.iter() {
             if let Some(k) = R::key(d)
                 && best.is_none_or(|(bk, _)| k < bk)
             {
-                best = Some((k, r));
+                best = Some((k, id));
             }
         }
-        best.and_then(|(_, r)| dests.id_at_rank(r))
+        best.map(|(_, id)| id)
     }
 
     /// [`Keyed::first`] from the index, out of line so that the small scan

@@ -13,7 +13,7 @@
 //! The random numbers come from a caller-provided [`RandomSource`], so a pick is
 //! reproducible: the same draws give the kernel's choice.
 
-use crate::{Change, DestId, Dests, Flow, Scheduler};
+use crate::{Change, Dest, DestId, Dests, Flow, Scheduler};
 
 /// Where twos gets its random numbers (the kernel's `get_random_u32_below`).
 pub trait RandomSource {
@@ -173,9 +173,9 @@ impl<R: RandomSource> Scheduler for Twos<R> {
             self.weights.rebuild(dests);
         }
         let (r1, r2) = self.draws(self.weights.total)?;
-        let c1 = self.weights.choice(r1)?;
-        let c2 = self.weights.choice(r2)?;
-        Self::better(dests, c1, c2)
+        let c1 = dests.get_at_rank(self.weights.choice(r1)?)?;
+        let c2 = dests.get_at_rank(self.weights.choice(r2)?)?;
+        Some(Self::better(c1, c2))
     }
 }
 
@@ -197,39 +197,32 @@ impl<R: RandomSource> Twos<R> {
 
     /// The kernel's pick for small lists: the total, then a walk per draw.
     fn schedule_by_walks(&mut self, dests: &Dests) -> Option<DestId> {
-        let eligible = || {
-            dests
-                .ranked()
-                .rev()
-                .filter(|(_, d)| !d.overloaded && d.weight > 0)
-        };
+        let eligible = || dests.iter().filter(|(_, d)| !d.overloaded && d.weight > 0);
         let total = eligible().map(|(_, d)| u64::from(d.weight)).sum();
         let (r1, r2) = self.draws(total)?;
-        // `rweight -= weight; if (rweight <= 0) choose`.
-        let walk = |r: u64| {
-            let mut rest = r as i128;
-            eligible()
-                .find(|(_, d)| {
-                    rest -= i128::from(d.weight);
-                    rest <= 0
-                })
-                .map(|(rank, _)| rank)
+        // `rweight -= weight; if (rweight <= 0) choose`, unsigned. The walk
+        // keeps the handle and the record, so `better` reads both choices
+        // without going back to the list.
+        let walk = |mut rest: u64| {
+            eligible().find(|(_, d)| {
+                let w = u64::from(d.weight);
+                if rest <= w {
+                    return true;
+                }
+                rest -= w;
+                false
+            })
         };
-        Self::better(dests, walk(r1)?, walk(r2)?)
+        Some(Self::better(walk(r1)?, walk(r2)?))
     }
 
-    /// Choice 2 (rank `c2`) wins over choice 1 if `w2 × overhead1 > w1 ×
-    /// overhead2`.
-    fn better(dests: &Dests, c1: usize, c2: usize) -> Option<DestId> {
-        let (id1, d1) = (dests.id_at_rank(c1)?, dests.at_rank(c1).1);
-        let (id2, d2) = (dests.id_at_rank(c2)?, dests.at_rank(c2).1);
+    /// Choice 2 wins over choice 1 if `w2 × overhead1 > w1 × overhead2`.
+    fn better((id1, d1): (DestId, &Dest), (id2, d2): (DestId, &Dest)) -> DestId {
         let (w1, w2) = (u128::from(d1.weight), u128::from(d2.weight));
-        Some(
-            if w2 * u128::from(d1.overhead()) > w1 * u128::from(d2.overhead()) {
-                id2
-            } else {
-                id1
-            },
-        )
+        if w2 * u128::from(d1.overhead()) > w1 * u128::from(d2.overhead()) {
+            id2
+        } else {
+            id1
+        }
     }
 }
