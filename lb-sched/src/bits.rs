@@ -88,10 +88,19 @@ impl HierBits {
             let m = self.top & below_mask(i);
             return (m != 0).then(|| 63 - m.leading_zeros() as usize);
         }
+        // Most queries find a bit in the leaf word of `i` itself (rr over a
+        // pool with few drained dests): answered here, inlined.
+        if let Some(&word) = self.lower[0].get(i / 64) {
+            let m = word & below_mask(i % 64);
+            if m != 0 {
+                return Some(i / 64 * 64 + 63 - m.leading_zeros() as usize);
+            }
+        }
         self.prev_below_deep(i)
     }
 
     /// [`HierBits::prev_below`] with summary levels.
+    #[inline(never)]
     #[inline(never)]
     fn prev_below_deep(&self, i: usize) -> Option<usize> {
         // Climb until a word holds a set bit below the position.
