@@ -30,9 +30,15 @@
 //! the whole list on every cache hit looking for a server below half its weight.
 //!
 //! Before timing, both run in lockstep and must pick the same dest every time.
-//! Times are the thread's CPU time (schedstat), not wall time: the machines are
-//! shared and wall time there measures the neighbours; each figure is the
-//! median of criterion's samples.
+//! Criterion then times each side on its own (the thread's CPU time from
+//! schedstat, the median of its samples), and the `ratio` lines print those
+//! times. The ratio itself comes from paired rounds ([`paired_ratio`]): the
+//! kernel scan and the fast side alternate every half millisecond, so both
+//! see the same machine. Timed apart, seconds between them, the ratio of the
+//! same code moved ±40 % at n = 2 on the shared 2-core machines; paired, the
+//! rounds of one run agree within a few per cent. What remains is placement:
+//! where the code and the heap land moves a small-n ratio by up to ±15 %
+//! between builds and runs (lc at n = 2 read 1.06× and 1.44×).
 //! `cargo bench -p lb-sched` prints `ratio` lines (reference time / fast time);
 //! in test mode (`cargo test --benches`, `cargo bench -- --test`) only small n run.
 //! `LB_SCHED_BENCH_SIZES=2,4096` runs (and verifies) only those sizes.
@@ -248,16 +254,14 @@ fn per_iter(samples: &Samples) -> f64 {
     v[v.len() / 2]
 }
 
-/// Times one fast variant; returns seconds per iteration.
+/// Times one fast variant with criterion; returns seconds per iteration.
 fn bench_fast<S: Scheduler>(
     group: &mut BenchmarkGroup<'_, WallTime>,
     id: &str,
     n: usize,
-    sched: S,
-    cfgs: &[DestConfig],
+    fast: &mut Fast<S>,
 ) -> f64 {
     let t = Samples::default();
-    let mut fast = Fast::new(sched, cfgs);
     group.bench_with_input(BenchmarkId::new(id, n), &n, |b, _| {
         b.iter_custom(|iters| {
             timed(&t, iters, || {
@@ -266,6 +270,84 @@ fn bench_fast<S: Scheduler>(
         })
     });
     per_iter(&t)
+}
+
+/// Seconds per call of `f` over `steps` calls, by the wall clock: CPU time
+/// (schedstat) advances in scheduler ticks, too coarse for a round, and a
+/// preempted round is an outlier the median drops.
+fn secs_per_step(steps: u64, mut f: impl FnMut()) -> f64 {
+    let t = Instant::now();
+    for _ in 0..steps {
+        f();
+    }
+    t.elapsed().as_secs_f64() / steps as f64
+}
+
+/// What [`paired_ratio`] measured.
+struct Paired {
+    /// The scan's time per step over the fast side's, over the rounds kept.
+    ratio: f64,
+    /// The quartiles of the rounds' own ratios: narrow when a step costs the
+    /// same all along; wide for wrr, whose scan costs more in some passes
+    /// than in others, so a round's ratio depends on where each side is in
+    /// its cycle.
+    low: f64,
+    high: f64,
+    /// Rounds dropped as preempted.
+    dropped: usize,
+}
+
+/// How long each half of a paired round runs.
+const ROUND_HALF: f64 = 500e-6;
+
+/// The scan's time over the fast side's, measured in paired rounds: each
+/// round runs one side for about [`ROUND_HALF`], then the other (which goes
+/// first alternates). A clock-frequency change or a neighbour's burst on the
+/// shared machine lasts longer than a round, so it slows both halves of the
+/// rounds it touches alike; timed separately, seconds apart, the same code
+/// moved ±40 % at n = 2. The ratio is of the total times per step, so
+/// rounds taken at cheap and at dear points of a scheduler's cycle weigh as
+/// they do in a long run; a round whose own ratio lies beyond three
+/// interquartile ranges of the others (a preemption in one half) is
+/// dropped. `scan_step` and `fast_step` are the seconds per step criterion
+/// measured, which size the halves.
+fn paired_ratio(
+    rounds: usize,
+    (scan_step, fast_step): (f64, f64),
+    mut scan: impl FnMut(),
+    mut fast: impl FnMut(),
+) -> Paired {
+    let steps = |per_step: f64| (ROUND_HALF / per_step.max(1e-9)).max(1.0) as u64;
+    let (scan_steps, fast_steps) = (steps(scan_step), steps(fast_step));
+    // Seconds per step of each side, per round.
+    let times: Vec<(f64, f64)> = (0..rounds)
+        .map(|r| {
+            if r % 2 == 0 {
+                let s = secs_per_step(scan_steps, &mut scan);
+                (s, secs_per_step(fast_steps, &mut fast))
+            } else {
+                let f = secs_per_step(fast_steps, &mut fast);
+                (secs_per_step(scan_steps, &mut scan), f)
+            }
+        })
+        .collect();
+    let own = |&(s, f): &(f64, f64)| s / f.max(1e-12);
+    let mut ratios: Vec<f64> = times.iter().map(own).collect();
+    ratios.sort_by(f64::total_cmp);
+    let at = |q: usize| ratios[(ratios.len() - 1) * q / 4];
+    let (low, high) = (at(1), at(3));
+    let fence = 3.0 * (high - low);
+    let kept: Vec<&(f64, f64)> = times
+        .iter()
+        .filter(|t| (low - fence..=high + fence).contains(&own(t)))
+        .collect();
+    let total = |side: fn(&(f64, f64)) -> f64| kept.iter().map(|t| side(t)).sum::<f64>();
+    Paired {
+        ratio: total(|t| t.0) / total(|t| t.1).max(1e-12),
+        low,
+        high,
+        dropped: times.len() - kept.len(),
+    }
 }
 
 /// The concrete scheduler type for `name`, handed to `f` (a generic closure
@@ -314,13 +396,18 @@ macro_rules! with_concrete {
     };
 }
 
-/// One `ratio` line: the kernel scan's time per iteration over `what`'s.
-fn print_ratio(kind: &str, label: &str, n: usize, what: &str, scan: f64, fast: f64) {
+/// One `ratio` line: the kernel scan's time per iteration over `what`'s
+/// (criterion's medians), then the paired rounds' ratio, which is the figure
+/// to read.
+fn print_ratio(kind: &str, label: &str, n: usize, what: &str, scan: f64, fast: f64, p: &Paired) {
     println!(
-        "{kind} {label} n={n}: kernel-scan {:.1} ns / {what} {:.1} ns = {:.2}x",
+        "{kind} {label} n={n}: kernel-scan {:.1} ns / {what} {:.1} ns; paired {:.2}x (rounds {:.2}-{:.2}, {} dropped)",
         scan * 1e9,
         fast * 1e9,
-        scan / fast
+        p.ratio,
+        p.low,
+        p.high,
+        p.dropped,
     );
 }
 
@@ -345,10 +432,10 @@ fn bench_sched(
         let steps = if full { 3000 } else { 300 };
         with_concrete!(name, |s| verify(s, name, &cfgs, steps));
         verify(any(), name, &cfgs, steps);
-        let f = with_concrete!(name, |s| bench_fast(&mut group, "fast", n, s, &cfgs));
-        let fa = bench_fast(&mut group, "fast-any", n, any(), &cfgs);
-        let to = Samples::default();
+        let rounds = if full { 201 } else { 11 };
         let mut oracle = Oracle::new(name, &cfgs);
+        let mut fast_any = Fast::new(any(), &cfgs);
+        let to = Samples::default();
         group.bench_with_input(BenchmarkId::new("kernel-scan", n), &n, |b, _| {
             b.iter_custom(|iters| {
                 timed(&to, iters, || {
@@ -357,11 +444,36 @@ fn bench_sched(
             })
         });
         let o = per_iter(&to);
-        if f == 0.0 || fa == 0.0 || o == 0.0 {
-            continue; // filtered out on the command line
-        }
-        print_ratio("ratio", label, n, "fast", o, f);
-        print_ratio("ratio-any", label, n, "AnyScheduler", o, fa);
+        let fa = bench_fast(&mut group, "fast-any", n, &mut fast_any);
+        with_concrete!(name, |s| {
+            let mut fast = Fast::new(s, &cfgs);
+            let f = bench_fast(&mut group, "fast", n, &mut fast);
+            if f == 0.0 || fa == 0.0 || o == 0.0 {
+                continue; // filtered out on the command line
+            }
+            let p = paired_ratio(
+                rounds,
+                (o, f),
+                || {
+                    black_box(oracle.step());
+                },
+                || {
+                    black_box(fast.step());
+                },
+            );
+            print_ratio("ratio", label, n, "fast", o, f, &p);
+        });
+        let p = paired_ratio(
+            rounds,
+            (o, fa),
+            || {
+                black_box(oracle.step());
+            },
+            || {
+                black_box(fast_any.step());
+            },
+        );
+        print_ratio("ratio-any", label, n, "AnyScheduler", o, fa, &p);
     }
     group.finish();
 }

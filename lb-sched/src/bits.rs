@@ -101,7 +101,6 @@ impl HierBits {
 
     /// [`HierBits::prev_below`] with summary levels.
     #[inline(never)]
-    #[inline(never)]
     fn prev_below_deep(&self, i: usize) -> Option<usize> {
         // Climb until a word holds a set bit below the position.
         let mut idx = i;
