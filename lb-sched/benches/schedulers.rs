@@ -300,6 +300,27 @@ struct Paired {
 /// How long each half of a paired round runs.
 const ROUND_HALF: f64 = 500e-6;
 
+/// Paired rounds per measurement, at least (11 in test mode).
+const MIN_ROUNDS: usize = 201;
+
+/// The scan side runs at least this many steps per destination over its
+/// rounds, time allowing ([`COVER_CAP`]): wrr's scan is dear in its
+/// high-weight passes and cheap in the others, and at n = 65536 one cycle is
+/// 3.5·n picks, more than 201 short rounds of the scan reach.
+const COVER_STEPS_PER_DEST: f64 = 8.0;
+
+/// The most time the scan side's rounds are stretched to for that, in seconds.
+const COVER_CAP: f64 = 2.0;
+
+/// How many paired rounds cover `n` dests whose scan takes `scan_step` seconds.
+fn rounds_for(n: usize, scan_step: f64, full: bool) -> usize {
+    if !full {
+        return 11;
+    }
+    let cover = (COVER_STEPS_PER_DEST * n as f64 * scan_step).min(COVER_CAP);
+    MIN_ROUNDS.max((cover / ROUND_HALF).ceil() as usize)
+}
+
 /// The scan's time over the fast side's, measured in paired rounds: each
 /// round runs one side for about [`ROUND_HALF`], then the other (which goes
 /// first alternates). A clock-frequency change or a neighbour's burst on the
@@ -307,9 +328,7 @@ const ROUND_HALF: f64 = 500e-6;
 /// rounds it touches alike; timed separately, seconds apart, the same code
 /// moved ±40 % at n = 2. The ratio is of the total times per step, so
 /// rounds taken at cheap and at dear points of a scheduler's cycle weigh as
-/// they do in a long run; a round whose own ratio lies beyond three
-/// interquartile ranges of the others (a preemption in one half) is
-/// dropped. `scan_step` and `fast_step` are the seconds per step criterion
+/// they do in a long run; a round with a preempted half is dropped. `scan_step` and `fast_step` are the seconds per step criterion
 /// measured, which size the halves.
 fn paired_ratio(
     rounds: usize,
@@ -335,17 +354,28 @@ fn paired_ratio(
     let mut ratios: Vec<f64> = times.iter().map(own).collect();
     ratios.sort_by(f64::total_cmp);
     let at = |q: usize| ratios[(ratios.len() - 1) * q / 4];
-    let (low, high) = (at(1), at(3));
-    let fence = 3.0 * (high - low);
-    let kept: Vec<&(f64, f64)> = times
-        .iter()
-        .filter(|t| (low - fence..=high + fence).contains(&own(t)))
+    // A half that took over twice as long per step as the same side in both
+    // neighbouring rounds was preempted: its round is dropped. A dear phase
+    // of a scheduler's cycle lasts longer than a round, so its rounds have
+    // a dear neighbour and stay.
+    let side_spikes = |i: usize, side: fn(&(f64, f64)) -> f64| {
+        let around = [i.checked_sub(1), Some(i + 1)]
+            .into_iter()
+            .flatten()
+            .filter_map(|j| times.get(j))
+            .map(side)
+            .fold(0.0, f64::max);
+        around > 0.0 && side(&times[i]) > 2.0 * around
+    };
+    let kept: Vec<&(f64, f64)> = (0..times.len())
+        .filter(|&i| !side_spikes(i, |t| t.0) && !side_spikes(i, |t| t.1))
+        .map(|i| &times[i])
         .collect();
     let total = |side: fn(&(f64, f64)) -> f64| kept.iter().map(|t| side(t)).sum::<f64>();
     Paired {
         ratio: total(|t| t.0) / total(|t| t.1).max(1e-12),
-        low,
-        high,
+        low: at(1),
+        high: at(3),
         dropped: times.len() - kept.len(),
     }
 }
@@ -396,14 +426,36 @@ macro_rules! with_concrete {
     };
 }
 
-/// One `ratio` line: the kernel scan's time per iteration over `what`'s
-/// (criterion's medians), then the paired rounds' ratio, which is the figure
-/// to read.
-fn print_ratio(kind: &str, label: &str, n: usize, what: &str, scan: f64, fast: f64, p: &Paired) {
+/// Pairs `fast` with the kernel scan ([`paired_ratio`]) and prints one
+/// `ratio` line: criterion's times per iteration of each (`scan`, `fast_time`),
+/// then the paired ratio, which is the figure to read.
+fn pair_and_print<S: Scheduler>(
+    kind: &str,
+    label: &str,
+    n: usize,
+    rounds: usize,
+    (oracle, scan): (&mut Oracle, f64),
+    (fast, fast_time): (&mut Fast<S>, f64),
+) {
+    let p = paired_ratio(
+        rounds,
+        (scan, fast_time),
+        || {
+            black_box(oracle.step());
+        },
+        || {
+            black_box(fast.step());
+        },
+    );
     println!(
-        "{kind} {label} n={n}: kernel-scan {:.1} ns / {what} {:.1} ns; paired {:.2}x (rounds {:.2}-{:.2}, {} dropped)",
+        "{kind} {label} n={n}: kernel-scan {:.1} ns / {} {:.1} ns; paired {:.2}x (rounds {:.2}-{:.2}, {} dropped)",
         scan * 1e9,
-        fast * 1e9,
+        if kind == "ratio" {
+            "fast"
+        } else {
+            "AnyScheduler"
+        },
+        fast_time * 1e9,
         p.ratio,
         p.low,
         p.high,
@@ -432,7 +484,6 @@ fn bench_sched(
         let steps = if full { 3000 } else { 300 };
         with_concrete!(name, |s| verify(s, name, &cfgs, steps));
         verify(any(), name, &cfgs, steps);
-        let rounds = if full { 201 } else { 11 };
         let mut oracle = Oracle::new(name, &cfgs);
         let mut fast_any = Fast::new(any(), &cfgs);
         let to = Samples::default();
@@ -445,35 +496,23 @@ fn bench_sched(
         });
         let o = per_iter(&to);
         let fa = bench_fast(&mut group, "fast-any", n, &mut fast_any);
+        let rounds = rounds_for(n, o, full);
         with_concrete!(name, |s| {
             let mut fast = Fast::new(s, &cfgs);
             let f = bench_fast(&mut group, "fast", n, &mut fast);
             if f == 0.0 || fa == 0.0 || o == 0.0 {
                 continue; // filtered out on the command line
             }
-            let p = paired_ratio(
-                rounds,
-                (o, f),
-                || {
-                    black_box(oracle.step());
-                },
-                || {
-                    black_box(fast.step());
-                },
-            );
-            print_ratio("ratio", label, n, "fast", o, f, &p);
+            pair_and_print("ratio", label, n, rounds, (&mut oracle, o), (&mut fast, f));
         });
-        let p = paired_ratio(
+        pair_and_print(
+            "ratio-any",
+            label,
+            n,
             rounds,
-            (o, fa),
-            || {
-                black_box(oracle.step());
-            },
-            || {
-                black_box(fast_any.step());
-            },
+            (&mut oracle, o),
+            (&mut fast_any, fa),
         );
-        print_ratio("ratio-any", label, n, "AnyScheduler", o, fa, &p);
     }
     group.finish();
 }
