@@ -86,43 +86,41 @@
 //!
 //! `cargo bench -p lb-sched` times one connection's worth of work (pick, bind,
 //! ESTABLISHED, and the close of an older connection) against the reference
-//! model in the same run and prints the ratio. One run on a shared 2-core VM
-//! (kernel scan time ÷ ours, concrete scheduler types):
+//! model in the same run and prints the ratio, measured in paired rounds (the
+//! two sides alternate every half millisecond, so both see the same machine).
+//! One run on a shared 2-core VM (kernel scan time ÷ ours, concrete scheduler
+//! types; lblc and lblcr with connections cycling over 256 destination
+//! addresses):
 //!
-//! | scheduler, weights | n = 16 | n = 256 | n = 4096 | n = 65536 |
-//! |---|---|---|---|---|
-//! | lc, 1..=100 | 0.85× | 2.3× | 27× | 467× |
-//! | wlc, 1..=100 | 1.8× | 4.4× | 64× | 723× |
-//! | sed / nq, 1..=100 | 2.0× / 0.96× | 5.3× / 4.4× | 83× / 63× | 885× / 106× |
-//! | twos, 1..=100 | 1.9× | 11× | 118× | 1413× |
-//! | wrr, a few 1000s among 1..=4 | 2.1× | 13× | 21× | 213× |
-//! | rr / wrr, 1 in 256 not drained | 2.4× / 2.1× | 15× / 23× | 16× / 17× | 47× / 61× |
-//! | rr, none drained | 1.2× | 0.86× | 0.82× | 0.99× |
-//! | wrr, 1..=100 | 1.1× | 1.3× | 1.3× | 0.98× |
+//! | scheduler, weights | n = 2 | n = 16 | n = 256 | n = 4096 | n = 65536 |
+//! |---|---|---|---|---|---|
+//! | lc, 1..=100 | 1.06× | 0.96× | 2.3× | 29× | 608× |
+//! | wlc, 1..=100 | 1.07× | 1.9× | 4.2× | 62× | 606× |
+//! | sed / nq, 1..=100 | 1.01× / 0.94× | 1.9× / 1.9× | 4.8× / 5.0× | 69× / 70× | 617× / 557× |
+//! | twos, 1..=100 | 1.11× | 1.8× | 11× | 111× | 1062× |
+//! | wrr, a few 1000s among 1..=4 | 1.09× | 1.7× | 9.9× | 14× | 54× |
+//! | rr / wrr, 1 in 256 not drained | 1.31× / 1.24× | 2.4× / 2.3× | 14× / 20× | 15× / 17× | 42× / 54× |
+//! | rr, none drained | 1.35× | 1.20× | 1.12× | 1.05× | 1.05× |
+//! | wrr, 1..=100 | 1.16× | 1.13× | 1.28× | 1.19× | 1.17× |
+//! | lblc / lblcr, 1..=100 | 1.38× / 1.51× | 1.7× / 1.7× | 3.0× / 2.7× | 1.6× / 13× | 18× / 188× |
+//! | lblc / lblcr, every weight 1 | 1.35× / 1.56× | 1.23× / 1.32× | 7.8× / 5.4× | 60× / 228× | 1367× / 136× |
 //!
-//! lblc and lblcr (connections cycling over 256 destination addresses; a
-//! later run, after the table above, against a model that keeps the kernel's
-//! bucket table): with every weight 1, every server is above its weight and
-//! the kernel's `is_overloaded` scans the list on each hit: lblc 7.7× / 66× /
-//! 796× and lblcr 6.6× / 170× / 96× at n = 256 / 4096 / 65536; 1.05–1.8× at
-//! n = 2 and 16. With weights 1..=100, lblc 4.2× / 1.9× / 16× and lblcr
-//! 1.9× / 7.4× / 29×, where most picks are misses that need the index
-//! current; 1.1–1.5× at n = 2 and 16.
+//! With every weight 1, every server is above its weight and the kernel's
+//! `is_overloaded` scans the list on each lblc/lblcr cache hit; with weights
+//! 1..=100 most lblc picks are misses that need wlc's index current.
 //!
 //! Each side costs about 8–12 ns per connection wherever the kernel's own
 //! algorithm is O(1) per pick: rr with every dest eligible (the next entry), and
 //! wrr with weights spread evenly (a pass at `cw` finds a dest in every
 //! `100 / (101 − cw)` entries, about two checks per pick on average). There the
-//! bookkeeping both sides do dominates and the ratio stays near 1. At n = 2 the
-//! two are within the run-to-run noise of this machine (0.8–1.8× between runs
-//! of the same code). Counted by cachegrind, one connection at n = 2 is
-//! 132 instructions for rr against the scan's 152, 168 for wrr against 196 and
-//! 192 for wlc against 203, but 176 for lc against 169, 188 for sed against 186
-//! and 194 for nq against 185: each event checks its handle and whether the
-//! scheduler wants a hook, which the kernel, holding a pointer to the dest,
-//! does not need. (Both sides grew since an earlier count, lc's scan from 154
-//! and ours from 168, as the model and the service took on the trash and
-//! lblc/lblcr; at small n the ratios against the model move with that.)
+//! bookkeeping both sides do dominates and the ratio stays near 1. At n = 2 both
+//! do the same work: a scan of two entries and the counter updates. Counted by
+//! cachegrind, one connection is 137 instructions for rr against the scan's
+//! 152, 173 for wrr against 190, 166 for lc against 169, 183 for wlc against
+//! 203, 180 for sed against 185, 183 for nq against 185 and 280 for twos
+//! against 287. What is left in the time is placement: where the code and the
+//! heap land moves a ratio at n = 2 by up to ±15 % between builds and runs (nq
+//! read 0.94–1.04× in five runs, lc 1.06–1.44×).
 
 #![forbid(unsafe_code)]
 
