@@ -18,7 +18,7 @@ pub const MH_FUZZ_TAB_INDEX: u32 = 8;
 
 /// Destination indexes per input (`0..MAX_DESTS`): few, so adds, removes and
 /// edits hit the same dests often, but more than 16 so lc/wlc/sed/nq/fo/ovf
-/// switch to their ordered index (above `2 × keyed::SMALL` dests).
+/// switch to their tournament tree (above `2 × keyed::SMALL` dests).
 pub const MAX_DESTS: u8 = 24;
 
 /// The "largest weight" class of wrr inputs: up to this, not `i32::MAX`. With

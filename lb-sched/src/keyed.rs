@@ -5,13 +5,13 @@
 //! that is strictly better than the best so far. Since "better" is a total
 //! preorder, the result is the least dest by `(key, list position)`, where an
 //! earlier list position (a larger insertion sequence number) wins ties. This
-//! engine keeps the eligible dests in an ordered set on exactly that order, so a
-//! pick is the set's first element and a connection event is one O(log n) update.
-//! Below [`SMALL`] dests the set is not kept and a pick is the plain scan, which is
-//! faster there.
+//! engine keeps the eligible dests in a tournament tree on exactly that order:
+//! one leaf per slot, each inner node the least of its two children, so a pick
+//! reads the root and a connection event replays the matches on one path, log₂
+//! of the slot count comparisons and no allocation. Below [`SMALL`] dests the
+//! tree is not kept and a pick is the plain scan, which is faster there.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::BTreeSet;
 
 use crate::{Dest, DestId, Dests};
 
@@ -52,20 +52,35 @@ impl Ord for Ratio {
 
 type Entry<K> = (K, Reverse<u64>, u32);
 
-/// An ordered index of the eligible dests under rule `R`.
+/// The lesser of two entries, `None` (no eligible dest) losing to any.
+#[inline]
+fn least<K: Ord + Copy>(a: Option<Entry<K>>, b: Option<Entry<K>>) -> Option<Entry<K>> {
+    match (a, b) {
+        // (key, seq) orders them: seq is unique, the slot need not be read.
+        (Some(x), Some(y)) => Some(if (y.0, y.1) < (x.0, x.1) { y } else { x }),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+/// An index of the eligible dests under rule `R`.
 #[derive(Clone, Debug)]
 pub(crate) struct Keyed<R: Rule> {
-    set: BTreeSet<Entry<R::Key>>,
-    /// The entry of each slot currently in `set`.
-    keys: Vec<Option<Entry<R::Key>>>,
+    /// The tournament tree, heap-ordered: `nodes[1]` is the root, the
+    /// children of `i` are `2i` and `2i + 1`, and the leaf of slot `s` is
+    /// `nodes[leaves + s]`. Each inner node holds the least of its children.
+    /// Empty while not indexed.
+    nodes: Vec<Option<Entry<R::Key>>>,
+    /// Number of leaves: a power of two, at least the slot count when built.
+    leaves: usize,
     indexed: bool,
 }
 
 impl<R: Rule> Default for Keyed<R> {
     fn default() -> Self {
         Keyed {
-            set: BTreeSet::new(),
-            keys: Vec::new(),
+            nodes: Vec::new(),
+            leaves: 0,
             indexed: false,
         }
     }
@@ -83,30 +98,59 @@ impl<R: Rule> Keyed<R> {
             return;
         }
         let new = dests.get(id).and_then(|d| Self::entry(id, d));
-        self.put(id.slot() as usize, new);
+        self.put(dests, id.slot() as usize, new);
     }
 
-    fn put(&mut self, slot: usize, new: Option<Entry<R::Key>>) {
-        if slot >= self.keys.len() {
-            self.keys.resize(slot + 1, None);
+    /// Sets the leaf of `slot` and replays the matches above it.
+    fn put(&mut self, dests: &Dests, slot: usize, new: Option<Entry<R::Key>>) {
+        if slot >= self.leaves {
+            // A slot past the tree (the slot vector grew): build it anew,
+            // which reads the new entry from `dests`.
+            self.build(dests);
+            return;
         }
-        let old = self.keys[slot];
+        let mut i = self.leaves + slot;
+        let old = self.nodes[i];
         if old.map(|o| (o.0, o.1)) == new.map(|n| (n.0, n.1)) {
             return;
         }
-        if let Some(o) = old {
-            self.set.remove(&o);
+        self.nodes[i] = new;
+        // Up to the first match won by the same other dest as before: above
+        // it nothing changes (most events change a dest that loses its first
+        // match, and stop there). Only this slot's entry changed, so a match
+        // is known unchanged by its winner's slot alone.
+        let slot = Some(slot as u32);
+        let slot_of = |e: &Option<Entry<R::Key>>| e.map(|(_, _, s)| s);
+        let mut winner = new;
+        while i > 1 {
+            let rival = self.nodes[i ^ 1];
+            i /= 2;
+            winner = least(winner, rival);
+            let before = slot_of(&self.nodes[i]);
+            if before != slot && slot_of(&winner) == before {
+                break;
+            }
+            self.nodes[i] = winner;
         }
-        if let Some(n) = new {
-            self.set.insert(n);
+    }
+
+    /// Builds the tree from every dest in the list: O(slots).
+    fn build(&mut self, dests: &Dests) {
+        self.leaves = dests.slot_count().next_power_of_two().max(1);
+        self.nodes.clear();
+        self.nodes.resize(2 * self.leaves, None);
+        for (id, d) in dests.iter() {
+            self.nodes[self.leaves + id.slot() as usize] = Self::entry(id, d);
         }
-        self.keys[slot] = new;
+        for i in (1..self.leaves).rev() {
+            self.nodes[i] = least(self.nodes[2 * i], self.nodes[2 * i + 1]);
+        }
     }
 
     /// A dest was removed: drop its entry (its slot may be reused).
     pub(crate) fn removed(&mut self, dests: &Dests, id: DestId) {
         if self.indexed {
-            self.put(id.slot() as usize, None);
+            self.put(dests, id.slot() as usize, None);
         }
         self.resize(dests);
     }
@@ -115,8 +159,7 @@ impl<R: Rule> Keyed<R> {
     /// a list it has not seen).
     pub(crate) fn rebuild(&mut self, dests: &Dests) {
         self.indexed = false;
-        self.set.clear();
-        self.keys.clear();
+        self.nodes.clear();
         self.resize(dests);
     }
 
@@ -125,19 +168,11 @@ impl<R: Rule> Keyed<R> {
         let n = dests.len();
         if !self.indexed && n > 2 * SMALL {
             self.indexed = true;
-            self.set.clear();
-            self.keys.clear();
-            self.keys.resize(dests.slot_count(), None);
-            for (id, d) in dests.iter() {
-                if let Some(e) = Self::entry(id, d) {
-                    self.set.insert(e);
-                    self.keys[id.slot() as usize] = Some(e);
-                }
-            }
+            self.build(dests);
         } else if self.indexed && n <= SMALL {
             self.indexed = false;
-            self.set.clear();
-            self.keys.clear();
+            self.nodes = Vec::new();
+            self.leaves = 0;
         }
     }
 
@@ -171,7 +206,7 @@ impl<R: Rule> Keyed<R> {
     /// inlines into the pick.
     #[inline(never)]
     fn first_indexed(&self, dests: &Dests) -> Option<DestId> {
-        let &(_, _, slot) = self.set.first()?;
+        let (_, _, slot) = (*self.nodes.get(1)?)?;
         dests.at_slot(slot).map(|(id, _)| id)
     }
 }

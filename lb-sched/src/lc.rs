@@ -19,7 +19,7 @@ impl Rule for LcRule {
     }
 }
 
-/// Least connection (`ipvsadm -s lc`): an ordered index on (overhead, list position).
+/// Least connection (`ipvsadm -s lc`): a tournament tree on (overhead, list position).
 #[derive(Clone, Debug, Default)]
 pub struct Lc {
     idx: Keyed<LcRule>,

@@ -71,12 +71,13 @@
 //!
 //! # Performance
 //! Where the kernel scans its list per pick, the schedulers here keep an index:
-//! lc, wlc, sed and nq an ordered set on their key (O(log n) per connection
-//! event, the least element per pick), rr a bitset of the eligible dests (a pick
-//! skips any run of weight-0 or OVERLOAD dests in a few word operations), wrr its
-//! passes precomputed per distinct weight (O(1) per pick while nothing is
-//! overloaded, the pass loop over a bitset otherwise), twos a Fenwick tree of the
-//! eligible weights (each of its two weighted draws is one O(log n) descent).
+//! lc, wlc, sed and nq a tournament tree on their key (a connection event
+//! replays at most log₂ n comparisons, a pick reads the root), rr a bitset of
+//! the eligible dests (a pick skips any run of weight-0 or OVERLOAD dests in a
+//! few word operations), wrr its passes precomputed per distinct weight (O(1)
+//! per pick while nothing is overloaded, the pass loop over a bitset
+//! otherwise), twos a Fenwick tree of the eligible weights (each of its two
+//! weighted draws is one O(log n) descent).
 //! lc, wlc, sed and nq keep the plain scan up to 16 dests, twos up to 8, where
 //! it is faster than the index. lblc and lblcr, above 16 dests, keep wlc's
 //! index for their misses (brought up to date at a miss, not per event) and a

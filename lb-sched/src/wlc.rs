@@ -7,7 +7,7 @@
 //! (strictly smaller overhead per weight; ties keep the earlier dest; a weight-0
 //! dest can never win). That is the least `overhead / weight` over the eligible
 //! dests, earliest in the list on ties, which this implementation keeps in an
-//! ordered index (exact rational comparison, no division).
+//! index on that order (exact rational comparison, no division).
 
 use crate::Dest;
 use crate::keyed::{Keyed, Ratio, Rule, keyed_scheduler};
