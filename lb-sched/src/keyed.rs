@@ -135,6 +135,8 @@ impl<R: Rule> Keyed<R> {
     }
 
     /// Builds the tree from every dest in the list: O(slots).
+    #[cold]
+    #[inline(never)]
     fn build(&mut self, dests: &Dests) {
         self.leaves = dests.slot_count().next_power_of_two().max(1);
         self.nodes.clear();
@@ -160,6 +162,7 @@ impl<R: Rule> Keyed<R> {
     pub(crate) fn rebuild(&mut self, dests: &Dests) {
         self.indexed = false;
         self.nodes.clear();
+        self.leaves = 0;
         self.resize(dests);
     }
 
