@@ -37,8 +37,9 @@
 //! see the same machine. Timed apart, seconds between them, the ratio of the
 //! same code moved ±40 % at n = 2 on the shared 2-core machines; paired, the
 //! rounds of one run agree within a few per cent. What remains is placement:
-//! where the code and the heap land moves a small-n ratio by up to ±15 %
-//! between builds and runs (lc at n = 2 read 1.06× and 1.44×).
+//! where the code and the heap land moves a small-n ratio by up to a third
+//! between builds and runs (lc at n = 2 read 1.06× and 1.44×; lblc with
+//! every weight 1 read 0.98× after the other groups, 1.31–1.37× alone).
 //! `cargo bench -p lb-sched` prints `ratio` lines (reference time / fast time);
 //! in test mode (`cargo test --benches`, `cargo bench -- --test`) only small n run.
 //! `LB_SCHED_BENCH_SIZES=2,4096` runs (and verifies) only those sizes.
