@@ -274,8 +274,8 @@ fn bench_fast<S: Scheduler>(
 }
 
 /// Seconds per call of `f` over `steps` calls, by the wall clock: CPU time
-/// (schedstat) advances in scheduler ticks, too coarse for a round, and a
-/// preempted round is an outlier the median drops.
+/// (schedstat) advances in scheduler ticks, too coarse for a round, and
+/// [`paired_ratio`] drops a round that was preempted.
 fn secs_per_step(steps: u64, mut f: impl FnMut()) -> f64 {
     let t = Instant::now();
     for _ in 0..steps {
@@ -329,8 +329,9 @@ fn rounds_for(n: usize, scan_step: f64, full: bool) -> usize {
 /// rounds it touches alike; timed separately, seconds apart, the same code
 /// moved ±40 % at n = 2. The ratio is of the total times per step, so
 /// rounds taken at cheap and at dear points of a scheduler's cycle weigh as
-/// they do in a long run; a round with a preempted half is dropped. `scan_step` and `fast_step` are the seconds per step criterion
-/// measured, which size the halves.
+/// they do in a long run; a round with a preempted half is dropped.
+/// `scan_step` and `fast_step` are the seconds per step criterion measured,
+/// which size the halves.
 fn paired_ratio(
     rounds: usize,
     (scan_step, fast_step): (f64, f64),
