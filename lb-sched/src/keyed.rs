@@ -68,11 +68,10 @@ fn least<K: Ord + Copy>(a: Option<Entry<K>>, b: Option<Entry<K>>) -> Option<Entr
 pub(crate) struct Keyed<R: Rule> {
     /// The tournament tree, heap-ordered: `nodes[1]` is the root, the
     /// children of `i` are `2i` and `2i + 1`, and the leaf of slot `s` is
-    /// `nodes[leaves + s]`. Each inner node holds the least of its children.
-    /// Empty while not indexed.
+    /// `nodes[leaves + s]`, where `leaves` (a power of two, at least the
+    /// slot count when built) is half the length. Each inner node holds the
+    /// least of its children. Empty while not indexed.
     nodes: Vec<Option<Entry<R::Key>>>,
-    /// Number of leaves: a power of two, at least the slot count when built.
-    leaves: usize,
     indexed: bool,
 }
 
@@ -80,7 +79,6 @@ impl<R: Rule> Default for Keyed<R> {
     fn default() -> Self {
         Keyed {
             nodes: Vec::new(),
-            leaves: 0,
             indexed: false,
         }
     }
@@ -103,13 +101,14 @@ impl<R: Rule> Keyed<R> {
 
     /// Sets the leaf of `slot` and replays the matches above it.
     fn put(&mut self, dests: &Dests, slot: usize, new: Option<Entry<R::Key>>) {
-        if slot >= self.leaves {
+        let leaves = self.nodes.len() / 2;
+        if slot >= leaves {
             // A slot past the tree (the slot vector grew): build it anew,
             // which reads the new entry from `dests`.
             self.build(dests);
             return;
         }
-        let mut i = self.leaves + slot;
+        let mut i = leaves + slot;
         let old = self.nodes[i];
         if old.map(|o| (o.0, o.1)) == new.map(|n| (n.0, n.1)) {
             return;
@@ -138,13 +137,13 @@ impl<R: Rule> Keyed<R> {
     #[cold]
     #[inline(never)]
     fn build(&mut self, dests: &Dests) {
-        self.leaves = dests.slot_count().next_power_of_two().max(1);
+        let leaves = dests.slot_count().next_power_of_two().max(1);
         self.nodes.clear();
-        self.nodes.resize(2 * self.leaves, None);
+        self.nodes.resize(2 * leaves, None);
         for (id, d) in dests.iter() {
-            self.nodes[self.leaves + id.slot() as usize] = Self::entry(id, d);
+            self.nodes[leaves + id.slot() as usize] = Self::entry(id, d);
         }
-        for i in (1..self.leaves).rev() {
+        for i in (1..leaves).rev() {
             self.nodes[i] = least(self.nodes[2 * i], self.nodes[2 * i + 1]);
         }
     }
@@ -162,7 +161,6 @@ impl<R: Rule> Keyed<R> {
     pub(crate) fn rebuild(&mut self, dests: &Dests) {
         self.indexed = false;
         self.nodes.clear();
-        self.leaves = 0;
         self.resize(dests);
     }
 
@@ -175,7 +173,6 @@ impl<R: Rule> Keyed<R> {
         } else if self.indexed && n <= SMALL {
             self.indexed = false;
             self.nodes = Vec::new();
-            self.leaves = 0;
         }
     }
 
