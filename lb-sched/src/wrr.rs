@@ -146,6 +146,39 @@ struct Cursor {
     end: usize,
 }
 
+impl Cursor {
+    /// The pick at this cursor, which it then passes: the next entry of the
+    /// pass, or, at the pass's end, the first of the next pass (`cw` lowered
+    /// by `di`, from `mw` again below 1). `None` only if `lv` is not the
+    /// levels the cursor was derived from.
+    #[inline]
+    fn next(&mut self, lv: &Levels, cw: &mut i64, mw: i64, di: i64) -> Option<DestId> {
+        if self.pos == self.end {
+            // The scan from cl reaches the list end: cw drops by di, and below 1
+            // the cycle restarts at mw (list 0: the dests of the largest weight).
+            // Never the kernel's "all overloaded" exit: nothing is overloaded,
+            // and the last pass's stop dest (cl) qualifies itself.
+            *cw -= di;
+            if *cw <= 0 {
+                *cw = mw;
+                self.list = 0;
+            } else {
+                while lv.lists.get(self.list).is_some_and(|l| *cw <= l.floor) {
+                    self.list += 1;
+                }
+            }
+            // Always Some: the loop stops at the last list (floor 0 < cw),
+            // and list 0 exists while mw > 0.
+            let l = lv.lists.get(self.list)?;
+            (self.pos, self.end) = (l.start, l.end);
+        }
+        let r = *lv.ranks.get(self.pos)?;
+        // cl is left stale: with a cursor, it is ranks[pos - 1] (see `cl`).
+        self.pos += 1;
+        lv.ids.get(r as usize).copied()
+    }
+}
+
 /// Weighted round robin (`ipvsadm -s wrr`).
 #[derive(Clone, Debug)]
 pub struct Wrr {
@@ -327,13 +360,13 @@ impl Scheduler for Wrr {
 
     #[inline]
     fn schedule(&mut self, dests: &Dests, _flow: &Flow) -> Option<DestId> {
-        if self.mw == 0 {
-            return None;
-        }
-        // The steady state, kept small enough to inline into the caller.
+        // The steady state, inlined into the caller: the cursor's pick, the
+        // cursor advanced in place. A cursor exists only for levels that
+        // reflect the list (`dest_changed` drops both), hence only while
+        // `mw > 0`.
         if self.overloaded == 0
-            && self.levels_ready
-            && let Some(id) = self.pick_levels()
+            && let (Some(c), Some(lv)) = (&mut self.cursor, &self.levels)
+            && let Some(id) = c.next(lv, &mut self.cw, self.mw, self.di)
         {
             return Some(id);
         }
@@ -342,10 +375,13 @@ impl Scheduler for Wrr {
 }
 
 impl Wrr {
-    /// Every pick but the steady one: [`Levels`] to build, a dest overloaded,
-    /// or no levels (over the cap).
+    /// Every pick but the steady one: no cursor yet, a pass that ends,
+    /// [`Levels`] to build, a dest overloaded, or no levels (over the cap).
     #[inline(never)]
     fn schedule_slow(&mut self, dests: &Dests) -> Option<DestId> {
+        if self.mw == 0 {
+            return None;
+        }
         if self.overloaded == 0 {
             if !self.levels_ready {
                 self.levels = Levels::build(dests, self.levels_cap(dests.len()));
@@ -384,38 +420,15 @@ impl Wrr {
     }
 
     /// A pick from [`Levels`] (no dest overloaded), `None` when they are not
-    /// available, in which case nothing was changed.
-    #[inline]
+    /// available, in which case nothing was changed. (`schedule` inlines the
+    /// common case: a cursor already derived.)
     fn pick_levels(&mut self) -> Option<DestId> {
         let lv = self.levels.as_ref()?;
-        let mut c = match self.cursor {
-            Some(c) => c,
-            None => self.derive_cursor(lv)?,
-        };
-        if c.pos == c.end {
-            // The scan from cl reaches the list end: cw drops by di, and below 1
-            // the cycle restarts at mw (list 0: the dests of the largest weight).
-            // Never the kernel's "all overloaded" exit: nothing is overloaded,
-            // and the last pass's stop dest (cl) qualifies itself.
-            self.cw -= self.di;
-            if self.cw <= 0 {
-                self.cw = self.mw;
-                c.list = 0;
-            } else {
-                while lv.lists.get(c.list).is_some_and(|l| self.cw <= l.floor) {
-                    c.list += 1;
-                }
-            }
-            // Always Some: the loop stops at the last list (floor 0 < cw),
-            // and list 0 exists while mw > 0.
-            let l = lv.lists.get(c.list)?;
-            (c.pos, c.end) = (l.start, l.end);
+        if self.cursor.is_none() {
+            self.cursor = Some(self.derive_cursor(lv)?);
         }
-        let r = lv.ranks[c.pos] as usize;
-        c.pos += 1;
-        // cl is left stale: with a cursor, it is ranks[pos - 1] (see `cl`).
-        self.cursor = Some(c);
-        lv.ids.get(r).copied()
+        let c = self.cursor.as_mut()?;
+        c.next(lv, &mut self.cw, self.mw, self.di)
     }
 
     /// The kernel's pass loop over the bitset index (or plain scans when small).
