@@ -40,6 +40,14 @@
 //! where the code and the heap land moves a small-n ratio by up to a third
 //! between builds and runs (lc at n = 2 read 1.06× and 1.44×; lblc with
 //! every weight 1 read 0.98× after the other groups, 1.31–1.37× alone).
+//!
+//! Each `ratio` line also pairs the scan with [`FreePick`]: the same
+//! bookkeeping after a pick that costs nothing (the scan's choices replayed).
+//! That ratio is the most any implementation could reach against the scan.
+//! It bounds what a target can ask: wrr with spread weights at n = 4096, and
+//! every scheduler at n = 2, read well under 2× there, since the scan's pick
+//! is under half its step.
+//!
 //! `cargo bench -p lb-sched` prints `ratio` lines (reference time / fast time);
 //! in test mode (`cargo test --benches`, `cargo bench -- --test`) only small n run.
 //! `LB_SCHED_BENCH_SIZES=2,4096` runs (and verifies) only those sizes.
@@ -47,7 +55,7 @@
 #![allow(missing_docs)]
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 use std::rc::Rc;
@@ -186,6 +194,12 @@ impl Oracle {
     fn step(&mut self) -> Option<usize> {
         let flow = self.flows.next().copied().unwrap_or(Flow::UNSPECIFIED);
         let i = self.m.pick_index(&flow)?;
+        self.bind(i);
+        Some(i)
+    }
+    /// The connection bookkeeping after a pick of list index `i`.
+    #[inline]
+    fn bind(&mut self, i: usize) {
         self.m.conn_new_at(i, ConnState::Inactive).unwrap();
         self.m.conn_move_at(i, ConnState::Active).unwrap();
         self.open.push_back(i);
@@ -193,6 +207,50 @@ impl Oracle {
             let old = self.open.pop_front().unwrap();
             self.m.conn_closed_at(old, ConnState::Active).unwrap();
         }
+    }
+}
+
+/// The kernel model's step with a pick that costs nothing: the scan's own
+/// choices, recorded, replayed in a loop, with the same bookkeeping. The
+/// scan's time over this one's is the most any pick could gain on the scan,
+/// the bookkeeping being what it is: where the scan's pick is a small part
+/// of its step (wrr with spread weights, every scheduler at n = 2), no
+/// implementation can reach a large ratio.
+struct FreePick {
+    oracle: Oracle,
+    picks: Vec<usize>,
+    next: usize,
+}
+
+impl FreePick {
+    /// Records `8 × n` choices (at least 4096, at most 2²⁰), as list indices,
+    /// from the fast side, which makes the scan's choices ([`verify`]) in a
+    /// fraction of its time.
+    fn record<S: Scheduler>(sched: S, name: &str, cfgs: &[DestConfig]) -> Self {
+        let mut fast = Fast::new(sched, cfgs);
+        let index: HashMap<DestId, usize> = fast
+            .svc
+            .dests()
+            .iter()
+            .enumerate()
+            .map(|(i, (id, _))| (id, i))
+            .collect();
+        let len = (8 * cfgs.len()).clamp(4096, 1 << 20);
+        let picks = (0..len)
+            .map_while(|_| fast.step())
+            .map(|id| index[&id])
+            .collect();
+        FreePick {
+            oracle: Oracle::new(name, cfgs),
+            picks,
+            next: 0,
+        }
+    }
+    #[inline]
+    fn step(&mut self) -> Option<usize> {
+        let i = *self.picks.get(self.next)?;
+        self.next = (self.next + 1) % self.picks.len();
+        self.oracle.bind(i);
         Some(i)
     }
 }
@@ -430,7 +488,8 @@ macro_rules! with_concrete {
 
 /// Pairs `fast` with the kernel scan ([`paired_ratio`]) and prints one
 /// `ratio` line: criterion's times per iteration of each (`scan`, `fast_time`),
-/// then the paired ratio, which is the figure to read.
+/// then the paired ratio, which is the figure to read, and, when given, the
+/// scan's ratio over [`FreePick`] (the most any pick could reach).
 fn pair_and_print<S: Scheduler>(
     kind: &str,
     label: &str,
@@ -438,7 +497,21 @@ fn pair_and_print<S: Scheduler>(
     rounds: usize,
     (oracle, scan): (&mut Oracle, f64),
     (fast, fast_time): (&mut Fast<S>, f64),
+    free: Option<&mut FreePick>,
 ) {
+    // Sized by the fast side's time: a free pick costs at most that.
+    let ceiling = free.map(|free| {
+        paired_ratio(
+            rounds,
+            (scan, fast_time),
+            || {
+                black_box(oracle.step());
+            },
+            || {
+                black_box(free.step());
+            },
+        )
+    });
     let p = paired_ratio(
         rounds,
         (scan, fast_time),
@@ -449,8 +522,11 @@ fn pair_and_print<S: Scheduler>(
             black_box(fast.step());
         },
     );
+    let ceiling = ceiling.map_or(String::new(), |c| {
+        format!("; a free pick {:.2}x ({} dropped)", c.ratio, c.dropped)
+    });
     println!(
-        "{kind} {label} n={n}: kernel-scan {:.1} ns / {} {:.1} ns; paired {:.2}x (rounds {:.2}-{:.2}, {} dropped)",
+        "{kind} {label} n={n}: kernel-scan {:.1} ns / {} {:.1} ns; paired {:.2}x (rounds {:.2}-{:.2}, {} dropped){ceiling}",
         scan * 1e9,
         if kind == "ratio" {
             "fast"
@@ -505,7 +581,16 @@ fn bench_sched(
             if f == 0.0 || fa == 0.0 || o == 0.0 {
                 continue; // filtered out on the command line
             }
-            pair_and_print("ratio", label, n, rounds, (&mut oracle, o), (&mut fast, f));
+            let mut free = FreePick::record(any(), name, &cfgs);
+            pair_and_print(
+                "ratio",
+                label,
+                n,
+                rounds,
+                (&mut oracle, o),
+                (&mut fast, f),
+                Some(&mut free),
+            );
         });
         pair_and_print(
             "ratio-any",
@@ -514,6 +599,7 @@ fn bench_sched(
             rounds,
             (&mut oracle, o),
             (&mut fast_any, fa),
+            None,
         );
     }
     group.finish();
