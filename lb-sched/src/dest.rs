@@ -469,16 +469,16 @@ impl Dests {
     #[inline]
     pub(crate) fn conn_new(&mut self, id: DestId, state: ConnState) -> Result<bool, Error> {
         let d = self.get_mut(id)?;
-        let was = d.overloaded;
         let c = match state {
             ConnState::Active => &mut d.active,
             ConnState::Inactive => &mut d.inactive,
         };
         *c = c.checked_add(1).ok_or(Error::CounterOverflow)?;
-        if d.u_threshold != 0 && d.total() >= d.u_threshold as u64 {
+        let flips = d.u_threshold != 0 && !d.overloaded && d.total() >= d.u_threshold as u64;
+        if flips {
             d.overloaded = true;
         }
-        Ok(was != d.overloaded)
+        Ok(flips)
     }
 
     /// A state change of a bound connection (`set_tcp_state`): moves one connection
@@ -509,24 +509,51 @@ impl Dests {
     #[inline]
     pub(crate) fn conn_closed(&mut self, id: DestId, state: ConnState) -> Result<bool, Error> {
         let d = self.get_mut(id)?;
-        let was = d.overloaded;
         let c = match state {
             ConnState::Active => &mut d.active,
             ConnState::Inactive => &mut d.inactive,
         };
         *c = c.checked_sub(1).ok_or(Error::NoSuchConn)?;
+        // Only a set flag can be cleared: the common case reads one byte.
+        if !d.overloaded {
+            return Ok(false);
+        }
         let total = d.total();
-        if d.l_threshold != 0 {
-            if total < d.l_threshold as u64 {
-                d.overloaded = false;
-            }
+        let flips = if d.l_threshold != 0 {
+            total < d.l_threshold as u64
         } else if d.u_threshold != 0 {
-            if total * 4 < d.u_threshold as u64 * 3 {
-                d.overloaded = false;
-            }
+            total * 4 < d.u_threshold as u64 * 3
         } else {
+            true
+        };
+        if flips {
             d.overloaded = false;
         }
-        Ok(was != d.overloaded)
+        Ok(flips)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    /// `conn_new` and `conn_closed` report a flip only when OVERLOAD changes:
+    /// the schedulers that count overloaded dests (wrr) rely on it.
+    #[test]
+    fn overload_flips_are_reported_once() {
+        let mut dests = Dests::default();
+        let cfg = DestConfig::new(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1)), 80, 1);
+        let id = dests.add(&cfg.thresholds(2, 1)).unwrap();
+        let new = |d: &mut Dests| d.conn_new(id, ConnState::Active).unwrap();
+        let closed = |d: &mut Dests| d.conn_closed(id, ConnState::Active).unwrap();
+        assert!(!new(&mut dests)); // 1 < 2
+        assert!(new(&mut dests)); // 2 ≥ 2: set
+        assert!(!new(&mut dests)); // already set
+        assert!(!closed(&mut dests)); // 2, not < 1
+        assert!(!closed(&mut dests)); // 1, not < 1
+        assert!(closed(&mut dests)); // 0 < 1: cleared
+        assert!(!new(&mut dests) && !closed(&mut dests)); // below again, stays clear
+        assert!(!dests.get(id).unwrap().overloaded);
     }
 }
