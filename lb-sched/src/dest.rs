@@ -323,7 +323,8 @@ impl Dests {
     pub(crate) fn get_at_rank(&self, rank: usize) -> Option<(DestId, &Dest)> {
         self.order.get(rank).map(|&id| self.at_slot_live(id))
     }
-    /// The handle at `rank`.
+    /// The handle at `rank`: what rr's pick needs, without the record's
+    /// bounds check that [`Dests::get_at_rank`] pays.
     #[inline]
     pub(crate) fn id_at_rank(&self, rank: usize) -> Option<DestId> {
         self.order.get(rank).copied()
