@@ -43,10 +43,11 @@
 //!
 //! Each `ratio` line also pairs the scan with [`FreePick`]: the same
 //! bookkeeping after a pick that costs nothing (the scan's choices replayed).
-//! That ratio is the most any implementation could reach against the scan.
-//! It bounds what a target can ask: wrr with spread weights at n = 4096, and
-//! every scheduler at n = 2, read well under 2× there, since the scan's pick
-//! is under half its step.
+//! That ratio is the most a faster pick can gain against the scan, the
+//! bookkeeping being the model's. It bounds what a target can ask: rr, wrr,
+//! lc, wlc, sed and nq at n = 2, and wrr with spread weights at n = 4096,
+//! read about 2× or less there, since the scan's pick is about half its
+//! step or less.
 //!
 //! `cargo bench -p lb-sched` prints `ratio` lines (reference time / fast time);
 //! in test mode (`cargo test --benches`, `cargo bench -- --test`) only small n run.

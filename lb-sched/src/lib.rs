@@ -113,13 +113,15 @@
 //! **What any pick could reach.** Both sides pay the same connection
 //! bookkeeping, about 6–7 ns. The bench also pairs the scan with that
 //! bookkeeping after a pick that costs nothing (the scan's own choices,
-//! replayed): the ratio no implementation can pass. Where the kernel's own
+//! replayed): the most a faster pick can gain, unless the bookkeeping itself
+//! gets cheaper than the model's counter updates. Where the kernel's own
 //! algorithm is O(1) per pick it is small: rr with every dest eligible reads
 //! 1.4–1.7× (the scan's next entry), and wrr with weights spread evenly
 //! 1.3–2.2×, 1.63× at n = 4096 (a pass at `cw` finds a dest in every
 //! `100 / (101 − cw)` entries: two checks per pick on average). At n = 2 it
-//! is 1.7–2.2× for each connection scheduler (3.0× for twos, whose scan
-//! draws two random numbers). Against those bounds the figures above are
+//! is 1.7–2.2× for rr, wrr, lc, wlc, sed and nq (3.0× for twos, whose scan
+//! draws two random numbers; 4.6× and 6.7× for lblc and lblcr, whose model
+//! looks the address up in its cache table). Against those bounds the figures above are
 //! 1.36× of 1.63× for wrr at n = 4096 and 1.07× of 1.85× for lc at n = 2: a
 //! scan of two entries is already the best pick there, and ours is the same
 //! scan. By cachegrind, one connection at n = 2 is 131 instructions for rr
