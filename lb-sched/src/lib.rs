@@ -121,13 +121,13 @@
 //! `100 / (101 − cw)` entries: two checks per pick on average). At n = 2 it
 //! is 1.7–2.2× for rr, wrr, lc, wlc, sed and nq (3.0× for twos, whose scan
 //! draws two random numbers; 4.6× and 6.7× for lblc and lblcr, whose model
-//! looks the address up in its cache table). Against those bounds the figures above are
-//! 1.36× of 1.63× for wrr at n = 4096 and 1.07× of 1.85× for lc at n = 2: a
-//! scan of two entries is already the best pick there, and ours is the same
-//! scan. By cachegrind, one connection at n = 2 is 131 instructions for rr
-//! against the scan's 152, 150 for wrr against 190, 159 for lc against 169,
-//! 175 for wlc against 203, 172 for sed and 175 for nq against 185, 272 for
-//! twos against 287.
+//! looks the address up in its cache table). Against those bounds the
+//! figures above are 1.36× of 1.63× for wrr at n = 4096 and 1.07× of 1.85×
+//! for lc at n = 2: a scan of two entries is already the best pick there,
+//! and ours is the same scan. By cachegrind, one connection at n = 2 is 131
+//! instructions for rr against the scan's 152, 150 for wrr against 190, 159
+//! for lc against 169, 175 for wlc against 203, 172 for sed and 175 for nq
+//! against 185, 272 for twos against 287.
 //!
 //! Where the code and the heap land still moves a ratio at n = 2 by up to a
 //! third between builds and runs: on the same code, lblc with every weight 1
