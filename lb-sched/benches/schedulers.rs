@@ -250,7 +250,12 @@ impl FreePick {
     #[inline]
     fn step(&mut self) -> Option<usize> {
         let i = *self.picks.get(self.next)?;
-        self.next = (self.next + 1) % self.picks.len();
+        // A compare, not `%`: a division would chain its latency from each
+        // step into the next and understate the bound.
+        self.next += 1;
+        if self.next == self.picks.len() {
+            self.next = 0;
+        }
         self.oracle.bind(i);
         Some(i)
     }
