@@ -4,8 +4,8 @@
 //! - `parse_10000_service_dump`: the GET_SERVICE dump of 10 000 services as
 //!   the kernel sends it — 32 KiB datagrams of `NLM_F_MULTI` messages, each
 //!   service with both stats nests — walked message by message
-//!   (`ipvs::datagram::messages`) and decoded (`IpvsMessage`), as the engine
-//!   does for a snapshot.
+//!   (the crate's own walker, `ipvs::testing::messages`) and decoded
+//!   (`IpvsMessage`), as a snapshot does.
 //! - `encode_10000x4_requests`: the 50 000 NEW_SERVICE / NEW_DEST requests
 //!   that program 10 000 services × 4 destinations, each emitted with its
 //!   netlink and generic-netlink headers into one reused buffer, as a batch
@@ -18,12 +18,12 @@ use std::hint::black_box;
 use std::net::Ipv4Addr;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use ipvs::datagram::{self, MessageHeader, NLMSG_HDRLEN};
 use ipvs::ipvs_sys::{
     AddressFamily, DestAttribute, FlagsMask, ForwardMethod, IpvsAttribute, IpvsCmd, IpvsMessage,
     Nested, Netmask, Protocol, ServiceAttribute, ServiceFlags, Stats64Attribute, StatsAttribute,
     TunnelFlags, TunnelType,
 };
+use ipvs::testing::{MessageHeader, NLMSG_HDRLEN, messages};
 use netlink_packet_core::{Emitable, ParseableParametrized};
 use netlink_packet_generic::{GenlFamily, GenlHeader};
 
@@ -36,6 +36,11 @@ const DATAGRAM_LEN: usize = 32 * 1024;
 const GENL_HDRLEN: usize = 4;
 const NLM_F_MULTI: u16 = 0x2;
 const NLM_F_REQUEST_ACK: u16 = 0x1 | 0x4;
+
+/// `NLMSG_ALIGN`.
+fn nlmsg_align(len: usize) -> usize {
+    len.next_multiple_of(4)
+}
 
 /// Service `i`: 203.0.113.(1 + i % 250), port 1000 + i / 250.
 fn service_attributes(i: u32) -> Vec<ServiceAttribute> {
@@ -120,7 +125,7 @@ fn new_service(i: u32) -> IpvsMessage {
 fn append(out: &mut Vec<u8>, message: &IpvsMessage, flags: u16, sequence: u32) -> usize {
     let start = out.len();
     let length = NLMSG_HDRLEN + GENL_HDRLEN + message.buffer_len();
-    out.resize(start + datagram::nlmsg_align(length), 0);
+    out.resize(start + nlmsg_align(length), 0);
     let header = MessageHeader {
         length: length as u32,
         message_type: FAMILY_ID,
@@ -140,7 +145,7 @@ fn dump_datagrams() -> Vec<Vec<u8>> {
     let mut datagrams = vec![Vec::with_capacity(DATAGRAM_LEN)];
     for i in 0..SERVICES {
         let message = dump_entry(i);
-        let needed = datagram::nlmsg_align(NLMSG_HDRLEN + GENL_HDRLEN + message.buffer_len());
+        let needed = nlmsg_align(NLMSG_HDRLEN + GENL_HDRLEN + message.buffer_len());
         if datagrams
             .last()
             .is_some_and(|d| d.len() + needed > DATAGRAM_LEN)
@@ -162,7 +167,7 @@ fn parse_dump(c: &mut Criterion) {
         b.iter(|| {
             let mut services = 0u32;
             for datagram in &datagrams {
-                for message in datagram::messages(black_box(datagram)) {
+                for message in messages(black_box(datagram)) {
                     let payload = message.expect("well-formed").payload;
                     let header = GenlHeader {
                         cmd: payload[0],

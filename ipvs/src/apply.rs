@@ -10,12 +10,12 @@ use std::net::SocketAddr;
 
 use crate::batch::{Batch, BatchOutcome};
 use crate::destination::Destination;
-use crate::engine::Transport;
 use crate::error::{Error, Result, Rollback};
-use crate::handle::Ipvs;
 use crate::key::ServiceKey;
 use crate::service::{PersistenceNetmask, Service};
+use crate::session::Session;
 use crate::snapshot::{ServiceState, Snapshot};
+use crate::transport::Link;
 
 /// How [`Ipvs::plan`] and [`Ipvs::apply`] treat what is to be removed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -440,7 +440,7 @@ enum Fate {
     Applied,
     /// Rejected by the kernel.
     Rejected,
-    /// Unknown (its ACK was lost, or the transport failed).
+    /// Unknown (its ACK was lost or late, or the transport failed).
     Unknown,
 }
 
@@ -450,57 +450,32 @@ fn fates(outcome: &BatchOutcome) -> Vec<Fate> {
         .iter()
         .map(|r| match r {
             Ok(()) => Fate::Applied,
-            Err(Error::Overrun { .. } | Error::Timeout { .. }) => Fate::Unknown,
+            Err(e) if e.may_have_applied() => Fate::Unknown,
             Err(_) => Fate::Rejected,
         })
         .collect()
 }
 
-impl<T: Transport> Ipvs<T> {
-    /// Plans the writes that turn this namespace's table into `desired`
-    /// (the complete table), from a fresh [`Ipvs::snapshot`]. Print the
-    /// plan for a dry run; [`Ipvs::apply_plan`] applies it.
-    pub fn plan(&self, desired: &[ServiceState], options: &ApplyOptions) -> Result<Plan> {
-        Plan::new(&self.snapshot()?, desired, options)
+impl<L: Link> Session<L> {
+    pub(crate) async fn plan(
+        &mut self,
+        desired: &[ServiceState],
+        options: &ApplyOptions,
+    ) -> Result<Plan> {
+        validate_desired(desired)?;
+        Plan::new(&self.snapshot().await?, desired, options)
     }
 
-    /// Makes the table `desired`: [`Ipvs::plan`], then
-    /// [`Ipvs::apply_plan`]. Applying the same state again sends no
-    /// writes. Equivalent to `ipvsadm -R` of the plan's lines, all or
-    /// nothing.
-    ///
-    /// ```no_run
-    /// use ipvs::{ApplyOptions, Destination, Forwarding, Ipvs, Scheduler, Service, ServiceState};
-    ///
-    /// let ipvs = Ipvs::new()?;
-    /// let desired = vec![
-    ///     ServiceState::new(Service::new("tcp:203.0.113.1:80".parse()?, Scheduler::RoundRobin))
-    ///         .with_destination(Destination::new("198.51.100.10:80".parse()?, Forwarding::Masquerade))
-    ///         .with_destination(Destination::new("198.51.100.11:80".parse()?, Forwarding::Masquerade)),
-    /// ];
-    /// let options = ApplyOptions::default().with_drain(true);
-    /// print!("{}", ipvs.plan(&desired, &options)?); // dry run: "-A -t 203.0.113.1:80 -s rr" ...
-    /// let report = ipvs.apply(&desired, &options)?; // all or nothing
-    /// assert_eq!(ipvs.apply(&desired, &options)?.applied, 0); // idempotent
-    /// # let _ = report;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn apply(&self, desired: &[ServiceState], options: &ApplyOptions) -> Result<ApplyReport> {
-        let plan = self.plan(desired, options)?;
-        self.apply_plan(&plan)
+    pub(crate) async fn apply(
+        &mut self,
+        desired: &[ServiceState],
+        options: &ApplyOptions,
+    ) -> Result<ApplyReport> {
+        let plan = self.plan(desired, options).await?;
+        self.apply_plan(&plan).await
     }
 
-    /// Sends every step of `plan` as one batch. An empty plan sends
-    /// nothing.
-    ///
-    /// If the kernel rejects any step, every step already applied
-    /// (including steps after the failed one, which the kernel processes
-    /// anyway) is undone with the inverse steps, themselves one batch, and
-    /// the result is [`Error::ApplyFailed`]: it names the first rejected
-    /// step (index in the plan and its ipvsadm line), the kernel's reason,
-    /// and whether the rollback restored the table. Counters of deleted
-    /// and re-created entries are not restored.
-    pub fn apply_plan(&self, plan: &Plan) -> Result<ApplyReport> {
+    pub(crate) async fn apply_plan(&mut self, plan: &Plan) -> Result<ApplyReport> {
         let report = ApplyReport {
             applied: plan.len(),
             draining: plan.draining.clone(),
@@ -509,25 +484,18 @@ impl<T: Transport> Ipvs<T> {
             return Ok(report);
         }
         let batch = Plan::batch(&plan.steps)?;
-        let (fates, failure) = match self.execute_batch(&batch) {
-            Ok(outcome) => {
-                let fates = fates(&outcome);
-                // The first rejected step, taken by value for the error.
-                let first_error = outcome
-                    .results
-                    .into_iter()
-                    .enumerate()
-                    .find_map(|(index, result)| result.err().map(|cause| (index, cause)));
-                let Some(failure) = first_error else {
-                    return Ok(report);
-                };
-                (fates, failure)
-            }
-            // Nothing is known of any step.
-            Err(cause) => (vec![Fate::Unknown; plan.len()], (0, cause)),
+        let outcome = self.execute_batch(&batch).await?;
+        let fates = fates(&outcome);
+        // The first failed step, taken by value for the error.
+        let first_error = outcome
+            .results
+            .into_iter()
+            .enumerate()
+            .find_map(|(index, result)| result.err().map(|cause| (index, cause)));
+        let Some((step, cause)) = first_error else {
+            return Ok(report);
         };
-        let rollback = self.roll_back(&plan.steps, &fates);
-        let (step, cause) = failure;
+        let rollback = self.roll_back(&plan.steps, &fates).await;
         Err(Error::ApplyFailed {
             step,
             command: plan.steps[step].to_string(),
@@ -537,7 +505,7 @@ impl<T: Transport> Ipvs<T> {
     }
 
     /// Undoes the steps that were (or may have been) applied, newest first.
-    fn roll_back(&self, steps: &[Step], fates: &[Fate]) -> Rollback {
+    async fn roll_back(&mut self, steps: &[Step], fates: &[Fate]) -> Rollback {
         let mut inverse = Vec::new();
         // Whether each inverse step undoes a step of unknown fate: then
         // "not found" / "already exists" just means it was never applied.
@@ -554,7 +522,11 @@ impl<T: Transport> Ipvs<T> {
         if inverse.is_empty() {
             return Rollback::Complete { undone: 0 };
         }
-        let outcome = match Plan::batch(&inverse).and_then(|batch| self.execute_batch(&batch)) {
+        let outcome = match Plan::batch(&inverse) {
+            Ok(batch) => self.execute_batch(&batch).await,
+            Err(e) => Err(e),
+        };
+        let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(cause) => {
                 return Rollback::Failed {

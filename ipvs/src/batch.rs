@@ -1,145 +1,16 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! [`Batch`]: many writes sent together, each acknowledged and answered on
-//! its own ([`Ipvs::execute_batch`]); and [`WriteRequest`], the one encoding
-//! of a write that single calls and batches share.
+//! its own ([`crate::Ipvs::execute_batch`]).
 
 use std::net::SocketAddr;
 
-use ipvs_sys::{IpvsAttribute, IpvsCmd, IpvsMessage, Nested};
-
 use crate::destination::Destination;
-use crate::engine::Transport;
 use crate::error::{Error, Op, Result};
-use crate::handle::Ipvs;
 use crate::key::ServiceKey;
-use crate::ops::encode;
+use crate::request::Request;
 use crate::service::Service;
-
-/// One validated, encoded write (`IPVS_CMD_NEW_SERVICE` ... `DEL_DEST`) and
-/// what its kernel errors are about.
-#[derive(Clone, Debug)]
-pub(crate) struct WriteRequest {
-    pub(crate) op: Op,
-    /// Generic-netlink header and attributes.
-    pub(crate) payload: Vec<u8>,
-    service: ServiceKey,
-    destination: Option<SocketAddr>,
-    /// Scheduler and persistence-engine names of a service write, which
-    /// explain `ENOENT`.
-    names: Option<(String, Option<String>)>,
-}
-
-impl WriteRequest {
-    /// `ipvsadm -A`: `IPVS_CMD_NEW_SERVICE` with the full service nest.
-    pub(crate) fn add_service(service: &Service) -> Result<Self> {
-        Self::service(Op::AddService, IpvsCmd::NewService, service)
-    }
-
-    /// `ipvsadm -E`: `IPVS_CMD_SET_SERVICE` with the full service nest.
-    pub(crate) fn update_service(service: &Service) -> Result<Self> {
-        Self::service(Op::UpdateService, IpvsCmd::SetService, service)
-    }
-
-    fn service(op: Op, cmd: IpvsCmd, service: &Service) -> Result<Self> {
-        service.validate()?;
-        let message = IpvsMessage::new(
-            cmd,
-            vec![IpvsAttribute::Service(Nested::new(service.to_attributes()))],
-        );
-        Ok(Self {
-            op,
-            payload: encode(&message)?,
-            service: service.key,
-            destination: None,
-            names: Some((
-                service.scheduler.name().to_owned(),
-                service.persistence_engine.clone(),
-            )),
-        })
-    }
-
-    /// `ipvsadm -D`: `IPVS_CMD_DEL_SERVICE` with the identifying attributes.
-    pub(crate) fn delete_service(key: &ServiceKey) -> Result<Self> {
-        key.validate()?;
-        Self::about_service(Op::DeleteService, IpvsCmd::DelService, key, vec![])
-    }
-
-    /// `ipvsadm -a`: `IPVS_CMD_NEW_DEST`.
-    pub(crate) fn add_destination(service: &ServiceKey, dest: &Destination) -> Result<Self> {
-        Self::destination(Op::AddDestination, IpvsCmd::NewDest, service, dest)
-    }
-
-    /// `ipvsadm -e`: `IPVS_CMD_SET_DEST`.
-    pub(crate) fn update_destination(service: &ServiceKey, dest: &Destination) -> Result<Self> {
-        Self::destination(Op::UpdateDestination, IpvsCmd::SetDest, service, dest)
-    }
-
-    fn destination(op: Op, cmd: IpvsCmd, service: &ServiceKey, dest: &Destination) -> Result<Self> {
-        service.validate()?;
-        dest.validate_for(service)?;
-        let mut write = Self::about_service(
-            op,
-            cmd,
-            service,
-            vec![IpvsAttribute::Dest(Nested::new(dest.to_attributes()))],
-        )?;
-        write.destination = Some(dest.addr);
-        Ok(write)
-    }
-
-    /// `ipvsadm -d`: `IPVS_CMD_DEL_DEST` with the identifying attributes.
-    pub(crate) fn delete_destination(service: &ServiceKey, dest: SocketAddr) -> Result<Self> {
-        service.validate()?;
-        let mut write = Self::about_service(
-            Op::DeleteDestination,
-            IpvsCmd::DelDest,
-            service,
-            vec![IpvsAttribute::Dest(Nested::new(
-                Destination::id_attributes(dest),
-            ))],
-        )?;
-        write.destination = Some(dest);
-        Ok(write)
-    }
-
-    /// A command on `service` (identifying nest first, then `rest`).
-    fn about_service(
-        op: Op,
-        cmd: IpvsCmd,
-        service: &ServiceKey,
-        rest: Vec<IpvsAttribute>,
-    ) -> Result<Self> {
-        let mut attributes = vec![IpvsAttribute::Service(Nested::new(service.to_attributes()))];
-        attributes.extend(rest);
-        Ok(Self {
-            op,
-            payload: encode(&IpvsMessage::new(cmd, attributes))?,
-            service: *service,
-            destination: None,
-            names: None,
-        })
-    }
-
-    /// The scheduler and PE names, as [`Ipvs::call`] takes them.
-    pub(crate) fn names(&self) -> Option<(&str, Option<&str>)> {
-        self.names
-            .as_ref()
-            .map(|(scheduler, pe)| (scheduler.as_str(), pe.as_deref()))
-    }
-
-    /// Gives an error of this request its meaning: a raw kernel errno
-    /// becomes the typed error for this operation, naming the service and
-    /// destination.
-    pub(crate) fn explain(&self, error: Error) -> Error {
-        let error = match error {
-            Error::Kernel { op, errno, ext_ack } => {
-                Error::from_kernel(op, errno, ext_ack, self.names())
-            }
-            other => other,
-        };
-        error.about(&self.service, self.destination)
-    }
-}
+use crate::session::{NoData, Outbound, Session};
+use crate::transport::Link;
 
 /// Write requests to send together with [`Ipvs::execute_batch`], in order.
 ///
@@ -166,7 +37,7 @@ impl WriteRequest {
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Batch {
-    writes: Vec<WriteRequest>,
+    writes: Vec<Request>,
 }
 
 impl Batch {
@@ -177,32 +48,32 @@ impl Batch {
 
     /// Adds `ipvsadm -A ...` ([`Ipvs::add_service`]).
     pub fn add_service(&mut self, service: &Service) -> Result<()> {
-        self.push(WriteRequest::add_service(service))
+        self.push(Request::add_service(service))
     }
 
     /// Adds `ipvsadm -E ...` ([`Ipvs::update_service`]).
     pub fn update_service(&mut self, service: &Service) -> Result<()> {
-        self.push(WriteRequest::update_service(service))
+        self.push(Request::update_service(service))
     }
 
     /// Adds `ipvsadm -D ...` ([`Ipvs::delete_service`]).
     pub fn delete_service(&mut self, key: &ServiceKey) -> Result<()> {
-        self.push(WriteRequest::delete_service(key))
+        self.push(Request::delete_service(key))
     }
 
     /// Adds `ipvsadm -a ...` ([`Ipvs::add_destination`]).
     pub fn add_destination(&mut self, service: &ServiceKey, dest: &Destination) -> Result<()> {
-        self.push(WriteRequest::add_destination(service, dest))
+        self.push(Request::add_destination(service, dest))
     }
 
     /// Adds `ipvsadm -e ...` ([`Ipvs::update_destination`]).
     pub fn update_destination(&mut self, service: &ServiceKey, dest: &Destination) -> Result<()> {
-        self.push(WriteRequest::update_destination(service, dest))
+        self.push(Request::update_destination(service, dest))
     }
 
     /// Adds `ipvsadm -d ...` ([`Ipvs::delete_destination`]).
     pub fn delete_destination(&mut self, service: &ServiceKey, dest: SocketAddr) -> Result<()> {
-        self.push(WriteRequest::delete_destination(service, dest))
+        self.push(Request::delete_destination(service, dest))
     }
 
     /// Number of requests.
@@ -220,7 +91,7 @@ impl Batch {
         self.writes.iter().map(|w| w.op)
     }
 
-    fn push(&mut self, write: Result<WriteRequest>) -> Result<()> {
+    fn push(&mut self, write: Result<Request>) -> Result<()> {
         self.writes.push(write?);
         Ok(())
     }
@@ -232,8 +103,11 @@ impl Batch {
 pub struct BatchOutcome {
     /// One result per request, in the batch's order. An error is typed as
     /// the single call would type it ([`Error::ServiceExists`], ...) and
-    /// names its service and destination. [`Error::Overrun`] means the
-    /// ACK was lost: that request may or may not have been applied.
+    /// names its service and destination. Whether a failed request was
+    /// applied is told by [`Error::may_have_applied`]: [`Error::Overrun`] (its
+    /// ACK was lost) and [`Error::Timeout`] (the call's deadline passed
+    /// first) leave it unknown; a kernel error, or [`Error::NotSent`], means
+    /// it was not.
     pub results: Vec<Result<(), Error>>,
 }
 
@@ -257,34 +131,22 @@ impl BatchOutcome {
     }
 }
 
-impl<T: Transport> Ipvs<T> {
-    /// Sends every request of `batch` and reports each one's result.
-    ///
-    /// Many requests travel in one `sendmsg`; each is acknowledged and its
-    /// ACK or error is matched to it by sequence number. At most
-    /// [`crate::engine::Engine::batch_window`] requests are in flight (sized
-    /// from the socket's receive queue, which this call enlarges the first
-    /// time), so ACKs are never dropped for lack of room. A failing request
-    /// does not stop the batch: the kernel carries on with the requests
-    /// after it, and so does this call. It is as if each request were made
-    /// with the single call, in order, without stopping at errors.
-    ///
-    /// `Err` only for a transport failure (socket error, timeout, family
-    /// resolution) or a bug in this crate ([`crate::Error::Internal`]),
-    /// after which the kernel's progress is unknown: read the table back. Like the single calls, a batch is sent again when the
-    /// `ip_vs` module was reloaded under a new family id.
-    pub fn execute_batch(&self, batch: &Batch) -> Result<BatchOutcome> {
-        let requests: Vec<_> = batch
-            .writes
-            .iter()
-            .map(|w| (w.op, w.payload.as_slice()))
-            .collect();
-        let results = self.call_batch(&requests)?;
+impl<L: Link> Session<L> {
+    /// Sends every request of `batch` in one exchange and reports each
+    /// one's result, typed as its single call would type it.
+    pub(crate) async fn execute_batch(&mut self, batch: &Batch) -> Result<BatchOutcome> {
+        if batch.is_empty() {
+            return Ok(BatchOutcome {
+                results: Vec::new(),
+            });
+        }
+        let requests: Vec<Outbound<'_>> = batch.writes.iter().map(Request::outbound).collect();
+        let results = self.call(&requests, &mut NoData).await?;
         Ok(BatchOutcome {
             results: results
                 .into_iter()
                 .zip(&batch.writes)
-                .map(|(result, write)| result.map_err(|e| write.explain(e)))
+                .map(|(result, write)| result.map(drop).map_err(|e| write.explain(e)))
                 .collect(),
         })
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use std::net::SocketAddr;
 
-use crate::datagram::{ExtAck, MalformedMessage};
+use crate::datagram::ExtAck;
 use crate::key::ServiceKey;
 
 /// The operation a request performed; decides what a kernel errno means.
@@ -251,6 +251,13 @@ pub enum Error {
         /// Whether the table was restored.
         rollback: Rollback,
     },
+    /// The request was never sent: an earlier failure (the deadline, the
+    /// socket) stopped its batch before its turn. The kernel never saw it.
+    #[error("not sent {op}: the batch stopped before this request")]
+    NotSent {
+        /// The operation.
+        op: Op,
+    },
     /// A broken internal invariant: a bug in ipvs-rs, never a kernel or
     /// caller error. Returned instead of panicking; the request's effect on
     /// the kernel is unknown, so read the table back.
@@ -336,17 +343,33 @@ fn ext(ext_ack: &ExtAck) -> String {
     }
 }
 
-impl Error {
-    /// Names a kernel errno by the operation that received it.
-    ///
-    /// `scheduler`/`pe` are the names sent with add/update-service, used to
+/// What a request is about, for its errors: the service, destination,
+/// scheduler and persistence engine it names.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Subject {
+    pub(crate) service: Option<ServiceKey>,
+    pub(crate) destination: Option<SocketAddr>,
+    /// Scheduler and persistence-engine names of a service write, which
     /// explain `ENOENT`.
-    pub(crate) fn from_kernel(
-        op: Op,
-        errno: i32,
-        ext_ack: ExtAck,
-        names: Option<(&str, Option<&str>)>,
-    ) -> Self {
+    pub(crate) names: Option<(String, Option<String>)>,
+}
+
+impl Error {
+    /// The one place a kernel errno gets its meaning: by the operation that
+    /// received it ([`Error::Kernel`] stays for errnos with no specific
+    /// meaning), naming what `subject` says the request was about.
+    pub(crate) fn explained(self, subject: &Subject) -> Self {
+        let error = match self {
+            Error::Kernel { op, errno, ext_ack } => Self::from_kernel(op, errno, ext_ack, subject),
+            other => other,
+        };
+        match subject.service {
+            Some(key) => error.about(&key, subject.destination),
+            None => error,
+        }
+    }
+
+    fn from_kernel(op: Op, errno: i32, ext_ack: ExtAck, subject: &Subject) -> Self {
         use nix::errno::Errno;
         match (Errno::from_raw(errno), op) {
             (Errno::EPERM | Errno::EACCES, _) => Error::PermissionDenied { op },
@@ -368,7 +391,10 @@ impl Error {
                 | Op::DeleteDestination,
             ) => Error::NoSuchService { op, service: None },
             (Errno::ENOENT, Op::AddService | Op::UpdateService) => {
-                let (scheduler, pe) = names.unwrap_or(("", None));
+                let (scheduler, pe) = subject
+                    .names
+                    .as_ref()
+                    .map_or(("", None), |(s, pe)| (s.as_str(), pe.as_deref()));
                 Error::UnknownSchedulerOrPe {
                     scheduler: scheduler.to_owned(),
                     pe: pe.map(str::to_owned),
@@ -405,6 +431,24 @@ impl Error {
         Some(errno as i32)
     }
 
+    /// Whether the request that failed may have changed the kernel's table
+    /// anyway: true when its fate is unknown (its reply was lost or late,
+    /// or could not be read), false when the kernel refused it, the crate
+    /// refused it before sending, or it was never sent. What a rollback
+    /// must undo.
+    pub fn may_have_applied(&self) -> bool {
+        matches!(
+            self,
+            Error::Timeout { .. }
+                | Error::Overrun { .. }
+                | Error::Truncated { .. }
+                | Error::Decode { .. }
+                | Error::UnexpectedReply { .. }
+                | Error::Io { .. }
+                | Error::Internal { .. }
+        )
+    }
+
     /// True for "the thing is not there" errors (no such service or
     /// destination, no daemon): what delete-if-exists callers ignore.
     pub fn is_not_found(&self) -> bool {
@@ -432,7 +476,7 @@ impl Error {
 
     /// Names the service and destination a kernel error is about, for the
     /// message.
-    pub(crate) fn about(mut self, key: &ServiceKey, dest: Option<SocketAddr>) -> Self {
+    fn about(mut self, key: &ServiceKey, dest: Option<SocketAddr>) -> Self {
         match &mut self {
             Error::ServiceExists { service } | Error::NoSuchService { service, .. } => {
                 *service = Some(*key)
@@ -460,14 +504,6 @@ impl Error {
             reason: reason.into(),
         }
     }
-
-    pub(crate) fn malformed(op: Op, e: MalformedMessage, raw: &[u8]) -> Self {
-        Error::Decode {
-            op,
-            reason: e.to_string(),
-            raw: raw.to_vec(),
-        }
-    }
 }
 
 /// `Result` with this crate's [`Error`].
@@ -479,7 +515,11 @@ mod tests {
     use nix::errno::Errno;
 
     fn map(op: Op, errno: Errno) -> Error {
-        Error::from_kernel(op, errno as i32, ExtAck::default(), Some(("nope", None)))
+        let subject = Subject {
+            names: Some(("nope".into(), None)),
+            ..Subject::default()
+        };
+        Error::from_kernel(op, errno as i32, ExtAck::default(), &subject)
     }
 
     #[test]
@@ -538,12 +578,12 @@ mod tests {
     #[test]
     fn internal_error_names_the_invariant_and_asks_for_a_report() {
         let text = Error::Internal {
-            what: "collect_acks answers every request of its window",
+            what: "the protocol ends every request of an exchange",
         }
         .to_string();
         assert_eq!(
             text,
-            "internal error in ipvs-rs: collect_acks answers every request of its window \
+            "internal error in ipvs-rs: the protocol ends every request of an exchange \
              does not hold; this is a bug, please report it"
         );
     }
@@ -558,7 +598,7 @@ mod tests {
                 offset: Some(40),
                 missing_type: None,
             },
-            None,
+            &Subject::default(),
         );
         let text = e.to_string();
         assert!(text.contains("adding a destination (ipvsadm -a)"), "{text}");

@@ -1,274 +1,471 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! [`Ipvs`]: the handle. One netlink socket, the request engine behind a
-//! mutex, and the resolved family id.
+//! The handles: [`Ipvs`] (blocking) and, with the `tokio` feature,
+//! [`AsyncIpvs`]. Both are a shared [`Session`] and a call timeout; every
+//! operation is declared once, in [`operations!`], which gives both handles
+//! the same methods with the same documentation: lock the session, start
+//! the call's deadline, run the session's operation.
 
+use std::net::SocketAddr;
 use std::os::fd::BorrowedFd;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use netlink_packet_generic::constants::GENL_ID_CTRL;
-
-use crate::engine::{BatchResult, Engine, Request, RequestKind, Transport};
+use crate::apply::{ApplyOptions, ApplyReport, Plan};
+use crate::batch::{Batch, BatchOutcome};
+use crate::config::{DaemonRole, Info, SyncDaemon, Timeouts};
+use crate::destination::Destination;
 use crate::error::{Error, Op, Result};
-use crate::family::{self, FamilyInfo};
-use crate::socket::NetlinkSocket;
+use crate::family::FamilyInfo;
+use crate::key::ServiceKey;
+use crate::service::Service;
+use crate::session::{CallOptions, DEFAULT_DUMP_ATTEMPTS, DEFAULT_TIMEOUT, Session};
+use crate::snapshot::{ServiceState, Snapshot, StatsSnapshot};
+use crate::socket::{Namespace, NetlinkSocket};
+use crate::transport::{BlockingLink, Transport, block_on};
 
-/// A handle on the kernel's IPVS table (of one network namespace).
-///
-/// It owns one netlink socket. It is `Send + Sync`: share it with `Arc`
-/// between threads. Requests are serialised by a mutex held for a request
-/// and its whole reply, so replies of concurrent calls never mix (a pool of
-/// sockets would buy parallelism the kernel does not have anyway: IPVS
-/// configuration runs under one global mutex).
-///
-/// Every call waits at most [`Ipvs::timeout`] for each reply datagram.
+/// What the clones of a handle share: the session and the default call
+/// options.
 #[derive(Debug)]
-pub struct Ipvs<T: Transport = NetlinkSocket> {
-    inner: Mutex<Inner<T>>,
+struct Shared<S> {
+    session: S,
+    /// Nanoseconds.
+    default_timeout: AtomicU64,
+    dump_attempts: AtomicU32,
 }
 
-#[derive(Debug)]
-struct Inner<T> {
-    engine: Engine<T>,
-    family: Option<FamilyInfo>,
+impl<S> Shared<S> {
+    fn new(session: S) -> Self {
+        Self {
+            session,
+            default_timeout: AtomicU64::new(nanos(DEFAULT_TIMEOUT)),
+            dump_attempts: AtomicU32::new(DEFAULT_DUMP_ATTEMPTS),
+        }
+    }
+
+    fn options(&self, timeout: Option<Duration>) -> CallOptions {
+        CallOptions {
+            timeout: timeout.unwrap_or_else(|| {
+                Duration::from_nanos(self.default_timeout.load(Ordering::Relaxed))
+            }),
+            dump_attempts: self.dump_attempts.load(Ordering::Relaxed),
+        }
+    }
 }
 
-impl Ipvs<NetlinkSocket> {
-    /// Opens a handle in the calling thread's network namespace and resolves
-    /// the IPVS family (which makes the kernel load `ip_vs` if it can).
-    ///
-    /// Fails with [`Error::IpvsUnavailable`] when the kernel has no IPVS.
+fn nanos(timeout: Duration) -> u64 {
+    u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// A handle on the kernel's IPVS table (of one network namespace), for
+/// blocking code.
+///
+/// It owns one netlink socket and is `Send + Sync`; clones share the socket
+/// (share it between threads by cloning). Calls on one socket take turns:
+/// a call holds the socket for its request and whole reply, so replies of
+/// concurrent calls never mix (a pool of sockets would buy parallelism the
+/// kernel does not have: IPVS configuration runs under one global mutex).
+///
+/// Every call takes at most the handle's timeout ([`Ipvs::timeout`], 10 s
+/// unless set), counted from when it gets the socket; it then fails with
+/// [`Error::Timeout`] and leaves the socket ready for the next call.
+#[derive(Clone, Debug)]
+pub struct Ipvs {
+    shared: Arc<Shared<Mutex<Session<BlockingLink>>>>,
+    timeout: Option<Duration>,
+}
+
+impl Ipvs {
+    /// Opens a handle in the calling thread's network namespace and
+    /// resolves the IPVS family (which makes the kernel load `ip_vs` if it
+    /// can). [`Error::IpvsUnavailable`] when the kernel has no IPVS.
     pub fn new() -> Result<Self> {
-        let socket = NetlinkSocket::open().map_err(|source| Error::Io {
-            op: Op::ResolveFamily,
-            source,
-        })?;
-        Self::with_transport(socket)
+        Self::open(Namespace::current())
     }
 
     /// Opens a handle inside the named network namespace (`/run/netns/NAME`,
     /// as made by `ip netns add NAME`), without moving the calling thread.
     /// Equivalent to `ip netns exec NAME ipvsadm ...`.
     pub fn in_netns(name: &str) -> Result<Self> {
-        let socket = NetlinkSocket::open_in_netns(name).map_err(|source| Error::Io {
-            op: Op::ResolveFamily,
-            source,
-        })?;
-        Self::with_transport(socket)
+        Self::open(Namespace::named(name).map_err(open_error)?)
     }
 
     /// Opens a handle inside the network namespace `fd` refers to
     /// (`/proc/PID/ns/net`, a bind mount, ...), without moving the calling
     /// thread.
     pub fn in_netns_fd(fd: BorrowedFd<'_>) -> Result<Self> {
-        let socket = NetlinkSocket::open_in_netns_fd(fd).map_err(|source| Error::Io {
-            op: Op::ResolveFamily,
-            source,
-        })?;
+        Self::open(Namespace::of_fd(fd).map_err(open_error)?)
+    }
+
+    fn open(namespace: Namespace) -> Result<Self> {
+        let socket = NetlinkSocket::open(namespace).map_err(open_error)?;
         Self::with_transport(socket)
     }
-}
 
-impl<T: Transport> Ipvs<T> {
-    /// A handle over any [`Transport`] (tests use a scripted fake kernel).
-    /// Resolves the IPVS family first.
-    pub fn with_transport(transport: T) -> Result<Self> {
+    /// A handle over any transport (tests use a scripted fake kernel); the
+    /// family is resolved first.
+    #[doc(hidden)]
+    pub fn with_transport(transport: impl Transport + 'static) -> Result<Self> {
         let handle = Self::with_transport_unresolved(transport);
         handle.family()?;
         Ok(handle)
     }
 
-    /// A handle that resolves the family on first use instead.
-    pub fn with_transport_unresolved(transport: T) -> Self {
+    /// A handle over any transport that resolves the family on first use.
+    #[doc(hidden)]
+    pub fn with_transport_unresolved(transport: impl Transport + 'static) -> Self {
+        let link: BlockingLink = Box::new(transport);
         Self {
-            inner: Mutex::new(Inner {
-                engine: Engine::new(transport),
-                family: None,
-            }),
+            shared: Arc::new(Shared::new(Mutex::new(Session::new(link)))),
+            timeout: None,
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner<T>> {
-        // A panic elsewhere cannot leave the engine inconsistent: every
-        // request starts with a fresh sequence number.
-        self.inner
+    fn lock(&self) -> MutexGuard<'_, Session<BlockingLink>> {
+        // A panic in another call cannot leave the session inconsistent: the
+        // next call abandons what that one left open.
+        self.shared
+            .session
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// How long a call waits for each reply datagram before
-    /// [`Error::Timeout`].
-    pub fn timeout(&self) -> Duration {
-        self.lock().engine.timeout()
-    }
-
-    /// Sets how long a call waits for each reply datagram.
-    pub fn set_timeout(&self, timeout: Duration) {
-        self.lock().engine.set_timeout(timeout);
-    }
-
-    /// Sets how many times a dump interrupted by concurrent changes is
-    /// attempted before [`Error::DumpInterrupted`].
-    pub fn set_dump_attempts(&self, attempts: u32) {
-        self.lock().engine.set_dump_attempts(attempts);
-    }
-
-    /// How many requests of a batch are in flight at most (see
-    /// [`Ipvs::execute_batch`]): sized from the socket's receive queue,
-    /// which the first call enlarges.
-    pub fn batch_window(&self) -> usize {
-        self.lock().engine.batch_window()
     }
 
     /// The IPVS generic-netlink family as the kernel described it (id,
     /// version, max attribute), resolving it if needed.
     pub fn family(&self) -> Result<FamilyInfo> {
-        let mut inner = self.lock();
-        inner.family(false)
-    }
-
-    /// Sends `payload` (a genl header and attributes) to the IPVS family and
-    /// returns the payloads of the reply messages. Kernel errnos are named
-    /// by `op`; `names` (scheduler, PE) explain `ENOENT` on service writes.
-    pub(crate) fn call(
-        &self,
-        op: Op,
-        kind: RequestKind,
-        payload: &[u8],
-        names: Option<(&str, Option<&str>)>,
-    ) -> Result<Vec<Vec<u8>>> {
-        let mut inner = self.lock();
-        let family = inner.family(false)?.id;
-        let result = inner.engine.execute(&Request {
-            op,
-            message_type: family,
-            kind,
-            payload,
-        });
-        // ENOENT also means "no family with this id": the module was unloaded
-        // (and maybe reloaded with a new id). Re-resolve; retry once if the
-        // id changed, since the kernel never saw the request.
-        let family_gone =
-            matches!(&result, Err(Error::Kernel { errno, .. }) if *errno == nix::libc::ENOENT);
-        let result = if family_gone {
-            let fresh = inner.family(true)?.id;
-            if fresh == family {
-                result
-            } else {
-                log::info!("IPVS family id changed from {family} to {fresh}; retrying {op}");
-                inner.engine.execute(&Request {
-                    op,
-                    message_type: fresh,
-                    kind,
-                    payload,
-                })
-            }
-        } else {
-            result
-        };
-        result.map_err(|e| match e {
-            Error::Kernel { op, errno, ext_ack } => Error::from_kernel(op, errno, ext_ack, names),
-            other => other,
-        })
-    }
-
-    /// Runs `body`, a sequence of reads, with the engine and the IPVS family
-    /// id, holding the handle's lock throughout: several requests in a row
-    /// that no other thread's requests interleave with. As in
-    /// [`Ipvs::call`], `ENOENT` may mean the module was unloaded: the family
-    /// is resolved again ([`Error::IpvsUnavailable`] if it is gone) and
-    /// `body` runs once more if its id changed, which is why it must only
-    /// read. Kernel errors come back explained ([`Error::from_kernel`]).
-    pub(crate) fn with_engine<R>(
-        &self,
-        body: impl Fn(&mut Engine<T>, u16) -> Result<R>,
-    ) -> Result<R> {
-        let mut inner = self.lock();
-        let family = inner.family(false)?.id;
-        let mut result = body(&mut inner.engine, family);
-        let family_gone =
-            matches!(&result, Err(Error::Kernel { errno, .. }) if *errno == nix::libc::ENOENT);
-        if family_gone {
-            let fresh = inner.family(true)?.id;
-            if fresh != family {
-                log::info!("IPVS family id changed from {family} to {fresh}; reading again");
-                result = body(&mut inner.engine, fresh);
-            }
-        }
-        result.map_err(|e| match e {
-            Error::Kernel { op, errno, ext_ack } => Error::from_kernel(op, errno, ext_ack, None),
-            other => other,
-        })
-    }
-
-    /// Sends acknowledged requests (`op`, genl payload) to the IPVS family
-    /// as one batch ([`Engine::execute_batch`]); kernel errors stay raw
-    /// [`Error::Kernel`] for the caller to explain per request.
-    pub(crate) fn call_batch(&self, requests: &[(Op, &[u8])]) -> Result<Vec<BatchResult>> {
-        let mut inner = self.lock();
-        let batch = |family: u16| -> Vec<Request<'_>> {
-            requests
-                .iter()
-                .map(|&(op, payload)| Request {
-                    op,
-                    message_type: family,
-                    kind: RequestKind::Acked,
-                    payload,
-                })
-                .collect()
-        };
-        let family = inner.family(false)?.id;
-        let results = inner.engine.execute_batch(&batch(family))?;
-        // As in `call`: ENOENT on the first request may mean the module was
-        // reloaded under a new family id, in which case no request reached
-        // IPVS and the batch is sent again to the new id.
-        let family_gone = matches!(results.first(),
-            Some(Err(Error::Kernel { errno, .. })) if *errno == nix::libc::ENOENT);
-        if family_gone {
-            let fresh = inner.family(true)?.id;
-            if fresh != family {
-                log::info!("IPVS family id changed from {family} to {fresh}; resending the batch");
-                return inner.engine.execute_batch(&batch(fresh));
-            }
-        }
-        Ok(results)
+        let mut session = self.lock();
+        session.start_call(self.shared.options(self.timeout));
+        block_on(session.family(false))
     }
 }
 
-impl<T: Transport> Inner<T> {
-    fn family(&mut self, refresh: bool) -> Result<FamilyInfo> {
-        if let (Some(family), false) = (&self.family, refresh) {
-            return Ok(family.clone());
+/// A handle on the kernel's IPVS table (of one network namespace), for
+/// tokio (feature `tokio`). The same operations as [`Ipvs`], as `async fn`s.
+///
+/// It owns one netlink socket, registered with tokio's reactor; clones
+/// share it, so clone the handle into tasks. Calls take turns on the socket
+/// and their replies never mix. A call's future may be dropped at any
+/// point (cancelled, or timed out by `tokio::time::timeout`): the next call
+/// first reads away whatever it left running, or replaces the socket, so
+/// the handle stays usable.
+///
+/// Constructors need a tokio runtime with I/O and time enabled (their
+/// error, not a panic, says so otherwise).
+#[cfg(feature = "tokio")]
+#[derive(Clone, Debug)]
+pub struct AsyncIpvs {
+    shared: Arc<Shared<tokio::sync::Mutex<Session<crate::transport::AsyncLink>>>>,
+    timeout: Option<Duration>,
+}
+
+#[cfg(feature = "tokio")]
+impl AsyncIpvs {
+    /// Opens a handle in the calling thread's network namespace and
+    /// resolves the IPVS family. See [`Ipvs::new`].
+    pub async fn new() -> Result<Self> {
+        Self::open(Namespace::current()).await
+    }
+
+    /// Opens a handle inside the named network namespace. See
+    /// [`Ipvs::in_netns`].
+    pub async fn in_netns(name: &str) -> Result<Self> {
+        Self::open(Namespace::named(name).map_err(open_error)?).await
+    }
+
+    /// Opens a handle inside the network namespace `fd` refers to. See
+    /// [`Ipvs::in_netns_fd`].
+    pub async fn in_netns_fd(fd: BorrowedFd<'_>) -> Result<Self> {
+        Self::open(Namespace::of_fd(fd).map_err(open_error)?).await
+    }
+
+    async fn open(namespace: Namespace) -> Result<Self> {
+        let socket = crate::socket::TokioNetlinkSocket::open(namespace).map_err(open_error)?;
+        let handle = Self::with_link(crate::transport::AsyncLink::Socket(socket));
+        handle.family().await?;
+        Ok(handle)
+    }
+
+    /// A handle over any transport (tests use fake kernels); the family is
+    /// resolved first.
+    #[doc(hidden)]
+    pub async fn with_transport(
+        transport: impl crate::transport::AsyncTransport + 'static,
+    ) -> Result<Self> {
+        let handle = Self::with_link(crate::transport::AsyncLink::Other(
+            crate::transport::OtherTransport(Box::new(transport)),
+        ));
+        handle.family().await?;
+        Ok(handle)
+    }
+
+    fn with_link(link: crate::transport::AsyncLink) -> Self {
+        Self {
+            shared: Arc::new(Shared::new(tokio::sync::Mutex::new(Session::new(link)))),
+            timeout: None,
         }
-        self.family = None;
-        let op = Op::ResolveFamily;
-        let replies = self
-            .engine
-            .execute(&Request {
-                op,
-                message_type: GENL_ID_CTRL,
-                kind: RequestKind::Acked,
-                payload: &family::getfamily_request(family::ipvs_family_name()),
-            })
-            .map_err(|e| match e {
-                Error::Kernel { op, errno, ext_ack } => {
-                    Error::from_kernel(op, errno, ext_ack, None)
-                }
-                other => other,
-            })?;
-        let reply = replies.first().ok_or_else(|| Error::UnexpectedReply {
-            op,
-            detail: "the controller acknowledged GETFAMILY without describing the family".into(),
-        })?;
-        let info = family::parse_family_reply(reply, family::ipvs_family_name()).map_err(|e| {
-            Error::Decode {
-                op,
-                reason: e.to_string(),
-                raw: reply.clone(),
+    }
+
+    /// The IPVS generic-netlink family as the kernel described it. See
+    /// [`Ipvs::family`].
+    pub async fn family(&self) -> Result<FamilyInfo> {
+        let mut session = self.shared.session.lock().await;
+        session.start_call(self.shared.options(self.timeout));
+        session.family(false).await
+    }
+}
+
+/// Call options, the same on both handles.
+macro_rules! call_options {
+    ($handle:ident) => {
+        impl $handle {
+            /// How long a call on this handle may take in all, from when it
+            /// gets the socket, before [`Error::Timeout`].
+            pub fn timeout(&self) -> Duration {
+                self.shared.options(self.timeout).timeout
             }
-        })?;
-        log::debug!("resolved the IPVS family: {info:?}");
-        self.family = Some(info.clone());
-        Ok(info)
+
+            /// Sets the timeout of this handle and of the clones that share
+            /// its default (not those made by `with_timeout`).
+            pub fn set_timeout(&self, timeout: Duration) {
+                self.shared
+                    .default_timeout
+                    .store(nanos(timeout), Ordering::Relaxed);
+            }
+
+            /// A handle on the same socket whose calls take at most
+            /// `timeout`: a per-call deadline,
+            /// `ipvs.with_timeout(Duration::from_secs(1)).snapshot()`.
+            pub fn with_timeout(&self, timeout: Duration) -> Self {
+                Self {
+                    shared: Arc::clone(&self.shared),
+                    timeout: Some(timeout),
+                }
+            }
+
+            /// Sets how many times a dump interrupted by concurrent changes
+            /// (`NLM_F_DUMP_INTR`) is read before
+            /// [`Error::DumpInterrupted`] (at least 1; 4 unless set).
+            pub fn set_dump_attempts(&self, attempts: u32) {
+                self.shared
+                    .dump_attempts
+                    .store(attempts.max(1), Ordering::Relaxed);
+            }
+        }
+    };
+}
+
+call_options!(Ipvs);
+#[cfg(feature = "tokio")]
+call_options!(AsyncIpvs);
+
+/// Declares each operation once, for both handles.
+macro_rules! operations {
+    ($(
+        $(#[$doc:meta])*
+        fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty;
+    )*) => {
+        impl Ipvs {
+            $(
+                $(#[$doc])*
+                pub fn $name(&self $(, $arg: $ty)*) -> Result<$ret> {
+                    let mut session = self.lock();
+                    session.start_call(self.shared.options(self.timeout));
+                    block_on(session.$name($($arg),*))
+                }
+            )*
+        }
+
+        #[cfg(feature = "tokio")]
+        impl AsyncIpvs {
+            $(
+                $(#[$doc])*
+                pub async fn $name(&self $(, $arg: $ty)*) -> Result<$ret> {
+                    let mut session = self.shared.session.lock().await;
+                    session.start_call(self.shared.options(self.timeout));
+                    session.$name($($arg),*).await
+                }
+            )*
+        }
+    };
+}
+
+operations! {
+    /// IPVS version and connection table size. Equivalent to the first
+    /// line of `ipvsadm -L` ("IP Virtual Server version 1.2.1 (size=4096)").
+    fn info(&self) -> Info;
+
+    /// All services, with their stats, in kernel order. Equivalent to
+    /// `ipvsadm -Ln` (services only; see `destinations`).
+    ///
+    /// The service dump is read until two consecutive dumps agree: a dump
+    /// that spans several datagrams can silently skip or repeat services
+    /// while services of *any* network namespace are added or removed (the
+    /// kernel's resume cursor counts them all and it never sets
+    /// `NLM_F_DUMP_INTR`; `ipvsadm -Ln` has the same flaw). A list that
+    /// fits one datagram costs two round trips; [`Error::DumpInterrupted`]
+    /// if the list keeps changing.
+    fn services(&self) -> Vec<Service>;
+
+    /// One service. Equivalent to `ipvsadm -Ln -t ADDR:PORT` (or `-u`,
+    /// `-f`). [`Error::NoSuchService`] if it does not exist.
+    fn service(&self, key: &ServiceKey) -> Service;
+
+    /// Adds a service. Equivalent to `ipvsadm -A -t ADDR:PORT -s SCHED
+    /// [-p TIMEOUT [-M MASK]] [--pe NAME] [-o] [-b FLAGS]`.
+    /// [`Error::ServiceExists`] if the key is taken.
+    fn add_service(&self, service: &Service) -> ();
+
+    /// Replaces a service's scheduler, persistence, engine and flags.
+    /// Equivalent to `ipvsadm -E ...` with the same options as `-A`.
+    /// Unset options are reset, not kept; [`Error::NoSuchService`] if
+    /// absent.
+    fn update_service(&self, service: &Service) -> ();
+
+    /// Deletes a service and its destinations. Equivalent to
+    /// `ipvsadm -D -t ADDR:PORT`. [`Error::NoSuchService`] if absent.
+    fn delete_service(&self, key: &ServiceKey) -> ();
+
+    /// The destinations of a service, in kernel order (newest first).
+    /// Equivalent to the real-server lines of `ipvsadm -Ln -t ADDR:PORT`.
+    /// [`Error::NoSuchService`] if the service does not exist (the kernel's
+    /// dump alone cannot tell, so an empty dump is checked).
+    fn destinations(&self, key: &ServiceKey) -> Vec<Destination>;
+
+    /// Adds a destination to a service. Equivalent to
+    /// `ipvsadm -a -t ADDR:PORT -r RADDR:RPORT -m|-g|-i -w W [-x U -y L]`.
+    /// [`Error::DestinationExists`] or [`Error::NoSuchService`].
+    fn add_destination(&self, service: &ServiceKey, dest: &Destination) -> ();
+
+    /// Replaces a destination's forwarding, weight and thresholds.
+    /// Equivalent to `ipvsadm -e ...` with the options of `-a`.
+    /// [`Error::NoSuchDestination`] or [`Error::NoSuchService`].
+    fn update_destination(&self, service: &ServiceKey, dest: &Destination) -> ();
+
+    /// Removes a destination. Equivalent to
+    /// `ipvsadm -d -t ADDR:PORT -r RADDR:RPORT`.
+    /// [`Error::NoSuchDestination`] or [`Error::NoSuchService`].
+    fn delete_destination(&self, service: &ServiceKey, dest: SocketAddr) -> ();
+
+    /// Deletes every service. Equivalent to `ipvsadm -C`.
+    fn flush(&self) -> ();
+
+    /// Zeroes all counters. Equivalent to `ipvsadm -Z`.
+    fn zero_all(&self) -> ();
+
+    /// Zeroes one service's counters and its destinations'. Equivalent to
+    /// `ipvsadm -Z -t ADDR:PORT`. [`Error::NoSuchService`] if absent.
+    fn zero_service(&self, key: &ServiceKey) -> ();
+
+    /// Connection timeouts. Equivalent to `ipvsadm -L --timeout`.
+    fn timeouts(&self) -> Timeouts;
+
+    /// Sets the timeouts given; `None` fields stay unchanged. Equivalent
+    /// to `ipvsadm --set TCP TCPFIN UDP` (where ipvsadm's 0 means
+    /// unchanged).
+    fn set_timeouts(&self, timeouts: &Timeouts) -> ();
+
+    /// Starts a connection-sync daemon. Equivalent to
+    /// `ipvsadm --start-daemon master|backup --mcast-interface IF --syncid ID
+    /// [--sync-maxlen N] [--mcast-group G] [--mcast-port P] [--mcast-ttl T]`.
+    /// [`Error::DaemonRunning`] if one in this role runs already.
+    fn start_daemon(&self, daemon: &SyncDaemon) -> ();
+
+    /// Stops the sync daemon in `role`. Equivalent to
+    /// `ipvsadm --stop-daemon master|backup`. [`Error::NoDaemon`] if none
+    /// runs.
+    fn stop_daemon(&self, role: DaemonRole) -> ();
+
+    /// The running sync daemons (master first). Equivalent to
+    /// `ipvsadm -L --daemon`.
+    fn daemons(&self) -> Vec<SyncDaemon>;
+
+    /// Every service with its destinations, counters and connection
+    /// counts: the table `ipvsadm -S -n` saves (plus what
+    /// `ipvsadm -Ln --stats` shows), read in one go.
+    ///
+    /// The service list is read until two dumps agree (see `services`),
+    /// then one `IPVS_CMD_GET_DEST` dump per service (the kernel has no
+    /// dump of every destination), messages decoded straight from the
+    /// receive buffer. The call holds the socket throughout, so other calls
+    /// on the handle wait. Not atomic against other writers: a service
+    /// deleted meanwhile shows no destinations.
+    fn snapshot(&self) -> Snapshot;
+
+    /// Counters, rates and connection counts of every service and
+    /// destination: `ipvsadm -Ln --stats --exact` for the whole table.
+    /// Costs what `snapshot` costs (the kernel sends counters only with
+    /// the full entries).
+    fn stats_snapshot(&self) -> StatsSnapshot;
+
+    /// Sends every request of `batch` and reports each one's result.
+    ///
+    /// Many requests travel in one `sendmsg`; each is acknowledged and its
+    /// ACK or error is matched to it by sequence number. The requests in
+    /// flight are bounded by the socket's receive queue (which this call
+    /// enlarges the first time), so ACKs are not dropped for lack of room.
+    /// A failing request does not stop the batch: the kernel carries on
+    /// with the requests after it, and so does this call. It is as if each
+    /// request were made with the single call, in order, without stopping
+    /// at errors, all within one deadline: requests the deadline cuts off
+    /// fail with [`Error::Timeout`] (sent, fate unknown) or
+    /// [`Error::NotSent`]. `Err` only when the family cannot be resolved.
+    /// Like the single calls, a batch is sent again when the `ip_vs`
+    /// module was reloaded under a new family id.
+    fn execute_batch(&self, batch: &Batch) -> BatchOutcome;
+
+    /// Plans the writes that turn this namespace's table into `desired`
+    /// (the complete table), from a fresh `snapshot`. Print the plan for
+    /// a dry run; `apply_plan` applies it.
+    fn plan(&self, desired: &[ServiceState], options: &ApplyOptions) -> Plan;
+
+    /// Makes the table `desired`: `plan`, then `apply_plan`. Applying the
+    /// same state again sends no writes. Equivalent to `ipvsadm -R` of the
+    /// plan's lines, all or nothing.
+    ///
+    /// ```no_run
+    /// use ipvs::{ApplyOptions, Destination, Forwarding, Ipvs, Scheduler, Service, ServiceState};
+    ///
+    /// let ipvs = Ipvs::new()?;
+    /// let desired = vec![
+    ///     ServiceState::new(Service::new("tcp:203.0.113.1:80".parse()?, Scheduler::RoundRobin))
+    ///         .with_destination(Destination::new("198.51.100.10:80".parse()?, Forwarding::Masquerade))
+    ///         .with_destination(Destination::new("198.51.100.11:80".parse()?, Forwarding::Masquerade)),
+    /// ];
+    /// let options = ApplyOptions::default().with_drain(true);
+    /// print!("{}", ipvs.plan(&desired, &options)?); // dry run: "-A -t 203.0.113.1:80 -s rr" ...
+    /// let report = ipvs.apply(&desired, &options)?; // all or nothing
+    /// assert_eq!(ipvs.apply(&desired, &options)?.applied, 0); // idempotent
+    /// # let _ = report;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn apply(&self, desired: &[ServiceState], options: &ApplyOptions) -> ApplyReport;
+
+    /// Sends every step of `plan` as one batch. An empty plan sends
+    /// nothing.
+    ///
+    /// If any step fails, every step that was or may have been applied
+    /// (including steps after the failed one, which the kernel processes
+    /// anyway, and steps whose reply was lost) is undone with the inverse
+    /// steps, themselves one batch, and the result is
+    /// [`Error::ApplyFailed`]: it names the first failed step (index in the
+    /// plan and its ipvsadm line), why it failed, and whether the rollback
+    /// restored the table. Counters of deleted and re-created entries are
+    /// not restored.
+    fn apply_plan(&self, plan: &Plan) -> ApplyReport;
+
+    /// Escape hatch: sends any IPVS message (as a dump when `dump`, else
+    /// acknowledged) and returns the decoded replies. Nothing is validated.
+    /// Kernel errors are [`Error::Kernel`] with [`Op::Raw`] (only `EPERM`
+    /// becomes [`Error::PermissionDenied`]), since the meaning of an errno
+    /// depends on the command. Equivalent to no ipvsadm command: use it for
+    /// what the typed API does not cover.
+    fn request(&self, message: &ipvs_sys::IpvsMessage, dump: bool) -> Vec<ipvs_sys::IpvsMessage>;
+}
+
+/// A socket or namespace that could not be opened.
+fn open_error(source: std::io::Error) -> Error {
+    Error::Io {
+        op: Op::ResolveFamily,
+        source,
     }
 }

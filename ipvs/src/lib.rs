@@ -20,13 +20,25 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! With the `tokio` feature, [`AsyncIpvs`] has the same operations as
+//! `async fn`s, on a socket registered with tokio's reactor:
+//!
+//! ```no_run
+//! # #[cfg(feature = "tokio")]
+//! # async fn example() -> ipvs::Result<()> {
+//! let ipvs = ipvs::AsyncIpvs::new().await?; // Clone it into tasks
+//! for service in ipvs.services().await? {
+//!     println!("{service}");
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Design
 //!
-//! - [`Ipvs`] is the handle: one netlink socket, `Send + Sync`, every
-//!   method named after the ipvsadm command it mirrors.
-//! - Every request goes through one [`engine`], which checks sequence
-//!   numbers and senders, walks datagrams safely, finishes dumps and ACKs,
-//!   and never waits longer than the handle's timeout.
+//! - Every call has one deadline ([`Ipvs::timeout`], overridden per call
+//!   with [`Ipvs::with_timeout`]); a call that stops early, or an async
+//!   call whose future is dropped, leaves the handle ready for the next.
 //! - Errors are typed by what they mean for the operation ([`Error`]).
 //! - Requests are validated before they are sent: an invalid request never
 //!   reaches the kernel.
@@ -37,26 +49,43 @@
 //!   ([`Plan`] prints the dry run as an `ipvsadm -R` script).
 //! - The wire format is `ipvs-sys`; [`Ipvs::request`] sends raw
 //!   [`ipvs_sys::IpvsMessage`]s.
+//!
+//! A call runs one way through the crate, `add_service` for example:
+//!
+//! 1. `handle.rs`: [`Ipvs::add_service`] (or [`AsyncIpvs::add_service`])
+//!    takes the handle's session and starts the call's deadline;
+//! 2. `ops.rs`: the session builds the typed request
+//!    (`request.rs`: validated, encoded, with what its errors are about);
+//! 3. `session.rs`: the one receive path sends it over the socket
+//!    (`socket.rs`) and reads until it ends or the deadline passes;
+//! 4. `proto.rs`: the sans-I/O protocol numbers the request, packs the
+//!    datagram and turns what arrives into its events (`datagram.rs` walks
+//!    the bytes);
+//! 5. back in `request.rs`, a kernel errno becomes the typed error
+//!    ([`Error::ServiceExists`], ...), in one place (`error.rs`).
 
 mod apply;
 mod batch;
 mod config;
 pub mod conn;
-pub mod datagram;
+mod datagram;
 mod destination;
-pub mod engine;
 mod error;
-pub mod family;
+mod family;
 mod handle;
 mod key;
 mod netns;
 mod ops;
+mod proto;
+mod request;
 mod scheduler;
 mod service;
+mod session;
 mod snapshot;
 mod socket;
 mod stats;
 pub mod sysctl;
+mod transport;
 
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -68,6 +97,9 @@ pub use config::{DaemonRole, Info, MAX_INTERFACE_LEN, MAX_TIMEOUT, SyncDaemon, T
 pub use datagram::ExtAck;
 pub use destination::{Destination, Forwarding, MAX_WEIGHT, Tunnel, TunnelChecksum};
 pub use error::{Error, Op, Result, Rollback};
+pub use family::FamilyInfo;
+#[cfg(feature = "tokio")]
+pub use handle::AsyncIpvs;
 pub use handle::Ipvs;
 /// The wire codec, re-exported for [`Ipvs::request`].
 pub use ipvs_sys;
@@ -78,5 +110,15 @@ pub use service::{
     SchedulerFlags, Service,
 };
 pub use snapshot::{DestinationStats, ServiceState, ServiceStats, Snapshot, StatsSnapshot};
-pub use socket::NetlinkSocket;
 pub use stats::Stats;
+
+/// The seam the crate's own integration tests and benches script fake
+/// kernels through. Not part of the API: it may change in any release.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::datagram::{MessageHeader, NLMSG_HDRLEN, messages};
+    pub use crate::proto::{ACK_RECEIVE_BUDGET, MAX_DATAGRAM};
+    #[cfg(feature = "tokio")]
+    pub use crate::transport::AsyncTransport;
+    pub use crate::transport::{Received, Transport};
+}

@@ -1,145 +1,308 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! The real transport: a blocking `NETLINK_GENERIC` socket, with `poll` for
-//! the receive deadline, and opening it inside another network namespace.
+//! The sockets under the two handles: a blocking `NETLINK_GENERIC` socket
+//! ([`NetlinkSocket`], `poll` for the deadline) and, with the `tokio`
+//! feature, the same socket registered with tokio's reactor
+//! ([`TokioNetlinkSocket`]). Both are opened the same way, in a network
+//! namespace they remember so that a socket can be replaced by a fresh one
+//! in the same namespace (see [`crate::proto::Protocol::retire`]).
 
+use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_GENERIC};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
-use crate::engine::{RECV_BUFFER_LEN, Received, Transport};
 use crate::netns;
+use crate::transport::{Received, Transport};
 
-/// A generic-netlink socket connected to the kernel.
-///
-/// Opened with extended ACKs (`NETLINK_EXT_ACK`) so errors carry the kernel's
-/// text, and capped ACKs (`NETLINK_CAP_ACK`) so an ACK does not echo the
-/// whole request. The socket belongs to the network namespace it was
-/// created in, for its whole life.
+/// Size of the receive buffer: the kernel caps dump datagrams at 32 KiB;
+/// twice that leaves room and is above any page size in use.
+pub(crate) const RECV_BUFFER_LEN: usize = 64 * 1024;
+
+/// The network namespace a handle's socket lives in, kept open so that the
+/// socket can be opened again there.
 #[derive(Debug)]
-pub struct NetlinkSocket {
-    socket: Socket,
-    port: u32,
+pub(crate) struct Namespace {
+    /// `None`: the namespace of whichever thread opens the socket (when the
+    /// calling thread's namespace file could not be opened).
+    file: Option<OwnedFd>,
 }
 
-impl NetlinkSocket {
-    /// Opens a socket in the calling thread's network namespace.
-    pub fn open() -> io::Result<Self> {
-        let mut socket = Socket::new(NETLINK_GENERIC)?;
-        let address = socket.bind_auto()?;
-        socket.connect(&SocketAddr::new(0, 0))?;
-        // Both are optional kernel features (4.12+ / 4.3+); errors stay
-        // readable without them.
-        if let Err(e) = socket.set_ext_ack(true) {
-            log::debug!("NETLINK_EXT_ACK unavailable: {e}");
-        }
-        if let Err(e) = socket.set_cap_ack(true) {
-            log::debug!("NETLINK_CAP_ACK unavailable: {e}");
-        }
-        // Room for a few dump datagrams in flight (the kernel doubles it).
-        let rcvbuf =
-            nix::libc::c_int::try_from(4 * RECV_BUFFER_LEN).unwrap_or(nix::libc::c_int::MAX);
-        if let Err(e) = socket.set_rx_buf_sz(rcvbuf) {
-            log::debug!("SO_RCVBUF: {e}");
-        }
+impl Namespace {
+    /// The calling thread's network namespace.
+    pub(crate) fn current() -> Self {
+        let file = File::open("/proc/thread-self/ns/net")
+            .map_err(|e| log::debug!("cannot keep the current network namespace open: {e}"))
+            .ok()
+            .map(OwnedFd::from);
+        Self { file }
+    }
+
+    /// The namespace `fd` refers to (a file under `/run/netns/`,
+    /// `/proc/PID/ns/net`, ...).
+    pub(crate) fn of_fd(fd: BorrowedFd<'_>) -> io::Result<Self> {
         Ok(Self {
-            port: address.port_number(),
-            socket,
+            file: Some(fd.try_clone_to_owned()?),
         })
     }
 
-    /// Opens a socket inside the network namespace `fd` refers to (a file
-    /// under `/run/netns/`, `/proc/PID/ns/net`, ...), without moving the
-    /// calling thread: a short-lived thread enters the namespace and creates
-    /// the socket, which stays in that namespace. Needs `CAP_SYS_ADMIN`.
-    pub fn open_in_netns_fd(fd: BorrowedFd<'_>) -> io::Result<Self> {
-        netns::run_in_netns_fd(fd, Self::open)
+    /// The namespace file at `path`.
+    pub(crate) fn at_path(path: &Path) -> io::Result<Self> {
+        Ok(Self {
+            file: Some(File::open(path)?.into()),
+        })
     }
 
-    /// Opens a socket inside the network namespace at `path`; see
-    /// [`NetlinkSocket::open_in_netns_fd`].
-    pub fn open_in_netns_path(path: &Path) -> io::Result<Self> {
-        netns::run_in_netns_path(path, Self::open)
+    /// The named namespace `/run/netns/NAME` (as made by `ip netns add`).
+    pub(crate) fn named(name: &str) -> io::Result<Self> {
+        Self::at_path(&netns::named_netns_path(name)?)
     }
 
-    /// Opens a socket inside the named network namespace
-    /// (`/run/netns/NAME`, as created by `ip netns add NAME`).
-    pub fn open_in_netns(name: &str) -> io::Result<Self> {
-        netns::run_in_named_netns(name, Self::open)
+    /// Opens a configured generic-netlink socket in this namespace, without
+    /// moving the calling thread; returns it and its port id.
+    fn open_socket(&self) -> io::Result<(Socket, u32)> {
+        match &self.file {
+            Some(file) => netns::run_in_netns_fd(file.as_fd(), open_socket),
+            None => open_socket(),
+        }
+    }
+}
+
+/// A generic-netlink socket connected to the kernel.
+///
+/// Opened with extended ACKs (`NETLINK_EXT_ACK`) so errors carry the
+/// kernel's text, and capped ACKs (`NETLINK_CAP_ACK`) so an ACK does not
+/// echo the whole request.
+fn open_socket() -> io::Result<(Socket, u32)> {
+    let mut socket = Socket::new(NETLINK_GENERIC)?;
+    let address = socket.bind_auto()?;
+    socket.connect(&SocketAddr::new(0, 0))?;
+    // Both are optional kernel features (4.12+ / 4.3+); errors stay
+    // readable without them.
+    if let Err(e) = socket.set_ext_ack(true) {
+        log::debug!("NETLINK_EXT_ACK unavailable: {e}");
+    }
+    if let Err(e) = socket.set_cap_ack(true) {
+        log::debug!("NETLINK_CAP_ACK unavailable: {e}");
+    }
+    // Room for a few dump datagrams in flight (the kernel doubles it).
+    let rcvbuf = nix::libc::c_int::try_from(4 * RECV_BUFFER_LEN).unwrap_or(nix::libc::c_int::MAX);
+    if let Err(e) = socket.set_rx_buf_sz(rcvbuf) {
+        log::debug!("SO_RCVBUF: {e}");
+    }
+    Ok((socket, address.port_number()))
+}
+
+/// Receives one datagram if one is queued (`MSG_DONTWAIT`), with its real
+/// length (`MSG_TRUNC`) and sender.
+fn recv_now(socket: &Socket, buf: &mut [u8]) -> io::Result<Received> {
+    let mut window: &mut [u8] = buf;
+    let (len, from) =
+        socket.recv_from(&mut window, nix::libc::MSG_TRUNC | nix::libc::MSG_DONTWAIT)?;
+    Ok(Received {
+        len,
+        sender: from.port_number(),
+    })
+}
+
+/// Sends one datagram, which must go whole.
+fn send_whole(socket: &Socket, datagram: &[u8]) -> io::Result<()> {
+    let sent = socket.send(datagram, 0)?;
+    if sent != datagram.len() {
+        return Err(io::Error::other(format!(
+            "short netlink send: {sent} of {} bytes",
+            datagram.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Makes the receive queue hold `wanted` bytes if it can and returns what
+/// it really holds: `SO_RCVBUFFORCE` (CAP_NET_ADMIN, which IPVS needs
+/// anyway) ignores `net.core.rmem_max`, `SO_RCVBUF` is capped by it; either
+/// way the kernel doubles the value and `getsockopt` reports the doubled
+/// size it charges skbs against.
+fn reserve_receive_queue(socket: &Socket, wanted: usize) -> usize {
+    use nix::sys::socket::{setsockopt, sockopt};
+    if let Err(e) = setsockopt(socket, sockopt::RcvBufForce, &wanted) {
+        log::debug!("SO_RCVBUFFORCE: {e}; trying SO_RCVBUF");
+        let _ = setsockopt(socket, sockopt::RcvBuf, &wanted);
+    }
+    socket.get_rx_buf_sz().unwrap_or_else(|e| {
+        log::debug!("getsockopt(SO_RCVBUF): {e}");
+        2 * RECV_BUFFER_LEN
+    })
+}
+
+/// The blocking socket of [`crate::Ipvs`]: receives with `poll` for the
+/// deadline.
+#[derive(Debug)]
+pub(crate) struct NetlinkSocket {
+    socket: Socket,
+    port: u32,
+    namespace: Namespace,
+}
+
+impl NetlinkSocket {
+    /// Opens a socket in `namespace`.
+    pub(crate) fn open(namespace: Namespace) -> io::Result<Self> {
+        let (socket, port) = namespace.open_socket()?;
+        Ok(Self {
+            socket,
+            port,
+            namespace,
+        })
     }
 }
 
 impl Transport for NetlinkSocket {
     fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
-        let sent = self.socket.send(datagram, 0)?;
-        if sent != datagram.len() {
-            return Err(io::Error::other(format!(
-                "short netlink send: {sent} of {} bytes",
-                datagram.len()
-            )));
-        }
-        Ok(())
+        send_whole(&self.socket, datagram)
     }
 
     fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<Received>> {
-        let deadline = std::time::Instant::now() + timeout;
+        let deadline = Instant::now() + timeout;
         // Replies are usually queued already (the kernel answers inside
         // sendmsg): try first, poll only when the queue is empty.
-        let mut ready = true;
         loop {
-            if ready {
-                let mut window: &mut [u8] = buf;
-                match self
-                    .socket
-                    .recv_from(&mut window, nix::libc::MSG_TRUNC | nix::libc::MSG_DONTWAIT)
-                {
-                    Ok((len, from)) => {
-                        return Ok(Some(Received {
-                            len,
-                            sender: from.port_number(),
-                        }));
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(e),
-                }
+            match recv_now(&self.socket, buf) {
+                Ok(received) => return Ok(Some(received)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
             }
-            let remaining = deadline.saturating_duration_since(std::time::Instant::now());
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Ok(None);
+            }
             // Round up so a sub-millisecond remainder still waits.
             let millis = remaining.as_micros().div_ceil(1000);
             let wait = PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX);
             let mut fds = [PollFd::new(self.socket.as_fd(), PollFlags::POLLIN)];
             match poll(&mut fds, wait) {
                 Ok(0) => return Ok(None),
-                Ok(_) => ready = true,
-                Err(nix::errno::Errno::EINTR) => ready = false,
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => return Err(e.into()),
-            }
-        }
-    }
-
-    fn reserve_receive_queue(&mut self, wanted: usize) -> usize {
-        // SO_RCVBUFFORCE (CAP_NET_ADMIN, which IPVS needs anyway) ignores
-        // net.core.rmem_max; SO_RCVBUF is capped by it. Either way the
-        // kernel doubles the value for its bookkeeping overhead, and
-        // getsockopt reports the doubled size it charges skbs against.
-        use nix::sys::socket::{setsockopt, sockopt};
-        if let Err(e) = setsockopt(&self.socket, sockopt::RcvBufForce, &wanted) {
-            log::debug!("SO_RCVBUFFORCE: {e}; trying SO_RCVBUF");
-            let _ = setsockopt(&self.socket, sockopt::RcvBuf, &wanted);
-        }
-        match self.socket.get_rx_buf_sz() {
-            Ok(size) => size,
-            Err(e) => {
-                log::debug!("getsockopt(SO_RCVBUF): {e}");
-                2 * RECV_BUFFER_LEN
             }
         }
     }
 
     fn local_port(&self) -> u32 {
         self.port
+    }
+
+    fn reserve_receive_queue(&mut self, wanted: usize) -> usize {
+        reserve_receive_queue(&self.socket, wanted)
+    }
+
+    fn reopen(&mut self) -> io::Result<()> {
+        let (socket, port) = self.namespace.open_socket()?;
+        // The old socket closes on drop, ending any dump running on it.
+        self.socket = socket;
+        self.port = port;
+        Ok(())
+    }
+}
+
+#[cfg(feature = "tokio")]
+pub(crate) use self::tokio_socket::TokioNetlinkSocket;
+
+#[cfg(feature = "tokio")]
+mod tokio_socket {
+    use super::*;
+    use tokio::io::unix::AsyncFd;
+
+    /// The socket of [`crate::AsyncIpvs`]: the same socket, non-blocking and
+    /// registered with tokio's reactor. netlink-sys's own `TokioSocket`
+    /// receives without `MSG_TRUNC`, which would hide a truncated datagram,
+    /// so this wraps [`Socket`] in [`AsyncFd`] the same way, with the
+    /// receive the blocking socket makes.
+    #[derive(Debug)]
+    pub(crate) struct TokioNetlinkSocket {
+        fd: AsyncFd<Socket>,
+        port: u32,
+        namespace: Namespace,
+    }
+
+    impl TokioNetlinkSocket {
+        /// Opens a socket in `namespace` and registers it with the current
+        /// tokio runtime (an error, not a panic, outside one).
+        pub(crate) fn open(namespace: Namespace) -> io::Result<Self> {
+            let (fd, port) = Self::register(&namespace)?;
+            Ok(Self {
+                fd,
+                port,
+                namespace,
+            })
+        }
+
+        fn register(namespace: &Namespace) -> io::Result<(AsyncFd<Socket>, u32)> {
+            if tokio::runtime::Handle::try_current().is_err() {
+                return Err(io::Error::other(
+                    "AsyncIpvs needs a tokio runtime with I/O enabled",
+                ));
+            }
+            let (socket, port) = namespace.open_socket()?;
+            socket.set_non_blocking(true)?;
+            // SAFETY: `Socket` owns its file descriptor and closes it only
+            // on drop; nothing else closes or replaces it while the
+            // `AsyncFd` owns the socket (the contract of `register`).
+            #[allow(unsafe_code)]
+            let fd = unsafe { AsyncFd::register(socket)? };
+            Ok((fd, port))
+        }
+
+        pub(crate) fn local_port(&self) -> u32 {
+            self.port
+        }
+
+        pub(crate) async fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
+            loop {
+                let mut ready = self.fd.writable().await?;
+                match ready.try_io(|fd| send_whole(fd.get_ref(), datagram)) {
+                    Ok(result) => return result,
+                    Err(_would_block) => continue,
+                }
+            }
+        }
+
+        pub(crate) async fn recv(
+            &mut self,
+            buf: &mut [u8],
+            deadline: Option<Instant>,
+        ) -> io::Result<Option<Received>> {
+            loop {
+                // Replies are usually queued already: try before waiting.
+                match recv_now(self.fd.get_ref(), buf) {
+                    Ok(received) => return Ok(Some(received)),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+                let Some(deadline) = deadline else {
+                    return Ok(None);
+                };
+                let readable = tokio::time::timeout_at(deadline.into(), self.fd.readable()).await;
+                let Ok(ready) = readable else {
+                    return Ok(None);
+                };
+                match ready?.try_io(|fd| recv_now(fd.get_ref(), buf)) {
+                    Ok(result) => return result.map(Some),
+                    Err(_would_block) => continue,
+                }
+            }
+        }
+
+        pub(crate) fn reserve_receive_queue(&mut self, wanted: usize) -> usize {
+            reserve_receive_queue(self.fd.get_ref(), wanted)
+        }
+
+        pub(crate) fn reopen(&mut self) -> io::Result<()> {
+            let (fd, port) = Self::register(&self.namespace)?;
+            self.fd = fd;
+            self.port = port;
+            Ok(())
+        }
     }
 }

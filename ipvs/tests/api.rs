@@ -8,11 +8,11 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use ipvs::datagram::{MessageHeader, NLMSG_HDRLEN};
 use ipvs::ipvs_sys::{
     AddressFamily, DestAttribute, ForwardMethod, InetAddr, InfoAttribute, IpvsAttribute, IpvsCmd,
     IpvsMessage, Nested, Protocol, ServiceAttribute, Stats64Attribute, StatsAttribute,
 };
+use ipvs::testing::{MessageHeader, NLMSG_HDRLEN};
 use ipvs::{
     Destination, Error, Forwarding, Ipvs, Op, Persistence, PersistenceNetmask, Scheduler, Service,
     ServiceKey, SyncDaemon, Timeouts,

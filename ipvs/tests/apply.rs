@@ -48,7 +48,7 @@ fn desired() -> Vec<ServiceState> {
     ]
 }
 
-fn setup() -> (Arc<Mutex<Model>>, ipvs::Ipvs<common::FakeKernel>) {
+fn setup() -> (Arc<Mutex<Model>>, ipvs::Ipvs) {
     let model = Arc::new(Mutex::new(Model::default()));
     let ipvs = model_handle(model.clone());
     (model, ipvs)

@@ -2,16 +2,16 @@
 //! Batched writes against a scripted fake kernel: many requests per
 //! datagram, each ACK or error attributed to its request by sequence
 //! number, the in-flight window sized from the receive queue, and the
-//! ENOBUFS and timeout paths. No root needed.
+//! ENOBUFS and deadline paths, through both handles. No root needed.
 
 mod common;
 
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use common::*;
-use ipvs::datagram::{MessageHeader, NLMSG_HDRLEN};
-use ipvs::engine::{ACK_RECEIVE_BUDGET, Engine, MAX_BATCH_DATAGRAM, Request, RequestKind};
 use ipvs::ipvs_sys::{IpvsAttribute, IpvsCmd, ServiceAttribute};
+use ipvs::testing::{ACK_RECEIVE_BUDGET, MAX_DATAGRAM, MessageHeader};
 use ipvs::{Batch, Destination, Error, Forwarding, Op, Scheduler, Service, ServiceKey};
 
 fn key(n: u32) -> ServiceKey {
@@ -28,7 +28,7 @@ fn sent_messages(requests: &Requests) -> Vec<Vec<(MessageHeader, Vec<u8>)>> {
         .unwrap()
         .iter()
         .map(|datagram| {
-            ipvs::datagram::messages(datagram)
+            ipvs::testing::messages(datagram)
                 .map(|m| {
                     let m = m.unwrap();
                     (m.header, m.payload.to_vec())
@@ -173,189 +173,251 @@ fn invalid_requests_are_refused_when_added() {
     assert!(batch.is_empty());
 }
 
-fn engine_acking_all(window: usize) -> Engine<FakeKernel> {
-    let mut fake = FakeKernel::new(|req, _| vec![kernel(ack(req))]);
-    fake.receive_queue = window * ACK_RECEIVE_BUDGET;
-    let mut engine = Engine::new(fake);
-    engine.set_timeout(Duration::from_millis(200));
-    engine
+/// `n` deletes of services 0..n.
+fn deletes(n: u32) -> Batch {
+    let mut batch = Batch::new();
+    for i in 0..n {
+        batch.delete_service(&key(i)).unwrap();
+    }
+    batch
 }
 
-fn writes(payload: &[u8], n: usize) -> Vec<Request<'_>> {
-    (0..n)
-        .map(|_| Request {
-            op: Op::AddDestination,
-            message_type: FAMILY,
-            kind: RequestKind::Acked,
-            payload,
-        })
+/// A kernel acknowledging everything, with a receive queue of `window`
+/// ACKs.
+fn acking_all(window: usize) -> FakeKernel {
+    let mut fake = ipvs_kernel(|req, _| vec![kernel(ack(req))]);
+    fake.receive_queue = window * ACK_RECEIVE_BUDGET;
+    fake
+}
+
+/// How many messages each IPVS datagram sent held (GETFAMILY left out).
+fn messages_per_datagram(requests: &Requests) -> Vec<usize> {
+    sent_messages(requests)
+        .iter()
+        .filter(|d| d[0].0.message_type == FAMILY)
+        .map(Vec::len)
         .collect()
 }
 
 #[test]
 fn window_from_the_receive_queue_bounds_acks_in_flight() {
-    let mut engine = engine_acking_all(10);
-    assert_eq!(engine.batch_window(), 10);
-    let payload = [5u8, 1, 0, 0];
-    let results = engine.execute_batch(&writes(&payload, 35)).unwrap();
-    assert_eq!(results.len(), 35);
-    assert!(results.iter().all(Result::is_ok));
-    // Never more ACKs queued than the window, and every window drained
-    // before the next was sent: 10 + 10 + 10 + 5.
-    assert_eq!(engine.transport().max_queued, 10);
-    let sizes = messages_per_datagram(engine.transport());
-    assert_eq!(sizes, vec![10, 10, 10, 5]);
-    assert!(engine.transport().queue.is_empty());
+    for (handle, requests) in Handle::both(|| acking_all(10), Duration::from_millis(200)) {
+        let outcome = on!(handle, execute_batch(&deletes(35))).unwrap();
+        assert_eq!(outcome.results.len(), 35);
+        assert!(outcome.is_success(), "{}", handle.driver());
+        // Every window drained before the next was sent: 10 + 10 + 10 + 5.
+        assert_eq!(messages_per_datagram(&requests), vec![10, 10, 10, 5]);
+    }
+    // Never more ACKs queued than the window.
+    let fake = acking_all(10);
+    let max_queued = fake.max_queued.clone();
+    let ipvs = ipvs::Ipvs::with_transport(fake).unwrap();
+    ipvs.execute_batch(&deletes(35)).unwrap();
+    assert_eq!(max_queued.load(Ordering::Relaxed), 10);
 }
 
 #[test]
 fn a_tiny_receive_queue_still_makes_progress_one_by_one() {
-    let mut engine = engine_acking_all(0);
-    assert_eq!(engine.batch_window(), 1);
-    let payload = [5u8, 1, 0, 0];
-    let results = engine.execute_batch(&writes(&payload, 3)).unwrap();
-    assert!(results.iter().all(Result::is_ok));
-    assert_eq!(engine.transport().requests.lock().unwrap().len(), 3);
+    for (handle, requests) in Handle::both(|| acking_all(0), Duration::from_millis(200)) {
+        assert!(
+            on!(handle, execute_batch(&deletes(3)))
+                .unwrap()
+                .is_success()
+        );
+        assert_eq!(messages_per_datagram(&requests), vec![1, 1, 1]);
+    }
 }
 
 #[test]
 fn datagrams_never_exceed_the_size_cap() {
-    let mut engine = engine_acking_all(4096);
-    let payload = vec![5u8; 1000];
-    let results = engine.execute_batch(&writes(&payload, 300)).unwrap();
-    assert_eq!(results.len(), 300);
-    let requests = engine.transport().requests.lock().unwrap();
-    assert!(requests.len() >= 300 * (NLMSG_HDRLEN + 1000) / MAX_BATCH_DATAGRAM);
-    assert!(requests.iter().all(|d| d.len() <= MAX_BATCH_DATAGRAM));
-    let total: usize = requests
-        .iter()
-        .map(|d| ipvs::datagram::messages(d).count())
-        .sum();
-    assert_eq!(total, 300);
+    for (handle, requests) in Handle::both(|| acking_all(4096), Duration::from_secs(5)) {
+        assert!(
+            on!(handle, execute_batch(&deletes(3000)))
+                .unwrap()
+                .is_success()
+        );
+        let datagrams = requests.lock().unwrap();
+        let batch = &datagrams[1..];
+        let bytes: usize = batch.iter().map(Vec::len).sum();
+        assert!(
+            bytes > 2 * MAX_DATAGRAM,
+            "{bytes}: enough to need three datagrams"
+        );
+        assert!(batch.iter().all(|d| d.len() <= MAX_DATAGRAM));
+        assert_eq!(
+            batch.len(),
+            bytes.div_ceil(MAX_DATAGRAM),
+            "each datagram filled"
+        );
+        let total: usize = batch
+            .iter()
+            .map(|d| ipvs::testing::messages(d).count())
+            .sum();
+        assert_eq!(total, 3000);
+    }
 }
 
 #[test]
 fn acks_arriving_out_of_order_are_matched_by_sequence() {
     // The fake holds every ACK back and releases them newest first, with a
-    // stale ACK of an older request mixed in.
-    let mut held = Vec::new();
-    let mut fake = FakeKernel::new(move |req, payload| {
-        let reply = if payload[0] == 7 {
-            error(req, nix_errno::ENOENT, None)
-        } else {
-            ack(req)
-        };
-        held.push(kernel(reply));
-        if payload[1] == 9 {
-            let mut stale = MessageHeader { ..*req };
-            stale.sequence = req.sequence.wrapping_sub(100);
-            held.push(kernel(error(&stale, nix_errno::EINVAL, None)));
-            held.reverse();
-            std::mem::take(&mut held)
-        } else {
-            vec![]
-        }
-    });
-    fake.receive_queue = 64 * ACK_RECEIVE_BUDGET;
-    let mut engine = Engine::new(fake);
-    let payloads: Vec<[u8; 4]> = vec![[5, 1, 0, 0], [7, 1, 0, 0], [5, 1, 0, 0], [5, 9, 0, 0]];
-    let requests: Vec<Request<'_>> = payloads
-        .iter()
-        .map(|p| Request {
-            op: Op::DeleteDestination,
-            message_type: FAMILY,
-            kind: RequestKind::Acked,
-            payload: p,
-        })
-        .collect();
-    let results = engine.execute_batch(&requests).unwrap();
-    assert!(results[0].is_ok() && results[2].is_ok() && results[3].is_ok());
-    assert!(
-        matches!(&results[1], Err(Error::Kernel { errno, op: Op::DeleteDestination, .. }) if *errno == nix_errno::ENOENT),
-        "{:?}",
-        results[1]
-    );
+    // stale NACK of an older request mixed in; service 1 is missing.
+    let make = || {
+        let mut held = Vec::new();
+        let mut fake = ipvs_kernel(move |req, message| {
+            let reply = if port_of(&message) == 1001 {
+                error(req, nix_errno::ESRCH, None)
+            } else {
+                ack(req)
+            };
+            held.push(kernel(reply));
+            if port_of(&message) == 1003 {
+                let mut stale = MessageHeader { ..*req };
+                stale.sequence = req.sequence.wrapping_sub(100);
+                held.push(kernel(error(&stale, nix_errno::EINVAL, None)));
+                held.reverse();
+                std::mem::take(&mut held)
+            } else {
+                vec![]
+            }
+        });
+        fake.receive_queue = 64 * ACK_RECEIVE_BUDGET;
+        fake
+    };
+    for (handle, _) in Handle::both(make, Duration::from_secs(5)) {
+        let outcome = on!(handle, execute_batch(&deletes(4))).unwrap();
+        let r = &outcome.results;
+        assert!(r[0].is_ok() && r[2].is_ok() && r[3].is_ok(), "{r:?}");
+        assert!(
+            matches!(&r[1], Err(Error::NoSuchService { op: Op::DeleteService, service: Some(k) }) if *k == key(1)),
+            "{:?}",
+            r[1]
+        );
+    }
 }
 
 #[test]
 fn lost_acks_are_reported_per_request_and_shrink_the_window() {
     // First window of 8: ACKs 0..3 arrive, then the queue overflows and the
     // rest of that window's ACKs are dropped. Later windows are fine.
-    let mut seen = 0;
-    let mut fake = FakeKernel::new(move |req, _| {
-        seen += 1;
-        match seen {
-            1..=3 => vec![kernel(ack(req))],
-            4 => vec![Delivery::Fail(nix_errno::ENOBUFS)],
-            5..=8 => vec![],
-            _ => vec![kernel(ack(req))],
+    let make = || {
+        let mut seen = 0;
+        let mut fake = ipvs_kernel(move |req, _| {
+            seen += 1;
+            match seen {
+                1..=3 => vec![kernel(ack(req))],
+                4 => vec![Delivery::Fail(nix_errno::ENOBUFS)],
+                5..=8 => vec![],
+                _ => vec![kernel(ack(req))],
+            }
+        });
+        fake.receive_queue = 8 * ACK_RECEIVE_BUDGET;
+        fake
+    };
+    for (handle, requests) in Handle::both(make, Duration::from_millis(200)) {
+        let outcome = on!(handle, execute_batch(&deletes(20))).unwrap();
+        for (i, r) in outcome.results.iter().enumerate() {
+            if (3..8).contains(&i) {
+                assert!(
+                    matches!(r, Err(e @ Error::Overrun { op: Op::DeleteService }) if e.may_have_applied()),
+                    "{i}: {r:?}"
+                );
+            } else {
+                assert!(r.is_ok(), "{i}: {r:?}");
+            }
         }
-    });
-    fake.receive_queue = 8 * ACK_RECEIVE_BUDGET;
-    let mut engine = Engine::new(fake);
-    engine.set_timeout(Duration::from_millis(200));
-    let payload = [5u8, 1, 0, 0];
-    let results = engine.execute_batch(&writes(&payload, 20)).unwrap();
-    assert_eq!(results.len(), 20);
-    for (i, r) in results.iter().enumerate() {
-        if (3..8).contains(&i) {
-            assert!(
-                matches!(
-                    r,
-                    Err(Error::Overrun {
-                        op: Op::AddDestination
-                    })
-                ),
-                "{i}: {r:?}"
-            );
-        } else {
-            assert!(r.is_ok(), "{i}: {r:?}");
-        }
+        assert_eq!(
+            messages_per_datagram(&requests),
+            vec![8, 4, 4, 4],
+            "halved after the loss"
+        );
     }
-    assert_eq!(engine.batch_window(), 4, "halved after the loss");
-    let sizes = messages_per_datagram(engine.transport());
-    assert_eq!(sizes, vec![8, 4, 4, 4]);
 }
 
 #[test]
-fn a_silent_kernel_fails_the_batch_with_a_timeout() {
-    let mut seen = 0;
-    let mut fake = FakeKernel::new(move |req, _| {
-        seen += 1;
-        if seen == 2 {
-            vec![]
-        } else {
-            vec![kernel(ack(req))]
-        }
-    });
-    fake.receive_queue = 8 * ACK_RECEIVE_BUDGET;
-    let mut engine = Engine::new(fake);
-    engine.set_timeout(Duration::from_millis(100));
-    let payload = [5u8, 1, 0, 0];
-    let start = std::time::Instant::now();
-    let err = engine.execute_batch(&writes(&payload, 4)).unwrap_err();
-    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
-    assert!(start.elapsed() < Duration::from_secs(2));
-    // The engine stays usable: the next request gets a fresh number and
-    // the leftover ACKs of the failed batch are skipped as stale.
-    let next = engine
-        .execute(&Request {
-            op: Op::Flush,
-            message_type: FAMILY,
-            kind: RequestKind::Acked,
-            payload: &[17, 1, 0, 0],
+fn a_silent_kernel_times_out_the_batch_blaming_the_unanswered_request() {
+    // Request 1's ACK never comes; the window is 2, so requests 2 and 3
+    // are never sent.
+    let make = || {
+        let mut seen = 0;
+        let mut fake = ipvs_kernel(move |req, _| {
+            seen += 1;
+            if seen == 2 {
+                vec![]
+            } else {
+                vec![kernel(ack(req))]
+            }
+        });
+        fake.receive_queue = 2 * ACK_RECEIVE_BUDGET;
+        fake
+    };
+    for (handle, _) in Handle::both(make, Duration::from_millis(100)) {
+        let start = Instant::now();
+        let outcome = on!(handle, execute_batch(&deletes(4))).unwrap();
+        assert!(start.elapsed() < Duration::from_secs(2));
+        let r = &outcome.results;
+        assert!(r[0].is_ok(), "{r:?}");
+        assert!(
+            matches!(&r[1], Err(e @ Error::Timeout { after, .. }) if *after == Duration::from_millis(100) && e.may_have_applied()),
+            "{r:?}"
+        );
+        assert!(
+            matches!(&r[2], Err(e @ Error::NotSent { .. }) if !e.may_have_applied()),
+            "{r:?}"
+        );
+        assert!(matches!(&r[3], Err(Error::NotSent { .. })), "{r:?}");
+        assert_eq!(outcome.first_error().map(|(i, _)| i), Some(1));
+        // The handle stays usable: the late ACK would be skipped as stale.
+        on!(handle, flush()).unwrap();
+    }
+}
+
+#[test]
+fn a_stray_ack_storm_cannot_stretch_a_batch_past_its_deadline() {
+    // After the first ACK, a stale ACK every 50 ms for 10 s and never the
+    // second request's ACK: the batch must end at its 300 ms deadline.
+    let make = || {
+        let mut seen = 0;
+        ipvs_kernel(move |req, _| {
+            seen += 1;
+            if seen > 1 {
+                return vec![];
+            }
+            let mut stale = MessageHeader { ..*req };
+            stale.sequence = req.sequence.wrapping_sub(7);
+            let mut storm = vec![kernel(ack(req))];
+            for _ in 0..200 {
+                storm.push(Delivery::Stall(Duration::from_millis(50)));
+                storm.push(kernel(ack(&stale)));
+            }
+            storm
         })
-        .unwrap();
-    assert!(next.is_empty());
+    };
+    for (handle, _) in Handle::both(make, Duration::from_millis(300)) {
+        let start = Instant::now();
+        let outcome = on!(handle, execute_batch(&deletes(2))).unwrap();
+        let took = start.elapsed();
+        assert!(
+            took < Duration::from_secs(2),
+            "{}: {took:?}",
+            handle.driver()
+        );
+        assert!(outcome.results[0].is_ok());
+        assert!(
+            matches!(outcome.results[1], Err(Error::Timeout { .. })),
+            "{:?}",
+            outcome.results
+        );
+    }
 }
 
 #[test]
 fn an_empty_batch_sends_nothing() {
-    let (ipvs, requests) = handle(|req, _| vec![kernel(ack(req))]);
-    let before = requests.lock().unwrap().len();
-    let outcome = ipvs.execute_batch(&Batch::new()).unwrap();
-    assert!(outcome.results.is_empty() && outcome.is_success());
-    assert_eq!(requests.lock().unwrap().len(), before);
+    for (handle, requests) in Handle::both(|| acking_all(8), Duration::from_secs(1)) {
+        let before = requests.lock().unwrap().len();
+        let outcome = on!(handle, execute_batch(&Batch::new())).unwrap();
+        assert!(outcome.results.is_empty() && outcome.is_success());
+        assert_eq!(requests.lock().unwrap().len(), before);
+    }
 }
 
 #[test]
@@ -365,10 +427,7 @@ fn a_batch_to_a_vanished_family_id_is_resent_to_the_new_one() {
     let requests = kernel_side.requests.clone();
     let ipvs = ipvs::Ipvs::with_transport(kernel_side).unwrap();
     *generation.lock().unwrap() = 1; // module reloaded: new id
-    let mut batch = Batch::new();
-    batch.delete_service(&key(1)).unwrap();
-    batch.delete_service(&key(2)).unwrap();
-    let outcome = ipvs.execute_batch(&batch).unwrap();
+    let outcome = ipvs.execute_batch(&deletes(2)).unwrap();
     assert!(outcome.is_success(), "{:?}", outcome.results);
     let types: Vec<u16> = sent_messages(&requests)
         .iter()
@@ -393,15 +452,4 @@ fn a_batch_to_a_vanished_family_id_is_resent_to_the_new_one() {
         .filter(|d| d[0].0.message_type == FAMILY)
         .count();
     assert_eq!(ipvs_datagrams, 1);
-}
-
-/// How many messages each datagram the fake kernel received held.
-fn messages_per_datagram(kernel: &FakeKernel) -> Vec<usize> {
-    kernel
-        .requests
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|d| ipvs::datagram::messages(d).count())
-        .collect()
 }

@@ -1,16 +1,20 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! A scripted fake kernel for the no-root tests, and message builders.
+//! A scripted fake kernel for the no-root tests, message builders, and
+//! [`Handle`]: either handle over a fake kernel, so that a test runs the
+//! same calls through the blocking and the async driver.
 #![allow(dead_code)] // each test binary uses a subset
 
 pub mod model;
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use ipvs::datagram::{MessageHeader, NLMSG_HDRLEN};
-use ipvs::engine::{Received, Transport};
+use ipvs::testing::{AsyncTransport, MessageHeader, NLMSG_HDRLEN, Received, Transport};
 
 pub const PORT: u32 = 4242;
 pub const FAMILY: u16 = 0x20;
@@ -38,6 +42,13 @@ pub enum Delivery {
         len: usize,
     },
     Fail(i32),
+    /// Nothing arrives for this long (a kernel that stalls).
+    Stall(Duration),
+}
+
+enum Front {
+    Stall(Duration),
+    Ready(io::Result<Option<Received>>),
 }
 
 pub type Script = Box<dyn FnMut(&MessageHeader, &[u8]) -> Vec<Delivery> + Send>;
@@ -53,7 +64,14 @@ pub struct FakeKernel {
     pub receive_queue: usize,
     /// The most deliveries ever queued and unread right after a send: the
     /// replies in flight.
-    pub max_queued: usize,
+    pub max_queued: Arc<AtomicUsize>,
+    /// The socket's port id; `reopen` changes it.
+    pub port: u32,
+    /// Sockets opened in all (`reopen` opens one more).
+    pub sockets: Arc<Mutex<usize>>,
+    /// Answer a dump request with EBUSY while another dump's replies are
+    /// still queued, as the kernel does.
+    pub busy_dumps: bool,
 }
 
 impl FakeKernel {
@@ -65,28 +83,22 @@ impl FakeKernel {
             queue: VecDeque::new(),
             requests: Arc::default(),
             receive_queue: 1 << 20,
-            max_queued: 0,
+            max_queued: Arc::default(),
+            port: PORT,
+            sockets: Arc::new(Mutex::new(1)),
+            busy_dumps: true,
         }
     }
-}
 
-impl Transport for FakeKernel {
-    fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
-        self.requests.lock().unwrap().push(datagram.to_vec());
-        // Like the kernel, answer each message of the datagram in turn.
-        for message in ipvs::datagram::messages(datagram) {
-            let message = message.expect("requests are well-formed");
-            assert_eq!(message.header.port, PORT, "requests carry our port id");
-            let deliveries = (self.script)(&message.header, message.payload);
-            self.queue.extend(deliveries);
+    /// The front of the queue: a stall still to wait out, or what `recv`
+    /// returns (the delivery is taken).
+    fn front(&mut self, buf: &mut [u8]) -> Front {
+        if let Some(Delivery::Stall(stall)) = self.queue.front() {
+            return Front::Stall(*stall);
         }
-        self.max_queued = self.max_queued.max(self.queue.len());
-        Ok(())
-    }
-
-    fn recv(&mut self, buf: &mut [u8], _timeout: Duration) -> io::Result<Option<Received>> {
-        match self.queue.pop_front() {
+        Front::Ready(match self.queue.pop_front() {
             None => Ok(None),
+            Some(Delivery::Stall(_)) => unreachable!("handled above"),
             Some(Delivery::Fail(errno)) => Err(io::Error::from_raw_os_error(errno)),
             Some(Delivery::Datagram { bytes, sender }) => {
                 let n = bytes.len().min(buf.len());
@@ -101,15 +113,137 @@ impl Transport for FakeKernel {
                 buf[..n].copy_from_slice(&first[..n]);
                 Ok(Some(Received { len, sender: 0 }))
             }
+        })
+    }
+
+    /// `waited` of the stall at the front has passed.
+    fn stalled(&mut self, waited: Duration) {
+        if let Some(Delivery::Stall(stall)) = self.queue.front_mut() {
+            *stall = stall.saturating_sub(waited);
+            if stall.is_zero() {
+                self.queue.pop_front();
+            }
+        }
+    }
+
+    /// Whether a dump's replies are still queued.
+    fn dump_running(&self) -> bool {
+        self.queue.iter().any(|d| match d {
+            Delivery::Datagram { bytes, .. } => ipvs::testing::messages(bytes)
+                .flatten()
+                .any(|m| m.header.flags & NLM_F_MULTI != 0 && m.header.port == self.port),
+            Delivery::Stall(_) => true,
+            _ => false,
+        })
+    }
+}
+
+impl Transport for FakeKernel {
+    fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
+        self.requests.lock().unwrap().push(datagram.to_vec());
+        // Like the kernel, answer each message of the datagram in turn.
+        for message in ipvs::testing::messages(datagram) {
+            let message = message.expect("requests are well-formed");
+            assert_eq!(message.header.port, self.port, "requests carry our port id");
+            if self.busy_dumps
+                && message.header.flags & NLM_F_DUMP == NLM_F_DUMP
+                && self.dump_running()
+            {
+                self.queue
+                    .push_back(kernel(error(&message.header, nix_errno::EBUSY, None)));
+                continue;
+            }
+            let deliveries = (self.script)(&message.header, message.payload);
+            self.queue.extend(deliveries);
+        }
+        self.max_queued
+            .fetch_max(self.queue.len(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<Received>> {
+        let mut left = timeout;
+        loop {
+            match self.front(buf) {
+                Front::Ready(result) => return result,
+                Front::Stall(stall) => {
+                    let wait = stall.min(left);
+                    std::thread::sleep(wait);
+                    self.stalled(wait);
+                    left -= wait;
+                    if wait < stall {
+                        return Ok(None);
+                    }
+                }
+            }
         }
     }
 
     fn local_port(&self) -> u32 {
-        PORT
+        self.port
     }
 
     fn reserve_receive_queue(&mut self, _wanted: usize) -> usize {
         self.receive_queue
+    }
+
+    fn reopen(&mut self) -> io::Result<()> {
+        // Closing the socket drops what was queued for it.
+        self.queue.clear();
+        self.port += 1;
+        *self.sockets.lock().unwrap() += 1;
+        Ok(())
+    }
+}
+
+/// A fake kernel for the async handle whose stalls really wait (on tokio's
+/// clock), so that a call can be cancelled while it waits.
+pub struct AsyncFake(pub FakeKernel);
+
+impl AsyncTransport for AsyncFake {
+    fn send<'a>(
+        &'a mut self,
+        datagram: &'a [u8],
+    ) -> Pin<Box<dyn Future<Output = io::Result<()>> + Send + 'a>> {
+        Box::pin(std::future::ready(Transport::send(&mut self.0, datagram)))
+    }
+
+    fn recv<'a>(
+        &'a mut self,
+        buf: &'a mut [u8],
+        deadline: Option<Instant>,
+    ) -> Pin<Box<dyn Future<Output = io::Result<Option<Received>>> + Send + 'a>> {
+        Box::pin(async move {
+            loop {
+                match self.0.front(buf) {
+                    Front::Ready(result) => return result,
+                    Front::Stall(stall) => {
+                        let left = deadline.map_or(Duration::ZERO, |d| {
+                            d.saturating_duration_since(Instant::now())
+                        });
+                        let wait = stall.min(left);
+                        // A dropped future stops here, the stall unchanged.
+                        tokio::time::sleep(wait).await;
+                        self.0.stalled(wait);
+                        if wait < stall {
+                            return Ok(None);
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    fn local_port(&self) -> u32 {
+        self.0.port
+    }
+
+    fn reserve_receive_queue(&mut self, _wanted: usize) -> usize {
+        self.0.receive_queue
+    }
+
+    fn reopen(&mut self) -> io::Result<()> {
+        Transport::reopen(&mut self.0)
     }
 }
 
@@ -129,7 +263,7 @@ pub fn message(message_type: u16, flags: u16, sequence: u32, port: u32, payload:
 }
 
 pub fn data(req: &MessageHeader, flags: u16, payload: &[u8]) -> Vec<u8> {
-    message(req.message_type, flags, req.sequence, PORT, payload)
+    message(req.message_type, flags, req.sequence, req.port, payload)
 }
 
 pub fn done(req: &MessageHeader, errno: i32) -> Vec<u8> {
@@ -137,7 +271,7 @@ pub fn done(req: &MessageHeader, errno: i32) -> Vec<u8> {
         NLMSG_DONE,
         NLM_F_MULTI,
         req.sequence,
-        PORT,
+        req.port,
         &(-errno).to_ne_bytes(),
     )
 }
@@ -162,7 +296,7 @@ pub fn error(req: &MessageHeader, errno: i32, text: Option<&str>) -> Vec<u8> {
         payload.extend(tlv(1, format!("{text}\0").as_bytes()));
         payload.extend(tlv(2, &24u32.to_ne_bytes()));
     }
-    message(NLMSG_ERROR, flags, req.sequence, PORT, &payload)
+    message(NLMSG_ERROR, flags, req.sequence, req.port, &payload)
 }
 
 pub fn ack(req: &MessageHeader) -> Vec<u8> {
@@ -181,7 +315,7 @@ pub fn ctrl_reply(req: &MessageHeader, id: u16) -> Vec<u8> {
     payload.extend(tlv(3, &1u32.to_ne_bytes()));
     payload.extend(tlv(5, &6u32.to_ne_bytes()));
     payload.extend(tlv(6, &[6, 0, 8, 0, 1, 0, 0, 0])); // the attr that panics upstream
-    message(0x10, 0, req.sequence, PORT, &payload)
+    message(0x10, 0, req.sequence, req.port, &payload)
 }
 
 /// A fake kernel whose IPVS family id is `FAMILY + *generation`: bumping
@@ -206,6 +340,7 @@ pub mod nix_errno {
     pub const ENOENT: i32 = 2;
     pub const ESRCH: i32 = 3;
     pub const EEXIST: i32 = 17;
+    pub const EBUSY: i32 = 16;
     pub const ENOTDIR: i32 = 20;
     pub const EINVAL: i32 = 22;
     pub const ERANGE: i32 = 34;
@@ -221,20 +356,78 @@ use netlink_packet_generic::GenlHeader;
 
 pub type Requests = Arc<Mutex<Vec<Vec<u8>>>>;
 
-/// A handle on a fake kernel that resolves the family to `FAMILY` and
-/// answers IPVS requests with `script(header, decoded request)`.
-pub fn handle(
+/// A fake kernel that resolves the family to `FAMILY` and answers IPVS
+/// requests with `script(header, decoded request)`.
+pub fn ipvs_kernel(
     mut script: impl FnMut(&MessageHeader, IpvsMessage) -> Vec<Delivery> + Send + 'static,
-) -> (Ipvs<FakeKernel>, Requests) {
-    let kernel_side = FakeKernel::new(move |req, payload| {
+) -> FakeKernel {
+    FakeKernel::new(move |req, payload| {
         if req.message_type == 0x10 {
             return vec![kernel(ctrl_reply(req, FAMILY)), kernel(ack(req))];
         }
         script(req, parse(payload))
-    });
+    })
+}
+
+/// A handle on [`ipvs_kernel`]`(script)`.
+pub fn handle(
+    script: impl FnMut(&MessageHeader, IpvsMessage) -> Vec<Delivery> + Send + 'static,
+) -> (Ipvs, Requests) {
+    let kernel_side = ipvs_kernel(script);
     let requests = kernel_side.requests.clone();
     let ipvs = Ipvs::with_transport(kernel_side).expect("family resolves");
     (ipvs, requests)
+}
+
+/// Either handle over a fake kernel: tests run their calls through both
+/// drivers with [`on!`].
+pub enum Handle {
+    Blocking(Ipvs),
+    Async(ipvs::AsyncIpvs, tokio::runtime::Runtime),
+}
+
+impl Handle {
+    /// Which driver, for assertion messages.
+    pub fn driver(&self) -> &'static str {
+        match self {
+            Handle::Blocking(_) => "blocking",
+            Handle::Async(..) => "async",
+        }
+    }
+
+    /// A handle of each driver, each over its own `make()` kernel, with the
+    /// family resolved and the timeout set.
+    pub fn both(make: impl Fn() -> FakeKernel, timeout: Duration) -> [(Handle, Requests); 2] {
+        let blocking = make();
+        let blocking_requests = blocking.requests.clone();
+        let ipvs = Ipvs::with_transport(blocking).expect("family resolves");
+        ipvs.set_timeout(timeout);
+        let asynchronous = make();
+        let async_requests = asynchronous.requests.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let handle = runtime
+            .block_on(ipvs::AsyncIpvs::with_transport(AsyncFake(asynchronous)))
+            .expect("family resolves");
+        handle.set_timeout(timeout);
+        [
+            (Handle::Blocking(ipvs), blocking_requests),
+            (Handle::Async(handle, runtime), async_requests),
+        ]
+    }
+}
+
+/// Calls `method(args)` on either handle, waiting for the async one.
+#[macro_export]
+macro_rules! on {
+    ($handle:expr, $method:ident ( $($arg:expr),* $(,)? )) => {
+        match &$handle {
+            $crate::common::Handle::Blocking(ipvs) => ipvs.$method($($arg),*),
+            $crate::common::Handle::Async(ipvs, runtime) => runtime.block_on(ipvs.$method($($arg),*)),
+        }
+    };
 }
 
 pub fn parse(payload: &[u8]) -> IpvsMessage {
@@ -259,4 +452,24 @@ pub fn reply(
     msg.emit(&mut body);
     payload.extend(body);
     data(req, flags, &payload)
+}
+
+/// The identifying and scheduler attributes of `service`, as a kernel's
+/// GET_SERVICE reply carries them (enough to decode).
+pub fn service_attributes(service: &ipvs::Service) -> Vec<ipvs::ipvs_sys::ServiceAttribute> {
+    use ipvs::ipvs_sys::{AddressFamily, InetAddr, Protocol, ServiceAttribute};
+    let ipvs::ServiceKey::Addr { addr, .. } = service.key else {
+        panic!("an address service")
+    };
+    vec![
+        ServiceAttribute::Af(if addr.is_ipv4() {
+            AddressFamily::Inet
+        } else {
+            AddressFamily::Inet6
+        }),
+        ServiceAttribute::Protocol(Protocol::Tcp),
+        ServiceAttribute::Addr(InetAddr::from(addr.ip())),
+        ServiceAttribute::Port(addr.port()),
+        ServiceAttribute::SchedName(service.scheduler.to_string()),
+    ]
 }

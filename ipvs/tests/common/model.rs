@@ -8,11 +8,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use ipvs::Ipvs;
-use ipvs::datagram::MessageHeader;
 use ipvs::ipvs_sys::{
     DestAttribute, InetAddr, IpvsAttribute, IpvsCmd, IpvsMessage, Nested, ServiceAttribute,
     ServiceFlags,
 };
+use ipvs::testing::MessageHeader;
 
 use super::*;
 
@@ -218,7 +218,12 @@ impl Model {
     }
 }
 
+/// A fake kernel keeping `model`.
+pub fn model_kernel(model: Arc<Mutex<Model>>) -> FakeKernel {
+    ipvs_kernel(move |req, message| model.lock().unwrap().answer(req, message))
+}
+
 /// A handle on a fake kernel keeping `model`.
-pub fn model_handle(model: Arc<Mutex<Model>>) -> Ipvs<FakeKernel> {
-    handle(move |req, message| model.lock().unwrap().answer(req, message)).0
+pub fn model_handle(model: Arc<Mutex<Model>>) -> Ipvs {
+    Ipvs::with_transport(model_kernel(model)).expect("family resolves")
 }

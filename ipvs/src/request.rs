@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! [`Request`]: every IPVS command, validated and encoded once, with what
+//! its kernel errors are about; and the decoding of replies into the typed
+//! values. Single calls, batches and snapshots all build their requests
+//! here.
+
+use std::net::SocketAddr;
+
+use ipvs_sys::{DaemonAttribute, IpvsAttribute, IpvsCmd, IpvsMessage, Nested};
+use netlink_packet_core::{Emitable, ParseableParametrized};
+use netlink_packet_generic::{GenlFamily, GenlHeader, constants::GENL_HDRLEN};
+
+use crate::config::{DaemonRole, SyncDaemon, Timeouts};
+use crate::destination::Destination;
+use crate::error::{Error, Op, Result, Subject};
+use crate::key::ServiceKey;
+use crate::proto::Kind;
+use crate::service::Service;
+use crate::session::{Outbound, ReplySink};
+
+/// One validated, encoded IPVS command and what its errors are about.
+#[derive(Clone, Debug)]
+pub(crate) struct Request {
+    pub(crate) op: Op,
+    pub(crate) kind: Kind,
+    /// Generic-netlink header and attributes.
+    pub(crate) payload: Vec<u8>,
+    subject: Subject,
+}
+
+impl Request {
+    fn new(op: Op, kind: Kind, cmd: IpvsCmd, attributes: Vec<IpvsAttribute>) -> Result<Self> {
+        Ok(Self {
+            op,
+            kind,
+            payload: encode(&IpvsMessage::new(cmd, attributes))?,
+            subject: Subject::default(),
+        })
+    }
+
+    /// A command about `service`: its identifying nest first, then `rest`.
+    fn about(
+        op: Op,
+        kind: Kind,
+        cmd: IpvsCmd,
+        service: &ServiceKey,
+        rest: Vec<IpvsAttribute>,
+    ) -> Result<Self> {
+        service.validate()?;
+        let mut attributes = vec![service_nest(service)];
+        attributes.extend(rest);
+        let mut request = Self::new(op, kind, cmd, attributes)?;
+        request.subject.service = Some(*service);
+        Ok(request)
+    }
+
+    /// `ipvsadm -A`: `IPVS_CMD_NEW_SERVICE` with the full service nest.
+    pub(crate) fn add_service(service: &Service) -> Result<Self> {
+        Self::service(Op::AddService, IpvsCmd::NewService, service)
+    }
+
+    /// `ipvsadm -E`: `IPVS_CMD_SET_SERVICE` with the full service nest.
+    pub(crate) fn update_service(service: &Service) -> Result<Self> {
+        Self::service(Op::UpdateService, IpvsCmd::SetService, service)
+    }
+
+    fn service(op: Op, cmd: IpvsCmd, service: &Service) -> Result<Self> {
+        service.validate()?;
+        let nest = IpvsAttribute::Service(Nested::new(service.to_attributes()));
+        let mut request = Self::new(op, Kind::Acked, cmd, vec![nest])?;
+        request.subject = Subject {
+            service: Some(service.key),
+            destination: None,
+            names: Some((
+                service.scheduler.name().to_owned(),
+                service.persistence_engine.clone(),
+            )),
+        };
+        Ok(request)
+    }
+
+    /// `ipvsadm -D`: `IPVS_CMD_DEL_SERVICE`.
+    pub(crate) fn delete_service(key: &ServiceKey) -> Result<Self> {
+        Self::about(
+            Op::DeleteService,
+            Kind::Acked,
+            IpvsCmd::DelService,
+            key,
+            vec![],
+        )
+    }
+
+    /// `ipvsadm -L -t ...`: `IPVS_CMD_GET_SERVICE` for one service.
+    pub(crate) fn get_service(key: &ServiceKey) -> Result<Self> {
+        Self::about(
+            Op::GetService,
+            Kind::Acked,
+            IpvsCmd::GetService,
+            key,
+            vec![],
+        )
+    }
+
+    /// `ipvsadm -L`: the `IPVS_CMD_GET_SERVICE` dump.
+    pub(crate) fn list_services() -> Result<Self> {
+        Self::new(Op::ListServices, Kind::Dump, IpvsCmd::GetService, vec![])
+    }
+
+    /// `ipvsadm -a`: `IPVS_CMD_NEW_DEST`.
+    pub(crate) fn add_destination(service: &ServiceKey, dest: &Destination) -> Result<Self> {
+        Self::destination(Op::AddDestination, IpvsCmd::NewDest, service, dest)
+    }
+
+    /// `ipvsadm -e`: `IPVS_CMD_SET_DEST`.
+    pub(crate) fn update_destination(service: &ServiceKey, dest: &Destination) -> Result<Self> {
+        Self::destination(Op::UpdateDestination, IpvsCmd::SetDest, service, dest)
+    }
+
+    fn destination(op: Op, cmd: IpvsCmd, service: &ServiceKey, dest: &Destination) -> Result<Self> {
+        service.validate()?;
+        dest.validate_for(service)?;
+        let nest = IpvsAttribute::Dest(Nested::new(dest.to_attributes()));
+        let mut request = Self::about(op, Kind::Acked, cmd, service, vec![nest])?;
+        request.subject.destination = Some(dest.addr);
+        Ok(request)
+    }
+
+    /// `ipvsadm -d`: `IPVS_CMD_DEL_DEST` with the identifying attributes.
+    pub(crate) fn delete_destination(service: &ServiceKey, dest: SocketAddr) -> Result<Self> {
+        let nest = IpvsAttribute::Dest(Nested::new(Destination::id_attributes(dest)));
+        let mut request = Self::about(
+            Op::DeleteDestination,
+            Kind::Acked,
+            IpvsCmd::DelDest,
+            service,
+            vec![nest],
+        )?;
+        request.subject.destination = Some(dest);
+        Ok(request)
+    }
+
+    /// `ipvsadm -L -t ...` destinations: the `IPVS_CMD_GET_DEST` dump.
+    pub(crate) fn list_destinations(service: &ServiceKey) -> Result<Self> {
+        Self::about(
+            Op::ListDestinations,
+            Kind::Dump,
+            IpvsCmd::GetDest,
+            service,
+            vec![],
+        )
+    }
+
+    /// `ipvsadm -C`: `IPVS_CMD_FLUSH`.
+    pub(crate) fn flush() -> Result<Self> {
+        Self::new(Op::Flush, Kind::Acked, IpvsCmd::Flush, vec![])
+    }
+
+    /// `ipvsadm -Z [-t ...]`: `IPVS_CMD_ZERO`, for one service or all.
+    pub(crate) fn zero(service: Option<&ServiceKey>) -> Result<Self> {
+        match service {
+            Some(key) => Self::about(Op::Zero, Kind::Acked, IpvsCmd::Zero, key, vec![]),
+            None => Self::new(Op::Zero, Kind::Acked, IpvsCmd::Zero, vec![]),
+        }
+    }
+
+    /// `ipvsadm --version`: `IPVS_CMD_GET_INFO`.
+    pub(crate) fn get_info() -> Result<Self> {
+        Self::new(Op::GetInfo, Kind::Acked, IpvsCmd::GetInfo, vec![])
+    }
+
+    /// `ipvsadm -L --timeout`: `IPVS_CMD_GET_CONFIG`.
+    pub(crate) fn get_timeouts() -> Result<Self> {
+        Self::new(Op::GetTimeouts, Kind::Acked, IpvsCmd::GetConfig, vec![])
+    }
+
+    /// `ipvsadm --set`: `IPVS_CMD_SET_CONFIG` with the timeouts given;
+    /// `None` when there is nothing to set.
+    pub(crate) fn set_timeouts(timeouts: &Timeouts) -> Result<Option<Self>> {
+        timeouts.validate()?;
+        let attributes: Vec<IpvsAttribute> = [
+            timeouts.tcp.map(IpvsAttribute::TimeoutTcp),
+            timeouts.tcp_fin.map(IpvsAttribute::TimeoutTcpFin),
+            timeouts.udp.map(IpvsAttribute::TimeoutUdp),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if attributes.is_empty() {
+            return Ok(None);
+        }
+        Self::new(Op::SetTimeouts, Kind::Acked, IpvsCmd::SetConfig, attributes).map(Some)
+    }
+
+    /// `ipvsadm --start-daemon`: `IPVS_CMD_NEW_DAEMON`.
+    pub(crate) fn start_daemon(daemon: &SyncDaemon) -> Result<Self> {
+        daemon.validate()?;
+        let nest = IpvsAttribute::Daemon(Nested::new(daemon.to_attributes()));
+        Self::new(Op::StartDaemon, Kind::Acked, IpvsCmd::NewDaemon, vec![nest])
+    }
+
+    /// `ipvsadm --stop-daemon`: `IPVS_CMD_DEL_DAEMON`.
+    pub(crate) fn stop_daemon(role: DaemonRole) -> Result<Self> {
+        let nest = IpvsAttribute::Daemon(Nested::new(vec![DaemonAttribute::State(role.to_wire())]));
+        Self::new(Op::StopDaemon, Kind::Acked, IpvsCmd::DelDaemon, vec![nest])
+    }
+
+    /// `ipvsadm -L --daemon`: the `IPVS_CMD_GET_DAEMON` dump.
+    pub(crate) fn list_daemons() -> Result<Self> {
+        Self::new(Op::ListDaemons, Kind::Dump, IpvsCmd::GetDaemon, vec![])
+    }
+
+    /// Any message, unvalidated (the escape hatch).
+    pub(crate) fn raw(message: &IpvsMessage, kind: Kind) -> Result<Self> {
+        Ok(Self {
+            op: Op::Raw,
+            kind,
+            payload: encode(message)?,
+            subject: Subject::default(),
+        })
+    }
+
+    /// The request as the session sends it.
+    pub(crate) fn outbound(&self) -> Outbound<'_> {
+        Outbound {
+            op: self.op,
+            kind: self.kind,
+            payload: &self.payload,
+        }
+    }
+
+    /// Gives an error of this request its meaning: a raw kernel errno
+    /// becomes the typed error for this operation, naming the service,
+    /// destination, scheduler and engine involved.
+    pub(crate) fn explain(&self, error: Error) -> Error {
+        error.explained(&self.subject)
+    }
+}
+
+/// Encodes `message` as a generic-netlink payload (header + attributes).
+pub(crate) fn encode(message: &IpvsMessage) -> Result<Vec<u8>> {
+    message
+        .check_lengths()
+        .map_err(|e| Error::invalid("request", e.to_string()))?;
+    let mut payload = vec![0; GENL_HDRLEN + message.buffer_len()];
+    payload[0] = message.command();
+    payload[1] = message.version();
+    message.emit(&mut payload[GENL_HDRLEN..]);
+    Ok(payload)
+}
+
+/// Decodes one reply payload (generic-netlink header + attributes).
+pub(crate) fn decode(op: Op, raw: &[u8]) -> Result<IpvsMessage> {
+    let (Some(&cmd), Some(&version), Some(attributes)) =
+        (raw.first(), raw.get(1), raw.get(GENL_HDRLEN..))
+    else {
+        return Err(Error::Decode {
+            op,
+            reason: "reply shorter than the generic-netlink header".into(),
+            raw: raw.to_vec(),
+        });
+    };
+    IpvsMessage::parse_with_param(attributes, GenlHeader { cmd, version }).map_err(|e| {
+        Error::Decode {
+            op,
+            reason: e.to_string(),
+            raw: raw.to_vec(),
+        }
+    })
+}
+
+/// Decodes each data message of a reply into a `T`, straight from the
+/// receive buffer; a decode error names the operation and keeps the bytes.
+pub(crate) struct Decoded<T, F> {
+    op: Op,
+    decode: F,
+    pub(crate) items: Vec<T>,
+}
+
+impl<T, F> Decoded<T, F>
+where
+    F: FnMut(&IpvsMessage, &mut Vec<T>) -> Result<()>,
+{
+    /// `decode` adds what one message holds to the list.
+    pub(crate) fn new(op: Op, decode: F) -> Self {
+        Self {
+            op,
+            decode,
+            items: Vec::new(),
+        }
+    }
+}
+
+impl<T: Send, F> ReplySink for Decoded<T, F>
+where
+    F: FnMut(&IpvsMessage, &mut Vec<T>) -> Result<()> + Send,
+{
+    fn message(&mut self, _index: usize, payload: &[u8]) -> Result<()> {
+        let message = decode(self.op, payload)?;
+        (self.decode)(&message, &mut self.items).map_err(|e| with_raw(e, payload))
+    }
+
+    fn restart(&mut self) {
+        self.items.clear();
+    }
+}
+
+/// Attaches the raw reply to a decode error raised by a typed conversion.
+fn with_raw(error: Error, raw: &[u8]) -> Error {
+    match error {
+        Error::Decode { op, reason, raw: r } if r.is_empty() => Error::Decode {
+            op,
+            reason,
+            raw: raw.to_vec(),
+        },
+        other => other,
+    }
+}
+
+pub(crate) fn service_nest(key: &ServiceKey) -> IpvsAttribute {
+    IpvsAttribute::Service(Nested::new(key.to_attributes()))
+}
+
+/// The service in a `GET_SERVICE` reply message.
+pub(crate) fn service_of(op: Op, message: &IpvsMessage) -> Result<Service> {
+    let nest = message
+        .attributes
+        .iter()
+        .find_map(|a| match a {
+            IpvsAttribute::Service(nest) => Some(nest),
+            _ => None,
+        })
+        .ok_or_else(|| Error::Decode {
+            op,
+            reason: "service message without IPVS_CMD_ATTR_SERVICE".into(),
+            raw: Vec::new(),
+        })?;
+    Service::from_attributes(op, nest)
+}
+
+/// The destination in a `GET_DEST` dump message of `service`.
+pub(crate) fn destination_of(
+    op: Op,
+    service: &ServiceKey,
+    message: &IpvsMessage,
+) -> Result<Destination> {
+    let nest = message
+        .attributes
+        .iter()
+        .find_map(|a| match a {
+            IpvsAttribute::Dest(nest) => Some(nest),
+            _ => None,
+        })
+        .ok_or_else(|| Error::Decode {
+            op,
+            reason: "dest message without IPVS_CMD_ATTR_DEST".into(),
+            raw: Vec::new(),
+        })?;
+    Destination::from_attributes(op, service, nest)
+}
