@@ -17,7 +17,7 @@ use crate::session::Session;
 use crate::snapshot::{ServiceState, Snapshot};
 use crate::transport::Link;
 
-/// How [`Ipvs::plan`] and [`Ipvs::apply`] treat what is to be removed.
+/// How [`Ipvs::plan`](crate::Ipvs::plan) and [`Ipvs::apply`](crate::Ipvs::apply) treat what is to be removed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ApplyOptions {

@@ -12,10 +12,10 @@ use crate::service::Service;
 use crate::session::{NoData, Outbound, Session};
 use crate::transport::Link;
 
-/// Write requests to send together with [`Ipvs::execute_batch`], in order.
+/// Write requests to send together with [`Ipvs::execute_batch`](crate::Ipvs::execute_batch), in order.
 ///
 /// Each request is validated when it is added, exactly as the single calls
-/// validate ([`Ipvs::add_service`], ...), so a batch never carries a request
+/// validate ([`Ipvs::add_service`](crate::Ipvs::add_service), ...), so a batch never carries a request
 /// the crate would refuse.
 ///
 /// ```no_run
@@ -46,32 +46,32 @@ impl Batch {
         Self::default()
     }
 
-    /// Adds `ipvsadm -A ...` ([`Ipvs::add_service`]).
+    /// Adds `ipvsadm -A ...` ([`Ipvs::add_service`](crate::Ipvs::add_service)).
     pub fn add_service(&mut self, service: &Service) -> Result<()> {
         self.push(Request::add_service(service))
     }
 
-    /// Adds `ipvsadm -E ...` ([`Ipvs::update_service`]).
+    /// Adds `ipvsadm -E ...` ([`Ipvs::update_service`](crate::Ipvs::update_service)).
     pub fn update_service(&mut self, service: &Service) -> Result<()> {
         self.push(Request::update_service(service))
     }
 
-    /// Adds `ipvsadm -D ...` ([`Ipvs::delete_service`]).
+    /// Adds `ipvsadm -D ...` ([`Ipvs::delete_service`](crate::Ipvs::delete_service)).
     pub fn delete_service(&mut self, key: &ServiceKey) -> Result<()> {
         self.push(Request::delete_service(key))
     }
 
-    /// Adds `ipvsadm -a ...` ([`Ipvs::add_destination`]).
+    /// Adds `ipvsadm -a ...` ([`Ipvs::add_destination`](crate::Ipvs::add_destination)).
     pub fn add_destination(&mut self, service: &ServiceKey, dest: &Destination) -> Result<()> {
         self.push(Request::add_destination(service, dest))
     }
 
-    /// Adds `ipvsadm -e ...` ([`Ipvs::update_destination`]).
+    /// Adds `ipvsadm -e ...` ([`Ipvs::update_destination`](crate::Ipvs::update_destination)).
     pub fn update_destination(&mut self, service: &ServiceKey, dest: &Destination) -> Result<()> {
         self.push(Request::update_destination(service, dest))
     }
 
-    /// Adds `ipvsadm -d ...` ([`Ipvs::delete_destination`]).
+    /// Adds `ipvsadm -d ...` ([`Ipvs::delete_destination`](crate::Ipvs::delete_destination)).
     pub fn delete_destination(&mut self, service: &ServiceKey, dest: SocketAddr) -> Result<()> {
         self.push(Request::delete_destination(service, dest))
     }

@@ -5,22 +5,14 @@
 //! the same methods with the same documentation: lock the session, start
 //! the call's deadline, run the session's operation.
 
-use std::net::SocketAddr;
 use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::apply::{ApplyOptions, ApplyReport, Plan};
-use crate::batch::{Batch, BatchOutcome};
-use crate::config::{DaemonRole, Info, SyncDaemon, Timeouts};
-use crate::destination::Destination;
 use crate::error::{Error, Op, Result};
 use crate::family::FamilyInfo;
-use crate::key::ServiceKey;
-use crate::service::Service;
 use crate::session::{CallOptions, DEFAULT_DUMP_ATTEMPTS, DEFAULT_TIMEOUT, Session};
-use crate::snapshot::{ServiceState, Snapshot, StatsSnapshot};
 use crate::socket::{Namespace, NetlinkSocket};
 use crate::transport::{BlockingLink, Transport, block_on};
 
@@ -258,7 +250,190 @@ call_options!(Ipvs);
 #[cfg(feature = "tokio")]
 call_options!(AsyncIpvs);
 
-/// Declares each operation once, for both handles.
+/// Calls `$callback!` with the list of operations both handles have: each
+/// one's documentation, name, arguments and return type. The handles are
+/// made from it (`operations!` below), and so are test doubles that must
+/// mirror them (the lab's `Handle`): the list exists once.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! for_each_operation {
+    ($callback:path) => {
+        $callback! {
+        /// IPVS version and connection table size. Equivalent to the first
+        /// line of `ipvsadm -L` ("IP Virtual Server version 1.2.1 (size=4096)").
+        fn info(&self) -> $crate::Info;
+
+        /// All services, with their stats, in kernel order. Equivalent to
+        /// `ipvsadm -Ln` (services only; see `destinations`).
+        ///
+        /// The service dump is read until two consecutive dumps agree: a dump
+        /// that spans several datagrams can silently skip or repeat services
+        /// while services of *any* network namespace are added or removed (the
+        /// kernel's resume cursor counts them all and it never sets
+        /// `NLM_F_DUMP_INTR`; `ipvsadm -Ln` has the same flaw). A list that
+        /// fits one datagram costs two round trips; [`Error::DumpInterrupted`]
+        /// if the list keeps changing.
+        fn services(&self) -> Vec<$crate::Service>;
+
+        /// One service. Equivalent to `ipvsadm -Ln -t ADDR:PORT` (or `-u`,
+        /// `-f`). [`Error::NoSuchService`] if it does not exist.
+        fn service(&self, key: &$crate::ServiceKey) -> $crate::Service;
+
+        /// Adds a service. Equivalent to `ipvsadm -A -t ADDR:PORT -s SCHED
+        /// [-p TIMEOUT [-M MASK]] [--pe NAME] [-o] [-b FLAGS]`.
+        /// [`Error::ServiceExists`] if the key is taken.
+        fn add_service(&self, service: &$crate::Service) -> ();
+
+        /// Replaces a service's scheduler, persistence, engine and flags.
+        /// Equivalent to `ipvsadm -E ...` with the same options as `-A`.
+        /// Unset options are reset, not kept; [`Error::NoSuchService`] if
+        /// absent.
+        fn update_service(&self, service: &$crate::Service) -> ();
+
+        /// Deletes a service and its destinations. Equivalent to
+        /// `ipvsadm -D -t ADDR:PORT`. [`Error::NoSuchService`] if absent.
+        fn delete_service(&self, key: &$crate::ServiceKey) -> ();
+
+        /// The destinations of a service, in kernel order (newest first).
+        /// Equivalent to the real-server lines of `ipvsadm -Ln -t ADDR:PORT`.
+        /// [`Error::NoSuchService`] if the service does not exist (the kernel's
+        /// dump alone cannot tell, so an empty dump is checked).
+        fn destinations(&self, key: &$crate::ServiceKey) -> Vec<$crate::Destination>;
+
+        /// Adds a destination to a service. Equivalent to
+        /// `ipvsadm -a -t ADDR:PORT -r RADDR:RPORT -m|-g|-i -w W [-x U -y L]`.
+        /// [`Error::DestinationExists`] or [`Error::NoSuchService`].
+        fn add_destination(&self, service: &$crate::ServiceKey, dest: &$crate::Destination) -> ();
+
+        /// Replaces a destination's forwarding, weight and thresholds.
+        /// Equivalent to `ipvsadm -e ...` with the options of `-a`.
+        /// [`Error::NoSuchDestination`] or [`Error::NoSuchService`].
+        fn update_destination(&self, service: &$crate::ServiceKey, dest: &$crate::Destination) -> ();
+
+        /// Removes a destination. Equivalent to
+        /// `ipvsadm -d -t ADDR:PORT -r RADDR:RPORT`.
+        /// [`Error::NoSuchDestination`] or [`Error::NoSuchService`].
+        fn delete_destination(&self, service: &$crate::ServiceKey, dest: std::net::SocketAddr) -> ();
+
+        /// Deletes every service. Equivalent to `ipvsadm -C`.
+        fn flush(&self) -> ();
+
+        /// Zeroes all counters. Equivalent to `ipvsadm -Z`.
+        fn zero_all(&self) -> ();
+
+        /// Zeroes one service's counters and its destinations'. Equivalent to
+        /// `ipvsadm -Z -t ADDR:PORT`. [`Error::NoSuchService`] if absent.
+        fn zero_service(&self, key: &$crate::ServiceKey) -> ();
+
+        /// Connection timeouts. Equivalent to `ipvsadm -L --timeout`.
+        fn timeouts(&self) -> $crate::Timeouts;
+
+        /// Sets the timeouts given; `None` fields stay unchanged. Equivalent
+        /// to `ipvsadm --set TCP TCPFIN UDP` (where ipvsadm's 0 means
+        /// unchanged).
+        fn set_timeouts(&self, timeouts: &$crate::Timeouts) -> ();
+
+        /// Starts a connection-sync daemon. Equivalent to
+        /// `ipvsadm --start-daemon master|backup --mcast-interface IF --syncid ID
+        /// [--sync-maxlen N] [--mcast-group G] [--mcast-port P] [--mcast-ttl T]`.
+        /// [`Error::DaemonRunning`] if one in this role runs already.
+        fn start_daemon(&self, daemon: &$crate::SyncDaemon) -> ();
+
+        /// Stops the sync daemon in `role`. Equivalent to
+        /// `ipvsadm --stop-daemon master|backup`. [`Error::NoDaemon`] if none
+        /// runs.
+        fn stop_daemon(&self, role: $crate::DaemonRole) -> ();
+
+        /// The running sync daemons (master first). Equivalent to
+        /// `ipvsadm -L --daemon`.
+        fn daemons(&self) -> Vec<$crate::SyncDaemon>;
+
+        /// Every service with its destinations, counters and connection
+        /// counts: the table `ipvsadm -S -n` saves (plus what
+        /// `ipvsadm -Ln --stats` shows), read in one go.
+        ///
+        /// The service list is read until two dumps agree (see `services`),
+        /// then one `IPVS_CMD_GET_DEST` dump per service (the kernel has no
+        /// dump of every destination), messages decoded straight from the
+        /// receive buffer. The call holds the socket throughout, so other calls
+        /// on the handle wait. Not atomic against other writers: a service
+        /// deleted meanwhile shows no destinations.
+        fn snapshot(&self) -> $crate::Snapshot;
+
+        /// Counters, rates and connection counts of every service and
+        /// destination: `ipvsadm -Ln --stats --exact` for the whole table.
+        /// Costs what `snapshot` costs (the kernel sends counters only with
+        /// the full entries).
+        fn stats_snapshot(&self) -> $crate::StatsSnapshot;
+
+        /// Sends every request of `batch` and reports each one's result.
+        ///
+        /// Many requests travel in one `sendmsg`; each is acknowledged and its
+        /// ACK or error is matched to it by sequence number. The requests in
+        /// flight are bounded by the socket's receive queue (which this call
+        /// enlarges the first time), so ACKs are not dropped for lack of room.
+        /// A failing request does not stop the batch: the kernel carries on
+        /// with the requests after it, and so does this call. It is as if each
+        /// request were made with the single call, in order, without stopping
+        /// at errors, all within one deadline: requests the deadline cuts off
+        /// fail with [`Error::Timeout`] (sent, fate unknown) or
+        /// [`Error::NotSent`]. `Err` only when the family cannot be resolved.
+        /// Like the single calls, a batch is sent again when the `ip_vs`
+        /// module was reloaded under a new family id.
+        fn execute_batch(&self, batch: &$crate::Batch) -> $crate::BatchOutcome;
+
+        /// Plans the writes that turn this namespace's table into `desired`
+        /// (the complete table), from a fresh `snapshot`. Print the plan for
+        /// a dry run; `apply_plan` applies it.
+        fn plan(&self, desired: &[$crate::ServiceState], options: &$crate::ApplyOptions) -> $crate::Plan;
+
+        /// Makes the table `desired`: `plan`, then `apply_plan`. Applying the
+        /// same state again sends no writes. Equivalent to `ipvsadm -R` of the
+        /// plan's lines, all or nothing.
+        ///
+        /// ```no_run
+        /// use ipvs::{ApplyOptions, Destination, Forwarding, Ipvs, Scheduler, Service, ServiceState};
+        ///
+        /// let ipvs = Ipvs::new()?;
+        /// let desired = vec![
+        ///     ServiceState::new(Service::new("tcp:203.0.113.1:80".parse()?, Scheduler::RoundRobin))
+        ///         .with_destination(Destination::new("198.51.100.10:80".parse()?, Forwarding::Masquerade))
+        ///         .with_destination(Destination::new("198.51.100.11:80".parse()?, Forwarding::Masquerade)),
+        /// ];
+        /// let options = ApplyOptions::default().with_drain(true);
+        /// print!("{}", ipvs.plan(&desired, &options)?); // dry run: "-A -t 203.0.113.1:80 -s rr" ...
+        /// let report = ipvs.apply(&desired, &options)?; // all or nothing
+        /// assert_eq!(ipvs.apply(&desired, &options)?.applied, 0); // idempotent
+        /// # let _ = report;
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
+        fn apply(&self, desired: &[$crate::ServiceState], options: &$crate::ApplyOptions) -> $crate::ApplyReport;
+
+        /// Sends every step of `plan` as one batch. An empty plan sends
+        /// nothing.
+        ///
+        /// If any step fails, every step that was or may have been applied
+        /// (including steps after the failed one, which the kernel processes
+        /// anyway, and steps whose reply was lost) is undone with the inverse
+        /// steps, themselves one batch, and the result is
+        /// [`Error::ApplyFailed`]: it names the first failed step (index in the
+        /// plan and its ipvsadm line), why it failed, and whether the rollback
+        /// restored the table. Counters of deleted and re-created entries are
+        /// not restored.
+        fn apply_plan(&self, plan: &$crate::Plan) -> $crate::ApplyReport;
+
+        /// Escape hatch: sends any IPVS message (as a dump when `dump`, else
+        /// acknowledged) and returns the decoded replies. Nothing is validated.
+        /// Kernel errors are [`Error::Kernel`] with [`Op::Raw`] (only `EPERM`
+        /// becomes [`Error::PermissionDenied`]), since the meaning of an errno
+        /// depends on the command. Equivalent to no ipvsadm command: use it for
+        /// what the typed API does not cover.
+        fn request(&self, message: &$crate::ipvs_sys::IpvsMessage, dump: bool) -> Vec<$crate::ipvs_sys::IpvsMessage>;
+    }
+    };
+}
+
+/// Gives both handles each operation of [`for_each_operation!`].
 macro_rules! operations {
     ($(
         $(#[$doc:meta])*
@@ -289,178 +464,7 @@ macro_rules! operations {
     };
 }
 
-operations! {
-    /// IPVS version and connection table size. Equivalent to the first
-    /// line of `ipvsadm -L` ("IP Virtual Server version 1.2.1 (size=4096)").
-    fn info(&self) -> Info;
-
-    /// All services, with their stats, in kernel order. Equivalent to
-    /// `ipvsadm -Ln` (services only; see `destinations`).
-    ///
-    /// The service dump is read until two consecutive dumps agree: a dump
-    /// that spans several datagrams can silently skip or repeat services
-    /// while services of *any* network namespace are added or removed (the
-    /// kernel's resume cursor counts them all and it never sets
-    /// `NLM_F_DUMP_INTR`; `ipvsadm -Ln` has the same flaw). A list that
-    /// fits one datagram costs two round trips; [`Error::DumpInterrupted`]
-    /// if the list keeps changing.
-    fn services(&self) -> Vec<Service>;
-
-    /// One service. Equivalent to `ipvsadm -Ln -t ADDR:PORT` (or `-u`,
-    /// `-f`). [`Error::NoSuchService`] if it does not exist.
-    fn service(&self, key: &ServiceKey) -> Service;
-
-    /// Adds a service. Equivalent to `ipvsadm -A -t ADDR:PORT -s SCHED
-    /// [-p TIMEOUT [-M MASK]] [--pe NAME] [-o] [-b FLAGS]`.
-    /// [`Error::ServiceExists`] if the key is taken.
-    fn add_service(&self, service: &Service) -> ();
-
-    /// Replaces a service's scheduler, persistence, engine and flags.
-    /// Equivalent to `ipvsadm -E ...` with the same options as `-A`.
-    /// Unset options are reset, not kept; [`Error::NoSuchService`] if
-    /// absent.
-    fn update_service(&self, service: &Service) -> ();
-
-    /// Deletes a service and its destinations. Equivalent to
-    /// `ipvsadm -D -t ADDR:PORT`. [`Error::NoSuchService`] if absent.
-    fn delete_service(&self, key: &ServiceKey) -> ();
-
-    /// The destinations of a service, in kernel order (newest first).
-    /// Equivalent to the real-server lines of `ipvsadm -Ln -t ADDR:PORT`.
-    /// [`Error::NoSuchService`] if the service does not exist (the kernel's
-    /// dump alone cannot tell, so an empty dump is checked).
-    fn destinations(&self, key: &ServiceKey) -> Vec<Destination>;
-
-    /// Adds a destination to a service. Equivalent to
-    /// `ipvsadm -a -t ADDR:PORT -r RADDR:RPORT -m|-g|-i -w W [-x U -y L]`.
-    /// [`Error::DestinationExists`] or [`Error::NoSuchService`].
-    fn add_destination(&self, service: &ServiceKey, dest: &Destination) -> ();
-
-    /// Replaces a destination's forwarding, weight and thresholds.
-    /// Equivalent to `ipvsadm -e ...` with the options of `-a`.
-    /// [`Error::NoSuchDestination`] or [`Error::NoSuchService`].
-    fn update_destination(&self, service: &ServiceKey, dest: &Destination) -> ();
-
-    /// Removes a destination. Equivalent to
-    /// `ipvsadm -d -t ADDR:PORT -r RADDR:RPORT`.
-    /// [`Error::NoSuchDestination`] or [`Error::NoSuchService`].
-    fn delete_destination(&self, service: &ServiceKey, dest: SocketAddr) -> ();
-
-    /// Deletes every service. Equivalent to `ipvsadm -C`.
-    fn flush(&self) -> ();
-
-    /// Zeroes all counters. Equivalent to `ipvsadm -Z`.
-    fn zero_all(&self) -> ();
-
-    /// Zeroes one service's counters and its destinations'. Equivalent to
-    /// `ipvsadm -Z -t ADDR:PORT`. [`Error::NoSuchService`] if absent.
-    fn zero_service(&self, key: &ServiceKey) -> ();
-
-    /// Connection timeouts. Equivalent to `ipvsadm -L --timeout`.
-    fn timeouts(&self) -> Timeouts;
-
-    /// Sets the timeouts given; `None` fields stay unchanged. Equivalent
-    /// to `ipvsadm --set TCP TCPFIN UDP` (where ipvsadm's 0 means
-    /// unchanged).
-    fn set_timeouts(&self, timeouts: &Timeouts) -> ();
-
-    /// Starts a connection-sync daemon. Equivalent to
-    /// `ipvsadm --start-daemon master|backup --mcast-interface IF --syncid ID
-    /// [--sync-maxlen N] [--mcast-group G] [--mcast-port P] [--mcast-ttl T]`.
-    /// [`Error::DaemonRunning`] if one in this role runs already.
-    fn start_daemon(&self, daemon: &SyncDaemon) -> ();
-
-    /// Stops the sync daemon in `role`. Equivalent to
-    /// `ipvsadm --stop-daemon master|backup`. [`Error::NoDaemon`] if none
-    /// runs.
-    fn stop_daemon(&self, role: DaemonRole) -> ();
-
-    /// The running sync daemons (master first). Equivalent to
-    /// `ipvsadm -L --daemon`.
-    fn daemons(&self) -> Vec<SyncDaemon>;
-
-    /// Every service with its destinations, counters and connection
-    /// counts: the table `ipvsadm -S -n` saves (plus what
-    /// `ipvsadm -Ln --stats` shows), read in one go.
-    ///
-    /// The service list is read until two dumps agree (see `services`),
-    /// then one `IPVS_CMD_GET_DEST` dump per service (the kernel has no
-    /// dump of every destination), messages decoded straight from the
-    /// receive buffer. The call holds the socket throughout, so other calls
-    /// on the handle wait. Not atomic against other writers: a service
-    /// deleted meanwhile shows no destinations.
-    fn snapshot(&self) -> Snapshot;
-
-    /// Counters, rates and connection counts of every service and
-    /// destination: `ipvsadm -Ln --stats --exact` for the whole table.
-    /// Costs what `snapshot` costs (the kernel sends counters only with
-    /// the full entries).
-    fn stats_snapshot(&self) -> StatsSnapshot;
-
-    /// Sends every request of `batch` and reports each one's result.
-    ///
-    /// Many requests travel in one `sendmsg`; each is acknowledged and its
-    /// ACK or error is matched to it by sequence number. The requests in
-    /// flight are bounded by the socket's receive queue (which this call
-    /// enlarges the first time), so ACKs are not dropped for lack of room.
-    /// A failing request does not stop the batch: the kernel carries on
-    /// with the requests after it, and so does this call. It is as if each
-    /// request were made with the single call, in order, without stopping
-    /// at errors, all within one deadline: requests the deadline cuts off
-    /// fail with [`Error::Timeout`] (sent, fate unknown) or
-    /// [`Error::NotSent`]. `Err` only when the family cannot be resolved.
-    /// Like the single calls, a batch is sent again when the `ip_vs`
-    /// module was reloaded under a new family id.
-    fn execute_batch(&self, batch: &Batch) -> BatchOutcome;
-
-    /// Plans the writes that turn this namespace's table into `desired`
-    /// (the complete table), from a fresh `snapshot`. Print the plan for
-    /// a dry run; `apply_plan` applies it.
-    fn plan(&self, desired: &[ServiceState], options: &ApplyOptions) -> Plan;
-
-    /// Makes the table `desired`: `plan`, then `apply_plan`. Applying the
-    /// same state again sends no writes. Equivalent to `ipvsadm -R` of the
-    /// plan's lines, all or nothing.
-    ///
-    /// ```no_run
-    /// use ipvs::{ApplyOptions, Destination, Forwarding, Ipvs, Scheduler, Service, ServiceState};
-    ///
-    /// let ipvs = Ipvs::new()?;
-    /// let desired = vec![
-    ///     ServiceState::new(Service::new("tcp:203.0.113.1:80".parse()?, Scheduler::RoundRobin))
-    ///         .with_destination(Destination::new("198.51.100.10:80".parse()?, Forwarding::Masquerade))
-    ///         .with_destination(Destination::new("198.51.100.11:80".parse()?, Forwarding::Masquerade)),
-    /// ];
-    /// let options = ApplyOptions::default().with_drain(true);
-    /// print!("{}", ipvs.plan(&desired, &options)?); // dry run: "-A -t 203.0.113.1:80 -s rr" ...
-    /// let report = ipvs.apply(&desired, &options)?; // all or nothing
-    /// assert_eq!(ipvs.apply(&desired, &options)?.applied, 0); // idempotent
-    /// # let _ = report;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    fn apply(&self, desired: &[ServiceState], options: &ApplyOptions) -> ApplyReport;
-
-    /// Sends every step of `plan` as one batch. An empty plan sends
-    /// nothing.
-    ///
-    /// If any step fails, every step that was or may have been applied
-    /// (including steps after the failed one, which the kernel processes
-    /// anyway, and steps whose reply was lost) is undone with the inverse
-    /// steps, themselves one batch, and the result is
-    /// [`Error::ApplyFailed`]: it names the first failed step (index in the
-    /// plan and its ipvsadm line), why it failed, and whether the rollback
-    /// restored the table. Counters of deleted and re-created entries are
-    /// not restored.
-    fn apply_plan(&self, plan: &Plan) -> ApplyReport;
-
-    /// Escape hatch: sends any IPVS message (as a dump when `dump`, else
-    /// acknowledged) and returns the decoded replies. Nothing is validated.
-    /// Kernel errors are [`Error::Kernel`] with [`Op::Raw`] (only `EPERM`
-    /// becomes [`Error::PermissionDenied`]), since the meaning of an errno
-    /// depends on the command. Equivalent to no ipvsadm command: use it for
-    /// what the typed API does not cover.
-    fn request(&self, message: &ipvs_sys::IpvsMessage, dump: bool) -> Vec<ipvs_sys::IpvsMessage>;
-}
+crate::for_each_operation!(operations);
 
 /// A socket or namespace that could not be opened.
 fn open_error(source: std::io::Error) -> Error {

@@ -42,7 +42,7 @@ use netlink_packet_core::{NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST}
 
 use crate::datagram::{self, ExtAck, MalformedMessage, MessageHeader, NLMSG_HDRLEN, Reply};
 
-/// Largest datagram [`Protocol::pack`] writes: several requests share one
+/// Largest datagram `Protocol::pack` writes: several requests share one
 /// `sendmsg` up to this size (the kernel refuses a datagram larger than its
 /// send buffer, `SO_SNDBUF`, 208 KiB by default).
 pub const MAX_DATAGRAM: usize = 64 * 1024;

@@ -14,7 +14,7 @@ use crate::stats::Stats;
 use crate::transport::Link;
 
 /// A service and its destinations: one entry of a [`Snapshot`], and the
-/// unit of desired state for [`Ipvs::apply`].
+/// unit of desired state for [`Ipvs::apply`](crate::Ipvs::apply).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ServiceState {

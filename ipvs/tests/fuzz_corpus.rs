@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Replays the committed fuzz corpus (`fuzz/corpus/<target>/*`) and any
 //! crash artifacts (`fuzz/artifacts/<target>/*`) of the `ipvs` targets
-//! through the harnesses the cargo-fuzz targets call, on stable. A missing
-//! directory replays nothing.
+//! through the harnesses the cargo-fuzz targets call, on stable. Every
+//! target has committed seeds, and each replay checks that it read some.
 
 use std::path::{Path, PathBuf};
 
@@ -48,10 +48,24 @@ fn conn_table_corpus() {
 
 #[test]
 fn datagram_walk_corpus() {
-    replay("datagram_walk", ipvs::fuzzing::datagram_walk);
+    assert!(
+        replay("datagram_walk", ipvs::fuzzing::datagram_walk) > 0,
+        "the datagram_walk seeds are committed"
+    );
 }
 
 #[test]
 fn ctrl_reply_corpus() {
-    replay("ctrl_reply", ipvs::fuzzing::ctrl_reply);
+    assert!(
+        replay("ctrl_reply", ipvs::fuzzing::ctrl_reply) > 0,
+        "the ctrl_reply seeds are committed"
+    );
+}
+
+#[test]
+fn protocol_corpus() {
+    assert!(
+        replay("protocol", ipvs::fuzzing::protocol) > 0,
+        "the protocol seeds are committed"
+    );
 }

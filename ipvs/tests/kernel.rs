@@ -6,12 +6,12 @@
 
 use std::net::SocketAddr;
 
-use ipvs::{Destination, Forwarding, Ipvs, Scheduler, Service, ServiceKey};
-use ipvs_lab::{in_netns, sh};
+use ipvs::{Destination, Forwarding, Scheduler, Service, ServiceKey};
+use ipvs_lab::{DRIVERS, Handle, in_netns, sh, with_each_handle};
 
 /// What `ipvsadm -S -n` prints for the table as this crate reads it
 /// (services and destinations in ipvsadm's sort order).
-fn save_lines(ipvs: &Ipvs) -> String {
+fn save_lines(ipvs: &Handle) -> String {
     let mut services = ipvs.services().expect("list services");
     services.sort_by_key(|s| sort_key(&s.key));
     let mut out = String::new();
@@ -46,8 +46,7 @@ fn family_rank(v6: bool) -> u8 {
 #[test]
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn family_resolves_and_info_matches_proc() {
-    in_netns(|| {
-        let ipvs = Ipvs::new().expect("open a handle and resolve the IPVS family");
+    with_each_handle(|ipvs| {
         let family = ipvs.family().unwrap();
         assert!(family.id >= 0x10, "dynamic family id, got {}", family.id);
         assert_eq!(family.version, Some(1));
@@ -72,8 +71,7 @@ fn family_resolves_and_info_matches_proc() {
 #[test]
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn tcp_rr_service_with_masquerading_destination_round_trips_with_ipvsadm() {
-    in_netns(|| {
-        let ipvs = Ipvs::new().unwrap();
+    with_each_handle(|ipvs| {
         let key: ServiceKey = "tcp:203.0.113.1:80".parse().unwrap();
         let service = Service::new(key, Scheduler::RoundRobin);
         ipvs.add_service(&service)
@@ -101,7 +99,7 @@ fn tcp_rr_service_with_masquerading_destination_round_trips_with_ipvsadm() {
             saved,
             "-A -t 203.0.113.1:80 -s rr\n-a -t 203.0.113.1:80 -r 198.51.100.10:80 -m -w 1\n"
         );
-        assert_eq!(save_lines(&ipvs), saved);
+        assert_eq!(save_lines(ipvs), saved);
         let listed = sh("ipvsadm -Ln");
         assert!(listed.contains("TCP  203.0.113.1:80 rr"), "{listed}");
         assert!(
@@ -136,7 +134,7 @@ fn addr(text: &str) -> SocketAddr {
 }
 
 /// A table using every feature, written through the crate.
-fn write_every_feature(ipvs: &Ipvs) {
+fn write_every_feature(ipvs: &Handle) {
     let tcp = svc("tcp:203.0.113.1:80");
     ipvs.add_service(&Service::new(tcp, Scheduler::RoundRobin))
         .unwrap();
@@ -231,11 +229,10 @@ fn write_every_feature(ipvs: &Ipvs) {
 #[test]
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn every_feature_we_write_ipvsadm_reads_identically() {
-    in_netns(|| {
-        let ipvs = Ipvs::new().unwrap();
-        write_every_feature(&ipvs);
+    with_each_handle(|ipvs| {
+        write_every_feature(ipvs);
         let saved = sh("ipvsadm -S -n");
-        assert_eq!(save_lines(&ipvs), saved);
+        assert_eq!(save_lines(ipvs), saved);
         for expected in [
             "-A -t 203.0.113.1:80 -s rr",
             "-a -t 203.0.113.1:80 -r 198.51.100.22:80 -i -w 0 --tun-type gue --tun-port 6080 --tun-csum",
@@ -273,7 +270,7 @@ fn every_feature_we_write_ipvsadm_reads_identically() {
 #[test]
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn every_feature_ipvsadm_writes_we_read_identically() {
-    in_netns(|| {
+    with_each_handle(|ipvs| {
         sh("set -e
             ipvsadm -A -t 203.0.113.1:80 -s wrr
             ipvsadm -a -t 203.0.113.1:80 -r 198.51.100.10:8080 -m -w 4 -x 50 -y 5
@@ -289,8 +286,7 @@ fn every_feature_ipvsadm_writes_we_read_identically() {
             ipvsadm -A --sctp-service 192.0.2.1:9 -s dh
             ipvsadm -A -u 192.0.2.2:5060 -s rr -p 90 --pe sip -M 255.255.0.0
             ipvsadm -A -t 192.0.2.3:443 -s fo -b flag-3");
-        let ipvs = Ipvs::new().unwrap();
-        assert_eq!(save_lines(&ipvs), sh("ipvsadm -S -n"));
+        assert_eq!(save_lines(ipvs), sh("ipvsadm -S -n"));
 
         let udp6 = ipvs.service(&svc("udp:[2001:db8::1]:53")).unwrap();
         assert_eq!(udp6.scheduler, Scheduler::SourceHashing);
@@ -361,8 +357,7 @@ fn every_feature_ipvsadm_writes_we_read_identically() {
 #[test]
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn update_delete_flush_and_zero() {
-    in_netns(|| {
-        let ipvs = Ipvs::new().unwrap();
+    with_each_handle(|ipvs| {
         let key = svc("tcp:203.0.113.1:80");
         ipvs.add_service(&Service::new(key, Scheduler::RoundRobin))
             .unwrap();
@@ -404,8 +399,7 @@ fn update_delete_flush_and_zero() {
 #[test]
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn kernel_errors_are_typed_and_invalid_requests_change_nothing() {
-    in_netns(|| {
-        let ipvs = Ipvs::new().unwrap();
+    with_each_handle(|ipvs| {
         let key = svc("tcp:203.0.113.1:80");
         let service = Service::new(key, Scheduler::RoundRobin);
         let dest = Destination::new(addr("198.51.100.10:80"), Forwarding::Masquerade);
@@ -500,8 +494,7 @@ fn kernel_errors_are_typed_and_invalid_requests_change_nothing() {
 #[test]
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn timeouts_round_trip_with_ipvsadm() {
-    in_netns(|| {
-        let ipvs = Ipvs::new().unwrap();
+    with_each_handle(|ipvs| {
         let start = ipvs.timeouts().unwrap();
         let shown = sh("ipvsadm -L --timeout");
         assert!(
@@ -533,9 +526,8 @@ fn timeouts_round_trip_with_ipvsadm() {
 #[test]
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn sync_daemon_both_directions() {
-    in_netns(|| {
+    with_each_handle(|ipvs| {
         sh("ip link add sync0 type dummy && ip link set sync0 multicast on up");
-        let ipvs = Ipvs::new().unwrap();
         assert!(ipvs.daemons().unwrap().is_empty());
         let master = SyncDaemon::new(DaemonRole::Master, "sync0", 7)
             .with_mcast_group("239.1.2.3".parse().unwrap())
@@ -579,7 +571,7 @@ fn sync_daemon_both_directions() {
 #[test]
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn stats_move_with_real_traffic_and_zero_resets_them() {
-    in_netns(|| {
+    with_each_handle(|ipvs| {
         // This namespace is the director. Client namespace on 203.0.113.0/24,
         // real server namespace on 198.51.100.0/24; NAT through the VIP.
         let tag = std::process::id();
@@ -605,8 +597,7 @@ fn stats_move_with_real_traffic_and_zero_resets_them() {
                 "kill {server_pid}; sleep 0.2; ip netns del {client}; ip netns del {server}"
             ));
         };
-        let result = std::panic::catch_unwind(|| {
-            let ipvs = Ipvs::new().unwrap();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let key = svc("tcp:203.0.113.1:80");
             ipvs.add_service(&Service::new(key, Scheduler::RoundRobin))
                 .unwrap();
@@ -700,7 +691,7 @@ fn stats_move_with_real_traffic_and_zero_resets_them() {
                 (zeroed.connections, zeroed.packets_in, zeroed.bytes_out),
                 (0, 0, 0)
             );
-        });
+        }));
         cleanup();
         if let Err(panic) = result {
             std::panic::resume_unwind(panic);
@@ -711,12 +702,10 @@ fn stats_move_with_real_traffic_and_zero_resets_them() {
 #[test]
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn threads_hammering_one_handle_never_mix_replies() {
-    in_netns(|| {
-        let ipvs = std::sync::Arc::new(Ipvs::new().unwrap());
-        let threads: Vec<_> = (0..6u16)
-            .map(|t| {
-                let ipvs = ipvs.clone();
-                std::thread::spawn(move || {
+    with_each_handle(|ipvs| {
+        std::thread::scope(|scope| {
+            for t in 0..6u16 {
+                scope.spawn(move || {
                     let key = ServiceKey::tcp(SocketAddr::from(([203, 0, 113, 1], 1000 + t)));
                     ipvs.add_service(&Service::new(key, Scheduler::RoundRobin))
                         .unwrap();
@@ -739,13 +728,10 @@ fn threads_hammering_one_handle_never_mix_replies() {
                         let all = ipvs.services().unwrap();
                         assert!(all.iter().any(|s| s.key == key));
                     }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        assert_eq!(save_lines(&ipvs), sh("ipvsadm -S -n"));
+                });
+            }
+        });
+        assert_eq!(save_lines(ipvs), sh("ipvsadm -S -n"));
         assert_eq!(ipvs.services().unwrap().len(), 6);
     });
 }
@@ -753,11 +739,17 @@ fn threads_hammering_one_handle_never_mix_replies() {
 #[test]
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn handle_opened_in_another_namespace_stays_there() {
-    in_netns(|| {
+    for driver in DRIVERS {
+        in_netns(move || opened_in_another_namespace(driver));
+    }
+}
+
+fn opened_in_another_namespace(driver: ipvs_lab::Driver) {
+    {
         let name = format!("ipvsrs{}", std::process::id());
         sh(&format!("ip netns add {name}"));
         let result = std::panic::catch_unwind(|| {
-            let there = Ipvs::in_netns(&name).expect("open in the named namespace");
+            let there = Handle::in_netns(driver, &name).expect("open in the named namespace");
             there
                 .add_service(&Service::new(
                     svc("udp:192.0.2.53:53"),
@@ -770,13 +762,13 @@ fn handle_opened_in_another_namespace_stays_there() {
             );
             // The calling thread did not move: its own table is empty.
             assert_eq!(sh("ipvsadm -S -n"), "");
-            let here = Ipvs::new().unwrap();
+            let here = Handle::new(driver).unwrap();
             assert!(here.services().unwrap().is_empty());
             let file = std::fs::File::open(format!("/run/netns/{name}")).unwrap();
-            let by_fd = Ipvs::in_netns_fd(std::os::fd::AsFd::as_fd(&file)).unwrap();
+            let by_fd = Handle::in_netns_fd(driver, std::os::fd::AsFd::as_fd(&file)).unwrap();
             assert_eq!(by_fd.services().unwrap().len(), 1);
             assert!(matches!(
-                Ipvs::in_netns("no-such-netns-here"),
+                Handle::in_netns(driver, "no-such-netns-here"),
                 Err(Error::Io { .. })
             ));
         });
@@ -784,15 +776,14 @@ fn handle_opened_in_another_namespace_stays_there() {
         if let Err(panic) = result {
             std::panic::resume_unwind(panic);
         }
-    });
+    }
 }
 
 #[test]
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn raw_request_escape_hatch() {
-    in_netns(|| {
+    with_each_handle(|ipvs| {
         use ipvs::ipvs_sys::{InfoAttribute, IpvsAttribute, IpvsCmd, IpvsMessage};
-        let ipvs = Ipvs::new().unwrap();
         let replies = ipvs
             .request(&IpvsMessage::new(IpvsCmd::GetInfo, vec![]), false)
             .unwrap();
@@ -848,7 +839,13 @@ fn unprivileged_child_reports_permission_denied() {
         return;
     }
     // Resolving the family needs no privilege; IPVS commands do.
-    let ipvs = Ipvs::new().expect("GETFAMILY works unprivileged");
+    for driver in DRIVERS {
+        unprivileged(&Handle::new(driver).expect("GETFAMILY works unprivileged"));
+    }
+    println!("CHILD-SAW-PERMISSION-DENIED");
+}
+
+fn unprivileged(ipvs: &Handle) {
     let err = ipvs.info().unwrap_err();
     assert!(
         matches!(
@@ -867,13 +864,12 @@ fn unprivileged_child_reports_permission_denied() {
         ))
         .unwrap_err();
     assert!(matches!(err, Error::PermissionDenied { .. }), "{err:?}");
-    println!("CHILD-SAW-PERMISSION-DENIED");
 }
 
 #[test]
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn large_tables_are_dumped_across_many_datagrams() {
-    in_netns(|| {
+    with_each_handle(|ipvs| {
         // 500 services and 450 destinations: several 32 KiB dump datagrams
         // each (configuration only, no traffic).
         let mut rules = String::new();
@@ -889,7 +885,6 @@ fn large_tables_are_dumped_across_many_datagrams() {
             }
         }
         sh(&format!("ipvsadm -R <<'RULES'\n{rules}RULES"));
-        let ipvs = Ipvs::new().unwrap();
         let services = ipvs.services().unwrap();
         assert_eq!(services.len(), 501);
         let dests = ipvs.destinations(&svc("udp:192.0.2.1:53")).unwrap();
@@ -907,5 +902,43 @@ fn large_tables_are_dumped_across_many_datagrams() {
         theirs.sort_unstable();
         ours.sort_unstable();
         assert_eq!(ours, theirs);
+    });
+}
+
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn a_dump_abandoned_at_its_deadline_leaves_the_handle_usable() {
+    with_each_handle(|ipvs| {
+        // Enough services for a dump of several datagrams.
+        let mut rules = String::new();
+        for port in 1..=600u16 {
+            rules.push_str(&format!("-A -t 198.51.100.1:{port} -s wrr\n"));
+        }
+        sh(&format!("ipvsadm -R <<'RULES'\n{rules}RULES"));
+        // A deadline already past when the first datagram is queued: the
+        // call gives up with the kernel's dump still running on the socket,
+        // which would make the next dump fail with EBUSY.
+        let hasty = ipvs.with_timeout(std::time::Duration::ZERO);
+        for _ in 0..3 {
+            assert!(
+                matches!(hasty.services(), Err(Error::Timeout { .. })),
+                "{:?}",
+                ipvs.driver()
+            );
+            assert_eq!(ipvs.services().expect("the next dump works").len(), 600);
+        }
+        // The same after a batch and a snapshot cut short.
+        let mut batch = ipvs::Batch::new();
+        for port in 1..=50u16 {
+            batch
+                .delete_service(&svc(&format!("tcp:198.51.100.1:{port}")))
+                .unwrap();
+        }
+        let outcome = hasty.execute_batch(&batch).unwrap();
+        assert!(outcome.results.iter().all(|r| r.is_err()));
+        assert!(matches!(hasty.snapshot(), Err(Error::Timeout { .. })));
+        let left = ipvs.snapshot().unwrap().services.len();
+        assert!((550..=600).contains(&left), "{left}");
+        assert_eq!(save_lines(ipvs), sh("ipvsadm -S -n"));
     });
 }

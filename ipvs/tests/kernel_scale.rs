@@ -13,7 +13,7 @@
 use std::net::SocketAddr;
 
 use ipvs::{Batch, Destination, Error, Forwarding, Ipvs, Op, Scheduler, Service, ServiceKey};
-use ipvs_lab::{in_netns, sh};
+use ipvs_lab::{Handle, sh, with_each_handle};
 
 /// Held by every test of this file for its whole run.
 fn serial() -> std::sync::MutexGuard<'static, ()> {
@@ -74,8 +74,7 @@ fn big_table(services: u32, dests: u8) -> (Batch, Vec<String>) {
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn batch_of_2000_services_with_4_destinations_lands_and_matches_ipvsadm() {
     let _serial = serial();
-    in_netns(|| {
-        let ipvs = Ipvs::new().unwrap();
+    with_each_handle(|ipvs| {
         let (batch, expected) = big_table(2000, 4);
         assert_eq!(batch.len(), 10_000);
         let start = std::time::Instant::now();
@@ -91,8 +90,7 @@ fn batch_of_2000_services_with_4_destinations_lands_and_matches_ipvsadm() {
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn batch_errors_are_attributed_to_the_failing_requests_and_the_rest_applies() {
     let _serial = serial();
-    in_netns(|| {
-        let ipvs = Ipvs::new().unwrap();
+    with_each_handle(|ipvs| {
         let a = svc("tcp:203.0.113.1:80");
         let b = svc("tcp:203.0.113.2:80");
         let missing = svc("tcp:203.0.113.9:80");
@@ -186,8 +184,7 @@ const VARIED_RULES: &str = "\
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn snapshot_equals_the_single_calls_and_ipvsadm() {
     let _serial = serial();
-    in_netns(|| {
-        let ipvs = Ipvs::new().unwrap();
+    with_each_handle(|ipvs| {
         sh(&format!("ipvsadm -R <<'RULES'\n{VARIED_RULES}RULES"));
         let (batch, _) = big_table(1000, 4);
         assert!(ipvs.execute_batch(&batch).unwrap().is_success());
@@ -311,8 +308,7 @@ fn desired_lines(desired: &[ServiceState]) -> Vec<String> {
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn apply_from_empty_again_and_changed_matches_ipvsadm() {
     let _serial = serial();
-    in_netns(|| {
-        let ipvs = Ipvs::new().unwrap();
+    with_each_handle(|ipvs| {
         let options = ApplyOptions::default();
         let desired = varied_desired();
         let report = ipvs.apply(&desired, &options).unwrap();
@@ -376,8 +372,7 @@ fn apply_from_empty_again_and_changed_matches_ipvsadm() {
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn apply_of_2000_services_then_a_no_op_apply() {
     let _serial = serial();
-    in_netns(|| {
-        let ipvs = Ipvs::new().unwrap();
+    with_each_handle(|ipvs| {
         let desired: Vec<ServiceState> = (0..2000)
             .map(|n| {
                 let mut state =
@@ -410,7 +405,7 @@ fn apply_of_2000_services_then_a_no_op_apply() {
 /// Applies `changed` (which the kernel must reject at `failing`) over
 /// `desired` and checks that `ipvsadm -S -n` is byte-identical afterwards.
 fn rejected_apply_leaves_the_table_as_it_was(
-    ipvs: &Ipvs,
+    ipvs: &Handle,
     changed: &[ServiceState],
     failing: &str,
 ) -> Error {
@@ -447,8 +442,7 @@ fn rejected_apply_leaves_the_table_as_it_was(
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn injected_failures_mid_way_are_rolled_back_completely() {
     let _serial = serial();
-    in_netns(|| {
-        let ipvs = Ipvs::new().unwrap();
+    with_each_handle(|ipvs| {
         let desired = varied_desired();
         ipvs.apply(&desired, &ApplyOptions::default()).unwrap();
 
@@ -471,7 +465,7 @@ fn injected_failures_mid_way_are_rolled_back_completely() {
             )),
         ); // -A, -a (after the failure)
         let err = rejected_apply_leaves_the_table_as_it_was(
-            &ipvs,
+            ipvs,
             &changed,
             "-E -f 7 -s nosuch -p 120 -M 255.255.255.0 -b flag-1,flag-2",
         );
@@ -497,7 +491,7 @@ fn injected_failures_mid_way_are_rolled_back_completely() {
             Scheduler::RoundRobin,
         ))); // -A after it
         let err = rejected_apply_leaves_the_table_as_it_was(
-            &ipvs,
+            ipvs,
             &changed,
             "-A -u 192.0.2.5:5060 -s rr -p 60 --pe nosuchpe",
         );
@@ -515,7 +509,7 @@ fn injected_failures_mid_way_are_rolled_back_completely() {
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn drain_keeps_a_destination_with_a_held_connection_until_it_ends() {
     let _serial = serial();
-    in_netns(|| {
+    with_each_handle(|ipvs| {
         // This namespace is the director (NAT): client on 203.0.113.0/24,
         // real servers .10 and .11 on 198.51.100.0/24 in one namespace.
         let tag = std::process::id();
@@ -545,7 +539,6 @@ fn drain_keeps_a_destination_with_a_held_connection_until_it_ends() {
             ));
         };
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let ipvs = Ipvs::new().unwrap();
             let drain = ApplyOptions::default().with_drain(true);
             let key = svc("tcp:203.0.113.1:80");
             let old = Destination::new(addr("198.51.100.10:8080"), Forwarding::Masquerade);
@@ -563,7 +556,7 @@ fn drain_keeps_a_destination_with_a_held_connection_until_it_ends() {
             ))
             .trim()
             .to_owned();
-            let connections = |ipvs: &Ipvs| {
+            let connections = |ipvs: &Handle| {
                 let snapshot = ipvs.snapshot().unwrap();
                 snapshot.services[0]
                     .destinations
@@ -573,7 +566,7 @@ fn drain_keeps_a_destination_with_a_held_connection_until_it_ends() {
             };
             let mut held = None;
             for _ in 0..100 {
-                held = connections(&ipvs).filter(|n| *n > 0);
+                held = connections(ipvs).filter(|n| *n > 0);
                 if held.is_some() {
                     break;
                 }
@@ -642,8 +635,7 @@ fn snapshot_and_service_list_stay_whole_while_another_namespace_changes() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
     let _serial = serial();
-    in_netns(|| {
-        let ipvs = Ipvs::new().unwrap();
+    with_each_handle(|ipvs| {
         let (batch, expected) = big_table(1000, 1);
         assert!(ipvs.execute_batch(&batch).unwrap().is_success());
 

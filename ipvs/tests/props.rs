@@ -247,4 +247,12 @@ proptest! {
         ipvs::fuzzing::datagram_walk(&bytes);
         ipvs::fuzzing::ctrl_reply(&bytes);
     }
+
+    #[test]
+    fn the_protocol_core_ends_every_request_once_and_routes_by_sequence(
+        bytes in prop::collection::vec(any::<u8>(), 0..256)
+    ) {
+        // The invariants are the fuzz harness's own assertions.
+        ipvs::fuzzing::protocol(&bytes);
+    }
 }

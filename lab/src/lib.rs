@@ -13,8 +13,15 @@
 //!   network namespace of its own, so tests never see each other's services.
 //! - Inside the lab a missing IPVS is a failure, never a skip: [`in_netns`]
 //!   panics when the `ip_vs` module cannot be loaded.
+//! - Tests of the `ipvs` API run through both of its handles, blocking and
+//!   tokio: [`with_each_handle`] gives the body a [`Handle`] of each, each
+//!   in a namespace of its own.
 
 use std::process::{Command, Stdio};
+
+mod handle;
+
+pub use handle::{DRIVERS, Driver, Handle, with_each_handle};
 
 /// Environment variable set by `cargo xtask test` (in the VM, or with
 /// `--host-kernel` on a host whose own kernel has IPVS).

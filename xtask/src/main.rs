@@ -10,6 +10,8 @@
 //! - `cargo xtask demo [--kernel 6.1|6.12]`: the main job, shown in the lab VM.
 //! - `cargo xtask bench-kernel [--kernel 6.1|6.12] [--runs N] [--smoke]`: the
 //!   scale benchmarks in the lab VM, against ipvsadm.
+//! - `cargo xtask public-api [--bless] [CRATE...]`: check (or rewrite) the
+//!   listing of each library crate's public API.
 //!
 //! Everything this needs that the machine lacks is installed on first use
 //! (`lab.rs` says what and where), so a fresh machine needs only Rust.
@@ -18,6 +20,7 @@ mod bench_kernel;
 mod demo;
 mod lab;
 mod process;
+mod public_api;
 mod test;
 
 use std::process::ExitCode;
@@ -35,7 +38,11 @@ usage:
                                                    issue 7's benchmarks in the lab VM, against
                                                    ipvsadm -R / -Sn, with ratios and targets
 
-test stages: fmt, clippy, deps, unit, kernel, doc, bench, fuzz (comma-separated with --only)
+  cargo xtask public-api [--bless] [CRATE...]
+                                                   check (or with --bless, rewrite) CRATE/public-api.txt,
+                                                   the listing of each library crate's public API
+
+test stages: fmt, clippy, deps, api, unit, kernel, doc, bench, fuzz (comma-separated with --only)
 --host-kernel: run the kernel tests directly on this host (its own kernel must have IPVS)";
 
 fn main() -> ExitCode {
@@ -45,6 +52,7 @@ fn main() -> ExitCode {
         Some("test") => test::main(&args[1..]),
         Some("demo") => demo::main(&args[1..]),
         Some("bench-kernel") => bench_kernel::main(&args[1..]),
+        Some("public-api") => public_api::main(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(0)

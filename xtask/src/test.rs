@@ -9,9 +9,10 @@
 //! | fmt | `cargo fmt --all -- --check` |
 //! | clippy | `cargo clippy --workspace --all-targets -- -D warnings` |
 //! | deps | `cargo tree -d`: no rust-netlink crate in two versions |
+//! | api | each library's public API against its `public-api.txt` (`cargo xtask public-api`) |
 //! | unit | `cargo test --workspace` (kernel tests are `#[ignore]`d on the host) |
 //! | kernel | the `kernel*` test targets, run with `--ignored` inside the lab VM, one boot per kernel (6.1 and 6.12); or on this host with `--host-kernel` |
-//! | doc | `cargo doc --workspace --no-deps` with warnings denied |
+//! | doc | `cargo doc --workspace --no-deps --all-features` with warnings denied |
 //! | bench | `cargo test --workspace --benches`: every benchmark once, in test mode |
 //! | fuzz | each cargo-fuzz target for a few seconds (nightly) |
 //!
@@ -25,8 +26,8 @@ use crate::lab::{Kernel, Lab};
 use crate::process::{self, workspace_root};
 use crate::{Result, take_flag, take_option};
 
-const STAGES: [&str; 8] = [
-    "fmt", "clippy", "deps", "unit", "kernel", "doc", "bench", "fuzz",
+const STAGES: [&str; 9] = [
+    "fmt", "clippy", "deps", "api", "unit", "kernel", "doc", "bench", "fuzz",
 ];
 
 /// Watchdog for one VM boot running the kernel suites.
@@ -110,14 +111,17 @@ pub fn main(args: &[String]) -> Result<i32> {
                 ]),
             )),
             "deps" => outcomes.push(duplicate_netlink_crates()),
+            "api" => outcomes.push(public_api()),
             "unit" => outcomes.push(libtest("unit", cargo().args(["test", "--workspace"]))),
             "kernel" => outcomes.extend(kernel_stage(&kernels, host_kernel)),
             "doc" => outcomes.push(simple(
                 "doc",
+                // Every feature, as docs.rs builds them.
                 cargo().env("RUSTDOCFLAGS", "-D warnings").args([
                     "doc",
                     "--workspace",
                     "--no-deps",
+                    "--all-features",
                 ]),
             )),
             "bench" => outcomes.push(benches()),
@@ -178,6 +182,22 @@ fn count_test_results(output: &str, into: &mut Outcome) {
             }
         }
     }
+}
+
+/// Every listed crate's public API matches its committed listing.
+fn public_api() -> Outcome {
+    let mut outcome = Outcome::new("api");
+    for name in crate::public_api::CRATES {
+        match crate::public_api::check(name, false) {
+            Ok(true) => outcome.passed += 1,
+            Ok(false) => {
+                outcome.failed += 1;
+                outcome = outcome.fail(format!("{name}/public-api.txt differs (see above)"));
+            }
+            Err(e) => outcome = outcome.fail(e),
+        }
+    }
+    outcome
 }
 
 fn duplicate_netlink_crates() -> Outcome {
