@@ -62,11 +62,29 @@ impl Namespace {
     }
 
     /// Opens a configured generic-netlink socket in this namespace, without
-    /// moving the calling thread; returns it and its port id.
+    /// moving the calling thread; returns it and its port id. When the
+    /// calling thread is in the namespace already, the socket is opened
+    /// right here: entering a namespace (`setns`) needs `CAP_SYS_ADMIN`,
+    /// which a handle in its own namespace must not require.
     fn open_socket(&self) -> io::Result<(Socket, u32)> {
         match &self.file {
-            Some(file) => netns::run_in_netns_fd(file.as_fd(), open_socket),
-            None => open_socket(),
+            Some(file) if !Self::is_current(file.as_fd()) => {
+                netns::run_in_netns_fd(file.as_fd(), open_socket)
+            }
+            _ => open_socket(),
+        }
+    }
+
+    /// Whether `file` is the calling thread's network namespace (same
+    /// device and inode as `/proc/thread-self/ns/net`).
+    fn is_current(file: BorrowedFd<'_>) -> bool {
+        let id = |stat: nix::sys::stat::FileStat| (stat.st_dev, stat.st_ino);
+        match (
+            nix::sys::stat::fstat(file),
+            nix::sys::stat::stat("/proc/thread-self/ns/net"),
+        ) {
+            (Ok(ours), Ok(current)) => id(ours) == id(current),
+            _ => false,
         }
     }
 }
@@ -304,5 +322,19 @@ mod tokio_socket {
             self.port = port;
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_current_namespace_is_recognised_as_current() {
+        let namespace = Namespace::current();
+        let file = namespace.file.as_ref().expect("/proc is mounted");
+        assert!(Namespace::is_current(file.as_fd()));
+        // And a socket opens there without entering it (no CAP_SYS_ADMIN).
+        NetlinkSocket::open(namespace).unwrap();
     }
 }
