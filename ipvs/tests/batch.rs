@@ -373,8 +373,9 @@ fn a_silent_kernel_times_out_the_batch_blaming_the_unanswered_request() {
 
 #[test]
 fn a_stray_ack_storm_cannot_stretch_a_batch_past_its_deadline() {
-    // After the first ACK, a stale ACK every 50 ms for 10 s and never the
-    // second request's ACK: the batch must end at its 300 ms deadline.
+    // After the first ACK, a stale ACK every 50 ms for 10 s, each already
+    // queued when the reader gets to it, and never the second request's
+    // ACK: the batch must end at its 300 ms deadline all the same.
     let make = || {
         let mut seen = 0;
         ipvs_kernel(move |req, _| {
@@ -386,8 +387,7 @@ fn a_stray_ack_storm_cannot_stretch_a_batch_past_its_deadline() {
             stale.sequence = req.sequence.wrapping_sub(7);
             let mut storm = vec![kernel(ack(req))];
             for _ in 0..200 {
-                storm.push(Delivery::Stall(Duration::from_millis(50)));
-                storm.push(kernel(ack(&stale)));
+                storm.push(Delivery::Slow(Duration::from_millis(50), ack(&stale)));
             }
             storm
         })

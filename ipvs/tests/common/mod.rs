@@ -44,6 +44,9 @@ pub enum Delivery {
     Fail(i32),
     /// Nothing arrives for this long (a kernel that stalls).
     Stall(Duration),
+    /// A datagram the socket has queued, which the reader takes this long
+    /// to get to, whatever its deadline (a busy or descheduled reader).
+    Slow(Duration, Vec<u8>),
 }
 
 enum Front {
@@ -112,6 +115,15 @@ impl FakeKernel {
                 let n = first.len().min(buf.len());
                 buf[..n].copy_from_slice(&first[..n]);
                 Ok(Some(Received { len, sender: 0 }))
+            }
+            Some(Delivery::Slow(delay, bytes)) => {
+                std::thread::sleep(delay);
+                let n = bytes.len().min(buf.len());
+                buf[..n].copy_from_slice(&bytes[..n]);
+                Ok(Some(Received {
+                    len: bytes.len(),
+                    sender: 0,
+                }))
             }
         })
     }
