@@ -137,6 +137,11 @@ pub mod fuzzing;
 #[cfg(all(test, target_endian = "little"))]
 mod tests;
 
+/// The rust-netlink crates whose types this crate's API uses (`DefaultNla`,
+/// `Emitable`, `GenlFamily`, ...), re-exported so that users name the same
+/// version.
+pub use {netlink_packet_core, netlink_packet_generic};
+
 pub use self::{
     addr::{InetAddr, Netmask},
     attribute::IpvsAttribute,

@@ -11,6 +11,12 @@
 //!   netlink and generic-netlink headers into one reused buffer, as a batch
 //!   fills its `sendmsg` buffers.
 //!
+//! - `snapshot_1600x1_blocking` / `_async`: `snapshot()` of 1600 services
+//!   with one destination each through each handle, over a fake kernel that
+//!   replays prebuilt dump datagrams: everything a snapshot costs in user
+//!   space (the service list read twice, one destination dump per service,
+//!   every message decoded), without the kernel's share.
+//!
 //! `cargo xtask test` runs these once in criterion's test mode; for figures
 //! run `cargo bench -p ipvs --bench dump`.
 
@@ -56,9 +62,9 @@ fn service_attributes(i: u32) -> Vec<ServiceAttribute> {
     ]
 }
 
-/// One dump entry, kernel style: no `NLA_F_NESTED`, both stats nests.
-fn dump_entry(i: u32) -> IpvsMessage {
-    let stats = Nested::without_flag(vec![
+/// Counters as the kernel dumps them.
+fn stats() -> Nested<StatsAttribute> {
+    Nested::without_flag(vec![
         StatsAttribute::Conns(5),
         StatsAttribute::InPkts(30),
         StatsAttribute::OutPkts(30),
@@ -69,8 +75,12 @@ fn dump_entry(i: u32) -> IpvsMessage {
         StatsAttribute::OutPps(1),
         StatsAttribute::InBps(62),
         StatsAttribute::OutBps(204),
-    ]);
-    let stats64 = Nested::without_flag(vec![
+    ])
+}
+
+/// 64-bit counters as the kernel dumps them.
+fn stats64() -> Nested<Stats64Attribute> {
+    Nested::without_flag(vec![
         Stats64Attribute::Conns(5),
         Stats64Attribute::InPkts(30),
         Stats64Attribute::OutPkts(30),
@@ -81,10 +91,14 @@ fn dump_entry(i: u32) -> IpvsMessage {
         Stats64Attribute::OutPps(1),
         Stats64Attribute::InBps(62),
         Stats64Attribute::OutBps(204),
-    ]);
+    ])
+}
+
+/// One dump entry, kernel style: no `NLA_F_NESTED`, both stats nests.
+fn dump_entry(i: u32) -> IpvsMessage {
     let mut attributes = service_attributes(i);
-    attributes.push(ServiceAttribute::Stats(stats));
-    attributes.push(ServiceAttribute::Stats64(stats64));
+    attributes.push(ServiceAttribute::Stats(stats()));
+    attributes.push(ServiceAttribute::Stats64(stats64()));
     IpvsMessage::new(
         IpvsCmd::NewService,
         vec![IpvsAttribute::Service(Nested::without_flag(attributes))],
@@ -217,5 +231,192 @@ fn encode_requests(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parse_dump, encode_requests);
+/// A fake kernel that answers GETFAMILY, the service dump (prebuilt
+/// datagrams) and each destination dump (one prebuilt datagram), renumbered
+/// for each request.
+struct Replay {
+    services: Vec<Vec<u8>>,
+    destination: Vec<u8>,
+    queue: std::collections::VecDeque<Vec<u8>>,
+}
+
+const PORT: u32 = 4242;
+
+/// Which prebuilt datagram to answer with.
+enum Answer {
+    Service(usize),
+    Destination,
+}
+
+impl Replay {
+    fn new(services: u32) -> Self {
+        let mut datagrams = vec![Vec::new()];
+        for i in 0..services {
+            let message = dump_entry(i);
+            let needed = nlmsg_align(NLMSG_HDRLEN + GENL_HDRLEN + message.buffer_len());
+            if datagrams
+                .last()
+                .is_some_and(|d| d.len() + needed > DATAGRAM_LEN)
+            {
+                datagrams.push(Vec::new());
+            }
+            let last = datagrams.last_mut().expect("one datagram at least");
+            append(last, &message, NLM_F_MULTI, 0);
+        }
+        let mut destination = Vec::new();
+        append(&mut destination, &dest_entry(), NLM_F_MULTI, 0);
+        let at = destination.len();
+        destination.resize(at + NLMSG_HDRLEN + 4, 0);
+        MessageHeader {
+            length: (NLMSG_HDRLEN + 4) as u32,
+            message_type: 3, // NLMSG_DONE
+            flags: NLM_F_MULTI,
+            sequence: 0,
+            port: 0,
+        }
+        .emit(&mut destination[at..]);
+        datagrams
+            .last_mut()
+            .expect("one datagram at least")
+            .extend_from_slice(&destination[at..]);
+        Self {
+            services: datagrams,
+            destination,
+            queue: Default::default(),
+        }
+    }
+
+    /// A prebuilt datagram with every message renumbered for `request`.
+    fn answer(&mut self, answer: Answer, request: &MessageHeader) {
+        let datagram = match answer {
+            Answer::Service(index) => &self.services[index],
+            Answer::Destination => &self.destination,
+        };
+        let mut out = datagram.clone();
+        let mut at = 0;
+        while at + NLMSG_HDRLEN <= out.len() {
+            let mut header = MessageHeader::parse(&out[at..]).expect("a header");
+            header.sequence = request.sequence;
+            header.port = PORT;
+            header.emit(&mut out[at..]);
+            at += nlmsg_align(header.length as usize);
+        }
+        self.queue.push_back(out);
+    }
+}
+
+impl ipvs::testing::Transport for Replay {
+    fn send(&mut self, datagram: &[u8]) -> std::io::Result<()> {
+        for message in messages(datagram) {
+            let message = message.expect("well-formed requests");
+            let header = message.header;
+            if header.message_type == 0x10 {
+                let mut reply = vec![1, 2, 0, 0];
+                reply.extend([6, 0, 1, 0, 0x20, 0, 0, 0, 9, 0, 2, 0]);
+                reply.extend(b"IPVS\0\0\0\0");
+                let mut out = vec![0; NLMSG_HDRLEN];
+                out.extend(&reply);
+                MessageHeader {
+                    length: out.len() as u32,
+                    message_type: 0x10,
+                    flags: 0,
+                    sequence: header.sequence,
+                    port: PORT,
+                }
+                .emit(&mut out);
+                let mut ack = vec![0u8; NLMSG_HDRLEN + 4 + NLMSG_HDRLEN];
+                MessageHeader {
+                    length: ack.len() as u32,
+                    message_type: 2,
+                    flags: 0x100,
+                    sequence: header.sequence,
+                    port: PORT,
+                }
+                .emit(&mut ack);
+                out.extend(ack);
+                self.queue.push_back(out);
+            } else if message.payload[0] == u8::from(IpvsCmd::GetService) {
+                for index in 0..self.services.len() {
+                    self.answer(Answer::Service(index), &header);
+                }
+            } else {
+                self.answer(Answer::Destination, &header);
+            }
+        }
+        Ok(())
+    }
+
+    fn recv(
+        &mut self,
+        buf: &mut [u8],
+        _timeout: std::time::Duration,
+    ) -> std::io::Result<Option<ipvs::testing::Received>> {
+        Ok(self.queue.pop_front().map(|datagram| {
+            buf[..datagram.len()].copy_from_slice(&datagram);
+            ipvs::testing::Received {
+                len: datagram.len(),
+                sender: 0,
+            }
+        }))
+    }
+
+    fn local_port(&self) -> u32 {
+        PORT
+    }
+}
+
+/// The one destination of a service, as the kernel dumps it.
+fn dest_entry() -> IpvsMessage {
+    IpvsMessage::new(
+        IpvsCmd::NewDest,
+        vec![IpvsAttribute::Dest(Nested::without_flag(vec![
+            DestAttribute::AddrFamily(AddressFamily::Inet),
+            DestAttribute::Addr(Ipv4Addr::new(198, 51, 100, 10).into()),
+            DestAttribute::Port(8080),
+            DestAttribute::FwdMethod(ForwardMethod::Masq),
+            DestAttribute::Weight(1),
+            DestAttribute::TunType(TunnelType::Ipip),
+            DestAttribute::TunPort(0),
+            DestAttribute::TunFlags(TunnelFlags::empty()),
+            DestAttribute::UpperThreshold(0),
+            DestAttribute::LowerThreshold(0),
+            DestAttribute::ActiveConns(0),
+            DestAttribute::InactiveConns(0),
+            DestAttribute::PersistentConns(0),
+            DestAttribute::Stats(stats()),
+            DestAttribute::Stats64(stats64()),
+        ]))],
+    )
+}
+
+fn snapshot(c: &mut Criterion) {
+    const SERVICES: u32 = 1600;
+    let mut group = c.benchmark_group("snapshot");
+    group.throughput(Throughput::Elements(u64::from(SERVICES)));
+    let blocking = ipvs::Ipvs::with_transport(Replay::new(SERVICES)).expect("family");
+    group.bench_function("snapshot_1600x1_blocking", |b| {
+        b.iter(|| {
+            assert_eq!(
+                blocking.snapshot().unwrap().services.len(),
+                SERVICES as usize
+            )
+        })
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let asynchronous = runtime
+        .block_on(ipvs::AsyncIpvs::with_transport(Replay::new(SERVICES)))
+        .expect("family");
+    group.bench_function("snapshot_1600x1_async", |b| {
+        b.iter(|| {
+            let snapshot = runtime.block_on(asynchronous.snapshot()).unwrap();
+            assert_eq!(snapshot.services.len(), SERVICES as usize);
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, parse_dump, encode_requests, snapshot);
 criterion_main!(benches);

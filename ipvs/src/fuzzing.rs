@@ -71,7 +71,7 @@ pub fn conn_table(data: &[u8]) {
     }
 }
 
-/// Drives the protocol core ([`crate::proto::Protocol`]) with an arbitrary
+/// Drives the protocol core (`proto::Protocol`) with an arbitrary
 /// script: an exchange of up to 16 requests (one dump, or acknowledged
 /// requests) with a window of 1 to 8, then operations read from `data`:
 /// pack, datagrams (built from messages addressed to any request, stale or

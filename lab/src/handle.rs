@@ -121,7 +121,7 @@ macro_rules! dispatch {
     )*) => {
         impl Handle {
             $(
-                $(#[$doc])*
+                #[doc = concat!("`", stringify!($name), "` of either handle.")]
                 pub fn $name(&self $(, $arg: $ty)*) -> ipvs::Result<$ret> {
                     match self {
                         Handle::Blocking(ipvs) => ipvs.$name($($arg),*),

@@ -6,8 +6,17 @@
 //! | benchmark | ipvs-rs | baseline | target |
 //! |---|---|---|---|
 //! | program S×4 from empty | one [`Batch`] through `execute_batch` | `ipvsadm -R` of the same rules | ≥ 10× faster |
-//! | snapshot S×1 and S×4 | `Ipvs::snapshot` | `ipvsadm -Sn > /dev/null` | ≥ 3× faster |
+//! | snapshot S×1 and S×4 | `Ipvs::snapshot` | the floor (below) | ≤ 1.15× (S×1) |
 //! | no-op apply of S×4 | `Ipvs::apply` of the state already there | one `Ipvs::snapshot` | ≤ 1.2× |
+//! | each of the three, async | `AsyncIpvs`, the same call | `Ipvs` | ≤ 1.1× |
+//!
+//! The *floor* of a snapshot is the least any snapshot can cost on a kernel
+//! without a dump of every destination: the same `IPVS_CMD_GET_SERVICE`
+//! dump and one `IPVS_CMD_GET_DEST` dump per service, sent from prebuilt
+//! bytes over a bare netlink socket, each datagram read into one buffer and
+//! only walked for its `NLMSG_DONE`, nothing decoded. The snapshot rows
+//! also print `ipvsadm -Sn` against the floor: the most any snapshot could
+//! gain over ipvsadm.
 //!
 //! Each figure is the median of `--runs N` runs (default 5). `--smoke`
 //! divides every size by 10 (`--scale N` by N). Needs CAP_SYS_ADMIN and
@@ -29,8 +38,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use ipvs::ipvs_sys::{
+    AddressFamily, IpvsAttribute, IpvsCmd, IpvsMessage, Nested, Protocol, ServiceAttribute,
+};
 use ipvs::{
-    ApplyOptions, Batch, Destination, Forwarding, Ipvs, Scheduler, Service, ServiceKey,
+    ApplyOptions, AsyncIpvs, Batch, Destination, Forwarding, Ipvs, Scheduler, Service, ServiceKey,
     ServiceState,
 };
 
@@ -111,26 +123,42 @@ fn run() -> Result<bool> {
     let (services, dests) = (size(10_000), 4);
     let state = table(services, dests);
     let rules = restore_rules(&state);
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let (mut ours, mut ours_async, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..options.runs {
-        ours.push(in_fresh_netns(|ipvs| {
+        ours.push(in_fresh_netns(|handles| {
             let batch = batch_for(&state)?;
             let start = Instant::now();
-            let outcome = ipvs.execute_batch(&batch).map_err(|e| e.to_string())?;
+            let outcome = handles
+                .ipvs
+                .execute_batch(&batch)
+                .map_err(|e| e.to_string())?;
             let elapsed = start.elapsed();
             if let Some((index, e)) = outcome.first_error() {
                 return Err(format!("batch request {index}: {e}"));
             }
-            check_table(ipvs, services, dests)?;
+            check_table(&handles.ipvs, services, dests)?;
             Ok(elapsed)
         })?);
-        theirs.push(in_fresh_netns(|ipvs| {
+        ours_async.push(in_fresh_netns(|handles| {
+            let batch = batch_for(&state)?;
+            let start = Instant::now();
+            let outcome = handles
+                .run(|ipvs| ipvs.execute_batch(&batch))
+                .map_err(|e| e.to_string())?;
+            let elapsed = start.elapsed();
+            if let Some((index, e)) = outcome.first_error() {
+                return Err(format!("batch request {index}: {e}"));
+            }
+            check_table(&handles.ipvs, services, dests)?;
+            Ok(elapsed)
+        })?);
+        theirs.push(in_fresh_netns(|handles| {
             let elapsed = timed_ipvsadm(&["-R"], Some(&rules))?;
-            check_table(ipvs, services, dests)?;
+            check_table(&handles.ipvs, services, dests)?;
             Ok(elapsed)
         })?);
     }
-    let (ours, theirs) = (median_of(ours), median_of(theirs));
+    let (ours, ours_async, theirs) = (median_of(ours), median_of(ours_async), median_of(theirs));
     report(
         &mut rows,
         Row::faster(
@@ -140,56 +168,84 @@ fn run() -> Result<bool> {
             10.0,
         ),
     );
+    report(
+        &mut rows,
+        Row::at_most(
+            format!("program {services}x{dests} (AsyncIpvs vs Ipvs)"),
+            ours_async,
+            ours,
+            1.1,
+        ),
+    );
 
-    // (b) Snapshots.
+    // (b) Snapshots, against their floor and ipvsadm; the four take turns
+    // within each run.
     for (services, dests) in [(size(16_000), 1), (size(1_000), 4)] {
-        let (ours, theirs) = in_fresh_netns(|ipvs| {
-            program(ipvs, &table(services, dests))?;
-            let ours = median(options.runs, || {
-                let start = Instant::now();
-                let snapshot = ipvs.snapshot().map_err(|e| e.to_string())?;
-                let elapsed = start.elapsed();
-                if snapshot.services.len() != services {
-                    return Err(format!("snapshot saw {} services", snapshot.services.len()));
-                }
-                Ok(elapsed)
-            })?;
-            let theirs = median(options.runs, || timed_ipvsadm(&["-Sn"], None))?;
-            Ok((ours, theirs))
+        let [ours, ours_async, floor, theirs] = in_fresh_netns(|handles| {
+            let state = table(services, dests);
+            program(&handles.ipvs, &state)?;
+            let family = handles.ipvs.family().map_err(|e| e.to_string())?.id;
+            let floor_requests = FloorRequests::new(family, &state)?;
+            let check = |snapshot: ipvs::Result<ipvs::Snapshot>| match snapshot {
+                Ok(s) if s.services.len() == services => Ok(()),
+                Ok(s) => Err(format!("snapshot saw {} services", s.services.len())),
+                Err(e) => Err(e.to_string()),
+            };
+            let mut times: [Vec<Duration>; 4] = Default::default();
+            for _ in 0..options.runs {
+                times[0].push(timed(|| check(handles.ipvs.snapshot()))?);
+                times[1].push(timed(|| check(handles.run(|ipvs| ipvs.snapshot())))?);
+                times[2].push(floor_requests.run()?);
+                times[3].push(timed_ipvsadm(&["-Sn"], None)?);
+            }
+            Ok(times.map(median_of))
         })?;
+        let name = format!("snapshot {services}x{dests}");
+        report(
+            &mut rows,
+            Row::at_most(format!("{name} (snapshot vs floor)"), ours, floor, 1.15),
+        );
+        report(
+            &mut rows,
+            Row::at_most(format!("{name} (AsyncIpvs vs Ipvs)"), ours_async, ours, 1.1),
+        );
         report(
             &mut rows,
             Row::faster(
-                format!("snapshot {services}x{dests} (snapshot vs ipvsadm -Sn)"),
+                format!("{name} (snapshot vs ipvsadm -Sn)"),
                 ours,
                 theirs,
                 3.0,
             ),
+        );
+        report(
+            &mut rows,
+            Row::reference(format!("{name} (ipvsadm -Sn vs floor)"), theirs, floor),
         );
     }
 
     // (c) A no-op apply against one snapshot of the same table.
     let (services, dests) = (size(10_000), 4);
     let state = table(services, dests);
-    let (apply, snapshot) = in_fresh_netns(|ipvs| {
-        program(ipvs, &state)?;
-        let apply = median(options.runs, || {
-            let start = Instant::now();
-            let report = ipvs
-                .apply(&state, &ApplyOptions::default())
-                .map_err(|e| e.to_string())?;
-            let elapsed = start.elapsed();
-            if report.applied != 0 {
-                return Err(format!("the no-op apply sent {} writes", report.applied));
-            }
-            Ok(elapsed)
-        })?;
-        let snapshot = median(options.runs, || {
-            let start = Instant::now();
-            ipvs.snapshot().map_err(|e| e.to_string())?;
-            Ok(start.elapsed())
-        })?;
-        Ok((apply, snapshot))
+    let [apply, apply_async, snapshot] = in_fresh_netns(|handles| {
+        program(&handles.ipvs, &state)?;
+        let check = |report: ipvs::Result<ipvs::ApplyReport>| match report {
+            Ok(r) if r.applied == 0 => Ok(()),
+            Ok(r) => Err(format!("the no-op apply sent {} writes", r.applied)),
+            Err(e) => Err(e.to_string()),
+        };
+        let options_ = ApplyOptions::default();
+        let mut times: [Vec<Duration>; 3] = Default::default();
+        for _ in 0..options.runs {
+            times[0].push(timed(|| check(handles.ipvs.apply(&state, &options_)))?);
+            times[1].push(timed(|| {
+                check(handles.run(|ipvs| ipvs.apply(&state, &options_)))
+            })?);
+            times[2].push(timed(|| {
+                handles.ipvs.snapshot().map(drop).map_err(|e| e.to_string())
+            })?);
+        }
+        Ok(times.map(median_of))
     })?;
     report(
         &mut rows,
@@ -200,6 +256,15 @@ fn run() -> Result<bool> {
             ratio: apply.as_secs_f64() / snapshot.as_secs_f64(),
             target: Target::AtMost(1.2),
         },
+    );
+    report(
+        &mut rows,
+        Row::at_most(
+            format!("no-op apply {services}x{dests} (AsyncIpvs vs Ipvs)"),
+            apply_async,
+            apply,
+            1.1,
+        ),
     );
     print!("{}", render(&rows));
     Ok(rows.iter().all(Row::met))
@@ -252,11 +317,28 @@ fn restore_rules(state: &[ServiceState]) -> String {
     rules
 }
 
+/// Both handles on one namespace.
+struct Handles {
+    ipvs: Ipvs,
+    async_ipvs: AsyncIpvs,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Handles {
+    /// Runs one call of the async handle to completion.
+    fn run<'a, F, T>(&'a self, call: impl FnOnce(&'a AsyncIpvs) -> F) -> T
+    where
+        F: std::future::Future<Output = T> + 'a,
+    {
+        self.runtime.block_on(call(&self.async_ipvs))
+    }
+}
+
 /// Runs `body` on a thread of its own in a new network namespace (with
-/// `lo` up: without it the kernel refuses every destination), with a
-/// handle opened there; `ipvsadm` started from that thread runs there too.
+/// `lo` up: without it the kernel refuses every destination), with both
+/// handles opened there; `ipvsadm` started from that thread runs there too.
 /// The namespace goes when the thread ends.
-fn in_fresh_netns<T: Send>(body: impl FnOnce(&Ipvs) -> Result<T> + Send) -> Result<T> {
+fn in_fresh_netns<T: Send>(body: impl FnOnce(&Handles) -> Result<T> + Send) -> Result<T> {
     std::thread::scope(|scope| {
         scope
             .spawn(|| {
@@ -270,7 +352,18 @@ fn in_fresh_netns<T: Send>(body: impl FnOnce(&Ipvs) -> Result<T> + Send) -> Resu
                     return Err(format!("ip link set lo up: {up}"));
                 }
                 let ipvs = Ipvs::new().map_err(|e| format!("opening IPVS: {e}"))?;
-                body(&ipvs)
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("tokio: {e}"))?;
+                let async_ipvs = runtime
+                    .block_on(AsyncIpvs::new())
+                    .map_err(|e| format!("opening IPVS (async): {e}"))?;
+                body(&Handles {
+                    ipvs,
+                    async_ipvs,
+                    runtime,
+                })
             })
             .join()
             .unwrap_or_else(|_| Err("the benchmark thread panicked".into()))
@@ -328,10 +421,107 @@ fn timed_ipvsadm(args: &[&str], input: Option<&str>) -> Result<Duration> {
     Ok(elapsed)
 }
 
-/// The median of `runs` timings.
-fn median(runs: usize, mut once: impl FnMut() -> Result<Duration>) -> Result<Duration> {
-    let times = (0..runs).map(|_| once()).collect::<Result<Vec<_>>>()?;
-    Ok(median_of(times))
+/// How long `once` takes (it fails the run if it fails).
+fn timed(once: impl FnOnce() -> Result<()>) -> Result<Duration> {
+    let start = Instant::now();
+    once()?;
+    Ok(start.elapsed())
+}
+
+/// The snapshot's floor: its requests, prebuilt, and a bare socket.
+struct FloorRequests {
+    socket: netlink_sys::Socket,
+    list: Vec<u8>,
+    destinations: Vec<Vec<u8>>,
+}
+
+impl FloorRequests {
+    /// The `GET_SERVICE` dump and a `GET_DEST` dump for each service of
+    /// `state` (TCP, IPv4), as datagrams for family id `family`.
+    fn new(family: u16, state: &[ServiceState]) -> Result<Self> {
+        let mut socket = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_GENERIC)
+            .map_err(|e| format!("netlink socket: {e}"))?;
+        socket.bind_auto().map_err(|e| format!("bind: {e}"))?;
+        let dump = |attributes: Vec<IpvsAttribute>| {
+            let message = IpvsMessage::new(
+                if attributes.is_empty() {
+                    IpvsCmd::GetService
+                } else {
+                    IpvsCmd::GetDest
+                },
+                attributes,
+            );
+            use ipvs::ipvs_sys::netlink_packet_core::Emitable as _;
+            use ipvs::ipvs_sys::netlink_packet_generic::GenlFamily as _;
+            let length = 16 + 4 + message.buffer_len();
+            let mut out = vec![0u8; length];
+            out[0..4].copy_from_slice(&(length as u32).to_ne_bytes());
+            out[4..6].copy_from_slice(&family.to_ne_bytes());
+            out[6..8].copy_from_slice(&(0x1u16 | 0x300).to_ne_bytes()); // REQUEST | DUMP
+            out[16] = message.command();
+            out[17] = message.version();
+            message.emit(&mut out[20..]);
+            out
+        };
+        let destinations = state
+            .iter()
+            .map(|s| {
+                let ServiceKey::Addr { addr, .. } = s.service.key else {
+                    return Err("the floor covers address services only".to_owned());
+                };
+                let IpAddr::V4(ip) = addr.ip() else {
+                    return Err("the floor covers IPv4 services only".to_owned());
+                };
+                Ok(dump(vec![IpvsAttribute::Service(Nested::new(vec![
+                    ServiceAttribute::Af(AddressFamily::Inet),
+                    ServiceAttribute::Protocol(Protocol::Tcp),
+                    ServiceAttribute::Addr(ip.into()),
+                    ServiceAttribute::Port(addr.port()),
+                ]))]))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            socket,
+            list: dump(Vec::new()),
+            destinations,
+        })
+    }
+
+    /// Sends every dump and reads each to its end.
+    fn run(&self) -> Result<Duration> {
+        let mut buffer = vec![0u8; 64 * 1024];
+        let start = Instant::now();
+        self.dump(&self.list, &mut buffer)?;
+        for request in &self.destinations {
+            self.dump(request, &mut buffer)?;
+        }
+        Ok(start.elapsed())
+    }
+
+    /// One dump: send, then read datagrams until one holds `NLMSG_DONE`.
+    fn dump(&self, request: &[u8], buffer: &mut [u8]) -> Result<()> {
+        let kernel = netlink_sys::SocketAddr::new(0, 0);
+        self.socket
+            .send_to(request, &kernel, 0)
+            .map_err(|e| format!("send: {e}"))?;
+        loop {
+            let mut window: &mut [u8] = buffer;
+            let len = self
+                .socket
+                .recv(&mut window, 0)
+                .map_err(|e| format!("recv: {e}"))?;
+            let mut at = 0;
+            while at + 16 <= len {
+                let length = u32::from_ne_bytes(buffer[at..at + 4].try_into().unwrap_or_default());
+                match u16::from_ne_bytes([buffer[at + 4], buffer[at + 5]]) {
+                    3 => return Ok(()),                                  // NLMSG_DONE
+                    2 => return Err("the kernel refused a dump".into()), // NLMSG_ERROR
+                    _ => {}
+                }
+                at += (length as usize).max(16).next_multiple_of(4);
+            }
+        }
+    }
 }
 
 /// The median of at least one timing.
@@ -345,6 +535,8 @@ enum Target {
     AtLeastFaster(f64),
     /// ipvs-rs at most this multiple of the baseline.
     AtMost(f64),
+    /// No target: a ratio for reference.
+    None,
 }
 
 struct Row {
@@ -366,10 +558,33 @@ impl Row {
         }
     }
 
+    /// `ours` at most `limit` times `theirs`.
+    fn at_most(name: String, ours: Duration, theirs: Duration, limit: f64) -> Row {
+        Row {
+            name,
+            ours,
+            theirs,
+            ratio: ours.as_secs_f64() / theirs.as_secs_f64(),
+            target: Target::AtMost(limit),
+        }
+    }
+
+    /// A ratio printed for reference, with no target.
+    fn reference(name: String, ours: Duration, theirs: Duration) -> Row {
+        Row {
+            name,
+            ours,
+            theirs,
+            ratio: ours.as_secs_f64() / theirs.as_secs_f64(),
+            target: Target::None,
+        }
+    }
+
     fn met(&self) -> bool {
         match self.target {
             Target::AtLeastFaster(factor) => self.ratio >= factor,
             Target::AtMost(limit) => self.ratio <= limit,
+            Target::None => true,
         }
     }
 }
@@ -396,6 +611,7 @@ fn render_row(row: &Row) -> String {
     let (ratio, target) = match row.target {
         Target::AtLeastFaster(f) => (format!("{:.1}x", row.ratio), format!(">= {f}x faster")),
         Target::AtMost(m) => (format!("{:.2}x", row.ratio), format!("<= {m}x")),
+        Target::None => (format!("{:.2}x", row.ratio), "-".to_owned()),
     };
     format!(
         "{:<58} {:>8.1} ms {:>8.1} ms {:>8}  {:<13} {}\n",
@@ -404,6 +620,10 @@ fn render_row(row: &Row) -> String {
         row.theirs.as_secs_f64() * 1e3,
         ratio,
         target,
-        if row.met() { "met" } else { "MISSED" }
+        match (&row.target, row.met()) {
+            (Target::None, _) => "reference",
+            (_, true) => "met",
+            (_, false) => "MISSED",
+        }
     )
 }
