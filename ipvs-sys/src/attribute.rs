@@ -8,7 +8,8 @@ use netlink_packet_core::{
 
 use crate::{
     DaemonAttribute, DestAttribute, InfoAttribute, Nested, ServiceAttribute,
-    nested::{is_nest, is_plain, parse_nested},
+    nested::parse_nested,
+    wire::{ParseRaw, RawNla},
 };
 
 /// `IPVS_CMD_ATTR_SERVICE`
@@ -99,17 +100,23 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for IpvsAttribute 
     /// Parses with the `IPVS_CMD_ATTR_*` table; never yields
     /// [`IpvsAttribute::Info`] (the message parser does that by command).
     fn parse(buf: &NlaBuffer<&'a T>) -> Result<Self, DecodeError> {
-        let payload = buf.value();
-        let plain = is_plain(buf);
-        Ok(match buf.kind() {
-            IPVS_CMD_ATTR_SERVICE if is_nest(buf) => {
-                Self::Service(parse_nested(buf, "invalid IPVS_CMD_ATTR_SERVICE")?)
+        Self::parse_raw(RawNla::of(buf))
+    }
+}
+
+impl ParseRaw for IpvsAttribute {
+    fn parse_raw(nla: RawNla<'_>) -> Result<Self, DecodeError> {
+        let payload = nla.value;
+        let plain = nla.is_plain();
+        Ok(match nla.kind() {
+            IPVS_CMD_ATTR_SERVICE if nla.is_nest() => {
+                Self::Service(parse_nested(nla, "invalid IPVS_CMD_ATTR_SERVICE")?)
             }
-            IPVS_CMD_ATTR_DEST if is_nest(buf) => {
-                Self::Dest(parse_nested(buf, "invalid IPVS_CMD_ATTR_DEST")?)
+            IPVS_CMD_ATTR_DEST if nla.is_nest() => {
+                Self::Dest(parse_nested(nla, "invalid IPVS_CMD_ATTR_DEST")?)
             }
-            IPVS_CMD_ATTR_DAEMON if is_nest(buf) => {
-                Self::Daemon(parse_nested(buf, "invalid IPVS_CMD_ATTR_DAEMON")?)
+            IPVS_CMD_ATTR_DAEMON if nla.is_nest() => {
+                Self::Daemon(parse_nested(nla, "invalid IPVS_CMD_ATTR_DAEMON")?)
             }
             IPVS_CMD_ATTR_TIMEOUT_TCP if plain => {
                 Self::TimeoutTcp(parse_u32(payload).context("invalid IPVS_CMD_ATTR_TIMEOUT_TCP")?)
@@ -120,7 +127,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for IpvsAttribute 
             IPVS_CMD_ATTR_TIMEOUT_UDP if plain => {
                 Self::TimeoutUdp(parse_u32(payload).context("invalid IPVS_CMD_ATTR_TIMEOUT_UDP")?)
             }
-            _ => Self::Other(DefaultNla::parse(buf)?),
+            _ => Self::Other(nla.to_default()),
         })
     }
 }

@@ -11,7 +11,7 @@ use netlink_packet_core::{
 
 use crate::{
     DaemonState,
-    nested::is_plain,
+    wire::{ParseRaw, RawNla},
     wire::{emit_string, name_string, string_len},
 };
 
@@ -112,17 +112,23 @@ impl Nla for DaemonAttribute {
 
 impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for DaemonAttribute {
     fn parse(buf: &NlaBuffer<&'a T>) -> Result<Self, DecodeError> {
-        let payload = buf.value();
-        if !is_plain(buf) {
-            return Ok(Self::Other(DefaultNla::parse(buf)?));
+        Self::parse_raw(RawNla::of(buf))
+    }
+}
+
+impl ParseRaw for DaemonAttribute {
+    fn parse_raw(nla: RawNla<'_>) -> Result<Self, DecodeError> {
+        let payload = nla.value;
+        if !nla.is_plain() {
+            return Ok(Self::Other(nla.to_default()));
         }
-        Ok(match buf.kind() {
+        Ok(match nla.kind() {
             IPVS_DAEMON_ATTR_STATE => Self::State(DaemonState::from_bits_retain(
                 parse_u32(payload).context("invalid IPVS_DAEMON_ATTR_STATE")?,
             )),
             IPVS_DAEMON_ATTR_MCAST_IFN => match name_string(payload) {
                 Some(name) => Self::McastIfn(name),
-                None => Self::Other(DefaultNla::parse(buf)?),
+                None => Self::Other(nla.to_default()),
             },
             IPVS_DAEMON_ATTR_SYNC_ID => {
                 Self::SyncId(parse_u32(payload).context("invalid IPVS_DAEMON_ATTR_SYNC_ID")?)
@@ -150,7 +156,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for DaemonAttribut
             IPVS_DAEMON_ATTR_MCAST_TTL => {
                 Self::McastTtl(parse_u8(payload).context("invalid IPVS_DAEMON_ATTR_MCAST_TTL")?)
             }
-            _ => Self::Other(DefaultNla::parse(buf)?),
+            _ => Self::Other(nla.to_default()),
         })
     }
 }

@@ -10,7 +10,8 @@ use netlink_packet_core::{
 use crate::{
     AddressFamily, ForwardMethod, InetAddr, Nested, Stats64Attribute, StatsAttribute, TunnelFlags,
     TunnelType,
-    nested::{is_nest, is_plain, parse_nested},
+    nested::parse_nested,
+    wire::{ParseRaw, RawNla},
 };
 
 /// `IPVS_DEST_ATTR_ADDR`
@@ -160,9 +161,15 @@ impl Nla for DestAttribute {
 
 impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for DestAttribute {
     fn parse(buf: &NlaBuffer<&'a T>) -> Result<Self, DecodeError> {
-        let payload = buf.value();
-        let plain = is_plain(buf);
-        Ok(match buf.kind() {
+        Self::parse_raw(RawNla::of(buf))
+    }
+}
+
+impl ParseRaw for DestAttribute {
+    fn parse_raw(nla: RawNla<'_>) -> Result<Self, DecodeError> {
+        let payload = nla.value;
+        let plain = nla.is_plain();
+        Ok(match nla.kind() {
             IPVS_DEST_ATTR_ADDR if plain => {
                 Self::Addr(InetAddr::parse(payload).context("invalid IPVS_DEST_ATTR_ADDR")?)
             }
@@ -192,16 +199,16 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for DestAttribute 
             IPVS_DEST_ATTR_PERSIST_CONNS if plain => Self::PersistentConns(
                 parse_u32(payload).context("invalid IPVS_DEST_ATTR_PERSIST_CONNS")?,
             ),
-            IPVS_DEST_ATTR_STATS if is_nest(buf) => {
-                Self::Stats(parse_nested(buf, "invalid IPVS_DEST_ATTR_STATS")?)
+            IPVS_DEST_ATTR_STATS if nla.is_nest() => {
+                Self::Stats(parse_nested(nla, "invalid IPVS_DEST_ATTR_STATS")?)
             }
             IPVS_DEST_ATTR_ADDR_FAMILY if plain => Self::AddrFamily(
                 parse_u16(payload)
                     .context("invalid IPVS_DEST_ATTR_ADDR_FAMILY")?
                     .into(),
             ),
-            IPVS_DEST_ATTR_STATS64 if is_nest(buf) => {
-                Self::Stats64(parse_nested(buf, "invalid IPVS_DEST_ATTR_STATS64")?)
+            IPVS_DEST_ATTR_STATS64 if nla.is_nest() => {
+                Self::Stats64(parse_nested(nla, "invalid IPVS_DEST_ATTR_STATS64")?)
             }
             IPVS_DEST_ATTR_TUN_TYPE if plain => Self::TunType(
                 parse_u8(payload)
@@ -214,7 +221,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for DestAttribute 
             IPVS_DEST_ATTR_TUN_FLAGS if plain => Self::TunFlags(TunnelFlags::from_bits_retain(
                 parse_u16(payload).context("invalid IPVS_DEST_ATTR_TUN_FLAGS")?,
             )),
-            _ => Self::Other(DefaultNla::parse(buf).context("invalid IPVS destination attribute")?),
+            _ => Self::Other(nla.to_default()),
         })
     }
 }

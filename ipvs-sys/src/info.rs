@@ -6,7 +6,7 @@ use netlink_packet_core::{
     DecodeError, DefaultNla, ErrorContext, Nla, NlaBuffer, Parseable, emit_u32, parse_u32,
 };
 
-use crate::nested::is_plain;
+use crate::wire::{ParseRaw, RawNla};
 
 /// `IPVS_INFO_ATTR_VERSION`
 const IPVS_INFO_ATTR_VERSION: u16 = 1;
@@ -58,18 +58,24 @@ impl Nla for InfoAttribute {
 
 impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for InfoAttribute {
     fn parse(buf: &NlaBuffer<&'a T>) -> Result<Self, DecodeError> {
-        let payload = buf.value();
-        if !is_plain(buf) {
-            return Ok(Self::Other(DefaultNla::parse(buf)?));
+        Self::parse_raw(RawNla::of(buf))
+    }
+}
+
+impl ParseRaw for InfoAttribute {
+    fn parse_raw(nla: RawNla<'_>) -> Result<Self, DecodeError> {
+        let payload = nla.value;
+        if !nla.is_plain() {
+            return Ok(Self::Other(nla.to_default()));
         }
-        Ok(match buf.kind() {
+        Ok(match nla.kind() {
             IPVS_INFO_ATTR_VERSION => {
                 Self::Version(parse_u32(payload).context("invalid IPVS_INFO_ATTR_VERSION")?)
             }
             IPVS_INFO_ATTR_CONN_TAB_SIZE => Self::ConnTabSize(
                 parse_u32(payload).context("invalid IPVS_INFO_ATTR_CONN_TAB_SIZE")?,
             ),
-            _ => Self::Other(DefaultNla::parse(buf)?),
+            _ => Self::Other(nla.to_default()),
         })
     }
 }

@@ -2,11 +2,11 @@
 //! The IPVS generic-netlink message: command plus top-level attributes.
 
 use netlink_packet_core::{
-    DecodeError, Emitable, ErrorContext, NLA_HEADER_SIZE, Nla, NlaBuffer, Parseable,
-    ParseableParametrized,
+    DecodeError, Emitable, ErrorContext, NLA_HEADER_SIZE, Nla, ParseableParametrized,
 };
 use netlink_packet_generic::{GenlFamily, GenlHeader};
 
+use crate::wire::ParseRaw;
 use crate::{InfoAttribute, IpvsAttribute, nested::parse_attributes};
 
 /// `IPVS_GENL_NAME`
@@ -226,11 +226,11 @@ impl ParseableParametrized<[u8], GenlHeader> for IpvsMessage {
     fn parse_with_param(buf: &[u8], header: GenlHeader) -> Result<Self, DecodeError> {
         let cmd = IpvsCmd::from(header.cmd);
         let attributes = if cmd == IpvsCmd::SetInfo {
-            parse_attributes(buf, |nla: &NlaBuffer<&[u8]>| {
-                InfoAttribute::parse(nla).map(IpvsAttribute::Info)
+            parse_attributes(buf, |nla| {
+                InfoAttribute::parse_raw(nla).map(IpvsAttribute::Info)
             })
         } else {
-            parse_attributes(buf, |nla| IpvsAttribute::parse(nla))
+            parse_attributes(buf, IpvsAttribute::parse_raw)
         }
         .with_context(|| format!("invalid IPVS message (cmd {cmd:?})"))?;
         Ok(Self { cmd, attributes })

@@ -4,7 +4,9 @@
 
 use std::ops::{Deref, DerefMut};
 
-use netlink_packet_core::{DecodeError, ErrorContext, Nla, NlaBuffer, NlasIterator, Parseable};
+use netlink_packet_core::{DecodeError, ErrorContext, Nla};
+
+use crate::wire::{ParseRaw, RawNla};
 
 /// The attributes inside one nested attribute (`IPVS_CMD_ATTR_SERVICE`,
 /// `IPVS_SVC_ATTR_STATS`, ...), and whether the nest's type field carried
@@ -140,41 +142,26 @@ impl<T: Nla> Nested<T> {
 /// error.
 pub(crate) fn parse_attributes<T>(
     payload: &[u8],
-    mut parse: impl FnMut(&NlaBuffer<&[u8]>) -> Result<T, DecodeError>,
+    mut parse: impl FnMut(RawNla<'_>) -> Result<T, DecodeError>,
 ) -> Result<Vec<T>, DecodeError> {
-    let mut out = Vec::new();
-    for nla in NlasIterator::new(payload) {
-        out.push(parse(&nla?)?);
+    // One walk to count them first: growing the list one push at a time
+    // cost more than all the parsing (measured on a service dump).
+    let mut out = Vec::with_capacity(crate::wire::attributes(payload).count());
+    for nla in crate::wire::attributes(payload) {
+        out.push(parse(nla?)?);
     }
     Ok(out)
 }
 
 /// Parses the value of a nested attribute as a list of `T`, remembering
 /// whether the nest had `NLA_F_NESTED`.
-pub(crate) fn parse_nested<T, B>(
-    buf: &NlaBuffer<&B>,
+pub(crate) fn parse_nested<T: ParseRaw>(
+    nla: RawNla<'_>,
     what: &'static str,
-) -> Result<Nested<T>, DecodeError>
-where
-    T: for<'b> Parseable<NlaBuffer<&'b [u8]>>,
-    B: AsRef<[u8]> + ?Sized,
-{
-    let attributes = parse_attributes(buf.value(), |nla| T::parse(nla)).context(what)?;
+) -> Result<Nested<T>, DecodeError> {
+    let attributes = parse_attributes(nla.value, T::parse_raw).context(what)?;
     Ok(Nested {
         attributes,
-        nested_flag: buf.nested_flag(),
+        nested_flag: nla.nested_flag(),
     })
-}
-
-/// True if neither `NLA_F_NESTED` nor `NLA_F_NET_BYTEORDER` is set: only
-/// such attributes are decoded as scalars, anything else is kept verbatim
-/// in an `Other(DefaultNla)` so that its flag bits survive.
-pub(crate) fn is_plain<T: AsRef<[u8]> + ?Sized>(buf: &NlaBuffer<&T>) -> bool {
-    !buf.nested_flag() && !buf.network_byte_order_flag()
-}
-
-/// True if `NLA_F_NET_BYTEORDER` is clear: nests are decoded with or without
-/// `NLA_F_NESTED`.
-pub(crate) fn is_nest<T: AsRef<[u8]> + ?Sized>(buf: &NlaBuffer<&T>) -> bool {
-    !buf.network_byte_order_flag()
 }

@@ -9,7 +9,8 @@ use netlink_packet_core::{
 use crate::{
     AddressFamily, FlagsMask, InetAddr, Nested, Netmask, Protocol, Stats64Attribute,
     StatsAttribute,
-    nested::{is_nest, is_plain, parse_nested},
+    nested::parse_nested,
+    wire::{ParseRaw, RawNla},
     wire::{emit_string, name_string, string_len},
 };
 
@@ -134,9 +135,15 @@ impl Nla for ServiceAttribute {
 
 impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for ServiceAttribute {
     fn parse(buf: &NlaBuffer<&'a T>) -> Result<Self, DecodeError> {
-        let payload = buf.value();
-        let plain = is_plain(buf);
-        Ok(match buf.kind() {
+        Self::parse_raw(RawNla::of(buf))
+    }
+}
+
+impl ParseRaw for ServiceAttribute {
+    fn parse_raw(nla: RawNla<'_>) -> Result<Self, DecodeError> {
+        let payload = nla.value;
+        let plain = nla.is_plain();
+        Ok(match nla.kind() {
             IPVS_SVC_ATTR_AF if plain => Self::Af(
                 parse_u16(payload)
                     .context("invalid IPVS_SVC_ATTR_AF")?
@@ -158,7 +165,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for ServiceAttribu
             }
             IPVS_SVC_ATTR_SCHED_NAME if plain => match name_string(payload) {
                 Some(name) => Self::SchedName(name),
-                None => Self::Other(DefaultNla::parse(buf)?),
+                None => Self::Other(nla.to_default()),
             },
             IPVS_SVC_ATTR_FLAGS if plain => {
                 Self::Flags(FlagsMask::parse(payload).context("invalid IPVS_SVC_ATTR_FLAGS")?)
@@ -169,17 +176,17 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for ServiceAttribu
             IPVS_SVC_ATTR_NETMASK if plain => Self::Netmask(Netmask::from_raw(
                 parse_u32(payload).context("invalid IPVS_SVC_ATTR_NETMASK")?,
             )),
-            IPVS_SVC_ATTR_STATS if is_nest(buf) => {
-                Self::Stats(parse_nested(buf, "invalid IPVS_SVC_ATTR_STATS")?)
+            IPVS_SVC_ATTR_STATS if nla.is_nest() => {
+                Self::Stats(parse_nested(nla, "invalid IPVS_SVC_ATTR_STATS")?)
             }
             IPVS_SVC_ATTR_PE_NAME if plain => match name_string(payload) {
                 Some(name) => Self::PeName(name),
-                None => Self::Other(DefaultNla::parse(buf)?),
+                None => Self::Other(nla.to_default()),
             },
-            IPVS_SVC_ATTR_STATS64 if is_nest(buf) => {
-                Self::Stats64(parse_nested(buf, "invalid IPVS_SVC_ATTR_STATS64")?)
+            IPVS_SVC_ATTR_STATS64 if nla.is_nest() => {
+                Self::Stats64(parse_nested(nla, "invalid IPVS_SVC_ATTR_STATS64")?)
             }
-            _ => Self::Other(DefaultNla::parse(buf).context("invalid IPVS service attribute")?),
+            _ => Self::Other(nla.to_default()),
         })
     }
 }

@@ -7,7 +7,7 @@ use netlink_packet_core::{
     parse_u32, parse_u64,
 };
 
-use crate::nested::is_plain;
+use crate::wire::{ParseRaw, RawNla};
 
 /// `IPVS_STATS_ATTR_CONNS`
 const IPVS_STATS_ATTR_CONNS: u16 = 1;
@@ -152,11 +152,17 @@ impl Nla for StatsAttribute {
 
 impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for StatsAttribute {
     fn parse(buf: &NlaBuffer<&'a T>) -> Result<Self, DecodeError> {
-        let payload = buf.value();
-        if !is_plain(buf) {
-            return Ok(Self::Other(DefaultNla::parse(buf)?));
+        Self::parse_raw(RawNla::of(buf))
+    }
+}
+
+impl ParseRaw for StatsAttribute {
+    fn parse_raw(nla: RawNla<'_>) -> Result<Self, DecodeError> {
+        let payload = nla.value;
+        if !nla.is_plain() {
+            return Ok(Self::Other(nla.to_default()));
         }
-        Ok(match buf.kind() {
+        Ok(match nla.kind() {
             IPVS_STATS_ATTR_CONNS => {
                 Self::Conns(parse_u32(payload).context("invalid IPVS_STATS_ATTR_CONNS")?)
             }
@@ -188,7 +194,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for StatsAttribute
                 Self::OutBps(parse_u32(payload).context("invalid IPVS_STATS_ATTR_OUTBPS")?)
             }
             IPVS_STATS_ATTR_PAD => Self::Pad(payload.to_vec()),
-            _ => Self::Other(DefaultNla::parse(buf)?),
+            _ => Self::Other(nla.to_default()),
         })
     }
 }
@@ -239,13 +245,19 @@ impl Nla for Stats64Attribute {
 
 impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for Stats64Attribute {
     fn parse(buf: &NlaBuffer<&'a T>) -> Result<Self, DecodeError> {
-        let payload = buf.value();
-        if !is_plain(buf) {
-            return Ok(Self::Other(DefaultNla::parse(buf)?));
+        Self::parse_raw(RawNla::of(buf))
+    }
+}
+
+impl ParseRaw for Stats64Attribute {
+    fn parse_raw(nla: RawNla<'_>) -> Result<Self, DecodeError> {
+        let payload = nla.value;
+        if !nla.is_plain() {
+            return Ok(Self::Other(nla.to_default()));
         }
         let value =
             |name: &'static str| parse_u64(payload).with_context(|| format!("invalid {name}"));
-        Ok(match buf.kind() {
+        Ok(match nla.kind() {
             IPVS_STATS_ATTR_CONNS => Self::Conns(value("IPVS_STATS_ATTR_CONNS (64-bit)")?),
             IPVS_STATS_ATTR_INPKTS => Self::InPkts(value("IPVS_STATS_ATTR_INPKTS (64-bit)")?),
             IPVS_STATS_ATTR_OUTPKTS => Self::OutPkts(value("IPVS_STATS_ATTR_OUTPKTS (64-bit)")?),
@@ -257,7 +269,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for Stats64Attribu
             IPVS_STATS_ATTR_INBPS => Self::InBps(value("IPVS_STATS_ATTR_INBPS (64-bit)")?),
             IPVS_STATS_ATTR_OUTBPS => Self::OutBps(value("IPVS_STATS_ATTR_OUTBPS (64-bit)")?),
             IPVS_STATS_ATTR_PAD => Self::Pad(payload.to_vec()),
-            _ => Self::Other(DefaultNla::parse(buf)?),
+            _ => Self::Other(nla.to_default()),
         })
     }
 }
