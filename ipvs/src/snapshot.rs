@@ -150,10 +150,11 @@ impl<L: Link> Session<L> {
     /// [`Error::DumpInterrupted`] after [`SERVICE_LIST_ATTEMPTS`] dumps
     /// without agreement.
     pub(crate) async fn services(&mut self) -> Result<Vec<Service>> {
-        let mut previous: Option<HashSet<ServiceKey>> = None;
+        type KeySet = HashSet<ServiceKey, foldhash::fast::RandomState>;
+        let mut previous: Option<KeySet> = None;
         for _ in 0..SERVICE_LIST_ATTEMPTS {
             let services = self.service_dump().await?;
-            let keys: HashSet<ServiceKey> = services.iter().map(|s| s.key).collect();
+            let keys: KeySet = services.iter().map(|s| s.key).collect();
             let repeats = keys.len() != services.len();
             if !repeats && previous.as_ref() == Some(&keys) {
                 return Ok(services);
