@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Desired-state apply: compare the full desired table with the kernel's,
-//! plan the fewest writes that turn one into the other ([`Plan`], printable
-//! as an `ipvsadm -R` script), send them as one batch, and roll everything
-//! back if the kernel rejects any of them.
+//! Desired-state apply: compare the desired table with the kernel's (all of
+//! it, or only the services a caller owns: [`Scope`]), plan the fewest
+//! writes that turn one into the other ([`Plan`], printable as an
+//! `ipvsadm -R` script), send them as one batch, and roll everything back
+//! if the kernel rejects any of them.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use crate::batch::{Batch, BatchOutcome};
 use crate::destination::Destination;
@@ -17,7 +19,8 @@ use crate::session::Session;
 use crate::snapshot::{ServiceState, Snapshot};
 use crate::transport::Link;
 
-/// How [`Ipvs::plan`](crate::Ipvs::plan) and [`Ipvs::apply`](crate::Ipvs::apply) treat what is to be removed.
+/// How [`Ipvs::plan`](crate::Ipvs::plan) and [`Ipvs::apply`](crate::Ipvs::apply) treat what is to be removed,
+/// and which services they may touch.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ApplyOptions {
@@ -28,6 +31,9 @@ pub struct ApplyOptions {
     /// connections is kept (its busy destinations drained, the idle ones
     /// deleted) until they are all gone.
     pub drain: bool,
+    /// The services the apply owns; every other service is left untouched
+    /// (the whole table unless set).
+    pub scope: Scope,
 }
 
 impl ApplyOptions {
@@ -36,7 +42,112 @@ impl ApplyOptions {
         self.drain = drain;
         self
     }
+
+    /// Options that reconcile only the services in `scope`.
+    pub fn with_scope(mut self, scope: Scope) -> Self {
+        self.scope = scope;
+        self
+    }
 }
+
+/// Which services of the table an apply owns, the way keepalived owns only
+/// its own virtual servers: an apply plans writes for those alone, and
+/// leaves every other service (another controller's, an operator's) as it
+/// is. Destinations are read only for the services owned.
+///
+/// ```
+/// use ipvs::{ApplyOptions, Scope, ServiceKey};
+///
+/// let web: ServiceKey = "tcp:203.0.113.1:80".parse()?;
+/// // The services this controller made (kept, say, in its own state file).
+/// let options = ApplyOptions::default().with_scope(Scope::owned([web]));
+/// // Or: every service on this controller's VIP.
+/// let vip = "203.0.113.1".parse::<std::net::IpAddr>()?;
+/// let by_vip = Scope::matching(move |key: &ServiceKey| match key {
+///     ServiceKey::Addr { addr, .. } => addr.ip() == vip,
+///     _ => false,
+/// });
+/// # let _ = (options, by_vip);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub enum Scope {
+    /// The whole table: services absent from the desired state are
+    /// removed.
+    #[default]
+    All,
+    /// The services with these keys, which this caller made. A desired
+    /// service that is not in the set yet is new: it is added, unless the
+    /// kernel already has a service with its key, which then belongs to
+    /// someone else ([`Error::ForeignService`]: never a silent takeover).
+    Owned(HashSet<ServiceKey>),
+    /// The services whose key matches. Every desired service must match
+    /// ([`Error::InvalidArgument`] otherwise).
+    Matching(Arc<dyn Fn(&ServiceKey) -> bool + Send + Sync>),
+}
+
+impl Scope {
+    /// [`Scope::Owned`] by these keys.
+    pub fn owned(keys: impl IntoIterator<Item = ServiceKey>) -> Self {
+        Scope::Owned(keys.into_iter().collect())
+    }
+
+    /// [`Scope::Matching`] this predicate.
+    pub fn matching(predicate: impl Fn(&ServiceKey) -> bool + Send + Sync + 'static) -> Self {
+        Scope::Matching(Arc::new(predicate))
+    }
+
+    /// Whether a service of the kernel's table with this key is owned.
+    pub fn owns(&self, key: &ServiceKey) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Owned(keys) => keys.contains(key),
+            Scope::Matching(predicate) => predicate(key),
+        }
+    }
+
+    /// Checks that a desired service may be applied: inside a predicate
+    /// scope, and not another owner's service.
+    fn admit(&self, key: &ServiceKey, in_kernel: bool) -> Result<()> {
+        match self {
+            Scope::All => Ok(()),
+            Scope::Owned(keys) if in_kernel && !keys.contains(key) => {
+                Err(Error::ForeignService { service: *key })
+            }
+            Scope::Owned(_) => Ok(()),
+            Scope::Matching(predicate) if predicate(key) => Ok(()),
+            Scope::Matching(_) => Err(Error::invalid(
+                "desired services",
+                format!("service {key} is outside the apply's scope"),
+            )),
+        }
+    }
+}
+
+impl fmt::Debug for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::All => f.write_str("All"),
+            Scope::Owned(keys) => f.debug_tuple("Owned").field(keys).finish(),
+            Scope::Matching(_) => f.write_str("Matching(..)"),
+        }
+    }
+}
+
+impl PartialEq for Scope {
+    /// Key sets compare by content, predicates by identity.
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Scope::All, Scope::All) => true,
+            (Scope::Owned(a), Scope::Owned(b)) => a == b,
+            (Scope::Matching(a), Scope::Matching(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Scope {}
 
 /// One write of a [`Plan`]. Each carries what it replaces, so that it can
 /// be undone.
@@ -201,8 +312,9 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Plans the writes that turn `current` into `desired` (the complete
-    /// table: services absent from it are removed).
+    /// Plans the writes that turn `current` into `desired`: the complete
+    /// table, or within `options.scope` the services owned (owned services
+    /// absent from `desired` are removed; the others are not touched).
     ///
     /// Comparisons ignore counters, connection counts and what the kernel
     /// adds on its own (the hashed flag, the host netmask of a service
@@ -210,17 +322,25 @@ impl Plan {
     /// plans no writes against the same desired state.
     ///
     /// Fails with [`Error::InvalidArgument`] when `desired` holds an
-    /// invalid service or destination, the same service twice, or the
-    /// same destination twice in a service.
+    /// invalid service or destination, the same service twice, the same
+    /// destination twice in a service, or a service outside a
+    /// [`Scope::Matching`]; with [`Error::ForeignService`] when a desired
+    /// service is another owner's.
     pub fn new(
         current: &Snapshot,
         desired: &[ServiceState],
         options: &ApplyOptions,
     ) -> Result<Plan> {
         validate_desired(desired)?;
+        let scope = &options.scope;
+        for want in desired {
+            let key = want.service.key;
+            scope.admit(&key, current.service(&key).is_some())?;
+        }
         let current_by_key: HashMap<ServiceKey, &ServiceState> = current
             .services
             .iter()
+            .filter(|s| scope.owns(&s.service.key))
             .map(|s| (s.service.key, s))
             .collect();
         let desired_keys: HashSet<ServiceKey> = desired.iter().map(|s| s.service.key).collect();
@@ -259,7 +379,7 @@ impl Plan {
 
         for state in &current.services {
             let key = state.service.key;
-            if desired_keys.contains(&key) {
+            if desired_keys.contains(&key) || !scope.owns(&key) {
                 continue;
             }
             if state.destinations.iter().any(busy) {

@@ -111,6 +111,16 @@ pub enum Error {
         /// The service, when the failing call named one.
         service: Option<ServiceKey>,
     },
+    /// A scoped apply ([`crate::Scope::Owned`]) was asked for a service
+    /// whose key the kernel's table already has, and which the caller does
+    /// not own: another owner's service is never taken over silently.
+    #[error(
+        "service {service} exists but is not among the services this apply owns: another owner's service is not taken over (add it to the owned set if it is yours)"
+    )]
+    ForeignService {
+        /// The service.
+        service: ServiceKey,
+    },
     /// `EEXIST` on add-destination.
     #[error(
         "destination {} already exists in service {} (update it, or delete it first)",

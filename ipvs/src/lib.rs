@@ -91,7 +91,7 @@ mod transport;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use apply::{ApplyOptions, ApplyReport, Plan, Step};
+pub use apply::{ApplyOptions, ApplyReport, Plan, Scope, Step};
 pub use batch::{Batch, BatchOutcome};
 pub use config::{DaemonRole, Info, MAX_INTERFACE_LEN, MAX_TIMEOUT, SyncDaemon, Timeouts, Version};
 pub use datagram::ExtAck;

@@ -172,10 +172,24 @@ impl<L: Link> Session<L> {
     /// then one `IPVS_CMD_GET_DEST` dump per service (the kernel has no dump
     /// of every destination, and runs one dump per socket at a time).
     pub(crate) async fn snapshot(&mut self) -> Result<Snapshot> {
+        self.snapshot_of(|_| true).await
+    }
+
+    /// The consistent service list, with the destinations of the services
+    /// `read_destinations` selects (the others listed without theirs: what
+    /// a scoped apply needs, which must not pay a dump per foreign service).
+    pub(crate) async fn snapshot_of(
+        &mut self,
+        read_destinations: impl Fn(&ServiceKey) -> bool + Send,
+    ) -> Result<Snapshot> {
         let services = self.services().await?;
         let mut states = Vec::with_capacity(services.len());
         for service in services {
-            let destinations = self.destination_dump(&service.key).await?;
+            let destinations = if read_destinations(&service.key) {
+                self.destination_dump(&service.key).await?
+            } else {
+                Vec::new()
+            };
             states.push(ServiceState {
                 service,
                 destinations,

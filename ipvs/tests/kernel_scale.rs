@@ -12,7 +12,9 @@
 
 use std::net::SocketAddr;
 
-use ipvs::{Batch, Destination, Error, Forwarding, Ipvs, Op, Scheduler, Service, ServiceKey};
+use ipvs::{
+    Batch, Destination, Error, Forwarding, Ipvs, Op, Scheduler, Scope, Service, ServiceKey,
+};
 use ipvs_lab::{Handle, sh, with_each_handle};
 
 /// Held by every test of this file for its whole run.
@@ -697,5 +699,72 @@ fn snapshot_and_service_list_stay_whole_while_another_namespace_changes() {
         // timing; once it stops, the next must.
         let settled = ipvs.snapshot().expect("a snapshot once the churn stopped");
         assert_eq!(snapshot_lines(&settled), expected);
+    });
+}
+
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn a_scoped_apply_leaves_foreign_services_alone_and_never_takes_one_over() {
+    let _serial = serial();
+    with_each_handle(|ipvs| {
+        // Another owner's services, made with ipvsadm.
+        sh("set -e
+            ipvsadm -A -u 192.0.2.9:53 -s rr
+            ipvsadm -a -u 192.0.2.9:53 -r 198.51.100.9:53 -m
+            ipvsadm -A -t 192.0.2.9:80 -s wlc
+            ipvsadm -a -t 192.0.2.9:80 -r 198.51.100.9:80 -m -w 3");
+        let foreign = || {
+            sh("ipvsadm -S -n")
+                .lines()
+                .filter(|l| l.contains("192.0.2.9"))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        let theirs = foreign();
+        let web = svc("tcp:203.0.113.1:80");
+        let tls = svc("tcp:203.0.113.1:443");
+        let service = |key| {
+            ServiceState::new(Service::new(key, Scheduler::RoundRobin)).with_destination(
+                Destination::new(addr("198.51.100.1:80"), Forwarding::Masquerade),
+            )
+        };
+        // Nothing owned yet: our two services are new.
+        let scoped = |owned: &[ServiceKey]| {
+            ApplyOptions::default().with_scope(Scope::owned(owned.iter().copied()))
+        };
+        ipvs.apply(&[service(web), service(tls)], &scoped(&[]))
+            .unwrap();
+        assert_eq!(foreign(), theirs);
+        assert_eq!(ipvs.services().unwrap().len(), 4);
+        // Dropping one of ours deletes it, and only it.
+        let report = ipvs.apply(&[service(web)], &scoped(&[web, tls])).unwrap();
+        assert_eq!(report.applied, 1);
+        assert_eq!(foreign(), theirs);
+        assert!(matches!(
+            ipvs.service(&tls),
+            Err(Error::NoSuchService { .. })
+        ));
+        // Another owner's key among the desired services: refused, nothing sent.
+        let before = sh("ipvsadm -S -n");
+        let clash = [service(web), service(svc("tcp:192.0.2.9:80"))];
+        let err = ipvs.apply(&clash, &scoped(&[web])).unwrap_err();
+        assert!(matches!(err, Error::ForeignService { .. }), "{err:?}");
+        assert_eq!(sh("ipvsadm -S -n"), before);
+        // A step the kernel refuses mid-way: rolled back, foreign untouched.
+        let mut broken = service(svc("tcp:203.0.113.1:8080"));
+        broken.service.scheduler = Scheduler::Other("nosuch".into());
+        let changed = [
+            service(web).with_destination(Destination::new(
+                addr("198.51.100.2:80"),
+                Forwarding::Masquerade,
+            )),
+            broken,
+        ];
+        let err = ipvs.apply(&changed, &scoped(&[web])).unwrap_err();
+        let Error::ApplyFailed { rollback, .. } = &err else {
+            panic!("{err:?}")
+        };
+        assert!(rollback.is_complete(), "{err}");
+        assert_eq!(sh("ipvsadm -S -n"), before);
     });
 }
