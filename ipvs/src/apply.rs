@@ -652,23 +652,32 @@ impl<L: Link> Session<L> {
                 return Rollback::Failed {
                     step: None,
                     cause: Box::new(cause),
+                    left: inverse.iter().map(ToString::to_string).collect(),
                 };
             }
         };
         let mut undone = 0;
+        let mut first_failure = None;
+        let mut left = Vec::new();
         for ((result, undo), uncertain) in outcome.results.into_iter().zip(&inverse).zip(uncertain)
         {
             match result {
                 Ok(()) => undone += 1,
+                // Undoing a step that was never applied: nothing to undo.
                 Err(e) if uncertain && (e.is_not_found() || e.is_already_exists()) => {}
                 Err(cause) => {
-                    return Rollback::Failed {
-                        step: Some(undo.to_string()),
-                        cause: Box::new(cause),
-                    };
+                    left.push(undo.to_string());
+                    first_failure.get_or_insert((undo.to_string(), cause));
                 }
             }
         }
-        Rollback::Complete { undone }
+        match first_failure {
+            None => Rollback::Complete { undone },
+            Some((step, cause)) => Rollback::Failed {
+                step: Some(step),
+                cause: Box::new(cause),
+                left,
+            },
+        }
     }
 }

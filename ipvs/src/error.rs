@@ -299,13 +299,17 @@ pub enum Rollback {
         undone: usize,
     },
     /// Undoing failed: the table is neither the old state nor the desired
-    /// one; read it back.
+    /// one. `left` says what is still to undo.
     Failed {
-        /// The inverse step that failed, as an ipvsadm line (`None` when
-        /// the rollback batch could not be sent at all).
+        /// The first inverse step that failed, as an ipvsadm line (`None`
+        /// when the rollback could not be sent at all).
         step: Option<String>,
         /// Why.
         cause: Box<Error>,
+        /// Every inverse step not known to be done, in the order to apply
+        /// them, as ipvsadm lines: an `ipvsadm -R` script that would finish
+        /// the rollback. Each failed, or its fate is unknown.
+        left: Vec<String>,
     },
 }
 
@@ -326,15 +330,20 @@ impl fmt::Display for Rollback {
                     "rolled back ({undone} inverse steps): the table is as before"
                 )
             }
-            Rollback::Failed {
-                step: Some(step),
-                cause,
-            } => write!(
-                f,
-                "ROLLBACK FAILED at `{step}`: {cause}; the table is in neither state"
-            ),
-            Rollback::Failed { step: None, cause } => {
-                write!(f, "ROLLBACK FAILED: {cause}; the table is in neither state")
+            Rollback::Failed { step, cause, left } => {
+                match step {
+                    Some(step) => write!(f, "ROLLBACK FAILED at `{step}`: {cause}")?,
+                    None => write!(f, "ROLLBACK FAILED: {cause}")?,
+                }
+                write!(
+                    f,
+                    "; the table is in neither state, {} inverse steps left undone",
+                    left.len()
+                )?;
+                for line in left {
+                    write!(f, "\n  {line}")?;
+                }
+                Ok(())
             }
         }
     }
