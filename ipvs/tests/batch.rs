@@ -453,3 +453,48 @@ fn a_batch_to_a_vanished_family_id_is_resent_to_the_new_one() {
         .count();
     assert_eq!(ipvs_datagrams, 1);
 }
+
+#[test]
+fn an_apply_whose_third_ack_is_lost_blames_the_third_step_and_undoes_it() {
+    // An empty table; the third write is applied but its ACK never comes.
+    let make = || {
+        let mut writes = 0;
+        let mut fake = ipvs_kernel(move |req, message| match message.cmd {
+            IpvsCmd::GetService | IpvsCmd::GetDest => vec![kernel(done(req, 0))],
+            _ => {
+                writes += 1;
+                if writes == 3 {
+                    vec![]
+                } else {
+                    vec![kernel(ack(req))]
+                }
+            }
+        });
+        fake.receive_queue = 64 * ACK_RECEIVE_BUDGET;
+        fake
+    };
+    let desired: Vec<ipvs::ServiceState> = (0..4)
+        .map(|n| ipvs::ServiceState::new(Service::new(key(n), Scheduler::RoundRobin)))
+        .collect();
+    for (handle, _) in Handle::both(make, Duration::from_millis(200)) {
+        let err = on!(handle, apply(&desired, &ipvs::ApplyOptions::default())).unwrap_err();
+        let Error::ApplyFailed {
+            step,
+            command,
+            cause,
+            rollback,
+        } = &err
+        else {
+            panic!("{err:?}")
+        };
+        assert_eq!(*step, 2, "{err}");
+        assert_eq!(command, &format!("-A {} -s rr", key(2).ipvsadm_args()));
+        assert!(matches!(**cause, Error::Timeout { .. }), "{cause:?}");
+        // Steps 0, 1 and 3 were acknowledged, 2 may have been applied: all
+        // four are undone.
+        assert!(
+            matches!(rollback, ipvs::Rollback::Complete { undone: 4 }),
+            "{rollback}"
+        );
+    }
+}
