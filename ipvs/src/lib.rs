@@ -79,4 +79,4 @@ pub use service::{
 };
 pub use snapshot::{DestinationStats, ServiceState, ServiceStats, Snapshot, StatsSnapshot};
 pub use socket::NetlinkSocket;
-pub use stats::Stats;
+pub use stats::{CounterWidth, Rates, Stats, StatsDelta};
