@@ -103,28 +103,28 @@ impl Scheduler {
 
 /// Checks a scheduler or PE name against the kernel's limits.
 pub(crate) fn validate_name(field: &'static str, name: &str) -> Result<(), Error> {
+    name_problem(name).map_or(Ok(()), |reason| Err(Error::invalid(field, reason)))
+}
+
+/// What is wrong with a scheduler or PE name, if anything: the kernel
+/// copies at most [`MAX_NAME_LEN`] bytes and looks the module up by name.
+pub(crate) fn name_problem(name: &str) -> Option<String> {
     if name.is_empty() {
-        return Err(Error::invalid(field, "the name is empty"));
+        return Some("the name is empty".to_owned());
     }
     if name.len() > MAX_NAME_LEN {
-        return Err(Error::invalid(
-            field,
-            format!(
-                "{name:?} is {} bytes, the kernel allows at most {MAX_NAME_LEN}",
-                name.len()
-            ),
+        return Some(format!(
+            "{name:?} is {} bytes, the kernel allows at most {MAX_NAME_LEN}",
+            name.len()
         ));
     }
     if name
         .bytes()
         .any(|b| b == 0 || b == b'/' || b.is_ascii_whitespace())
     {
-        return Err(Error::invalid(
-            field,
-            format!("{name:?} contains NUL, '/' or whitespace"),
-        ));
+        return Some(format!("{name:?} contains NUL, '/' or whitespace"));
     }
-    Ok(())
+    None
 }
 
 impl fmt::Display for Scheduler {
@@ -136,12 +136,13 @@ impl fmt::Display for Scheduler {
 impl FromStr for Scheduler {
     type Err = ParseError;
 
+    /// A kernel scheduler name (`ipvsadm -s NAME`), at most
+    /// [`MAX_NAME_LEN`] bytes.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let scheduler = Scheduler::from_name(s);
-        scheduler
-            .validate()
-            .map_err(|e| ParseError::new(s, "a scheduler name", e.to_string()))?;
-        Ok(scheduler)
+        match name_problem(s) {
+            Some(reason) => Err(ParseError::new(s, "a scheduler name", "scheduler", reason)),
+            None => Ok(Scheduler::from_name(s)),
+        }
     }
 }
 
