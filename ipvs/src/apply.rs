@@ -153,13 +153,6 @@ impl fmt::Display for Step {
     /// `ipvsadm -R` reads it: `-A -t 203.0.113.1:80 -s rr`,
     /// `-e -t 203.0.113.1:80 -r 198.51.100.10:80 -m -w 0`, `-D -t ...`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let thresholds = |d: &Destination| {
-            if d.upper_threshold == 0 && d.lower_threshold == 0 {
-                String::new()
-            } else {
-                format!(" -x {} -y {}", d.upper_threshold, d.lower_threshold)
-            }
-        };
         match self {
             Step::AddService(service) => write!(f, "{service}"),
             Step::UpdateService { to, .. } => {
@@ -170,14 +163,9 @@ impl fmt::Display for Step {
             Step::AddDestination {
                 service,
                 destination,
-            } => write!(
-                f,
-                "-a {} {destination}{}",
-                service.ipvsadm_args(),
-                thresholds(destination)
-            ),
+            } => write!(f, "-a {} {destination}", service.ipvsadm_args()),
             Step::UpdateDestination { service, to, .. } => {
-                write!(f, "-e {} {to}{}", service.ipvsadm_args(), thresholds(to))
+                write!(f, "-e {} {to}", service.ipvsadm_args())
             }
             Step::DeleteDestination {
                 service,

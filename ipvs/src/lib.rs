@@ -50,6 +50,7 @@ pub mod family;
 mod handle;
 mod key;
 mod netns;
+mod notation;
 mod ops;
 mod scheduler;
 mod service;
