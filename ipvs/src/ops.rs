@@ -8,7 +8,7 @@ use netlink_packet_core::{Emitable, ParseableParametrized};
 use netlink_packet_generic::{GenlFamily, GenlHeader, constants::GENL_HDRLEN};
 
 use crate::batch::WriteRequest;
-use crate::config::{DaemonRole, Info, SyncDaemon, Timeouts, Version};
+use crate::config::{DaemonRole, Info, SyncDaemon, Timeouts, Version, seconds};
 use crate::destination::Destination;
 use crate::engine::{RequestKind, Transport};
 use crate::error::{Error, Op, Result};
@@ -278,9 +278,9 @@ impl<T: Transport> Ipvs<T> {
         for (m, _) in &replies {
             for a in &m.attributes {
                 match a {
-                    IpvsAttribute::TimeoutTcp(v) => t.tcp = Some(*v),
-                    IpvsAttribute::TimeoutTcpFin(v) => t.tcp_fin = Some(*v),
-                    IpvsAttribute::TimeoutUdp(v) => t.udp = Some(*v),
+                    IpvsAttribute::TimeoutTcp(v) => t.tcp = Some(seconds(*v)),
+                    IpvsAttribute::TimeoutTcpFin(v) => t.tcp_fin = Some(seconds(*v)),
+                    IpvsAttribute::TimeoutUdp(v) => t.udp = Some(seconds(*v)),
                     _ => {}
                 }
             }
@@ -291,15 +291,15 @@ impl<T: Transport> Ipvs<T> {
     /// Sets the timeouts given; `None` fields stay unchanged. Equivalent to
     /// `ipvsadm --set TCP TCPFIN UDP` (where ipvsadm's 0 means unchanged).
     pub fn set_timeouts(&self, timeouts: &Timeouts) -> Result<()> {
-        timeouts.validate()?;
+        let [tcp, tcp_fin, udp] = timeouts.to_wire()?;
         let mut attributes = Vec::new();
-        if let Some(v) = timeouts.tcp {
+        if let Some(v) = tcp {
             attributes.push(IpvsAttribute::TimeoutTcp(v));
         }
-        if let Some(v) = timeouts.tcp_fin {
+        if let Some(v) = tcp_fin {
             attributes.push(IpvsAttribute::TimeoutTcpFin(v));
         }
-        if let Some(v) = timeouts.udp {
+        if let Some(v) = udp {
             attributes.push(IpvsAttribute::TimeoutUdp(v));
         }
         if attributes.is_empty() {
