@@ -118,11 +118,11 @@ pub(crate) fn name_problem(name: &str) -> Option<String> {
             name.len()
         ));
     }
-    if name
-        .bytes()
-        .any(|b| b == 0 || b == b'/' || b.is_ascii_whitespace())
-    {
-        return Some(format!("{name:?} contains NUL, '/' or whitespace"));
+    // The kernel loads the module ip_vs_<name>: printable ASCII, no '/'.
+    if name.bytes().any(|b| !b.is_ascii_graphic() || b == b'/') {
+        return Some(format!(
+            "{name:?} is not a module name (printable ASCII without '/' or spaces)"
+        ));
     }
     None
 }
@@ -171,6 +171,8 @@ mod tests {
         assert!("fifteen_bytes_x".parse::<Scheduler>().is_ok());
         assert!("sixteen_bytes_xx".parse::<Scheduler>().is_err());
         assert!("".parse::<Scheduler>().is_err());
-        assert!("a\0b".parse::<Scheduler>().is_err());
+        for bad in ["a\0b", "a b", "a/b", "r\u{a0}r", "é"] {
+            assert!(bad.parse::<Scheduler>().is_err(), "{bad:?}");
+        }
     }
 }
