@@ -4,7 +4,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::Error;
 use crate::key::ParseError;
 
 /// Longest scheduler or persistence-engine name the kernel accepts
@@ -95,15 +94,6 @@ impl Scheduler {
             .find(|(_, n)| *n == name)
             .map_or_else(|| Scheduler::Other(name.to_owned()), |(s, _)| s.clone())
     }
-
-    pub(crate) fn validate(&self) -> Result<(), Error> {
-        validate_name("scheduler", self.name())
-    }
-}
-
-/// Checks a scheduler or PE name against the kernel's limits.
-pub(crate) fn validate_name(field: &'static str, name: &str) -> Result<(), Error> {
-    name_problem(name).map_or(Ok(()), |reason| Err(Error::invalid(field, reason)))
 }
 
 /// What is wrong with a scheduler or PE name, if anything: the kernel

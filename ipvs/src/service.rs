@@ -14,7 +14,7 @@ use crate::config::{seconds, whole_seconds};
 use crate::error::{Error, Op};
 use crate::key::{Family, ParseError, ServiceKey};
 use crate::notation::{Problem, Words, bounded, set_once};
-use crate::scheduler::{Scheduler, name_problem, validate_name};
+use crate::scheduler::{Scheduler, name_problem};
 use crate::stats::Stats;
 
 /// Persistence timeout of `ipvsadm -p` without a value: 360 s
@@ -256,11 +256,7 @@ impl Service {
     /// reaches the kernel.
     pub fn validate(&self) -> Result<(), Error> {
         self.key.validate()?;
-        self.scheduler.validate()?;
-        if let Some(pe) = &self.persistence_engine {
-            validate_name("persistence engine", pe)?;
-        }
-        self.check_persistence()
+        self.check_kernel_limits()
             .map_err(|p| Error::invalid(p.field, p.reason))?;
         if let ServiceKey::Addr { protocol, addr } = self.key {
             if addr.port() == 0 && self.persistence.is_none() {
@@ -276,10 +272,29 @@ impl Service {
                 ));
             }
         }
-        if self.unknown_flags & known_flag_bits() != 0 {
-            return Err(Error::invalid(
+        Ok(())
+    }
+
+    /// The limits the kernel itself enforces on a service of any key
+    /// (names it can load, persistence it keeps, flag bits that are not
+    /// another field's): what parsing checks too, since the kernel never
+    /// holds a service that breaks them.
+    pub(crate) fn check_kernel_limits(&self) -> Result<(), Problem> {
+        if let Some(reason) = name_problem(self.scheduler.name()) {
+            return Err(Problem::new("scheduler", reason));
+        }
+        if let Some(reason) = self.persistence_engine.as_deref().and_then(name_problem) {
+            return Err(Problem::new("persistence engine", reason));
+        }
+        self.check_persistence()?;
+        if self.unknown_flags & (known_flag_bits() | ServiceFlags::HASHED.bits()) != 0 {
+            return Err(Problem::new(
                 "unknown_flags",
-                "carries bits that have named fields (persistence, one_packet, scheduler_flags)",
+                format!(
+                    "{:#x} carries bits that have fields of their own (persistence, one_packet, \
+                     scheduler_flags) or are the kernel's (HASHED)",
+                    self.unknown_flags
+                ),
             ));
         }
         Ok(())
@@ -425,7 +440,7 @@ impl Service {
     }
 
     /// The `-b` value ipvsadm prints for the scheduler flags.
-    fn scheduler_flags_text(&self) -> Option<String> {
+    pub(crate) fn scheduler_flags_text(&self) -> Option<String> {
         if self.scheduler_flags.is_empty() {
             return None;
         }
@@ -461,7 +476,10 @@ fn scheduler_flag_prefix(scheduler: &Scheduler) -> Option<&'static str> {
 
 /// Reads a `-b` value: `flag-1,flag-2,flag-3` for any scheduler,
 /// `sh-fallback,sh-port` for `sh` and `mh-...` for `mh`, as ipvsadm does.
-fn parse_scheduler_flags(text: &str, scheduler: &Scheduler) -> Result<SchedulerFlags, Problem> {
+pub(crate) fn parse_scheduler_flags(
+    text: &str,
+    scheduler: &Scheduler,
+) -> Result<SchedulerFlags, Problem> {
     let prefix = scheduler_flag_prefix(scheduler);
     let mut flags = SchedulerFlags::empty();
     for name in text.split(',') {
@@ -593,9 +611,6 @@ fn parse_service(s: &str) -> Result<Service, Problem> {
             ("-6" | "--ipv6", None) => ipv6 = true,
             ("-s" | "--scheduler", None) => {
                 let name = words.value("scheduler", word)?;
-                if let Some(reason) = name_problem(name) {
-                    return Err(Problem::new("scheduler", reason));
-                }
                 set_once(
                     &mut scheduler,
                     "scheduler",
@@ -620,9 +635,6 @@ fn parse_service(s: &str) -> Result<Service, Problem> {
             }
             ("--pe", None) => {
                 let name = words.value("persistence engine", word)?;
-                if let Some(reason) = name_problem(name) {
-                    return Err(Problem::new("persistence engine", reason));
-                }
                 set_once(&mut pe, "persistence engine", word, name.to_owned())?;
             }
             ("-o" | "--ops", None) => one_packet = true,
@@ -668,15 +680,6 @@ fn parse_service(s: &str) -> Result<Service, Problem> {
         }
         (None, None) => None,
     };
-    let unknown_flags = unknown_flags.unwrap_or(0);
-    if unknown_flags & (known_flag_bits() | ServiceFlags::HASHED.bits()) != 0 {
-        return Err(Problem::new(
-            "unknown_flags",
-            format!(
-                "{unknown_flags} has bits with options of their own (-p, -o, -b) or the kernel's HASHED"
-            ),
-        ));
-    }
     let service = Service {
         scheduler_flags: flags
             .map(|text| parse_scheduler_flags(text, &scheduler))
@@ -685,10 +688,10 @@ fn parse_service(s: &str) -> Result<Service, Problem> {
         persistence,
         persistence_engine: pe,
         one_packet,
-        unknown_flags,
+        unknown_flags: unknown_flags.unwrap_or(0),
         ..Service::new(key, scheduler)
     };
-    service.check_persistence()?;
+    service.check_kernel_limits()?;
     Ok(service)
 }
 
