@@ -4,11 +4,13 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::str::FromStr;
 use std::time::Duration;
 
 use ipvs_sys::{DaemonAttribute, DaemonState};
 
 use crate::error::{Error, Op};
+use crate::key::ParseError;
 use crate::notation::Problem;
 
 /// IPVS version as the kernel reports it (`IP_VS_VERSION_CODE`, "1.2.1").
@@ -168,12 +170,15 @@ impl Timeouts {
     }
 }
 
-/// Role of a connection-sync daemon.
+/// Role of a connection-sync daemon (`IPVS_DAEMON_ATTR_STATE`).
+///
+/// `Display`/`FromStr` use ipvsadm's words: `master`, `backup`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DaemonRole {
-    /// Sends connection state (`--start-daemon master`).
+    /// Sends connection state (`--start-daemon master`,
+    /// `IP_VS_STATE_MASTER`).
     Master,
-    /// Receives it (`--start-daemon backup`).
+    /// Receives it (`--start-daemon backup`, `IP_VS_STATE_BACKUP`).
     Backup,
 }
 
@@ -182,6 +187,33 @@ impl DaemonRole {
         match self {
             DaemonRole::Master => DaemonState::MASTER,
             DaemonRole::Backup => DaemonState::BACKUP,
+        }
+    }
+}
+
+impl fmt::Display for DaemonRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DaemonRole::Master => "master",
+            DaemonRole::Backup => "backup",
+        })
+    }
+}
+
+impl FromStr for DaemonRole {
+    type Err = ParseError;
+
+    /// `master` or `backup`, as `ipvsadm --start-daemon` takes them.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "master" => Ok(DaemonRole::Master),
+            "backup" => Ok(DaemonRole::Backup),
+            _ => Err(ParseError::new(
+                s,
+                "a sync daemon role",
+                "role",
+                "expected master or backup",
+            )),
         }
     }
 }
@@ -390,6 +422,14 @@ mod tests {
                 other => panic!("{bad:?}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn daemon_roles_use_ipvsadm_words() {
+        for role in [DaemonRole::Master, DaemonRole::Backup] {
+            assert_eq!(role.to_string().parse::<DaemonRole>(), Ok(role));
+        }
+        assert_eq!("Master".parse::<DaemonRole>().unwrap_err().field(), "role");
     }
 
     #[test]
