@@ -41,6 +41,11 @@ impl ApplyOptions {
 /// One write of a [`Plan`]. Each carries what it replaces, so that it can
 /// be undone.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case", deny_unknown_fields)
+)]
 #[non_exhaustive]
 pub enum Step {
     /// `ipvsadm -A`.
@@ -183,6 +188,11 @@ impl fmt::Display for Step {
 /// `Display` prints it as a dry run, one `ipvsadm` command per line (a
 /// script `ipvsadm -R` accepts).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(deny_unknown_fields)
+)]
 pub struct Plan {
     steps: Vec<Step>,
     draining: Vec<(ServiceKey, SocketAddr)>,

@@ -37,6 +37,55 @@
 //!   ([`Plan`] prints the dry run as an `ipvsadm -R` script).
 //! - The wire format is `ipvs-sys`; [`Ipvs::request`] sends raw
 //!   [`ipvs_sys::IpvsMessage`]s.
+//! - Values convert as a Rust user expects: the ipvsadm notation that
+//!   [`Service`], [`Destination`], [`Forwarding`] and [`ServiceKey`] print
+//!   parses back (`FromStr`), timeouts are [`std::time::Duration`]s in the
+//!   kernel's whole seconds, `later - earlier` of two [`Stats`] gives what
+//!   the counters grew by (across a 32-bit wrap), and `?` turns every
+//!   error of the crate into an [`Error`].
+//!
+//! # Desired state as JSON (feature `serde`)
+//!
+//! With the `serde` feature, the configuration types, [`Stats`],
+//! [`Snapshot`] and [`Plan`] implement `Serialize` and `Deserialize` in a
+//! format meant for files people write: ipvsadm notation where a type has
+//! one (keys, addresses, schedulers, forwarding, netmasks), plain fields
+//! otherwise, durations in whole seconds, defaults left out. Reading checks
+//! every field as parsing the notation does, so an invalid value is an
+//! error naming the field and the limit, not a value that fails later.
+//!
+#![cfg_attr(feature = "serde", doc = "```")]
+#![cfg_attr(not(feature = "serde"), doc = "```ignore")]
+//! use ipvs::{Destination, ServiceState, Timeouts};
+//!
+//! let desired: Vec<ServiceState> = serde_json::from_str(r#"[
+//!   { "service": { "key": "tcp:203.0.113.1:80", "scheduler": "wrr",
+//!                  "persistence": { "timeout": 300, "netmask": "255.255.255.0" } },
+//!     "destinations": [
+//!       { "addr": "198.51.100.10:80", "forwarding": "-m", "weight": 3 },
+//!       { "addr": "198.51.100.11:80", "forwarding": "-m", "weight": 1,
+//!         "upper_threshold": 100 } ] },
+//!   { "service": { "key": "udp:[2001:db8::1]:53", "scheduler": "sh",
+//!                  "scheduler_flags": "sh-port", "one_packet": true },
+//!     "destinations": [
+//!       { "addr": "[2001:db8::10]:53",
+//!         "forwarding": "-i --tun-type gue --tun-port 6080 --tun-nocsum" } ] }
+//! ]"#)?;
+//! assert_eq!(desired[0].service.to_string(), "-A -t 203.0.113.1:80 -s wrr -p 300 -M 255.255.255.0");
+//! assert_eq!(desired[1].destinations[0].weight, 1); // ipvsadm's default
+//!
+//! // Written back, it is the same file (defaults left out).
+//! let written = serde_json::to_string(&desired[0].destinations[1])?;
+//! assert_eq!(written, r#"{"addr":"198.51.100.11:80","forwarding":"-m","weight":1,"upper_threshold":100}"#);
+//!
+//! // Invalid values are refused when read, naming the field and the limit.
+//! let heavy = r#"{ "addr": "198.51.100.10:80", "weight": 4294967295 }"#;
+//! let err = serde_json::from_str::<Destination>(heavy).unwrap_err().to_string();
+//! assert!(err.contains("expected weight: a whole number of 0..=2147483647"), "{err}");
+//! let err = serde_json::from_str::<Timeouts>(r#"{ "tcp": 0.5 }"#).unwrap_err().to_string();
+//! assert!(err.contains("expected tcp timeout: whole seconds of 1..=2147483"), "{err}");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod apply;
 mod batch;
@@ -53,6 +102,8 @@ mod netns;
 mod notation;
 mod ops;
 mod scheduler;
+#[cfg(feature = "serde")]
+mod serde_impl;
 mod service;
 mod snapshot;
 mod socket;
