@@ -21,6 +21,8 @@ fn save_lines(ipvs: &Ipvs) -> String {
         let mut dests = ipvs.destinations(&service.key).expect("list destinations");
         dests.sort_by_key(|d| (d.addr.ip(), d.addr.port()));
         for dest in dests {
+            // ipvsadm -S forgets the thresholds, which Display writes.
+            let dest = dest.with_thresholds(0, 0);
             out.push_str(&format!("-a {} {dest}\n", service.key.ipvsadm_args()));
         }
     }

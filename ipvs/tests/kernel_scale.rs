@@ -167,6 +167,8 @@ fn snapshot_lines(snapshot: &ipvs::Snapshot) -> Vec<String> {
     for state in &snapshot.services {
         lines.push(state.service.to_string());
         for dest in &state.destinations {
+            // ipvsadm -S forgets the thresholds, which Display writes.
+            let dest = dest.clone().with_thresholds(0, 0);
             lines.push(format!("-a {} {dest}", state.service.key.ipvsadm_args()));
         }
     }
