@@ -807,6 +807,34 @@ mod tests {
     use pretty_assertions::assert_eq;
     use proptest::prelude::*;
 
+    #[test]
+    fn read_errors_name_the_file_or_the_namespace() {
+        let missing = "/proc/thread-self/net/ipvs-rs-no-such-table";
+        let err = parse_file(missing, parse_connections).unwrap_err();
+        assert!(
+            matches!(&err, ConnReadError::Read { source, .. } if source.kind() == io::ErrorKind::NotFound)
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("cannot read {missing}: No such file or directory (os error 2)")
+        );
+        let not_a_table = "/proc/self/status";
+        let err = parse_file(not_a_table, parse_connections).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(
+            err.to_string()
+                .starts_with("/proc/self/status: connection table line 1"),
+            "{err}"
+        );
+        let err = read_connections_in_netns("ipvs-rs-no-such-namespace").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("/run/netns/ipvs-rs-no-such-namespace"),
+            "{err}"
+        );
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    }
+
     fn addr(s: &str) -> SocketAddr {
         s.parse().unwrap()
     }

@@ -622,6 +622,25 @@ mod tests {
     }
 
     #[test]
+    fn io_errors_name_the_file_or_the_namespace() {
+        let err = SysctlError::Io {
+            sysctl: Some(Sysctl::ConnReuseMode),
+            source: io::Error::from_raw_os_error(nix::libc::EACCES),
+        };
+        assert_eq!(
+            err.to_string(),
+            "/proc/sys/net/ipv4/vs/conn_reuse_mode: Permission denied (os error 13)"
+        );
+        let err = Sysctls::in_netns("ipvs-rs-no-such-namespace").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert!(
+            err.to_string()
+                .contains("/run/netns/ipvs-rs-no-such-namespace"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn out_of_range_names_the_sysctl_and_the_limit() {
         let err = Sysctls::current()
             .set(Sysctl::DropPacket, SysctlValue::Int(7))
