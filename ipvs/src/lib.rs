@@ -46,13 +46,27 @@
 //!
 //! # Desired state as JSON (feature `serde`)
 //!
-//! With the `serde` feature, the configuration types, [`Stats`],
-//! [`Snapshot`] and [`Plan`] implement `Serialize` and `Deserialize` in a
-//! format meant for files people write: ipvsadm notation where a type has
-//! one (keys, addresses, schedulers, forwarding, netmasks), plain fields
-//! otherwise, durations in whole seconds, defaults left out. Reading checks
-//! every field as parsing the notation does, so an invalid value is an
-//! error naming the field and the limit, not a value that fails later.
+//! With the `serde` feature, [`Service`], [`Destination`], [`ServiceKey`],
+//! [`Timeouts`], [`SyncDaemon`], [`Stats`], [`ServiceState`], [`Snapshot`]
+//! and [`Plan`] (with its [`Step`]s) implement `Serialize` and
+//! `Deserialize`, in the format a person writes in a desired-state file:
+//! - ipvsadm notation where a type has one: keys (`"tcp:203.0.113.1:80"`),
+//!   socket addresses, scheduler names (`"rr"`), forwarding (`"-m"`,
+//!   `"-i --tun-type gue --tun-port 6080 --tun-nocsum"`), netmasks
+//!   (`"255.255.255.0"`, or an IPv6 prefix length `64`), scheduler flags
+//!   (`"sh-fallback,sh-port"`), daemon roles (`"master"`);
+//! - plain fields otherwise, durations in whole seconds;
+//! - a field at its default (ipvsadm's `-s wlc`, `-g`, `-w 1`, 360 s for
+//!   `"persistence": {}`; none, zero, empty) may be left out, and is left
+//!   out when written;
+//! - an unknown field is refused, so a misspelt setting is an error rather
+//!   than ignored;
+//! - reading checks each value as parsing the notation does (ranges, whole
+//!   seconds, names the kernel can load): an invalid value is an error
+//!   naming the field and the limit, not a value that fails later. The
+//!   checks that need context (a destination's family against its
+//!   service's, a service listed twice) stay with `validate` and
+//!   [`Plan::new`], which every write runs.
 //!
 #![cfg_attr(feature = "serde", doc = "```")]
 #![cfg_attr(not(feature = "serde"), doc = "```ignore")]

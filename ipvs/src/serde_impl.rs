@@ -1,28 +1,9 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! The `serde` feature: `Serialize` and `Deserialize` for the configuration
-//! types ([`Service`], [`Destination`], [`ServiceKey`], [`Timeouts`],
-//! [`SyncDaemon`]), the counters ([`Stats`]), the table ([`ServiceState`],
-//! [`Snapshot`]) and the plan ([`crate::Plan`], [`crate::Step`], derived
-//! where they are defined).
-//!
-//! The format is the one a person writes in a desired-state file:
-//! - ipvsadm notation where a type has one: keys (`"tcp:203.0.113.1:80"`),
-//!   socket addresses, scheduler names (`"rr"`), forwarding (`"-m"`,
-//!   `"-i --tun-type gue --tun-port 6080 --tun-nocsum"`), netmasks
-//!   (`"255.255.255.0"`, or a prefix length `64`), scheduler flags
-//!   (`"sh-fallback,sh-port"`), daemon roles (`"master"`);
-//! - plain fields otherwise, durations in whole seconds;
-//! - a field at its default (ipvsadm's `-s wlc`, `-g`, `-w 1`, 360 s for
-//!   `"persistence": {}`; none, zero, empty) may be left out, and is left
-//!   out when written;
-//! - an unknown field is refused, so a misspelt setting is an error rather
-//!   than ignored;
-//! - reading checks each value as parsing the notation does (ranges, whole
-//!   seconds, names the kernel can load, ...): an invalid value is an error
-//!   naming the field and the limit, not a value that fails later. The
-//!   checks that need the kernel's or ipvsadm's context (a destination's
-//!   family against its service's, ...) stay with `validate`, which every
-//!   write runs.
+//! types, the counters, the table and the plan (derived where it is
+//! defined), in the format the crate docs describe. Each type goes through
+//! a private `...Fields` struct that mirrors the file format; reading it
+//! back checks what parsing the notation checks.
 
 use std::fmt;
 use std::marker::PhantomData;
