@@ -152,6 +152,11 @@ impl Eq for Scope {}
 /// One write of a [`Plan`]. Each carries what it replaces, so that it can
 /// be undone.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case", deny_unknown_fields)
+)]
 #[non_exhaustive]
 pub enum Step {
     /// `ipvsadm -A`.
@@ -264,13 +269,6 @@ impl fmt::Display for Step {
     /// `ipvsadm -R` reads it: `-A -t 203.0.113.1:80 -s rr`,
     /// `-e -t 203.0.113.1:80 -r 198.51.100.10:80 -m -w 0`, `-D -t ...`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let thresholds = |d: &Destination| {
-            if d.upper_threshold == 0 && d.lower_threshold == 0 {
-                String::new()
-            } else {
-                format!(" -x {} -y {}", d.upper_threshold, d.lower_threshold)
-            }
-        };
         match self {
             Step::AddService(service) => write!(f, "{service}"),
             Step::UpdateService { to, .. } => {
@@ -281,14 +279,9 @@ impl fmt::Display for Step {
             Step::AddDestination {
                 service,
                 destination,
-            } => write!(
-                f,
-                "-a {} {destination}{}",
-                service.ipvsadm_args(),
-                thresholds(destination)
-            ),
+            } => write!(f, "-a {} {destination}", service.ipvsadm_args()),
             Step::UpdateDestination { service, to, .. } => {
-                write!(f, "-e {} {to}{}", service.ipvsadm_args(), thresholds(to))
+                write!(f, "-e {} {to}", service.ipvsadm_args())
             }
             Step::DeleteDestination {
                 service,
@@ -306,6 +299,11 @@ impl fmt::Display for Step {
 /// `Display` prints it as a dry run, one `ipvsadm` command per line (a
 /// script `ipvsadm -R` accepts).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(deny_unknown_fields)
+)]
 pub struct Plan {
     steps: Vec<Step>,
     draining: Vec<(ServiceKey, SocketAddr)>,

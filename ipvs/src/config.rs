@@ -4,10 +4,14 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::str::FromStr;
+use std::time::Duration;
 
 use ipvs_sys::{DaemonAttribute, DaemonState};
 
 use crate::error::{Error, Op};
+use crate::key::ParseError;
+use crate::notation::Problem;
 
 /// IPVS version as the kernel reports it (`IP_VS_VERSION_CODE`, "1.2.1").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -59,58 +63,122 @@ pub struct Info {
     pub connection_table_size: u32,
 }
 
-/// Largest timeout accepted: the kernel stores `seconds × HZ` in an int and
-/// rejects more; HZ is at most 1000.
-pub const MAX_TIMEOUT: u32 = i32::MAX as u32 / 1000;
+/// Longest connection timeout accepted (`ipvsadm --set`): the kernel
+/// stores `seconds × HZ` in an int and rejects more (`ip_vs_set_timeout`);
+/// HZ is at most 1000, so 2147483 s.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(i32::MAX as u64 / 1000);
 
-/// Connection timeouts in seconds (`ipvsadm --set TCP TCPFIN UDP`), global to
-/// the network namespace.
+/// The whole seconds of `duration`, which must be 1 s..=`max`: the kernel
+/// keeps timeouts in whole seconds, so a fraction is refused, not rounded.
+pub(crate) fn whole_seconds(
+    field: &'static str,
+    duration: Duration,
+    max: Duration,
+) -> Result<u32, Problem> {
+    let range = || format!("1..={} s", max.as_secs());
+    if duration.subsec_nanos() != 0 {
+        return Err(Problem::new(
+            field,
+            format!(
+                "{duration:?} is not a whole number of seconds, which IPVS keeps ({})",
+                range()
+            ),
+        ));
+    }
+    if duration.is_zero() || duration > max {
+        return Err(Problem::new(
+            field,
+            format!("{duration:?} is outside {}", range()),
+        ));
+    }
+    u32::try_from(duration.as_secs()).map_err(|_| Problem::new(field, range()))
+}
+
+/// A timeout the kernel reports in seconds.
+pub(crate) fn seconds(value: u32) -> Duration {
+    Duration::from_secs(value.into())
+}
+
+/// Connection timeouts (`ipvsadm --set TCP TCPFIN UDP`,
+/// `IPVS_CMD_ATTR_TIMEOUT_TCP`, `_TCP_FIN`, `_UDP`), global to the network
+/// namespace, in whole seconds.
 ///
 /// When reading, `None` means the kernel did not report the value (the
 /// protocol is not built in). When writing, `None` leaves the value
-/// unchanged; `Some(0)` is rejected rather than silently meaning "unchanged".
+/// unchanged; each given value must be whole seconds of
+/// 1 s..=[`MAX_TIMEOUT`]: zero (ipvsadm's "unchanged"), a fraction or more
+/// is refused with [`Error::InvalidArgument`], never rounded.
+///
+/// ```
+/// use std::time::Duration;
+/// let t = ipvs::Timeouts::default()
+///     .with_tcp(Duration::from_secs(900))
+///     .with_udp(Duration::from_secs(60)); // ipvsadm --set 900 0 60
+/// assert_eq!(t.tcp_fin, None);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Timeouts {
-    /// Established TCP connections.
-    pub tcp: Option<u32>,
-    /// TCP connections after FIN.
-    pub tcp_fin: Option<u32>,
-    /// UDP.
-    pub udp: Option<u32>,
+    /// Established TCP connections (`IPVS_CMD_ATTR_TIMEOUT_TCP`).
+    pub tcp: Option<Duration>,
+    /// TCP connections after FIN (`IPVS_CMD_ATTR_TIMEOUT_TCP_FIN`).
+    pub tcp_fin: Option<Duration>,
+    /// UDP (`IPVS_CMD_ATTR_TIMEOUT_UDP`).
+    pub udp: Option<Duration>,
 }
 
 impl Timeouts {
     /// Only the values given will change.
-    pub fn new(tcp: Option<u32>, tcp_fin: Option<u32>, udp: Option<u32>) -> Self {
+    pub fn new(tcp: Option<Duration>, tcp_fin: Option<Duration>, udp: Option<Duration>) -> Self {
         Self { tcp, tcp_fin, udp }
     }
 
-    pub(crate) fn validate(&self) -> Result<(), Error> {
-        for (field, value) in [
-            ("tcp timeout", self.tcp),
-            ("tcp_fin timeout", self.tcp_fin),
-            ("udp timeout", self.udp),
-        ] {
-            if let Some(v) = value
-                && (v == 0 || v > MAX_TIMEOUT)
-            {
-                return Err(Error::invalid(
-                    field,
-                    format!("{v} s: must be 1..={MAX_TIMEOUT} seconds (None leaves it unchanged)"),
-                ));
-            }
-        }
-        Ok(())
+    /// Sets the TCP timeout.
+    pub fn with_tcp(mut self, timeout: Duration) -> Self {
+        self.tcp = Some(timeout);
+        self
+    }
+
+    /// Sets the TCP FIN timeout.
+    pub fn with_tcp_fin(mut self, timeout: Duration) -> Self {
+        self.tcp_fin = Some(timeout);
+        self
+    }
+
+    /// Sets the UDP timeout.
+    pub fn with_udp(mut self, timeout: Duration) -> Self {
+        self.udp = Some(timeout);
+        self
+    }
+
+    /// Each given value in whole seconds, checked: `(tcp, tcp_fin, udp)`
+    /// as the kernel takes them.
+    pub(crate) fn to_wire(self) -> Result<[Option<u32>; 3], Error> {
+        let wire = |field, value: Option<Duration>| {
+            value
+                .map(|v| whole_seconds(field, v, MAX_TIMEOUT))
+                .transpose()
+                .map_err(|p| {
+                    Error::invalid(p.field, format!("{} (None leaves it unchanged)", p.reason))
+                })
+        };
+        Ok([
+            wire("tcp timeout", self.tcp)?,
+            wire("tcp_fin timeout", self.tcp_fin)?,
+            wire("udp timeout", self.udp)?,
+        ])
     }
 }
 
-/// Role of a connection-sync daemon.
+/// Role of a connection-sync daemon (`IPVS_DAEMON_ATTR_STATE`).
+///
+/// `Display`/`FromStr` use ipvsadm's words: `master`, `backup`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DaemonRole {
-    /// Sends connection state (`--start-daemon master`).
+    /// Sends connection state (`--start-daemon master`,
+    /// `IP_VS_STATE_MASTER`).
     Master,
-    /// Receives it (`--start-daemon backup`).
+    /// Receives it (`--start-daemon backup`, `IP_VS_STATE_BACKUP`).
     Backup,
 }
 
@@ -119,6 +187,33 @@ impl DaemonRole {
         match self {
             DaemonRole::Master => DaemonState::MASTER,
             DaemonRole::Backup => DaemonState::BACKUP,
+        }
+    }
+}
+
+impl fmt::Display for DaemonRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DaemonRole::Master => "master",
+            DaemonRole::Backup => "backup",
+        })
+    }
+}
+
+impl FromStr for DaemonRole {
+    type Err = ParseError;
+
+    /// `master` or `backup`, as `ipvsadm --start-daemon` takes them.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "master" => Ok(DaemonRole::Master),
+            "backup" => Ok(DaemonRole::Backup),
+            _ => Err(ParseError::new(
+                s,
+                "a sync daemon role",
+                "role",
+                "expected master or backup",
+            )),
         }
     }
 }
@@ -291,16 +386,50 @@ mod tests {
     }
 
     #[test]
-    fn timeouts_reject_magic_zero_and_overflow() {
-        Timeouts::new(Some(900), None, Some(300))
-            .validate()
-            .unwrap();
-        assert!(Timeouts::new(Some(0), None, None).validate().is_err());
-        assert!(
-            Timeouts::new(None, Some(MAX_TIMEOUT + 1), None)
-                .validate()
-                .is_err()
+    fn timeouts_are_whole_seconds_within_the_kernel_range() {
+        let secs = Duration::from_secs;
+        assert_eq!(
+            Timeouts::new(Some(secs(900)), None, Some(MAX_TIMEOUT))
+                .to_wire()
+                .unwrap(),
+            [Some(900), None, Some(2_147_483)]
         );
+        for (bad, field, reason) in [
+            (
+                Timeouts::default().with_tcp(Duration::ZERO),
+                "tcp timeout",
+                "0ns is outside 1..=2147483 s (None leaves it unchanged)",
+            ),
+            (
+                Timeouts::default().with_tcp_fin(MAX_TIMEOUT + secs(1)),
+                "tcp_fin timeout",
+                "2147484s is outside 1..=2147483 s (None leaves it unchanged)",
+            ),
+            (
+                Timeouts::default().with_udp(Duration::from_millis(1500)),
+                "udp timeout",
+                "1.5s is not a whole number of seconds, which IPVS keeps (1..=2147483 s) \
+                 (None leaves it unchanged)",
+            ),
+        ] {
+            match bad.to_wire() {
+                Err(Error::InvalidArgument {
+                    field: f,
+                    reason: r,
+                }) => {
+                    assert_eq!((f, r.as_str()), (field, reason));
+                }
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn daemon_roles_use_ipvsadm_words() {
+        for role in [DaemonRole::Master, DaemonRole::Backup] {
+            assert_eq!(role.to_string().parse::<DaemonRole>(), Ok(role));
+        }
+        assert_eq!("Master".parse::<DaemonRole>().unwrap_err().field(), "role");
     }
 
     #[test]

@@ -39,7 +39,7 @@
 //!         conn.expires.as_secs()
 //!     );
 //! }
-//! # Ok::<(), std::io::Error>(())
+//! # Ok::<(), ipvs::conn::ConnReadError>(())
 //! ```
 
 use std::borrow::Cow;
@@ -380,6 +380,7 @@ pub struct ConnParseError {
     /// The column at fault.
     pub column: Column,
     /// What is wrong there.
+    #[source]
     pub problem: ConnProblem,
 }
 
@@ -481,55 +482,106 @@ pub fn parse_sync_connections(text: &str) -> Result<Vec<SyncedConnection>, ConnP
     })
 }
 
+/// Why a connection table could not be read: names the file, or the
+/// namespace it was to be read in.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnReadError {
+    /// The file could not be read: `NotFound` when the kernel has no IPVS
+    /// loaded in the namespace (the file appears with the `ip_vs` module).
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: &'static str,
+        /// The system error.
+        #[source]
+        source: io::Error,
+    },
+    /// The file's text is not a connection table.
+    #[error("{}: {source}", .path.unwrap_or("connection table text"))]
+    Parse {
+        /// The file (`None` for text given to [`parse_connections`]).
+        path: Option<&'static str>,
+        /// Where and what.
+        #[source]
+        source: ConnParseError,
+    },
+    /// The network namespace could not be opened or entered; names it.
+    #[error(transparent)]
+    Namespace(#[from] crate::NamespaceError),
+}
+
+impl ConnReadError {
+    /// The kind of the underlying system error (`InvalidData` for text that
+    /// does not parse), as the readers' former `io::Error` had it.
+    pub fn kind(&self) -> io::ErrorKind {
+        match self {
+            ConnReadError::Read { source, .. } => source.kind(),
+            ConnReadError::Parse { .. } => io::ErrorKind::InvalidData,
+            ConnReadError::Namespace(e) => e.source.kind(),
+        }
+    }
+}
+
+/// Text that is not a connection table, read from no file.
+impl From<ConnParseError> for ConnReadError {
+    fn from(source: ConnParseError) -> Self {
+        ConnReadError::Parse { path: None, source }
+    }
+}
+
 /// Reads and parses the connection table of the calling thread's network
 /// namespace ([`CONN_TABLE_PATH`]); `ipvsadm -L -c -n`.
 ///
 /// # Errors
-/// `NotFound` when the kernel has no IPVS loaded (the file appears with the
-/// `ip_vs` module); `InvalidData` wrapping a [`ConnParseError`] when the text
-/// does not parse. Bytes that are not UTF-8 (PE data is the client's) are
+/// [`ConnReadError::Read`] (kind `NotFound`) when the kernel has no IPVS
+/// loaded; [`ConnReadError::Parse`] when the text does not parse. Both name
+/// the file. Bytes that are not UTF-8 (PE data is the client's) are
 /// replaced by U+FFFD.
-pub fn read_connections() -> io::Result<Vec<Connection>> {
+pub fn read_connections() -> Result<Vec<Connection>, ConnReadError> {
     parse_file(CONN_TABLE_PATH, parse_connections)
 }
 
 /// [`read_connections`] in the named network namespace (`/run/netns/NAME`,
 /// `ip netns exec NAME ipvsadm -L -c -n`), read from a short-lived thread
 /// that enters it. Needs `CAP_SYS_ADMIN`.
-pub fn read_connections_in_netns(name: &str) -> io::Result<Vec<Connection>> {
+pub fn read_connections_in_netns(name: &str) -> Result<Vec<Connection>, ConnReadError> {
     netns::run_in_named_netns(name, read_connections)
 }
 
 /// [`read_connections`] in the network namespace `fd` refers to (a file
 /// under `/run/netns/`, `/proc/PID/ns/net`, ...).
-pub fn read_connections_in_netns_fd(fd: BorrowedFd<'_>) -> io::Result<Vec<Connection>> {
+pub fn read_connections_in_netns_fd(fd: BorrowedFd<'_>) -> Result<Vec<Connection>, ConnReadError> {
     netns::run_in_netns_fd(fd, read_connections)
 }
 
 /// Reads and parses [`CONN_SYNC_TABLE_PATH`] of the calling thread's network
 /// namespace; errors as [`read_connections`].
-pub fn read_sync_connections() -> io::Result<Vec<SyncedConnection>> {
+pub fn read_sync_connections() -> Result<Vec<SyncedConnection>, ConnReadError> {
     parse_file(CONN_SYNC_TABLE_PATH, parse_sync_connections)
 }
 
 /// [`read_sync_connections`] in the named network namespace.
-pub fn read_sync_connections_in_netns(name: &str) -> io::Result<Vec<SyncedConnection>> {
+pub fn read_sync_connections_in_netns(name: &str) -> Result<Vec<SyncedConnection>, ConnReadError> {
     netns::run_in_named_netns(name, read_sync_connections)
 }
 
 /// [`read_sync_connections`] in the network namespace `fd` refers to.
-pub fn read_sync_connections_in_netns_fd(fd: BorrowedFd<'_>) -> io::Result<Vec<SyncedConnection>> {
+pub fn read_sync_connections_in_netns_fd(
+    fd: BorrowedFd<'_>,
+) -> Result<Vec<SyncedConnection>, ConnReadError> {
     netns::run_in_netns_fd(fd, read_sync_connections)
 }
 
 fn parse_file<T>(
-    path: &str,
+    path: &'static str,
     parse: fn(&str) -> Result<Vec<T>, ConnParseError>,
-) -> io::Result<Vec<T>> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot read {path}: {e}")))?;
-    parse(&String::from_utf8_lossy(&bytes))
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+) -> Result<Vec<T>, ConnReadError> {
+    let bytes = std::fs::read(path).map_err(|source| ConnReadError::Read { path, source })?;
+    parse(&String::from_utf8_lossy(&bytes)).map_err(|source| ConnReadError::Parse {
+        path: Some(path),
+        source,
+    })
 }
 
 impl fmt::Display for Connection {
@@ -754,6 +806,34 @@ mod tests {
     use super::*;
     use pretty_assertions::assert_eq;
     use proptest::prelude::*;
+
+    #[test]
+    fn read_errors_name_the_file_or_the_namespace() {
+        let missing = "/proc/thread-self/net/ipvs-rs-no-such-table";
+        let err = parse_file(missing, parse_connections).unwrap_err();
+        assert!(
+            matches!(&err, ConnReadError::Read { source, .. } if source.kind() == io::ErrorKind::NotFound)
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("cannot read {missing}: No such file or directory (os error 2)")
+        );
+        let not_a_table = "/proc/self/status";
+        let err = parse_file(not_a_table, parse_connections).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(
+            err.to_string()
+                .starts_with("/proc/self/status: connection table line 1"),
+            "{err}"
+        );
+        let err = read_connections_in_netns("ipvs-rs-no-such-namespace").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("/run/netns/ipvs-rs-no-such-namespace"),
+            "{err}"
+        );
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    }
 
     fn addr(s: &str) -> SocketAddr {
         s.parse().unwrap()

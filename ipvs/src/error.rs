@@ -7,8 +7,11 @@ use std::time::Duration;
 
 use std::net::SocketAddr;
 
-use crate::datagram::ExtAck;
-use crate::key::ServiceKey;
+use crate::conn::ConnReadError;
+use crate::datagram::{ExtAck, MalformedMessage};
+use crate::key::{ParseError, ServiceKey};
+use crate::netns::NamespaceError;
+use crate::sysctl::SysctlError;
 
 /// The operation a request performed; decides what a kernel errno means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -158,6 +161,16 @@ pub enum Error {
     /// `EEXIST` on start-daemon.
     #[error("a sync daemon in this state (master/backup) is already running")]
     DaemonRunning,
+    /// `ENODEV` on start-daemon: the namespace has no network interface by
+    /// the daemon's name (`ipvsadm --mcast-interface`).
+    #[error(
+        "no network interface {} in this network namespace for the sync daemon (--mcast-interface)",
+        subject(.interface)
+    )]
+    NoSuchInterface {
+        /// The interface name, when the failing call named one.
+        interface: Option<String>,
+    },
     /// `ESRCH` on stop-daemon.
     #[error("no sync daemon in this state is running")]
     NoDaemon,
@@ -183,6 +196,22 @@ pub enum Error {
         /// The rule it broke, with the limit.
         reason: String,
     },
+    /// Text in ipvsadm notation did not parse ([`ParseError::field`] names
+    /// the field at fault): what `?` on `"...".parse::<ServiceKey>()` gives
+    /// in a function returning [`Result`].
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// A network namespace could not be opened or entered
+    /// ([`crate::Ipvs::in_netns`], `ip netns exec NAME`); it names the
+    /// namespace.
+    #[error(transparent)]
+    Namespace(#[from] NamespaceError),
+    /// Reading or writing an IPVS sysctl failed ([`crate::sysctl`]).
+    #[error(transparent)]
+    Sysctl(#[from] SysctlError),
+    /// Reading the connection table failed ([`crate::conn`]).
+    #[error(transparent)]
+    ConnectionTable(#[from] ConnReadError),
     /// No complete reply arrived in time. The request may or may not have been
     /// applied; late replies are discarded.
     #[error("timed out after {after:?} {op}")]
@@ -256,7 +285,10 @@ pub enum Error {
         step: usize,
         /// That step as an ipvsadm command line (`-a -t ... -r ... -m -w 1`).
         command: String,
-        /// Why it failed: the step's typed kernel error (or the transport's).
+        /// Why it failed: the step's typed kernel error (or the transport's);
+        /// also [`std::error::Error::source`] (there a `Box<Error>`, which
+        /// `downcast_ref::<Box<ipvs::Error>>()` finds).
+        #[source]
         cause: Box<Error>,
         /// Whether the table was restored.
         rollback: Rollback,
@@ -371,6 +403,8 @@ pub(crate) struct Subject {
     /// Scheduler and persistence-engine names of a service write, which
     /// explain `ENOENT`.
     pub(crate) names: Option<(String, Option<String>)>,
+    /// The sync daemon's interface, which explains `ENODEV`.
+    pub(crate) interface: Option<String>,
 }
 
 impl Error {
@@ -381,6 +415,10 @@ impl Error {
         let error = match self {
             Error::Kernel { op, errno, ext_ack } => Self::from_kernel(op, errno, ext_ack, subject),
             other => other,
+        };
+        let error = match &subject.interface {
+            Some(interface) => error.about_interface(interface),
+            None => error,
         };
         match subject.service {
             Some(key) => error.about(&key, subject.destination),
@@ -398,6 +436,7 @@ impl Error {
                 destination: None,
             },
             (Errno::EEXIST, Op::StartDaemon) => Error::DaemonRunning,
+            (Errno::ENODEV, Op::StartDaemon) => Error::NoSuchInterface { interface: None },
             (Errno::ESRCH, Op::StopDaemon) => Error::NoDaemon,
             (
                 Errno::ESRCH,
@@ -441,10 +480,12 @@ impl Error {
             | Error::DaemonRunning => Errno::EEXIST,
             Error::NoSuchService { .. } | Error::NoDaemon => Errno::ESRCH,
             Error::NoSuchDestination { .. } | Error::UnknownSchedulerOrPe { .. } => Errno::ENOENT,
+            Error::NoSuchInterface { .. } => Errno::ENODEV,
             Error::PermissionDenied { .. } => Errno::EPERM,
             Error::Overrun { .. } => Errno::ENOBUFS,
             Error::Kernel { errno, .. } => return Some(*errno),
             Error::Io { source, .. } => return source.raw_os_error(),
+            Error::Namespace(e) => return e.source.raw_os_error(),
             _ => return None,
         };
         Some(errno as i32)
@@ -517,10 +558,63 @@ impl Error {
         self
     }
 
+    /// Names the sync daemon's interface in [`Error::NoSuchInterface`].
+    pub(crate) fn about_interface(mut self, name: &str) -> Self {
+        if let Error::NoSuchInterface { interface } = &mut self {
+            *interface = Some(name.to_owned());
+        }
+        self
+    }
+
+    /// An error opening the netlink socket for `op`: [`Error::Namespace`]
+    /// when the namespace could not be opened or entered (the socket
+    /// constructors carry it inside their `io::Error`), [`Error::Io`]
+    /// otherwise.
+    pub(crate) fn opening_socket(op: Op, source: std::io::Error) -> Self {
+        match NamespaceError::from_io(source) {
+            Ok(namespace) => Error::Namespace(namespace),
+            Err(source) => Error::Io { op, source },
+        }
+    }
+
     pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
         Error::InvalidArgument {
             field,
             reason: reason.into(),
+        }
+    }
+}
+
+/// A connection table given as text did not parse
+/// ([`crate::conn::parse_connections`]).
+impl From<crate::conn::ConnParseError> for Error {
+    fn from(e: crate::conn::ConnParseError) -> Self {
+        Error::ConnectionTable(e.into())
+    }
+}
+
+/// A datagram walked outside the handle ([`crate::datagram::messages`], in
+/// a test transport or a raw exchange) was malformed: an
+/// [`Error::Decode`] of [`Op::Raw`].
+impl From<MalformedMessage> for Error {
+    fn from(e: MalformedMessage) -> Self {
+        Error::Decode {
+            op: Op::Raw,
+            reason: e.to_string(),
+            raw: Vec::new(),
+        }
+    }
+}
+
+/// A controller reply parsed outside the handle
+/// ([`crate::family::parse_family_reply`]) was not the IPVS family's: an
+/// [`Error::Decode`] of [`Op::ResolveFamily`].
+impl From<crate::family::CtrlReplyError> for Error {
+    fn from(e: crate::family::CtrlReplyError) -> Self {
+        Error::Decode {
+            op: Op::ResolveFamily,
+            reason: e.to_string(),
+            raw: Vec::new(),
         }
     }
 }
@@ -622,5 +716,135 @@ mod tests {
         let text = e.to_string();
         assert!(text.contains("adding a destination (ipvsadm -a)"), "{text}");
         assert!(text.contains("weight out of range, at byte 40"), "{text}");
+    }
+
+    #[test]
+    fn enodev_on_start_daemon_names_the_interface() {
+        let e = map(Op::StartDaemon, Errno::ENODEV);
+        assert!(matches!(e, Error::NoSuchInterface { interface: None }));
+        let e = e.about_interface("eth9");
+        assert_eq!(
+            e.to_string(),
+            "no network interface eth9 in this network namespace for the sync daemon \
+             (--mcast-interface)"
+        );
+        assert_eq!(e.raw_os_error(), Some(Errno::ENODEV as i32));
+        // ENODEV means something else elsewhere.
+        assert!(matches!(
+            map(Op::AddDestination, Errno::ENODEV),
+            Error::Kernel { .. }
+        ));
+    }
+
+    #[test]
+    fn a_socket_that_could_not_enter_its_namespace_is_a_namespace_error() {
+        let io: std::io::Error =
+            crate::netns::run_in_named_netns("ipvs-rs-no-such-namespace", || {
+                Ok::<_, std::io::Error>(())
+            })
+            .unwrap_err();
+        let e = Error::opening_socket(Op::ResolveFamily, io);
+        let Error::Namespace(namespace) = &e else {
+            panic!("{e:?}");
+        };
+        assert_eq!(namespace.namespace, "/run/netns/ipvs-rs-no-such-namespace");
+        assert_eq!(e.raw_os_error(), Some(Errno::ENOENT as i32));
+        let plain = Error::opening_socket(Op::ResolveFamily, std::io::Error::other("x"));
+        assert!(matches!(plain, Error::Io { .. }));
+    }
+
+    /// The messages of `e` and of every error below it.
+    fn chain(e: &dyn std::error::Error) -> Vec<String> {
+        let mut out = vec![e.to_string()];
+        let mut next = e.source();
+        while let Some(cause) = next {
+            out.push(cause.to_string());
+            next = cause.source();
+        }
+        out
+    }
+
+    #[test]
+    fn wrapped_causes_are_sources() {
+        let kernel = Error::from_kernel(
+            Op::AddService,
+            Errno::EINVAL as i32,
+            ExtAck::default(),
+            &Subject::default(),
+        );
+        let kernel_text = kernel.to_string();
+        let apply = Error::ApplyFailed {
+            step: 2,
+            command: "-A -t 203.0.113.1:80 -s rr".into(),
+            cause: Box::new(kernel),
+            rollback: Rollback::Complete { undone: 1 },
+        };
+        let links = chain(&apply);
+        assert_eq!(links.len(), 2, "{links:?}");
+        assert_eq!(links[1], kernel_text);
+        let cause = std::error::Error::source(&apply)
+            .and_then(|cause| cause.downcast_ref::<Box<Error>>())
+            .expect("the cause is the typed kernel error");
+        assert_eq!(cause.raw_os_error(), Some(Errno::EINVAL as i32));
+
+        let io = Error::Io {
+            op: Op::Flush,
+            source: std::io::Error::from_raw_os_error(Errno::EBADF as i32),
+        };
+        let source = std::error::Error::source(&io).unwrap();
+        let io_source = source.downcast_ref::<std::io::Error>().unwrap();
+        assert_eq!(io_source.raw_os_error(), Some(Errno::EBADF as i32));
+
+        // A wrapped crate error shows its own message and keeps its cause.
+        let namespace: Error =
+            crate::netns::run_in_named_netns("ipvs-rs-no-such-namespace", || {
+                Ok::<_, crate::NamespaceError>(())
+            })
+            .unwrap_err()
+            .into();
+        let links = chain(&namespace);
+        assert_eq!(
+            links,
+            [
+                "cannot open the network namespace /run/netns/ipvs-rs-no-such-namespace: \
+                 No such file or directory (os error 2)",
+                "No such file or directory (os error 2)"
+            ]
+        );
+    }
+
+    #[test]
+    fn question_mark_converts_the_crate_s_errors() {
+        fn key(text: &str) -> Result<ServiceKey> {
+            Ok(text.parse::<ServiceKey>()?)
+        }
+        match key("tcp:203.0.113.1") {
+            Err(Error::Parse(e)) => assert_eq!(e.field(), "address"),
+            other => panic!("{other:?}"),
+        }
+        fn table(text: &str) -> Result<usize> {
+            Ok(crate::conn::parse_connections(text)?.len())
+        }
+        assert!(matches!(table(""), Err(Error::ConnectionTable(_))));
+        fn walk(bytes: &[u8]) -> Result<usize> {
+            let mut n = 0;
+            for message in crate::datagram::messages(bytes) {
+                message?;
+                n += 1;
+            }
+            Ok(n)
+        }
+        assert!(matches!(
+            walk(&[1, 2, 3]),
+            Err(Error::Decode { op: Op::Raw, .. })
+        ));
+        fn sysctl() -> Result<()> {
+            crate::sysctl::Sysctls::current().set(
+                crate::sysctl::Sysctl::DropPacket,
+                crate::sysctl::SysctlValue::Int(7),
+            )?;
+            Ok(())
+        }
+        assert!(matches!(sysctl(), Err(Error::Sysctl(_))));
     }
 }

@@ -466,10 +466,8 @@ macro_rules! operations {
 
 crate::for_each_operation!(operations);
 
-/// A socket or namespace that could not be opened.
+/// A socket or namespace that could not be opened: [`Error::Namespace`]
+/// names the namespace.
 fn open_error(source: std::io::Error) -> Error {
-    Error::Io {
-        op: Op::ResolveFamily,
-        source,
-    }
+    Error::opening_socket(Op::ResolveFamily, source)
 }

@@ -198,56 +198,127 @@ impl fmt::Display for ServiceKey {
     }
 }
 
-/// Why a [`ServiceKey`] (or another ipvsadm-notation value) did not parse.
+/// Why a value in ipvsadm notation ([`ServiceKey`], [`crate::Service`],
+/// [`crate::Destination`], [`crate::Forwarding`], [`crate::Scheduler`], ...)
+/// did not parse: the input, the field at fault and the rule it broke, with
+/// the limit.
+///
+/// ```
+/// let err = "-r 198.51.100.10:80 -m -w 4294967295".parse::<ipvs::Destination>().unwrap_err();
+/// assert_eq!(err.field(), "weight");
+/// assert_eq!(err.reason(), "4294967295 is above the maximum 2147483647");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("cannot parse {input:?} as {what}: {reason}")]
+#[error("cannot parse {input:?} as {what}: {field}: {reason}")]
 pub struct ParseError {
-    pub(crate) input: String,
-    pub(crate) what: &'static str,
-    pub(crate) reason: String,
+    input: String,
+    what: &'static str,
+    field: &'static str,
+    reason: String,
 }
 
+/// Inputs longer than this are cut in [`ParseError`]'s message.
+const MAX_QUOTED_INPUT: usize = 120;
+
 impl ParseError {
-    pub(crate) fn new(input: &str, what: &'static str, reason: impl Into<String>) -> Self {
+    /// An error about `field` of `input`, parsed as `what` (`"a destination
+    /// (-r ADDR:PORT ...)"`).
+    pub(crate) fn new(
+        input: &str,
+        what: &'static str,
+        field: &'static str,
+        reason: impl Into<String>,
+    ) -> Self {
+        let mut end = input.len().min(MAX_QUOTED_INPUT);
+        while !input.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut quoted = input[..end].to_owned();
+        if end < input.len() {
+            quoted.push('…');
+        }
         Self {
-            input: input.to_owned(),
+            input: quoted,
             what,
+            field,
             reason: reason.into(),
         }
     }
+
+    /// The text that did not parse (cut to 120 bytes).
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+
+    /// The field at fault: `"weight"`, `"persistence timeout"`,
+    /// `"address"`, ... (the names [`crate::Error::InvalidArgument`] uses).
+    pub fn field(&self) -> &'static str {
+        self.field
+    }
+
+    /// The rule the field broke, with the limit.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
 }
+
+/// What [`ServiceKey`]'s `FromStr` reads, for messages.
+const KEY_NOTATION: &str =
+    "a service key (tcp:ADDR:PORT, udp:ADDR:PORT, sctp:ADDR:PORT, fwmark:MARK, fwmark6:MARK)";
 
 impl FromStr for ServiceKey {
     type Err = ParseError;
 
+    /// Reads what `Display` writes: `tcp:203.0.113.1:80`,
+    /// `udp:[2001:db8::1]:53`, `sctp:...`, `fwmark:7`, `fwmark6:7`, and
+    /// `protoN:ADDR:PORT` for another protocol number the kernel reported.
+    /// The kind is case-insensitive; `fwm:` is `fwmark:`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = |reason: &str| {
-            ParseError::new(
-                s,
-                "a service (tcp:ADDR:PORT, udp:..., sctp:..., fwmark:N, fwmark6:N)",
-                reason,
-            )
-        };
+        let err = |field, reason: String| ParseError::new(s, KEY_NOTATION, field, reason);
         let (kind, rest) = s
             .split_once(':')
-            .ok_or_else(|| err("missing \"kind:\" prefix"))?;
+            .ok_or_else(|| err("kind", "missing the \"kind:\" prefix".into()))?;
+        let kind = kind.to_ascii_lowercase();
         let addr = || -> Result<SocketAddr, ParseError> {
-            rest.parse()
-                .map_err(|_| err("expected ADDR:PORT, IPv6 in brackets ([2001:db8::1]:443)"))
+            rest.parse().map_err(|_| {
+                err(
+                    "address",
+                    format!("{rest:?} is not ADDR:PORT (IPv6 in brackets: [2001:db8::1]:443)"),
+                )
+            })
         };
         let mark = || -> Result<u32, ParseError> {
             match rest.parse() {
-                Ok(0) | Err(_) => Err(err("expected a mark of 1..=4294967295")),
+                Ok(0) | Err(_) => Err(err(
+                    "fwmark",
+                    format!("{rest:?} is not a mark of 1..=4294967295"),
+                )),
                 Ok(mark) => Ok(mark),
             }
         };
-        Ok(match kind.to_ascii_lowercase().as_str() {
+        Ok(match kind.as_str() {
             "tcp" => ServiceKey::tcp(addr()?),
             "udp" => ServiceKey::udp(addr()?),
             "sctp" => ServiceKey::sctp(addr()?),
             "fwmark" | "fwm" => ServiceKey::fwmark(mark()?),
             "fwmark6" => ServiceKey::fwmark6(mark()?),
-            _ => return Err(err("unknown kind")),
+            other => {
+                let number = other
+                    .strip_prefix("proto")
+                    .and_then(|n| n.parse::<u16>().ok())
+                    .ok_or_else(|| {
+                        err(
+                            "kind",
+                            format!(
+                                "unknown kind {other:?} (tcp, udp, sctp, fwmark, fwmark6 or protoN)"
+                            ),
+                        )
+                    })?;
+                ServiceKey::Addr {
+                    protocol: Protocol::from(number),
+                    addr: addr()?,
+                }
+            }
         })
     }
 }
@@ -278,18 +349,39 @@ mod tests {
     }
 
     #[test]
-    fn bad_notation_is_rejected() {
-        for text in [
-            "",
-            "tcp",
-            "tcp:1.2.3.4",
-            "tcp:2001:db8::1:80",
-            "fwmark:0",
-            "fwmark:x",
-            "icmp:1.2.3.4:0",
+    fn bad_notation_names_the_field() {
+        for (text, field) in [
+            ("", "kind"),
+            ("tcp", "kind"),
+            ("tcp:1.2.3.4", "address"),
+            ("tcp:2001:db8::1:80", "address"),
+            ("fwmark:0", "fwmark"),
+            ("fwmark:x", "fwmark"),
+            ("icmp:1.2.3.4:0", "kind"),
+            ("proto65536:1.2.3.4:0", "kind"),
         ] {
-            assert!(text.parse::<ServiceKey>().is_err(), "{text}");
+            let err = text.parse::<ServiceKey>().unwrap_err();
+            assert_eq!(err.field(), field, "{text}: {err}");
+            assert_eq!(err.input(), text);
         }
+        let long = format!("tcp:{}", "9".repeat(500));
+        let err = long.parse::<ServiceKey>().unwrap_err();
+        assert_eq!(err.input().chars().count(), MAX_QUOTED_INPUT + 1);
+        assert!(err.input().ends_with('…'));
+    }
+
+    #[test]
+    fn another_protocol_the_kernel_reports_round_trips() {
+        let key = ServiceKey::Addr {
+            protocol: Protocol::from(41),
+            addr: "192.0.2.1:0".parse().unwrap(),
+        };
+        assert_eq!(key.to_string(), "proto41:192.0.2.1:0");
+        assert_eq!(key.to_string().parse::<ServiceKey>().unwrap(), key);
+        assert_eq!(
+            "proto6:192.0.2.1:80".parse::<ServiceKey>().unwrap(),
+            ServiceKey::tcp("192.0.2.1:80".parse().unwrap())
+        );
     }
 
     #[test]

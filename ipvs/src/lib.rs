@@ -49,6 +49,12 @@
 //!   ([`Plan`] prints the dry run as an `ipvsadm -R` script).
 //! - The wire format is `ipvs-sys`; [`Ipvs::request`] sends raw
 //!   [`ipvs_sys::IpvsMessage`]s.
+//! - Values convert as a Rust user expects: the ipvsadm notation that
+//!   [`Service`], [`Destination`], [`Forwarding`] and [`ServiceKey`] print
+//!   parses back (`FromStr`), timeouts are [`std::time::Duration`]s in the
+//!   kernel's whole seconds, `later - earlier` of two [`Stats`] gives what
+//!   the counters grew by (across a 32-bit wrap), and `?` turns every
+//!   error of the crate into an [`Error`].
 //!
 //! A call runs one way through the crate, `add_service` for example:
 //!
@@ -63,6 +69,63 @@
 //!    the bytes);
 //! 5. back in `request.rs`, a kernel errno becomes the typed error
 //!    ([`Error::ServiceExists`], ...), in one place (`error.rs`).
+//!
+//! # Desired state as JSON (feature `serde`)
+//!
+//! With the `serde` feature, [`Service`], [`Destination`], [`ServiceKey`],
+//! [`Timeouts`], [`SyncDaemon`], [`Stats`], [`ServiceState`], [`Snapshot`]
+//! and [`Plan`] (with its [`Step`]s) implement `Serialize` and
+//! `Deserialize`, in the format a person writes in a desired-state file:
+//! - ipvsadm notation where a type has one: keys (`"tcp:203.0.113.1:80"`),
+//!   socket addresses, scheduler names (`"rr"`), forwarding (`"-m"`,
+//!   `"-i --tun-type gue --tun-port 6080 --tun-nocsum"`), netmasks
+//!   (`"255.255.255.0"`, or an IPv6 prefix length `64`), scheduler flags
+//!   (`"sh-fallback,sh-port"`), daemon roles (`"master"`);
+//! - plain fields otherwise, durations in whole seconds;
+//! - a field at its default (ipvsadm's `-s wlc`, `-g`, `-w 1`, 360 s for
+//!   `"persistence": {}`; none, zero, empty) may be left out, and is left
+//!   out when written;
+//! - an unknown field is refused, so a misspelt setting is an error rather
+//!   than ignored;
+//! - reading checks each value as parsing the notation does (ranges, whole
+//!   seconds, names the kernel can load): an invalid value is an error
+//!   naming the field and the limit, not a value that fails later. The
+//!   checks that need context (a destination's family against its
+//!   service's, a service listed twice) stay with `validate` and
+//!   [`Plan::new`], which every write runs.
+//!
+#![cfg_attr(feature = "serde", doc = "```")]
+#![cfg_attr(not(feature = "serde"), doc = "```ignore")]
+//! use ipvs::{Destination, ServiceState, Timeouts};
+//!
+//! let desired: Vec<ServiceState> = serde_json::from_str(r#"[
+//!   { "service": { "key": "tcp:203.0.113.1:80", "scheduler": "wrr",
+//!                  "persistence": { "timeout": 300, "netmask": "255.255.255.0" } },
+//!     "destinations": [
+//!       { "addr": "198.51.100.10:80", "forwarding": "-m", "weight": 3 },
+//!       { "addr": "198.51.100.11:80", "forwarding": "-m", "weight": 1,
+//!         "upper_threshold": 100 } ] },
+//!   { "service": { "key": "udp:[2001:db8::1]:53", "scheduler": "sh",
+//!                  "scheduler_flags": "sh-port", "one_packet": true },
+//!     "destinations": [
+//!       { "addr": "[2001:db8::10]:53",
+//!         "forwarding": "-i --tun-type gue --tun-port 6080 --tun-nocsum" } ] }
+//! ]"#)?;
+//! assert_eq!(desired[0].service.to_string(), "-A -t 203.0.113.1:80 -s wrr -p 300 -M 255.255.255.0");
+//! assert_eq!(desired[1].destinations[0].weight, 1); // ipvsadm's default
+//!
+//! // Written back, it is the same file (defaults left out).
+//! let written = serde_json::to_string(&desired[0].destinations[1])?;
+//! assert_eq!(written, r#"{"addr":"198.51.100.11:80","forwarding":"-m","weight":1,"upper_threshold":100}"#);
+//!
+//! // Invalid values are refused when read, naming the field and the limit.
+//! let heavy = r#"{ "addr": "198.51.100.10:80", "weight": 4294967295 }"#;
+//! let err = serde_json::from_str::<Destination>(heavy).unwrap_err().to_string();
+//! assert!(err.contains("expected weight: a whole number of 0..=2147483647"), "{err}");
+//! let err = serde_json::from_str::<Timeouts>(r#"{ "tcp": 0.5 }"#).unwrap_err().to_string();
+//! assert!(err.contains("expected tcp timeout: whole seconds of 1..=2147483"), "{err}");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod apply;
 mod batch;
@@ -75,10 +138,13 @@ mod family;
 mod handle;
 mod key;
 mod netns;
+mod notation;
 mod ops;
 mod proto;
 mod request;
 mod scheduler;
+#[cfg(feature = "serde")]
+mod serde_impl;
 mod service;
 mod session;
 mod snapshot;
@@ -104,13 +170,14 @@ pub use handle::Ipvs;
 /// The wire codec, re-exported for [`Ipvs::request`].
 pub use ipvs_sys;
 pub use key::{Family, ParseError, ServiceKey};
+pub use netns::NamespaceError;
 pub use scheduler::{MAX_NAME_LEN, Scheduler};
 pub use service::{
     DEFAULT_PERSISTENCE_TIMEOUT, MAX_PERSISTENCE_TIMEOUT, Persistence, PersistenceNetmask,
     SchedulerFlags, Service,
 };
 pub use snapshot::{DestinationStats, ServiceState, ServiceStats, Snapshot, StatsSnapshot};
-pub use stats::Stats;
+pub use stats::{CounterWidth, Rates, Stats, StatsDelta};
 
 /// The seam the crate's own integration tests and benches script fake
 /// kernels through. Not part of the API: it may change in any release.

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use ipvs_sys::{InfoAttribute, IpvsAttribute, IpvsMessage};
 
-use crate::config::{DaemonRole, Info, SyncDaemon, Timeouts, Version};
+use crate::config::{DaemonRole, Info, SyncDaemon, Timeouts, Version, seconds};
 use crate::destination::Destination;
 use crate::error::{Error, Op, Result};
 use crate::key::ServiceKey;
@@ -209,9 +209,9 @@ impl<L: Link> Session<L> {
         let mut t = Timeouts::default();
         for attribute in replies.iter().flatten() {
             match attribute {
-                IpvsAttribute::TimeoutTcp(v) => t.tcp = Some(*v),
-                IpvsAttribute::TimeoutTcpFin(v) => t.tcp_fin = Some(*v),
-                IpvsAttribute::TimeoutUdp(v) => t.udp = Some(*v),
+                IpvsAttribute::TimeoutTcp(v) => t.tcp = Some(seconds(*v)),
+                IpvsAttribute::TimeoutTcpFin(v) => t.tcp_fin = Some(seconds(*v)),
+                IpvsAttribute::TimeoutUdp(v) => t.udp = Some(seconds(*v)),
                 _ => {}
             }
         }

@@ -71,6 +71,7 @@ impl Request {
         request.subject = Subject {
             service: Some(service.key),
             destination: None,
+            interface: None,
             names: Some((
                 service.scheduler.name().to_owned(),
                 service.persistence_engine.clone(),
@@ -176,11 +177,11 @@ impl Request {
     /// `ipvsadm --set`: `IPVS_CMD_SET_CONFIG` with the timeouts given;
     /// `None` when there is nothing to set.
     pub(crate) fn set_timeouts(timeouts: &Timeouts) -> Result<Option<Self>> {
-        timeouts.validate()?;
+        let [tcp, tcp_fin, udp] = timeouts.to_wire()?;
         let attributes: Vec<IpvsAttribute> = [
-            timeouts.tcp.map(IpvsAttribute::TimeoutTcp),
-            timeouts.tcp_fin.map(IpvsAttribute::TimeoutTcpFin),
-            timeouts.udp.map(IpvsAttribute::TimeoutUdp),
+            tcp.map(IpvsAttribute::TimeoutTcp),
+            tcp_fin.map(IpvsAttribute::TimeoutTcpFin),
+            udp.map(IpvsAttribute::TimeoutUdp),
         ]
         .into_iter()
         .flatten()
@@ -195,7 +196,9 @@ impl Request {
     pub(crate) fn start_daemon(daemon: &SyncDaemon) -> Result<Self> {
         daemon.validate()?;
         let nest = IpvsAttribute::Daemon(Nested::new(daemon.to_attributes()));
-        Self::new(Op::StartDaemon, Kind::Acked, IpvsCmd::NewDaemon, vec![nest])
+        let mut request = Self::new(Op::StartDaemon, Kind::Acked, IpvsCmd::NewDaemon, vec![nest])?;
+        request.subject.interface = Some(daemon.interface.clone());
+        Ok(request)
     }
 
     /// `ipvsadm --stop-daemon`: `IPVS_CMD_DEL_DAEMON`.

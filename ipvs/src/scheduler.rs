@@ -4,7 +4,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::Error;
 use crate::key::ParseError;
 
 /// Longest scheduler or persistence-engine name the kernel accepts
@@ -95,36 +94,27 @@ impl Scheduler {
             .find(|(_, n)| *n == name)
             .map_or_else(|| Scheduler::Other(name.to_owned()), |(s, _)| s.clone())
     }
-
-    pub(crate) fn validate(&self) -> Result<(), Error> {
-        validate_name("scheduler", self.name())
-    }
 }
 
-/// Checks a scheduler or PE name against the kernel's limits.
-pub(crate) fn validate_name(field: &'static str, name: &str) -> Result<(), Error> {
+/// What is wrong with a scheduler or PE name, if anything: the kernel
+/// copies at most [`MAX_NAME_LEN`] bytes and looks the module up by name.
+pub(crate) fn name_problem(name: &str) -> Option<String> {
     if name.is_empty() {
-        return Err(Error::invalid(field, "the name is empty"));
+        return Some("the name is empty".to_owned());
     }
     if name.len() > MAX_NAME_LEN {
-        return Err(Error::invalid(
-            field,
-            format!(
-                "{name:?} is {} bytes, the kernel allows at most {MAX_NAME_LEN}",
-                name.len()
-            ),
+        return Some(format!(
+            "{name:?} is {} bytes, the kernel allows at most {MAX_NAME_LEN}",
+            name.len()
         ));
     }
-    if name
-        .bytes()
-        .any(|b| b == 0 || b == b'/' || b.is_ascii_whitespace())
-    {
-        return Err(Error::invalid(
-            field,
-            format!("{name:?} contains NUL, '/' or whitespace"),
+    // The kernel loads the module ip_vs_<name>: printable ASCII, no '/'.
+    if name.bytes().any(|b| !b.is_ascii_graphic() || b == b'/') {
+        return Some(format!(
+            "{name:?} is not a module name (printable ASCII without '/' or spaces)"
         ));
     }
-    Ok(())
+    None
 }
 
 impl fmt::Display for Scheduler {
@@ -136,12 +126,13 @@ impl fmt::Display for Scheduler {
 impl FromStr for Scheduler {
     type Err = ParseError;
 
+    /// A kernel scheduler name (`ipvsadm -s NAME`), at most
+    /// [`MAX_NAME_LEN`] bytes.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let scheduler = Scheduler::from_name(s);
-        scheduler
-            .validate()
-            .map_err(|e| ParseError::new(s, "a scheduler name", e.to_string()))?;
-        Ok(scheduler)
+        match name_problem(s) {
+            Some(reason) => Err(ParseError::new(s, "a scheduler name", "scheduler", reason)),
+            None => Ok(Scheduler::from_name(s)),
+        }
     }
 }
 
@@ -170,6 +161,8 @@ mod tests {
         assert!("fifteen_bytes_x".parse::<Scheduler>().is_ok());
         assert!("sixteen_bytes_xx".parse::<Scheduler>().is_err());
         assert!("".parse::<Scheduler>().is_err());
-        assert!("a\0b".parse::<Scheduler>().is_err());
+        for bad in ["a\0b", "a b", "a/b", "r\u{a0}r", "é"] {
+            assert!(bad.parse::<Scheduler>().is_err(), "{bad:?}");
+        }
     }
 }

@@ -52,7 +52,7 @@ impl Namespace {
     /// The namespace file at `path`.
     pub(crate) fn at_path(path: &Path) -> io::Result<Self> {
         Ok(Self {
-            file: Some(File::open(path)?.into()),
+            file: Some(netns::open_netns(path)?.into()),
         })
     }
 

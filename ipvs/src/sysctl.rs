@@ -35,7 +35,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::File;
 use std::io::{self, Write as _};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -367,31 +366,39 @@ pub enum SysctlError {
     /// The kernel refused the write (`EINVAL` for a value its handler
     /// rejects, `EPERM`/`EACCES` without `CAP_NET_ADMIN`); the value is
     /// unchanged.
-    #[error("{sysctl}: the kernel refused {value}: {source}")]
+    #[error("{sysctl}: the kernel refused {value} written to {}: {source}", .sysctl.path().display())]
     Refused {
         /// The sysctl.
         sysctl: Sysctl,
         /// The refused value.
         value: SysctlValue,
         /// The kernel's error.
+        #[source]
         source: io::Error,
     },
     /// The kernel printed something this crate cannot read.
-    #[error("{sysctl}: unexpected value text {text:?}")]
+    #[error("{sysctl}: unexpected value text {text:?} in {}", .sysctl.path().display())]
     Unparsable {
         /// The sysctl.
         sysctl: Sysctl,
         /// What the file held.
         text: String,
     },
-    /// Reading failed, or the network namespace could not be entered.
-    #[error("{}: {source}", .sysctl.map_or_else(|| "IPVS sysctls".to_owned(), |s| s.to_string()))]
+    /// Opening or reading the sysctl's file failed.
+    #[error(
+        "{}: {source}",
+        .sysctl.map_or_else(|| SYSCTL_DIR.to_owned(), |s| s.path().display().to_string())
+    )]
     Io {
         /// The sysctl, if the error concerns one.
         sysctl: Option<Sysctl>,
         /// The error.
+        #[source]
         source: io::Error,
     },
+    /// The network namespace could not be opened or entered; names it.
+    #[error(transparent)]
+    Namespace(#[from] netns::NamespaceError),
 }
 
 /// The IPVS sysctls of one network namespace.
@@ -412,10 +419,12 @@ impl Sysctls {
     }
 
     /// The named namespace (`ip netns exec NAME sysctl net.ipv4.vs.*`).
+    /// An error names the namespace ([`crate::NamespaceError`] inside the
+    /// `io::Error`).
     pub fn in_netns(name: &str) -> io::Result<Self> {
         let path = netns::named_netns_path(name)?;
         Ok(Sysctls {
-            netns: Some(File::open(path)?.into()),
+            netns: Some(netns::open_netns(&path)?.into()),
         })
     }
 
@@ -477,7 +486,7 @@ impl Sysctls {
     }
 }
 
-/// Entering the namespace failed.
+/// An I/O error about no particular sysctl.
 impl From<io::Error> for SysctlError {
     fn from(source: io::Error) -> Self {
         SysctlError::Io {
@@ -610,6 +619,25 @@ mod tests {
             Some(SysctlValue::CpuList("0-1".into()))
         );
         assert_eq!(Limit::Int.parse("many\n"), None);
+    }
+
+    #[test]
+    fn io_errors_name_the_file_or_the_namespace() {
+        let err = SysctlError::Io {
+            sysctl: Some(Sysctl::ConnReuseMode),
+            source: io::Error::from_raw_os_error(nix::libc::EACCES),
+        };
+        assert_eq!(
+            err.to_string(),
+            "/proc/sys/net/ipv4/vs/conn_reuse_mode: Permission denied (os error 13)"
+        );
+        let err = Sysctls::in_netns("ipvs-rs-no-such-namespace").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert!(
+            err.to_string()
+                .contains("/run/netns/ipvs-rs-no-such-namespace"),
+            "{err}"
+        );
     }
 
     #[test]

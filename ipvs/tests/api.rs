@@ -6,6 +6,7 @@
 mod common;
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use common::*;
 use ipvs::ipvs_sys::{
@@ -192,8 +193,9 @@ fn family_gone_for_good_is_ipvs_unavailable() {
 fn invalid_requests_never_reach_the_kernel() {
     let (ipvs, requests) = handle(|req, _| vec![kernel(ack(req))]);
     let v6 = ServiceKey::tcp("[2001:db8::1]:80".parse().unwrap());
-    let bad_service = Service::new(v6, Scheduler::RoundRobin)
-        .with_persistence(Persistence::new(60).with_netmask(PersistenceNetmask::Ipv6(0)));
+    let bad_service = Service::new(v6, Scheduler::RoundRobin).with_persistence(
+        Persistence::new(Duration::from_secs(60)).with_netmask(PersistenceNetmask::Ipv6(0)),
+    );
     assert!(matches!(
         ipvs.add_service(&bad_service),
         Err(Error::InvalidArgument {
@@ -229,7 +231,7 @@ fn invalid_requests_never_reach_the_kernel() {
         Err(Error::InvalidArgument { .. })
     ));
     assert!(matches!(
-        ipvs.set_timeouts(&Timeouts::new(Some(0), None, None)),
+        ipvs.set_timeouts(&Timeouts::new(Some(Duration::ZERO), None, None)),
         Err(Error::InvalidArgument { .. })
     ));
     assert!(ipvs_requests(&requests).is_empty(), "nothing was sent");
@@ -365,7 +367,7 @@ fn undecodable_reply_keeps_its_bytes() {
 #[test]
 fn set_timeouts_sends_only_what_changes() {
     let (ipvs, requests) = handle(|req, _| vec![kernel(ack(req))]);
-    ipvs.set_timeouts(&Timeouts::new(None, Some(120), None))
+    ipvs.set_timeouts(&Timeouts::new(None, Some(Duration::from_secs(120)), None))
         .unwrap();
     let (_, msg) = ipvs_requests(&requests).pop().unwrap();
     assert_eq!(msg.cmd, IpvsCmd::SetConfig);

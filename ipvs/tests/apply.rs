@@ -6,6 +6,7 @@
 mod common;
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use common::model::{Model, model_handle};
 use ipvs::{
@@ -37,7 +38,8 @@ fn desired() -> Vec<ServiceState> {
             .with_destination(dest("198.51.100.3:80", 3)),
         ServiceState::new(
             Service::new(dns(), Scheduler::WeightedRoundRobin).with_persistence(
-                Persistence::new(300).with_netmask(PersistenceNetmask::Ipv6(128)),
+                Persistence::new(Duration::from_secs(300))
+                    .with_netmask(PersistenceNetmask::Ipv6(128)),
             ),
         )
         .with_destination(dest("[2001:db8::10]:53", 5)),
@@ -282,13 +284,13 @@ fn what_the_kernel_adds_or_normalises_is_not_a_change() {
     // connection counts set, a persistence engine of "" for none.
     let want = ServiceState::new(
         Service::new(web(), Scheduler::RoundRobin).with_persistence(
-            Persistence::new(60)
+            Persistence::new(Duration::from_secs(60))
                 .with_netmask(PersistenceNetmask::Ipv4("255.255.255.255".parse().unwrap())),
         ),
     )
     .with_destination(dest("198.51.100.1:80", 1));
     let mut have = want.clone();
-    have.service.persistence = Some(Persistence::new(60));
+    have.service.persistence = Some(Persistence::new(Duration::from_secs(60)));
     have.service.persistence_engine = Some(String::new());
     have.service.stats.connections = 99;
     have.destinations[0].active_connections = 3;

@@ -11,6 +11,7 @@
 //! it; ipvsadm does not).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use ipvs::{
     Batch, Destination, Error, Forwarding, Ipvs, Op, Scheduler, Scope, Service, ServiceKey,
@@ -161,6 +162,8 @@ fn snapshot_lines(snapshot: &ipvs::Snapshot) -> Vec<String> {
     for state in &snapshot.services {
         lines.push(state.service.to_string());
         for dest in &state.destinations {
+            // ipvsadm -S forgets the thresholds, which Display writes.
+            let dest = dest.clone().with_thresholds(0, 0);
             lines.push(format!("-a {} {dest}", state.service.key.ipvsadm_args()));
         }
     }
@@ -260,7 +263,10 @@ fn varied_desired() -> Vec<ServiceState> {
             )),
         ServiceState::new(
             Service::new(svc("udp:[2001:db8::1]:53"), Scheduler::WeightedRoundRobin)
-                .with_persistence(Persistence::new(300).with_netmask(PersistenceNetmask::Ipv6(64)))
+                .with_persistence(
+                    Persistence::new(Duration::from_secs(300))
+                        .with_netmask(PersistenceNetmask::Ipv6(64)),
+                )
                 .with_one_packet(true),
         )
         .with_destination(
@@ -269,7 +275,7 @@ fn varied_desired() -> Vec<ServiceState> {
         ServiceState::new(
             Service::new(ServiceKey::fwmark(7), Scheduler::SourceHashing)
                 .with_persistence(
-                    Persistence::new(120)
+                    Persistence::new(Duration::from_secs(120))
                         .with_netmask(PersistenceNetmask::Ipv4("255.255.255.0".parse().unwrap())),
                 )
                 .with_scheduler_flags(SchedulerFlags::FALLBACK | SchedulerFlags::PORT),
@@ -332,7 +338,7 @@ fn apply_from_empty_again_and_changed_matches_ipvsadm() {
         changed[0].destinations[0].weight = 9;
         changed[0].destinations.remove(2);
         changed.remove(1);
-        changed[1].service.persistence = Some(Persistence::new(30));
+        changed[1].service.persistence = Some(Persistence::new(Duration::from_secs(30)));
         changed[2].service.scheduler_flags = SchedulerFlags::empty();
         changed.push(
             ServiceState::new(Service::new(
@@ -485,7 +491,7 @@ fn injected_failures_mid_way_are_rolled_back_completely() {
         changed.remove(5); // -D sctp
         changed.push(ServiceState::new(
             Service::new(svc("udp:192.0.2.5:5060"), Scheduler::RoundRobin)
-                .with_persistence(Persistence::new(60))
+                .with_persistence(Persistence::new(Duration::from_secs(60)))
                 .with_persistence_engine("nosuchpe"),
         )); // -A: ENOENT
         changed.push(ServiceState::new(Service::new(

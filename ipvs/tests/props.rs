@@ -74,7 +74,7 @@ fn service() -> impl Strategy<Value = Service> {
         key(),
         scheduler(),
         // Host masks (/32, /128) read back as "no netmask": not generated.
-        prop::option::of((1u32..=ipvs::MAX_PERSISTENCE_TIMEOUT, any::<bool>(), 1u8..=127, 0u8..=31)),
+        prop::option::of((1u64..=ipvs::MAX_PERSISTENCE_TIMEOUT.as_secs(), any::<bool>(), 1u8..=127, 0u8..=31)),
         prop::option::of("[a-z]{1,15}"),
         any::<bool>(),
         0u32..8,
@@ -84,7 +84,7 @@ fn service() -> impl Strategy<Value = Service> {
                 .with_one_packet(one_packet && !matches!(key, ServiceKey::Addr { protocol, .. } if protocol != ipvs::ipvs_sys::Protocol::Udp))
                 .with_scheduler_flags(SchedulerFlags::from_bits_truncate(flags << 3));
             if let Some((timeout, masked, prefix6, prefix4)) = persistence {
-                let mut p = Persistence::new(timeout);
+                let mut p = Persistence::new(std::time::Duration::from_secs(timeout));
                 if masked {
                     p = p.with_netmask(match key.family() {
                         ipvs::Family::Ipv4 => {

@@ -3,6 +3,7 @@
 //! crate: reading the table, and carrying out commands.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use ipvs::ipvs_sys::Protocol;
 use ipvs::{
@@ -87,7 +88,7 @@ pub fn service_from(s: &ipvs::Service) -> Result<Service, String> {
     let (timeout, netmask) = match &s.persistence {
         Some(p) => {
             flags |= SVC_F_PERSISTENT;
-            (p.timeout, p.netmask)
+            (secs(p.timeout), p.netmask)
         }
         None => (0, None),
     };
@@ -115,7 +116,9 @@ pub fn service_to(s: &Service) -> ipvs::Service {
             Netmask::V4(m) => PersistenceNetmask::Ipv4(m),
             Netmask::V6(p) => PersistenceNetmask::Ipv6(p.min(128) as u8),
         };
-        out = out.with_persistence(Persistence::new(s.timeout).with_netmask(mask));
+        out = out.with_persistence(
+            Persistence::new(Duration::from_secs(s.timeout.into())).with_netmask(mask),
+        );
     }
     if !s.pe.is_empty() {
         out = out.with_persistence_engine(s.pe.clone());
@@ -271,10 +274,15 @@ pub fn read_table(ipvs: &Ipvs) -> Result<Table, String> {
 pub fn read_timeouts(ipvs: &Ipvs) -> Result<Timeouts, String> {
     let t = ipvs.timeouts().map_err(|e| e.to_string())?;
     Ok(Timeouts {
-        tcp: t.tcp.unwrap_or(0),
-        tcp_fin: t.tcp_fin.unwrap_or(0),
-        udp: t.udp.unwrap_or(0),
+        tcp: t.tcp.map_or(0, secs),
+        tcp_fin: t.tcp_fin.map_or(0, secs),
+        udp: t.udp.map_or(0, secs),
     })
+}
+
+/// A timeout the kernel reported, in its whole seconds.
+fn secs(timeout: Duration) -> u32 {
+    u32::try_from(timeout.as_secs()).unwrap_or(u32::MAX)
 }
 
 /// Reads everything `-R` can change.
@@ -297,7 +305,7 @@ pub struct Kernel<'a>(pub &'a Ipvs);
 impl Backend for Kernel<'_> {
     fn run(&mut self, cmd: &Command) -> Result<(), String> {
         let ipvs = self.0;
-        let opt = |v: u32| (v != 0).then_some(v);
+        let opt = |v: u32| (v != 0).then(|| Duration::from_secs(v.into()));
         let r = match cmd {
             Command::AddService(s) => ipvs.add_service(&service_to(s)),
             Command::EditService(s) => ipvs.update_service(&service_to(s)),
