@@ -10,8 +10,7 @@ use std::time::Duration;
 use ipvs_sys::{DaemonAttribute, DaemonState};
 
 use crate::error::{Error, Op};
-use crate::key::ParseError;
-use crate::notation::Problem;
+use crate::notation::{ParseError, Problem};
 
 /// IPVS version as the kernel reports it (`IP_VS_VERSION_CODE`, "1.2.1").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -9,7 +9,8 @@ use ipvs_sys::{DestAttribute, ForwardMethod, InetAddr, TunnelFlags, TunnelType};
 use netlink_packet_core::DefaultNla;
 
 use crate::error::{Error, Op};
-use crate::key::{Family, ParseError, ServiceKey};
+use crate::key::{Family, ServiceKey};
+use crate::notation::ParseError;
 use crate::notation::{Problem, Words, bounded, set_once};
 use crate::stats::Stats;
 

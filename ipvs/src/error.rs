@@ -9,8 +9,9 @@ use std::net::SocketAddr;
 
 use crate::conn::ConnReadError;
 use crate::datagram::{ExtAck, MalformedMessage};
-use crate::key::{ParseError, ServiceKey};
+use crate::key::ServiceKey;
 use crate::netns::NamespaceError;
+use crate::notation::{ParseError, Problem};
 use crate::sysctl::SysctlError;
 
 /// The operation a request performed; decides what a kernel errno means.
@@ -581,6 +582,16 @@ impl Error {
         Error::InvalidArgument {
             field,
             reason: reason.into(),
+        }
+    }
+}
+
+/// A value the kernel would refuse, found before anything was sent.
+impl From<Problem> for Error {
+    fn from(problem: Problem) -> Self {
+        Error::InvalidArgument {
+            field: problem.field,
+            reason: problem.reason,
         }
     }
 }

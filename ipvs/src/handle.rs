@@ -146,7 +146,7 @@ impl Ipvs {
 #[cfg(feature = "tokio")]
 #[derive(Clone, Debug)]
 pub struct AsyncIpvs {
-    shared: Arc<Shared<tokio::sync::Mutex<Session<crate::transport::AsyncLink>>>>,
+    shared: Arc<Shared<tokio::sync::Mutex<Session<crate::socket::AsyncLink>>>>,
     timeout: Option<Duration>,
 }
 
@@ -172,7 +172,7 @@ impl AsyncIpvs {
 
     async fn open(namespace: Namespace) -> Result<Self> {
         let socket = crate::socket::TokioNetlinkSocket::open(namespace).map_err(open_error)?;
-        let handle = Self::with_link(crate::transport::AsyncLink::Socket(socket));
+        let handle = Self::with_link(crate::socket::AsyncLink::Socket(socket));
         handle.family().await?;
         Ok(handle)
     }
@@ -183,14 +183,14 @@ impl AsyncIpvs {
     pub async fn with_transport(
         transport: impl crate::transport::AsyncTransport + 'static,
     ) -> Result<Self> {
-        let handle = Self::with_link(crate::transport::AsyncLink::Other(
-            crate::transport::OtherTransport(Box::new(transport)),
+        let handle = Self::with_link(crate::socket::AsyncLink::Other(
+            crate::socket::OtherTransport(Box::new(transport)),
         ));
         handle.family().await?;
         Ok(handle)
     }
 
-    fn with_link(link: crate::transport::AsyncLink) -> Self {
+    fn with_link(link: crate::socket::AsyncLink) -> Self {
         Self {
             shared: Arc::new(Shared::new(tokio::sync::Mutex::new(Session::new(link)))),
             timeout: None,

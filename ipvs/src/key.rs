@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use ipvs_sys::{AddressFamily, InetAddr, Protocol, ServiceAttribute};
 
-use crate::error::Error;
+use crate::notation::{ParseError, Problem};
 
 /// An IP version, for firewall-mark services (which have no address).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -147,16 +147,18 @@ impl ServiceKey {
         }
     }
 
-    pub(crate) fn validate(&self) -> Result<(), Error> {
+    /// What the kernel accepts as a key; the crate's [`crate::Error`]
+    /// turns the problem into `InvalidArgument`.
+    pub(crate) fn validate(&self) -> Result<(), Problem> {
         match self {
-            ServiceKey::Fwmark { mark: 0, .. } => Err(Error::invalid(
+            ServiceKey::Fwmark { mark: 0, .. } => Err(Problem::new(
                 "fwmark",
                 "a firewall-mark service needs a mark of 1..=4294967295 (0 means \"no mark\")",
             )),
             ServiceKey::Addr { protocol, .. }
                 if !matches!(protocol, Protocol::Tcp | Protocol::Udp | Protocol::Sctp) =>
             {
-                Err(Error::invalid(
+                Err(Problem::new(
                     "protocol",
                     format!("{protocol:?}: IPVS services are TCP, UDP or SCTP"),
                 ))
@@ -195,70 +197,6 @@ impl fmt::Display for ServiceKey {
                 Family::Ipv6 => write!(f, "fwmark6:{mark}"),
             },
         }
-    }
-}
-
-/// Why a value in ipvsadm notation ([`ServiceKey`], [`crate::Service`],
-/// [`crate::Destination`], [`crate::Forwarding`], [`crate::Scheduler`], ...)
-/// did not parse: the input, the field at fault and the rule it broke, with
-/// the limit.
-///
-/// ```
-/// let err = "-r 198.51.100.10:80 -m -w 4294967295".parse::<ipvs::Destination>().unwrap_err();
-/// assert_eq!(err.field(), "weight");
-/// assert_eq!(err.reason(), "4294967295 is above the maximum 2147483647");
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("cannot parse {input:?} as {what}: {field}: {reason}")]
-pub struct ParseError {
-    input: String,
-    what: &'static str,
-    field: &'static str,
-    reason: String,
-}
-
-/// Inputs longer than this are cut in [`ParseError`]'s message.
-const MAX_QUOTED_INPUT: usize = 120;
-
-impl ParseError {
-    /// An error about `field` of `input`, parsed as `what` (`"a destination
-    /// (-r ADDR:PORT ...)"`).
-    pub(crate) fn new(
-        input: &str,
-        what: &'static str,
-        field: &'static str,
-        reason: impl Into<String>,
-    ) -> Self {
-        let mut end = input.len().min(MAX_QUOTED_INPUT);
-        while !input.is_char_boundary(end) {
-            end -= 1;
-        }
-        let mut quoted = input[..end].to_owned();
-        if end < input.len() {
-            quoted.push('…');
-        }
-        Self {
-            input: quoted,
-            what,
-            field,
-            reason: reason.into(),
-        }
-    }
-
-    /// The text that did not parse (cut to 120 bytes).
-    pub fn input(&self) -> &str {
-        &self.input
-    }
-
-    /// The field at fault: `"weight"`, `"persistence timeout"`,
-    /// `"address"`, ... (the names [`crate::Error::InvalidArgument`] uses).
-    pub fn field(&self) -> &'static str {
-        self.field
-    }
-
-    /// The rule the field broke, with the limit.
-    pub fn reason(&self) -> &str {
-        &self.reason
     }
 }
 
@@ -326,6 +264,7 @@ impl FromStr for ServiceKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::notation::MAX_QUOTED_INPUT;
 
     #[test]
     fn ipvsadm_notation_round_trips() {

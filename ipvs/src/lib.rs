@@ -169,8 +169,9 @@ pub use handle::AsyncIpvs;
 pub use handle::Ipvs;
 /// The wire codec, re-exported for [`Ipvs::request`].
 pub use ipvs_sys;
-pub use key::{Family, ParseError, ServiceKey};
+pub use key::{Family, ServiceKey};
 pub use netns::NamespaceError;
+pub use notation::ParseError;
 pub use scheduler::{MAX_NAME_LEN, Scheduler};
 pub use service::{
     DEFAULT_PERSISTENCE_TIMEOUT, MAX_PERSISTENCE_TIMEOUT, Persistence, PersistenceNetmask,

@@ -7,7 +7,69 @@
 use std::ops::RangeInclusive;
 use std::str::SplitWhitespace;
 
-use crate::key::ParseError;
+/// Why a value in ipvsadm notation ([`crate::ServiceKey`], [`crate::Service`],
+/// [`crate::Destination`], [`crate::Forwarding`], [`crate::Scheduler`], ...)
+/// did not parse: the input, the field at fault and the rule it broke, with
+/// the limit.
+///
+/// ```
+/// let err = "-r 198.51.100.10:80 -m -w 4294967295".parse::<ipvs::Destination>().unwrap_err();
+/// assert_eq!(err.field(), "weight");
+/// assert_eq!(err.reason(), "4294967295 is above the maximum 2147483647");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("cannot parse {input:?} as {what}: {field}: {reason}")]
+pub struct ParseError {
+    input: String,
+    what: &'static str,
+    field: &'static str,
+    reason: String,
+}
+
+/// Inputs longer than this are cut in [`ParseError`]'s message.
+pub(crate) const MAX_QUOTED_INPUT: usize = 120;
+
+impl ParseError {
+    /// An error about `field` of `input`, parsed as `what` (`"a destination
+    /// (-r ADDR:PORT ...)"`).
+    pub(crate) fn new(
+        input: &str,
+        what: &'static str,
+        field: &'static str,
+        reason: impl Into<String>,
+    ) -> Self {
+        let mut end = input.len().min(MAX_QUOTED_INPUT);
+        while !input.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut quoted = input[..end].to_owned();
+        if end < input.len() {
+            quoted.push('…');
+        }
+        Self {
+            input: quoted,
+            what,
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    /// The text that did not parse (cut to 120 bytes).
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+
+    /// The field at fault: `"weight"`, `"persistence timeout"`,
+    /// `"address"`, ... (the names [`crate::Error::InvalidArgument`] uses).
+    pub fn field(&self) -> &'static str {
+        self.field
+    }
+
+    /// The rule the field broke, with the limit.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
 
 /// A field and the rule it broke, turned into a [`ParseError`] by
 /// [`Problem::at`].

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::key::ParseError;
+use crate::notation::ParseError;
 
 /// Longest scheduler or persistence-engine name the kernel accepts
 /// (`IP_VS_SCHEDNAME_MAXLEN - 1`, `IP_VS_PENAME_MAXLEN - 1`).

@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{DaemonRole, MAX_TIMEOUT, SyncDaemon, Timeouts};
 use crate::destination::{Destination, Forwarding, MAX_WEIGHT};
-use crate::key::{ParseError, ServiceKey};
+use crate::key::ServiceKey;
+use crate::notation::ParseError;
 use crate::notation::Problem;
 use crate::scheduler::Scheduler;
 use crate::service::{

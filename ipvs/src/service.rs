@@ -12,8 +12,8 @@ use netlink_packet_core::DefaultNla;
 
 use crate::config::{seconds, whole_seconds};
 use crate::error::{Error, Op};
-use crate::key::{Family, ParseError, ServiceKey};
-use crate::notation::{Problem, Words, bounded, set_once};
+use crate::key::{Family, ServiceKey};
+use crate::notation::{ParseError, Problem, Words, bounded, set_once};
 use crate::scheduler::{Scheduler, name_problem};
 use crate::stats::Stats;
 

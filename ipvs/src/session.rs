@@ -600,8 +600,8 @@ mod tests {
     #[cfg(feature = "tokio")]
     #[test]
     fn the_tokio_socket_answers_within_the_deadline_with_extended_acks() {
+        use crate::socket::AsyncLink;
         use crate::socket::TokioNetlinkSocket;
-        use crate::transport::AsyncLink;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

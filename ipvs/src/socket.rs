@@ -225,11 +225,12 @@ impl Transport for NetlinkSocket {
 }
 
 #[cfg(feature = "tokio")]
-pub(crate) use self::tokio_socket::TokioNetlinkSocket;
+pub(crate) use self::tokio_socket::{AsyncLink, OtherTransport, TokioNetlinkSocket};
 
 #[cfg(feature = "tokio")]
 mod tokio_socket {
     use super::*;
+    use crate::transport::{AsyncTransport, Link};
     use tokio::io::unix::AsyncFd;
 
     /// The socket of [`crate::AsyncIpvs`]: the same socket, non-blocking and
@@ -321,6 +322,63 @@ mod tokio_socket {
             self.fd = fd;
             self.port = port;
             Ok(())
+        }
+    }
+
+    /// The asynchronous driver: the tokio socket, or another transport.
+    #[derive(Debug)]
+    pub(crate) enum AsyncLink {
+        Socket(TokioNetlinkSocket),
+        Other(OtherTransport),
+    }
+
+    /// A boxed [`AsyncTransport`] (Debug for the handle's Debug).
+    pub(crate) struct OtherTransport(pub(crate) Box<dyn AsyncTransport>);
+
+    impl std::fmt::Debug for OtherTransport {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("AsyncTransport")
+        }
+    }
+
+    impl Link for AsyncLink {
+        fn local_port(&self) -> u32 {
+            match self {
+                AsyncLink::Socket(s) => s.local_port(),
+                AsyncLink::Other(t) => t.0.local_port(),
+            }
+        }
+
+        async fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
+            match self {
+                AsyncLink::Socket(s) => s.send(datagram).await,
+                AsyncLink::Other(t) => t.0.send(datagram).await,
+            }
+        }
+
+        async fn recv(
+            &mut self,
+            buf: &mut [u8],
+            deadline: Option<Instant>,
+        ) -> io::Result<Option<Received>> {
+            match self {
+                AsyncLink::Socket(s) => s.recv(buf, deadline).await,
+                AsyncLink::Other(t) => t.0.recv(buf, deadline).await,
+            }
+        }
+
+        fn reserve_receive_queue(&mut self, wanted: usize) -> usize {
+            match self {
+                AsyncLink::Socket(s) => s.reserve_receive_queue(wanted),
+                AsyncLink::Other(t) => t.0.reserve_receive_queue(wanted),
+            }
+        }
+
+        fn reopen(&mut self) -> io::Result<()> {
+            match self {
+                AsyncLink::Socket(s) => s.reopen(),
+                AsyncLink::Other(t) => t.0.reopen(),
+            }
         }
     }
 }

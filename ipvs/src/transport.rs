@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! What the session needs from a socket ([`Link`]), and the two drivers that
 //! provide it: blocking, over any [`Transport`] (the real socket, or a fake
-//! kernel in tests), and with the `tokio` feature asynchronous, over the
-//! tokio socket or any [`AsyncTransport`].
+//! kernel in tests), and with the `tokio` feature asynchronous, over any
+//! [`AsyncTransport`] (the tokio socket's link is in `socket.rs`).
 //!
 //! The session's code is written once, as `async` code generic over
 //! [`Link`]. Under the blocking driver every step completes when first
@@ -140,12 +140,9 @@ pub(crate) fn block_on<T>(future: impl Future<Output = Result<T>>) -> Result<T> 
 #[cfg(feature = "tokio")]
 pub use self::asynchronous::AsyncTransport;
 #[cfg(feature = "tokio")]
-pub(crate) use self::asynchronous::{AsyncLink, OtherTransport};
-
 #[cfg(feature = "tokio")]
 mod asynchronous {
     use super::*;
-    use crate::socket::TokioNetlinkSocket;
     use std::pin::Pin;
 
     /// A future a transport returns, boxed so the trait is object safe.
@@ -197,63 +194,6 @@ mod asynchronous {
         }
         fn reopen(&mut self) -> io::Result<()> {
             Transport::reopen(self)
-        }
-    }
-
-    /// The asynchronous driver: the tokio socket, or another transport.
-    #[derive(Debug)]
-    pub(crate) enum AsyncLink {
-        Socket(TokioNetlinkSocket),
-        Other(OtherTransport),
-    }
-
-    /// A boxed [`AsyncTransport`] (Debug for the handle's Debug).
-    pub(crate) struct OtherTransport(pub(crate) Box<dyn AsyncTransport>);
-
-    impl std::fmt::Debug for OtherTransport {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("AsyncTransport")
-        }
-    }
-
-    impl Link for AsyncLink {
-        fn local_port(&self) -> u32 {
-            match self {
-                AsyncLink::Socket(s) => s.local_port(),
-                AsyncLink::Other(t) => t.0.local_port(),
-            }
-        }
-
-        async fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
-            match self {
-                AsyncLink::Socket(s) => s.send(datagram).await,
-                AsyncLink::Other(t) => t.0.send(datagram).await,
-            }
-        }
-
-        async fn recv(
-            &mut self,
-            buf: &mut [u8],
-            deadline: Option<Instant>,
-        ) -> io::Result<Option<Received>> {
-            match self {
-                AsyncLink::Socket(s) => s.recv(buf, deadline).await,
-                AsyncLink::Other(t) => t.0.recv(buf, deadline).await,
-            }
-        }
-
-        fn reserve_receive_queue(&mut self, wanted: usize) -> usize {
-            match self {
-                AsyncLink::Socket(s) => s.reserve_receive_queue(wanted),
-                AsyncLink::Other(t) => t.0.reserve_receive_queue(wanted),
-            }
-        }
-
-        fn reopen(&mut self) -> io::Result<()> {
-            match self {
-                AsyncLink::Socket(s) => s.reopen(),
-                AsyncLink::Other(t) => t.0.reopen(),
-            }
         }
     }
 }
