@@ -19,6 +19,7 @@
 mod bench_kernel;
 mod demo;
 mod lab;
+mod modules;
 mod process;
 mod public_api;
 mod test;

@@ -8,7 +8,7 @@
 //! |---|---|
 //! | fmt | `cargo fmt --all -- --check` |
 //! | clippy | `cargo clippy --workspace --all-targets -- -D warnings` |
-//! | deps | `cargo tree -d`: no rust-netlink crate in two versions |
+//! | deps | `cargo tree -d`: no rust-netlink crate in two versions; no module of `ipvs` imports in a circle |
 //! | api | each library's public API against its `public-api.txt` (`cargo xtask public-api`) |
 //! | unit | `cargo test --workspace` (kernel tests are `#[ignore]`d on the host) |
 //! | kernel | the `kernel*` test targets, run with `--ignored` inside the lab VM, one boot per kernel (6.1 and 6.12); or on this host with `--host-kernel` |
@@ -218,11 +218,19 @@ fn duplicate_netlink_crates() -> Outcome {
             let mut dups: Vec<&str> = tree.lines().filter(|l| l.starts_with("netlink-")).collect();
             dups.sort();
             dups.dedup();
-            if dups.is_empty() {
-                eprintln!("xtask: deps: one rust-netlink generation (no duplicate netlink crate)");
-                Outcome::new("deps")
-            } else {
-                Outcome::new("deps").fail(format!("duplicate netlink crates: {}", dups.join(", ")))
+            if !dups.is_empty() {
+                return Outcome::new("deps")
+                    .fail(format!("duplicate netlink crates: {}", dups.join(", ")));
+            }
+            eprintln!("xtask: deps: one rust-netlink generation (no duplicate netlink crate)");
+            match crate::modules::circles(&workspace_root().join("ipvs").join("src")) {
+                Err(e) => Outcome::new("deps").fail(e),
+                Ok(circles) if circles.is_empty() => {
+                    eprintln!("xtask: deps: the ipvs modules import one way");
+                    Outcome::new("deps")
+                }
+                Ok(circles) => Outcome::new("deps")
+                    .fail(format!("ipvs modules importing in a circle: {circles:?}")),
             }
         }
     }
