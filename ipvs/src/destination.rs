@@ -6,13 +6,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
 use ipvs_sys::{DestAttribute, ForwardMethod, InetAddr, TunnelFlags, TunnelType};
-use netlink_packet_core::DefaultNla;
 
 use crate::error::{Error, Op};
 use crate::key::{Family, ServiceKey};
 use crate::notation::ParseError;
 use crate::notation::{Problem, Words, bounded, set_once};
 use crate::stats::Stats;
+use crate::unknown::UnknownAttribute;
 
 /// Largest weight and upper threshold the kernel accepts (it stores them in
 /// a signed int).
@@ -416,7 +416,7 @@ pub struct Destination {
     /// Counters and rates (read-only).
     pub stats: Stats,
     /// Attributes from a newer kernel, kept as received (read-only).
-    pub unknown_attributes: Vec<DefaultNla>,
+    pub unknown_attributes: Vec<UnknownAttribute>,
 }
 
 impl Destination {
@@ -613,7 +613,9 @@ impl Destination {
                 DestAttribute::TunFlags(v) => tun_flags = *v,
                 DestAttribute::Stats(v) => stats32 = Some(v),
                 DestAttribute::Stats64(v) => stats64 = Some(v),
-                DestAttribute::Other(nla) => dest.unknown_attributes.push(nla.clone()),
+                DestAttribute::Other(nla) => dest
+                    .unknown_attributes
+                    .push(UnknownAttribute::from_nla(nla)),
                 other => log::debug!("{op}: ignoring destination attribute {other:?}"),
             }
         }

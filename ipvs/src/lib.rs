@@ -152,6 +152,7 @@ mod socket;
 mod stats;
 pub mod sysctl;
 mod transport;
+mod unknown;
 
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -179,6 +180,7 @@ pub use service::{
 };
 pub use snapshot::{DestinationStats, ServiceState, ServiceStats, Snapshot, StatsSnapshot};
 pub use stats::{CounterWidth, Rates, Stats, StatsDelta};
+pub use unknown::UnknownAttribute;
 
 /// The seam the crate's own integration tests and benches script fake
 /// kernels through. Not part of the API: it may change in any release.

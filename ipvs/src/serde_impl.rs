@@ -11,7 +11,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::time::Duration;
 
-use netlink_packet_core::{DefaultNla, Nla};
 use serde::de::{self, Deserializer, Unexpected, Visitor};
 use serde::ser::{self, Serializer};
 use serde::{Deserialize, Serialize};
@@ -28,6 +27,7 @@ use crate::service::{
 };
 use crate::snapshot::{ServiceState, Snapshot};
 use crate::stats::{CounterWidth, Stats};
+use crate::unknown::UnknownAttribute;
 
 /// Types written as their ipvsadm notation (`Display`) and read with
 /// `FromStr`, whose error names the field at fault.
@@ -367,24 +367,22 @@ fn is_no_stats(stats: &Stats) -> bool {
 /// and its value as hex.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct UnknownAttribute {
+struct UnknownAttributeText {
     kind: u16,
     value: String,
 }
 
-impl From<&DefaultNla> for UnknownAttribute {
-    fn from(nla: &DefaultNla) -> Self {
-        let mut value = vec![0; nla.value_len()];
-        nla.emit_value(&mut value);
+impl From<&UnknownAttribute> for UnknownAttributeText {
+    fn from(attribute: &UnknownAttribute) -> Self {
         Self {
-            kind: nla.kind(),
-            value: value.iter().map(|b| format!("{b:02x}")).collect(),
+            kind: attribute.kind,
+            value: attribute.value.iter().map(|b| format!("{b:02x}")).collect(),
         }
     }
 }
 
-impl UnknownAttribute {
-    fn into_nla<E: de::Error>(self) -> Result<DefaultNla, E> {
+impl UnknownAttributeText {
+    fn into_attribute<E: de::Error>(self) -> Result<UnknownAttribute, E> {
         let text = self.value.as_bytes();
         if !text.len().is_multiple_of(2) {
             return Err(E::custom(
@@ -400,18 +398,20 @@ impl UnknownAttribute {
                     .ok_or_else(|| E::custom("unknown attribute value: hex digits only"))
             })
             .collect::<Result<Vec<u8>, E>>()?;
-        Ok(DefaultNla::new(self.kind, value))
+        Ok(UnknownAttribute::new(self.kind, value))
     }
 }
 
-fn unknown_attributes(nlas: &[DefaultNla]) -> Vec<UnknownAttribute> {
-    nlas.iter().map(UnknownAttribute::from).collect()
+fn unknown_attributes(attributes: &[UnknownAttribute]) -> Vec<UnknownAttributeText> {
+    attributes.iter().map(UnknownAttributeText::from).collect()
 }
 
-fn into_nlas<E: de::Error>(attributes: Vec<UnknownAttribute>) -> Result<Vec<DefaultNla>, E> {
+fn into_attributes<E: de::Error>(
+    attributes: Vec<UnknownAttributeText>,
+) -> Result<Vec<UnknownAttribute>, E> {
     attributes
         .into_iter()
-        .map(UnknownAttribute::into_nla)
+        .map(UnknownAttributeText::into_attribute)
         .collect()
 }
 
@@ -454,7 +454,7 @@ struct ServiceFields {
     #[serde(default, skip_serializing_if = "is_no_stats")]
     stats: Stats,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    unknown_attributes: Vec<UnknownAttribute>,
+    unknown_attributes: Vec<UnknownAttributeText>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -512,7 +512,7 @@ impl<'de> Deserialize<'de> for Service {
         service.persistence_engine = fields.persistence_engine;
         service.unknown_flags = fields.unknown_flags;
         service.stats = fields.stats;
-        service.unknown_attributes = into_nlas(fields.unknown_attributes)?;
+        service.unknown_attributes = into_attributes(fields.unknown_attributes)?;
         service.check_kernel_limits().map_err(invalid)?;
         Ok(service)
     }
@@ -548,7 +548,7 @@ struct DestinationFields {
     #[serde(default, skip_serializing_if = "is_no_stats")]
     stats: Stats,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    unknown_attributes: Vec<UnknownAttribute>,
+    unknown_attributes: Vec<UnknownAttributeText>,
 }
 
 impl Serialize for Destination {
@@ -579,7 +579,7 @@ impl<'de> Deserialize<'de> for Destination {
         dest.inactive_connections = fields.inactive_connections;
         dest.persistent_connections = fields.persistent_connections;
         dest.stats = fields.stats;
-        dest.unknown_attributes = into_nlas(fields.unknown_attributes)?;
+        dest.unknown_attributes = into_attributes(fields.unknown_attributes)?;
         dest.check_kernel_limits().map_err(invalid)?;
         Ok(dest)
     }

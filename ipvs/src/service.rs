@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use bitflags::bitflags;
 use ipvs_sys::{FlagsMask, Netmask, Protocol, ServiceAttribute, ServiceFlags};
-use netlink_packet_core::DefaultNla;
 
 use crate::config::{seconds, whole_seconds};
 use crate::error::{Error, Op};
@@ -16,6 +15,7 @@ use crate::key::{Family, ServiceKey};
 use crate::notation::{ParseError, Problem, Words, bounded, set_once};
 use crate::scheduler::{Scheduler, name_problem};
 use crate::stats::Stats;
+use crate::unknown::UnknownAttribute;
 
 /// Persistence timeout of `ipvsadm -p` without a value: 360 s
 /// (`IPVS_SVC_PERSISTENT_TIMEOUT` of libipvs).
@@ -209,7 +209,7 @@ pub struct Service {
     pub stats: Stats,
     /// Attributes from a newer kernel that this crate does not know, kept
     /// as received (read-only: not sent back).
-    pub unknown_attributes: Vec<DefaultNla>,
+    pub unknown_attributes: Vec<UnknownAttribute>,
 }
 
 impl Service {
@@ -392,7 +392,7 @@ impl Service {
                 ServiceAttribute::Netmask(v) => netmask = Some(*v),
                 ServiceAttribute::Stats(v) => stats32 = Some(v),
                 ServiceAttribute::Stats64(v) => stats64 = Some(v),
-                ServiceAttribute::Other(nla) => unknown.push(nla.clone()),
+                ServiceAttribute::Other(nla) => unknown.push(UnknownAttribute::from_nla(nla)),
                 other => log::debug!("{op}: ignoring service attribute {other:?}"),
             }
         }
@@ -723,14 +723,13 @@ mod tests {
                 f.flags |= ServiceFlags::HASHED;
             }
         }
-        attrs.push(ServiceAttribute::Other(DefaultNla::new(
-            99,
-            vec![1, 2, 3, 4],
-        )));
+        attrs.push(ServiceAttribute::Other(
+            netlink_packet_core::DefaultNla::new(99, vec![1, 2, 3, 4]),
+        ));
         let back = Service::from_attributes(Op::ListServices, &attrs).unwrap();
         assert_eq!(
             back.unknown_attributes,
-            vec![DefaultNla::new(99, vec![1, 2, 3, 4])]
+            vec![UnknownAttribute::new(99, vec![1, 2, 3, 4])]
         );
         assert_eq!(
             Service {

@@ -318,7 +318,7 @@ fn service_dump_decodes_persistence_stats64_and_keeps_unknown_attributes() {
     assert_eq!(services[1].stats.connections, 7, "STATS as fallback");
     assert_eq!(
         s.unknown_attributes,
-        vec![DefaultNla::new(42, vec![9, 9, 9, 9])]
+        vec![ipvs::UnknownAttribute::new(42, vec![9, 9, 9, 9])]
     );
     assert_eq!(s.unknown_flags, 0, "HASHED is masked off");
     let (header, _) = ipvs_requests(&requests).pop().unwrap();

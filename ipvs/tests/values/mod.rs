@@ -12,7 +12,6 @@ use ipvs::{
     MAX_WEIGHT, Persistence, PersistenceNetmask, Scheduler, SchedulerFlags, Service, ServiceKey,
     ServiceState, Snapshot, Stats, SyncDaemon, Timeouts, Tunnel, TunnelChecksum,
 };
-use netlink_packet_core::DefaultNla;
 use proptest::prelude::*;
 
 /// Any address, IPv4 or IPv6.
@@ -194,10 +193,10 @@ pub fn stats() -> impl Strategy<Value = Stats> {
 }
 
 /// Attributes of a newer kernel, kept as received.
-pub fn unknown_attributes() -> impl Strategy<Value = Vec<DefaultNla>> {
+pub fn unknown_attributes() -> impl Strategy<Value = Vec<ipvs::UnknownAttribute>> {
     prop::collection::vec(
         (any::<u16>(), prop::collection::vec(any::<u8>(), 0..12))
-            .prop_map(|(kind, value)| DefaultNla::new(kind, value)),
+            .prop_map(|(kind, value)| ipvs::UnknownAttribute::new(kind, value)),
         0..2,
     )
 }
