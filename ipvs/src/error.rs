@@ -8,7 +8,7 @@ use std::time::Duration;
 use std::net::SocketAddr;
 
 use crate::conn::ConnReadError;
-use crate::datagram::{ExtAck, MalformedMessage};
+use crate::datagram::ExtAck;
 use crate::key::ServiceKey;
 use crate::netns::NamespaceError;
 use crate::notation::{ParseError, Problem};
@@ -604,32 +604,6 @@ impl From<crate::conn::ConnParseError> for Error {
     }
 }
 
-/// A datagram walked outside the handle ([`crate::datagram::messages`], in
-/// a test transport or a raw exchange) was malformed: an
-/// [`Error::Decode`] of [`Op::Raw`].
-impl From<MalformedMessage> for Error {
-    fn from(e: MalformedMessage) -> Self {
-        Error::Decode {
-            op: Op::Raw,
-            reason: e.to_string(),
-            raw: Vec::new(),
-        }
-    }
-}
-
-/// A controller reply parsed outside the handle
-/// ([`crate::family::parse_family_reply`]) was not the IPVS family's: an
-/// [`Error::Decode`] of [`Op::ResolveFamily`].
-impl From<crate::family::CtrlReplyError> for Error {
-    fn from(e: crate::family::CtrlReplyError) -> Self {
-        Error::Decode {
-            op: Op::ResolveFamily,
-            reason: e.to_string(),
-            raw: Vec::new(),
-        }
-    }
-}
-
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -837,18 +811,6 @@ mod tests {
             Ok(crate::conn::parse_connections(text)?.len())
         }
         assert!(matches!(table(""), Err(Error::ConnectionTable(_))));
-        fn walk(bytes: &[u8]) -> Result<usize> {
-            let mut n = 0;
-            for message in crate::datagram::messages(bytes) {
-                message?;
-                n += 1;
-            }
-            Ok(n)
-        }
-        assert!(matches!(
-            walk(&[1, 2, 3]),
-            Err(Error::Decode { op: Op::Raw, .. })
-        ));
         fn sysctl() -> Result<()> {
             crate::sysctl::Sysctls::current().set(
                 crate::sysctl::Sysctl::DropPacket,
