@@ -782,10 +782,11 @@ fn opened_in_another_namespace(driver: ipvs_lab::Driver) {
             let file = std::fs::File::open(format!("/run/netns/{name}")).unwrap();
             let by_fd = Handle::in_netns_fd(driver, std::os::fd::AsFd::as_fd(&file)).unwrap();
             assert_eq!(by_fd.services().unwrap().len(), 1);
-            assert!(matches!(
-                Handle::in_netns(driver, "no-such-netns-here"),
-                Err(Error::Io { .. })
-            ));
+            let missing = Handle::in_netns(driver, "no-such-netns-here");
+            assert!(
+                matches!(&missing, Err(Error::Namespace(e)) if e.namespace.contains("no-such-netns-here")),
+                "{missing:?}"
+            );
         });
         let _ = ipvs_lab::sh_output(&format!("ip netns del {name}"));
         if let Err(panic) = result {
@@ -955,5 +956,21 @@ fn a_dump_abandoned_at_its_deadline_leaves_the_handle_usable() {
         let left = ipvs.snapshot().unwrap().services.len();
         assert!((550..=600).contains(&left), "{left}");
         assert_eq!(save_lines(ipvs), sh("ipvsadm -S -n"));
+    });
+}
+
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn a_sync_daemon_on_a_missing_interface_is_no_such_interface_naming_it() {
+    with_each_handle(|ipvs| {
+        let daemon = SyncDaemon::new(DaemonRole::Master, "ipvsrs-none0", 1);
+        let err = ipvs.start_daemon(&daemon).unwrap_err();
+        assert!(
+            matches!(&err, Error::NoSuchInterface { interface: Some(name) } if name == "ipvsrs-none0"),
+            "{err:?}"
+        );
+        assert_eq!(err.raw_os_error(), Some(nix::libc::ENODEV));
+        assert!(err.to_string().contains("ipvsrs-none0"), "{err}");
+        assert!(ipvs.daemons().unwrap().is_empty());
     });
 }
