@@ -13,7 +13,7 @@ use crate::{
 };
 
 /// `IPVS_CMD_ATTR_SERVICE`
-const IPVS_CMD_ATTR_SERVICE: u16 = 1;
+pub(crate) const IPVS_CMD_ATTR_SERVICE: u16 = 1;
 /// `IPVS_CMD_ATTR_DEST`
 const IPVS_CMD_ATTR_DEST: u16 = 2;
 /// `IPVS_CMD_ATTR_DAEMON`

@@ -78,7 +78,35 @@ pub fn nested_groups(data: &[u8]) {
 /// Returns the canonical emission if `payload` parsed.
 pub fn genl_payload(cmd: u8, payload: &[u8]) -> Option<Vec<u8>> {
     let header = GenlHeader { cmd, version: 1 };
+    let identity = IpvsMessage::parse_service_identity(payload);
     let first = IpvsMessage::parse_with_param(payload, header).ok()?;
+    if cmd != u8::from(crate::IpvsCmd::SetInfo) {
+        // What a full parse reads, the identity parse reads the same.
+        let expected: Vec<ServiceAttribute> = first
+            .attributes
+            .iter()
+            .filter_map(|a| match a {
+                crate::IpvsAttribute::Service(nest) => Some(nest.iter()),
+                _ => None,
+            })
+            .flatten()
+            .filter(|a| {
+                matches!(
+                    a,
+                    ServiceAttribute::Af(_)
+                        | ServiceAttribute::Protocol(_)
+                        | ServiceAttribute::Addr(_)
+                        | ServiceAttribute::Port(_)
+                        | ServiceAttribute::Fwmark(_)
+                )
+            })
+            .cloned()
+            .collect();
+        match identity {
+            Ok(identity) => assert_eq!(identity, expected, "identity parse"),
+            Err(e) => panic!("the identity parse failed where the full one did not: {e}"),
+        }
+    }
     first.check_lengths().ok()?;
     let bytes = emit(&first);
     let second = IpvsMessage::parse_with_param(&bytes, header)

@@ -6,8 +6,9 @@ use netlink_packet_core::{
 };
 use netlink_packet_generic::{GenlFamily, GenlHeader};
 
+use crate::attribute::IPVS_CMD_ATTR_SERVICE;
 use crate::wire::ParseRaw;
-use crate::{InfoAttribute, IpvsAttribute, nested::parse_attributes};
+use crate::{InfoAttribute, IpvsAttribute, ServiceAttribute, nested::parse_attributes};
 
 /// `IPVS_GENL_NAME`
 const IPVS_GENL_NAME: &str = "IPVS";
@@ -186,6 +187,33 @@ impl IpvsMessage {
         }
         Ok(())
     }
+
+    /// Parses only what identifies the service in the attributes of a
+    /// `GET_SERVICE` reply or dump message (`payload`: what follows the
+    /// generic-netlink header): the `IPVS_CMD_ATTR_SERVICE` nest's
+    /// address family, protocol, address, port and firewall mark, the
+    /// attributes the kernel reads to look a service up. Everything else,
+    /// counters included, is skipped unparsed: the cheap way to list the
+    /// keys of a dump. Empty when the message carries no service nest.
+    ///
+    /// A malformed attribute that this reads is an error; one it skips is
+    /// not looked at (the full parse, `parse_with_param`, reports those).
+    pub fn parse_service_identity(payload: &[u8]) -> Result<Vec<ServiceAttribute>, DecodeError> {
+        let mut identity = Vec::new();
+        for attribute in crate::wire::attributes(payload) {
+            let attribute = attribute?;
+            if attribute.kind() != IPVS_CMD_ATTR_SERVICE || !attribute.is_nest() {
+                continue;
+            }
+            for inner in crate::wire::attributes(attribute.value) {
+                let inner = inner.context("invalid IPVS_CMD_ATTR_SERVICE")?;
+                if inner.is_plain() && ServiceAttribute::is_identity(inner.kind()) {
+                    identity.push(ServiceAttribute::parse_raw(inner)?);
+                }
+            }
+        }
+        Ok(identity)
+    }
 }
 
 impl GenlFamily for IpvsMessage {
@@ -250,6 +278,34 @@ mod tests {
         }
         assert_eq!(IpvsCmd::from(14), IpvsCmd::SetInfo);
         assert_eq!(IpvsCmd::from(17), IpvsCmd::Flush);
+    }
+
+    #[test]
+    fn the_identity_of_a_service_message_is_its_key_attributes_only() {
+        use crate::{AddressFamily, Nested, Protocol, StatsAttribute};
+        let nest = vec![
+            ServiceAttribute::Af(AddressFamily::Inet),
+            ServiceAttribute::Protocol(Protocol::Tcp),
+            ServiceAttribute::Addr(std::net::Ipv4Addr::new(203, 0, 113, 1).into()),
+            ServiceAttribute::Port(80),
+            ServiceAttribute::SchedName("wrr".into()),
+            ServiceAttribute::Stats(Nested::without_flag(vec![StatsAttribute::Conns(5)])),
+        ];
+        let message = IpvsMessage::new(
+            IpvsCmd::NewService,
+            vec![
+                IpvsAttribute::TimeoutTcp(7),
+                IpvsAttribute::Service(Nested::without_flag(nest.clone())),
+            ],
+        );
+        let mut payload = vec![0; message.buffer_len()];
+        message.emit(&mut payload);
+        assert_eq!(
+            IpvsMessage::parse_service_identity(&payload).unwrap(),
+            nest[..4].to_vec()
+        );
+        assert!(IpvsMessage::parse_service_identity(&[]).unwrap().is_empty());
+        assert!(IpvsMessage::parse_service_identity(&payload[..payload.len() - 3]).is_err());
     }
 
     #[test]

@@ -133,6 +133,23 @@ impl Nla for ServiceAttribute {
     }
 }
 
+impl ServiceAttribute {
+    /// Whether an attribute of this type identifies a service: what the
+    /// kernel reads to look one up (`ip_vs_genl_parse_service` without
+    /// `full_entry`): `IPVS_SVC_ATTR_AF`, `_PROTOCOL`, `_ADDR`, `_PORT`,
+    /// `_FWMARK`.
+    pub(crate) fn is_identity(kind: u16) -> bool {
+        matches!(
+            kind,
+            IPVS_SVC_ATTR_AF
+                | IPVS_SVC_ATTR_PROTOCOL
+                | IPVS_SVC_ATTR_ADDR
+                | IPVS_SVC_ATTR_PORT
+                | IPVS_SVC_ATTR_FWMARK
+        )
+    }
+}
+
 impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for ServiceAttribute {
     fn parse(buf: &NlaBuffer<&'a T>) -> Result<Self, DecodeError> {
         Self::parse_raw(RawNla::of(buf))

@@ -79,6 +79,44 @@ pub enum ServiceKey {
 }
 
 impl ServiceKey {
+    /// The key the identifying attributes of a service nest name (address
+    /// family, then firewall mark, or protocol, address and port; other
+    /// attributes are ignored), and its family; the reason when they do not
+    /// name one.
+    pub(crate) fn from_identity(
+        attributes: &[ServiceAttribute],
+    ) -> Result<(ServiceKey, Family), String> {
+        let (mut af, mut protocol, mut addr, mut port, mut fwmark) = (None, None, None, None, None);
+        for attribute in attributes {
+            match attribute {
+                ServiceAttribute::Af(v) => af = Some(*v),
+                ServiceAttribute::Protocol(v) => protocol = Some(*v),
+                ServiceAttribute::Addr(v) => addr = Some(*v),
+                ServiceAttribute::Port(v) => port = Some(*v),
+                ServiceAttribute::Fwmark(v) => fwmark = Some(*v),
+                _ => {}
+            }
+        }
+        let af = af.ok_or("no IPVS_SVC_ATTR_AF")?;
+        let family =
+            Family::from_wire(af).ok_or_else(|| format!("unknown address family {af:?}"))?;
+        let key = match fwmark.filter(|m| *m != 0) {
+            Some(mark) => ServiceKey::Fwmark { mark, family },
+            None => {
+                let protocol = protocol.ok_or("no IPVS_SVC_ATTR_PROTOCOL")?;
+                let ip = addr
+                    .and_then(|a| a.to_ip(af))
+                    .ok_or("no valid IPVS_SVC_ATTR_ADDR")?;
+                let port = port.ok_or("no IPVS_SVC_ATTR_PORT")?;
+                ServiceKey::Addr {
+                    protocol,
+                    addr: SocketAddr::new(ip, port),
+                }
+            }
+        };
+        Ok((key, family))
+    }
+
     /// A TCP service (`ipvsadm -t ADDR:PORT`).
     pub fn tcp(addr: SocketAddr) -> Self {
         ServiceKey::Addr {

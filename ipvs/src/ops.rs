@@ -11,7 +11,9 @@ use crate::destination::Destination;
 use crate::error::{Error, Op, Result};
 use crate::key::ServiceKey;
 use crate::proto::Kind;
-use crate::request::{Decoded, Request, destination_of, service_of};
+use crate::request::{
+    Decoded, Request, decode as decode_message, destination_of, service_key_of, service_of,
+};
 use crate::service::Service;
 use crate::session::{NoData, ReplySink, Session};
 use crate::transport::Link;
@@ -36,10 +38,13 @@ impl<L: Link> Session<L> {
     async fn read<T: Send>(
         &mut self,
         request: Result<Request>,
-        decode: impl FnMut(&IpvsMessage, &mut Vec<T>) -> Result<()> + Send,
+        mut decode: impl FnMut(&IpvsMessage, &mut Vec<T>) -> Result<()> + Send,
     ) -> Result<Vec<T>> {
         let request = request?;
-        let mut sink = Decoded::new(request.op, decode);
+        let op = request.op;
+        let mut sink = Decoded::new(|payload: &[u8], out: &mut Vec<T>| {
+            decode(&decode_message(op, payload)?, out)
+        });
         self.run(&request, &mut sink).await?;
         Ok(sink.items)
     }
@@ -122,6 +127,19 @@ impl<L: Link> Session<L> {
             Ok(())
         })
         .await
+    }
+
+    /// One `IPVS_CMD_GET_SERVICE` dump read for its keys alone (see
+    /// `snapshot.rs`: the second of the two dumps that must agree).
+    pub(crate) async fn service_key_dump(&mut self) -> Result<Vec<ServiceKey>> {
+        let request = Request::list_services()?;
+        let op = request.op;
+        let mut sink = Decoded::new(|payload: &[u8], out: &mut Vec<ServiceKey>| {
+            out.push(service_key_of(op, payload)?);
+            Ok(())
+        });
+        self.run(&request, &mut sink).await?;
+        Ok(sink.items)
     }
 
     /// One `IPVS_CMD_GET_DEST` dump.

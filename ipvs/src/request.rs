@@ -271,22 +271,20 @@ pub(crate) fn decode(op: Op, raw: &[u8]) -> Result<IpvsMessage> {
     })
 }
 
-/// Decodes each data message of a reply into a `T`, straight from the
-/// receive buffer; a decode error names the operation and keeps the bytes.
+/// Decodes each data message of a reply into items, straight from the
+/// receive buffer: `decode` gets the message's generic-netlink payload.
 pub(crate) struct Decoded<T, F> {
-    op: Op,
     decode: F,
     pub(crate) items: Vec<T>,
 }
 
 impl<T, F> Decoded<T, F>
 where
-    F: FnMut(&IpvsMessage, &mut Vec<T>) -> Result<()>,
+    F: FnMut(&[u8], &mut Vec<T>) -> Result<()>,
 {
     /// `decode` adds what one message holds to the list.
-    pub(crate) fn new(op: Op, decode: F) -> Self {
+    pub(crate) fn new(decode: F) -> Self {
         Self {
-            op,
             decode,
             items: Vec::new(),
         }
@@ -295,16 +293,34 @@ where
 
 impl<T: Send, F> ReplySink for Decoded<T, F>
 where
-    F: FnMut(&IpvsMessage, &mut Vec<T>) -> Result<()> + Send,
+    F: FnMut(&[u8], &mut Vec<T>) -> Result<()> + Send,
 {
     fn message(&mut self, _index: usize, payload: &[u8]) -> Result<()> {
-        let message = decode(self.op, payload)?;
-        (self.decode)(&message, &mut self.items).map_err(|e| with_raw(e, payload))
+        (self.decode)(payload, &mut self.items).map_err(|e| with_raw(e, payload))
     }
 
     fn restart(&mut self) {
         self.items.clear();
     }
+}
+
+/// The key of the service a `GET_SERVICE` reply or dump message names,
+/// read from its identifying attributes only (its counters and settings
+/// are not parsed).
+pub(crate) fn service_key_of(op: Op, payload: &[u8]) -> Result<ServiceKey> {
+    let attributes = payload.get(GENL_HDRLEN..).unwrap_or_default();
+    let identity = IpvsMessage::parse_service_identity(attributes).map_err(|e| Error::Decode {
+        op,
+        reason: e.to_string(),
+        raw: Vec::new(),
+    })?;
+    ServiceKey::from_identity(&identity)
+        .map(|(key, _)| key)
+        .map_err(|reason| Error::Decode {
+            op,
+            reason: format!("service: {reason}"),
+            raw: Vec::new(),
+        })
 }
 
 /// Attaches the raw reply to a decode error raised by a typed conversion.

@@ -365,11 +365,6 @@ impl Service {
 
     /// Decodes a service nest from the kernel.
     pub(crate) fn from_attributes(op: Op, attrs: &[ServiceAttribute]) -> Result<Self, Error> {
-        let mut af = None;
-        let mut protocol = None;
-        let mut addr = None;
-        let mut port = None;
-        let mut fwmark = None;
         let mut sched = None;
         let mut pe = None;
         let mut flags = ServiceFlags::empty();
@@ -380,11 +375,11 @@ impl Service {
         let mut unknown = Vec::new();
         for a in attrs {
             match a {
-                ServiceAttribute::Af(v) => af = Some(*v),
-                ServiceAttribute::Protocol(v) => protocol = Some(*v),
-                ServiceAttribute::Addr(v) => addr = Some(*v),
-                ServiceAttribute::Port(v) => port = Some(*v),
-                ServiceAttribute::Fwmark(v) => fwmark = Some(*v),
+                ServiceAttribute::Af(_)
+                | ServiceAttribute::Protocol(_)
+                | ServiceAttribute::Addr(_)
+                | ServiceAttribute::Port(_)
+                | ServiceAttribute::Fwmark(_) => {}
                 ServiceAttribute::SchedName(v) => sched = Some(v.clone()),
                 ServiceAttribute::PeName(v) => pe = Some(v.clone()).filter(|s| !s.is_empty()),
                 ServiceAttribute::Flags(v) => flags = v.flags,
@@ -396,28 +391,11 @@ impl Service {
                 other => log::debug!("{op}: ignoring service attribute {other:?}"),
             }
         }
-        let bad = |reason: &str| Error::Decode {
+        let (key, family) = ServiceKey::from_identity(attrs).map_err(|reason| Error::Decode {
             op,
             reason: format!("service: {reason}"),
             raw: Vec::new(),
-        };
-        let af = af.ok_or_else(|| bad("no IPVS_SVC_ATTR_AF"))?;
-        let family =
-            Family::from_wire(af).ok_or_else(|| bad(&format!("unknown address family {af:?}")))?;
-        let key = match fwmark.filter(|m| *m != 0) {
-            Some(mark) => ServiceKey::Fwmark { mark, family },
-            None => {
-                let protocol = protocol.ok_or_else(|| bad("no IPVS_SVC_ATTR_PROTOCOL"))?;
-                let ip = addr
-                    .and_then(|a| a.to_ip(af))
-                    .ok_or_else(|| bad("no valid IPVS_SVC_ATTR_ADDR"))?;
-                let port = port.ok_or_else(|| bad("no IPVS_SVC_ATTR_PORT"))?;
-                ServiceKey::Addr {
-                    protocol,
-                    addr: SocketAddr::new(ip, port),
-                }
-            }
-        };
+        })?;
         let persistence = flags
             .contains(ServiceFlags::PERSISTENT)
             .then(|| Persistence {

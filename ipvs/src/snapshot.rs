@@ -145,22 +145,31 @@ impl<L: Link> Session<L> {
     /// a service added or removed in *any* namespace while the dump runs
     /// shifts the count, and the dump silently skips or repeats services
     /// (seen in the lab with two namespaces programming 2000 services each;
-    /// `ipvsadm -S` has the same flaw). Two consecutive dumps with the same
-    /// keys and no repeats are taken as consistent; the second is returned.
+    /// `ipvsadm -S` has the same flaw). So the list is dumped in full, then
+    /// dumped again for its keys alone (nothing else parsed); when both
+    /// have the same keys and no repeats, the full one is returned.
     /// [`Error::DumpInterrupted`] after [`SERVICE_LIST_ATTEMPTS`] dumps
     /// without agreement.
     pub(crate) async fn services(&mut self) -> Result<Vec<Service>> {
         type KeySet = HashSet<ServiceKey, foldhash::fast::RandomState>;
-        let mut previous: Option<KeySet> = None;
-        for _ in 0..SERVICE_LIST_ATTEMPTS {
-            let services = self.service_dump().await?;
-            let keys: KeySet = services.iter().map(|s| s.key).collect();
-            let repeats = keys.len() != services.len();
-            if !repeats && previous.as_ref() == Some(&keys) {
+        let mut dumps = 0;
+        let mut full: Option<(Vec<Service>, KeySet)> = None;
+        while dumps < SERVICE_LIST_ATTEMPTS {
+            dumps += 1;
+            let Some((services, keys)) = full.take() else {
+                let services = self.service_dump().await?;
+                let keys: KeySet = services.iter().map(|s| s.key).collect();
+                if keys.len() == services.len() {
+                    full = Some((services, keys));
+                }
+                continue;
+            };
+            let again = self.service_key_dump().await?;
+            let again_keys: KeySet = again.iter().copied().collect();
+            if again_keys.len() == again.len() && again_keys == keys {
                 return Ok(services);
             }
             log::debug!("the service dump differs from the previous one; reading again");
-            previous = (!repeats).then_some(keys);
         }
         Err(Error::DumpInterrupted {
             op: Op::ListServices,
