@@ -112,7 +112,7 @@ pub fn parse(args: Vec<OsString>, program: &str, names: &dyn Resolver) -> Result
             Command::SetTimeouts(Timeouts::new(tcp, tcp_fin, udp))
         }
         Cmd::StartDaemon => Command::StartDaemon(daemon(&o)),
-        Cmd::StopDaemon => Command::StopDaemon(o.daemon_role.unwrap_or(DaemonRole::Master)),
+        Cmd::StopDaemon => Command::StopDaemon(o.daemon.role),
         Cmd::Restore => Command::Restore,
         Cmd::Save => Command::Save(ListFormat {
             rule: true,
@@ -192,9 +192,10 @@ fn family_of_mask(mask: &ipvs::PersistenceNetmask) -> Family {
 fn destination(o: &Options) -> Result<(ServiceKey, Destination), Failure> {
     let key = service_key(o)?;
     let mut addr = real_server(o)?;
-    let tunnel = matches!(o.forwarding, Forwarding::Tunnel(_));
+    let mut dest = o.destination.clone();
+    let tunnel = matches!(dest.forwarding, Forwarding::Tunnel(_));
     if let ServiceKey::Addr { addr: vip, .. } = key
-        && (tunnel || o.forwarding == Forwarding::DirectRoute)
+        && (tunnel || dest.forwarding == Forwarding::DirectRoute)
     {
         addr.set_port(vip.port());
     }
@@ -216,14 +217,10 @@ fn destination(o: &Options) -> Result<(ServiceKey, Destination), Failure> {
         ));
     }
     o.check_tunnel_options()?;
-    let forwarding = if tunnel {
-        Forwarding::Tunnel(tunnel_of(o))
-    } else {
-        o.forwarding
-    };
-    let dest = Destination::new(addr, forwarding)
-        .with_weight(o.weight)
-        .with_thresholds(o.upper_threshold, o.lower_threshold);
+    dest.addr = addr;
+    if tunnel {
+        dest.forwarding = Forwarding::Tunnel(tunnel_of(o));
+    }
     Ok((key, dest))
 }
 
@@ -287,24 +284,9 @@ fn list_format(o: &Options) -> ListFormat {
 /// `--start-daemon`: interface eth0 unless given, the kernel's defaults
 /// for what is not.
 fn daemon(o: &Options) -> SyncDaemon {
-    let interface = match o.mcast_interface.as_str() {
-        "" => "eth0",
-        name => name,
-    };
-    // Always set for the daemon commands: their first option's value.
-    let role = o.daemon_role.unwrap_or(DaemonRole::Master);
-    let mut daemon = SyncDaemon::new(role, interface, o.sync_id);
-    if let Some(len) = o.sync_maxlen {
-        daemon = daemon.with_max_len(len);
-    }
-    if let Some(group) = o.mcast_group {
-        daemon = daemon.with_mcast_group(group);
-    }
-    if let Some(port) = o.mcast_port {
-        daemon = daemon.with_mcast_port(port);
-    }
-    if let Some(ttl) = o.mcast_ttl {
-        daemon = daemon.with_mcast_ttl(ttl);
+    let mut daemon = o.daemon.clone();
+    if daemon.interface.is_empty() {
+        daemon.interface = "eth0".into();
     }
     daemon
 }

@@ -15,7 +15,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use ipvs::ipvs_sys::Protocol;
 use ipvs::{
-    DaemonRole, Family, Forwarding, PersistenceNetmask, SchedulerFlags, ServiceKey, Tunnel,
+    DaemonRole, Destination, Family, Forwarding, PersistenceNetmask, SchedulerFlags, ServiceKey,
+    SyncDaemon, Tunnel,
 };
 
 use crate::failure::Failure;
@@ -24,6 +25,8 @@ use crate::value::{self, FlagError};
 
 /// ipvsadm's `MAX_TIMEOUT`: 31 days, the limit of `-p` and `--set`.
 pub const IPVSADM_MAX_TIMEOUT: i64 = 86400 * 31;
+/// The limit of weights and thresholds: the kernel keeps them in an `int`.
+const INT_MAX: i64 = i32::MAX as i64;
 /// `IPVS_SVC_PERSISTENT_TIMEOUT`: `-p` without a value.
 const DEFAULT_PERSISTENCE: u32 = 360;
 /// `IP_VS_SCHEDNAME_MAXLEN - 1`, `IP_VS_IFNAME_MAXLEN - 1`: ipvsadm cuts
@@ -413,33 +416,22 @@ pub struct Options {
     pub scheduler_flags: SchedulerFlags,
     /// `-r`, its port defaulting to the service's.
     pub real_server: Option<SocketAddr>,
-    /// `-m`, `-g` (the default) or `-i` (its tunnel from `--tun-*`).
-    pub forwarding: Forwarding,
-    /// `-w`, 1 by default.
-    pub weight: u32,
-    /// `-x`.
-    pub upper_threshold: u32,
-    /// `-y`.
-    pub lower_threshold: u32,
+    /// The real server's settings: `-m`, `-g` (the default) or `-i` (its
+    /// tunnel filled in from `--tun-*` by the builder), `-w` (1 by
+    /// default), `-x`, `-y`. Its address is a placeholder: `-r`'s is
+    /// `real_server`.
+    pub destination: Destination,
     /// `--tun-type`: ipip (the default), gue or gre, before its port and
     /// checksum are filled in.
     pub tunnel: Tunnel,
     /// `--tun-port`.
     pub tunnel_port: u16,
-    /// The argument of `--start-daemon` / `--stop-daemon`.
-    pub daemon_role: Option<DaemonRole>,
-    /// `--mcast-interface`, cut to 15 bytes; empty if not given (eth0).
-    pub mcast_interface: String,
-    /// `--syncid`, 0 by default.
-    pub sync_id: u8,
-    /// `--mcast-group`.
-    pub mcast_group: Option<IpAddr>,
-    /// `--mcast-port`.
-    pub mcast_port: Option<u16>,
-    /// `--mcast-ttl`.
-    pub mcast_ttl: Option<u8>,
-    /// `--sync-maxlen`.
-    pub sync_maxlen: Option<u16>,
+    /// The sync daemon: the role given to `--start-daemon` or
+    /// `--stop-daemon` (master for other commands), `--mcast-interface`
+    /// cut to 15 bytes (empty if not given: the builder makes it eth0),
+    /// `--syncid` (0 by default), `--mcast-group`, `--mcast-port`,
+    /// `--mcast-ttl`, `--sync-maxlen`.
+    pub daemon: SyncDaemon,
     /// `--set TCP TCPFIN UDP`, seconds (0: unchanged).
     pub timeouts: [u32; 3],
     /// `-b`'s text, read once the scheduler is known.
@@ -462,26 +454,10 @@ pub enum Parsed {
 pub fn parse(args: Vec<OsString>, program: &str, names: &dyn Resolver) -> Result<Parsed, Failure> {
     let mut args = Args::new(args);
     let mut leftovers = Vec::new();
-    let try_help = || {
-        Failure::try_help(program).detail(
-            "the command comes first: one of -A -E -D -C -L -a -e -d -Z -R -S --set \
-             --start-daemon --stop-daemon, or -h",
-        )
-    };
-    let (command, role) = loop {
-        match args.next().map_err(|_| try_help())? {
-            None => return Err(try_help()),
-            Some(Item::Value(arg)) => leftovers.push(arg),
-            Some(Item::Option(_, spec)) => match spec.map(|s| (s.key, s.arity)) {
-                Some((Key::Help, _)) => return Ok(Parsed::Help),
-                Some((Key::Version, _)) => return Ok(Parsed::Version),
-                Some((Key::Command(cmd), Value)) => {
-                    break (cmd, Some(args.value().map_err(|_| try_help())?));
-                }
-                Some((Key::Command(cmd), _)) => break (cmd, None),
-                _ => return Err(try_help()),
-            },
-        }
+    let (command, role) = match command(&mut args, &mut leftovers, program)? {
+        First::Command(command, role) => (command, role),
+        First::Help => return Ok(Parsed::Help),
+        First::Version => return Ok(Parsed::Version),
     };
     let mut options = Options::new(command, role.as_deref())?;
     while let Some(item) = args.next()? {
@@ -517,17 +493,57 @@ pub fn parse(args: Vec<OsString>, program: &str, names: &dyn Resolver) -> Result
     Ok(Parsed::Options(Box::new(options)))
 }
 
+/// What the first option says.
+enum First {
+    Help,
+    Version,
+    /// The command, and the argument of `--start-daemon`/`--stop-daemon`.
+    Command(Cmd, Option<String>),
+}
+
+/// ipvsadm's first `poptGetNextOpt`: the first option must be the command
+/// (or `-h`, `-v`); anything else, or an error of popt's, is `Try ... -h`.
+/// Arguments before it are kept as leftovers, as popt keeps them.
+fn command(args: &mut Args, leftovers: &mut Vec<String>, program: &str) -> Result<First, Failure> {
+    let try_help = || {
+        Failure::try_help(program).detail(
+            "the command comes first: one of -A -E -D -C -L -a -e -d -Z -R -S --set \
+             --start-daemon --stop-daemon, or -h",
+        )
+    };
+    loop {
+        let spec = match args.next().map_err(|_| try_help())? {
+            None => return Err(try_help()),
+            Some(Item::Value(arg)) => {
+                leftovers.push(arg);
+                continue;
+            }
+            Some(Item::Option(_, spec)) => spec.ok_or_else(try_help)?,
+        };
+        return match (spec.key, spec.arity) {
+            (Key::Help, _) => Ok(First::Help),
+            (Key::Version, _) => Ok(First::Version),
+            (Key::Command(cmd), Value) => {
+                let role = args.value().map_err(|_| try_help())?;
+                Ok(First::Command(cmd, Some(role)))
+            }
+            (Key::Command(cmd), _) => Ok(First::Command(cmd, None)),
+            _ => Err(try_help()),
+        };
+    }
+}
+
 impl Options {
     fn new(command: Cmd, role: Option<&str>) -> Result<Self, Failure> {
-        let daemon_role = match (command, role) {
-            (_, None) => None,
-            (_, Some("master")) => Some(DaemonRole::Master),
-            (_, Some("backup")) => Some(DaemonRole::Backup),
+        let role = match (command, role) {
+            (_, None | Some("master")) => DaemonRole::Master,
+            (_, Some("backup")) => DaemonRole::Backup,
             (Cmd::StartDaemon, _) => {
                 return Err(Failure::usage("illegal start-daemon parameter specified"));
             }
             _ => return Err(Failure::usage("illegal start_daemon specified")),
         };
+        let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
         Ok(Options {
             command,
             given: Given::default(),
@@ -538,19 +554,10 @@ impl Options {
             persistence_engine: None,
             scheduler_flags: SchedulerFlags::empty(),
             real_server: None,
-            forwarding: Forwarding::DirectRoute,
-            weight: 1,
-            upper_threshold: 0,
-            lower_threshold: 0,
+            destination: Destination::new(unspecified, Forwarding::DirectRoute),
             tunnel: Tunnel::Ipip,
             tunnel_port: 0,
-            daemon_role,
-            mcast_interface: String::new(),
-            sync_id: 0,
-            mcast_group: None,
-            mcast_port: None,
-            mcast_ttl: None,
-            sync_maxlen: None,
+            daemon: SyncDaemon::new(role, "", 0),
             timeouts: [0; 3],
             sched_flags_text: None,
         })
@@ -573,7 +580,7 @@ impl Options {
                 Ok(())
             }
             Key::Forward(forwarding) => {
-                self.forwarding = forwarding;
+                self.destination.forwarding = forwarding;
                 Ok(())
             }
             Key::Ipv6 => match self.service {
@@ -662,22 +669,23 @@ impl Options {
                 let port = parsed.port.unwrap_or_else(|| self.service_port());
                 self.real_server = Some(SocketAddr::new(parsed.addr, port));
             }
-            Opt::Weight => self.weight = ranged(0, i32::MAX.into(), "weight")? as u32,
+            Opt::Weight => self.destination.weight = ranged(0, INT_MAX, "weight")? as u32,
             Opt::UThreshold => {
-                self.upper_threshold = ranged(0, i32::MAX.into(), "u_threshold")? as u32
+                self.destination.upper_threshold = ranged(0, INT_MAX, "u_threshold")? as u32
             }
             Opt::LThreshold => {
-                self.lower_threshold = ranged(0, i32::MAX.into(), "l_threshold")? as u32
+                self.destination.lower_threshold = ranged(0, INT_MAX, "l_threshold")? as u32
             }
-            Opt::McastInterface => self.mcast_interface = cut(text),
-            Opt::SyncId => self.sync_id = ranged(0, 255, "syncid")? as u8,
+            Opt::McastInterface => self.daemon.interface = cut(text),
+            Opt::SyncId => self.daemon.sync_id = ranged(0, 255, "syncid")? as u8,
             Opt::Pe => self.persistence_engine = Some(text.to_owned()),
             Opt::SchedFlags => self.sched_flags_text = Some(text.to_owned()),
-            Opt::McastGroup => self.mcast_group = Some(mcast_group(text)?),
-            Opt::McastPort => self.mcast_port = Some(ranged(1, 65535, "mcast-port")? as u16),
-            Opt::McastTtl => self.mcast_ttl = Some(ranged(1, 255, "mcast-ttl")? as u8),
+            Opt::McastGroup => self.daemon.mcast_group = Some(mcast_group(text)?),
+            Opt::McastPort => self.daemon.mcast_port = Some(ranged(1, 65535, "mcast-port")? as u16),
+            Opt::McastTtl => self.daemon.mcast_ttl = Some(ranged(1, 255, "mcast-ttl")? as u8),
             Opt::SyncMaxlen => {
-                self.sync_maxlen = Some(ranged(1, 65535 - 20 - 8, "sync-maxlen")? as u16)
+                // The largest UDP payload: 65535 less the IP and UDP headers.
+                self.daemon.max_len = Some(ranged(1, 65535 - 20 - 8, "sync-maxlen")? as u16)
             }
             Opt::TunType => {
                 self.tunnel = match text {

@@ -476,10 +476,10 @@ impl Restore {
             ..
         } = error
         else {
-            // Refused before anything was sent.
-            return Failure::kernel(Op::AddService, &error).detail("nothing was changed");
+            // Refused before anything was sent (no one call to name).
+            return Failure::kernel(Op::Raw, &error).detail("nothing was changed");
         };
-        let op = self.plan.steps().get(step).map_or(Op::AddService, step_op);
+        let op = self.plan.steps().get(step).map_or(Op::Raw, step_op);
         let mut failure = Failure::kernel(op, &cause);
         if let Some(line) = self.step_lines.get(step) {
             failure = failure.detail(line.quoted());
@@ -544,7 +544,7 @@ fn step_op(step: &Step) -> Op {
         Step::AddDestination { .. } => Op::AddDestination,
         Step::UpdateDestination { .. } => Op::UpdateDestination,
         Step::DeleteDestination { .. } => Op::DeleteDestination,
-        _ => Op::AddService,
+        _ => Op::Raw,
     }
 }
 
