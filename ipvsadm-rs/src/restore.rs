@@ -23,6 +23,7 @@
 //! settings not put back, and the changes that would still turn the table
 //! back, as `-R` lines.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use ipvs::{
@@ -48,8 +49,12 @@ pub struct Line {
 impl Line {
     /// `line N: TEXT`, for messages.
     fn quoted(&self) -> String {
-        format!("line {}: {}", self.number, self.text.trim())
+        quote(self.number, &self.text)
     }
+}
+
+fn quote(number: usize, text: &str) -> String {
+    format!("line {number}: {}", text.trim())
 }
 
 /// The words of one line of `-R` input, as ipvsadm's `config_stream_read`
@@ -73,7 +78,7 @@ pub fn parse_input(input: &str, program: &str, names: &dyn Resolver) -> Result<V
         if words.is_empty() {
             continue;
         }
-        let quoted = format!("line {}: {}", i + 1, text.trim());
+        let quoted = quote(i + 1, text);
         let args = words.into_iter().map(Into::into).collect();
         match command::parse(args, program, names) {
             Ok(command) if command.is_change() => lines.push(Line {
@@ -195,6 +200,9 @@ pub struct Restore {
 /// The table, timeouts and daemons as the lines so far leave them.
 struct Simulation {
     state: State,
+    /// Where each service is in `state.services`: a restore of a saved
+    /// table looks a service up for each of its destinations.
+    index: HashMap<ServiceKey, usize>,
 }
 
 /// What one line does.
@@ -205,11 +213,28 @@ enum Effect {
 }
 
 impl Simulation {
-    fn position(&self, key: &ServiceKey) -> Option<usize> {
-        self.state
+    fn new(state: State) -> Self {
+        let index = state
             .services
             .iter()
-            .position(|s| s.service.key == *key)
+            .enumerate()
+            .map(|(i, s)| (s.service.key, i))
+            .collect();
+        Simulation { state, index }
+    }
+
+    fn position(&self, key: &ServiceKey) -> Option<usize> {
+        self.index.get(key).copied()
+    }
+
+    /// Takes the service at `i` out (the last one takes its place).
+    fn remove(&mut self, i: usize) -> ServiceState {
+        let removed = self.state.services.swap_remove(i);
+        self.index.remove(&removed.service.key);
+        if let Some(moved) = self.state.services.get(i) {
+            self.index.insert(moved.service.key, i);
+        }
+        removed
     }
 
     /// Where service `key` is, for request `op`, or the kernel's refusal.
@@ -245,17 +270,13 @@ impl Simulation {
             }
             Command::DeleteService(key) => {
                 let i = self.index(Op::DeleteService, key)?;
-                Ok(Effect::Table(vec![Step::DeleteService(
-                    self.state.services.remove(i),
-                )]))
+                Ok(Effect::Table(vec![Step::DeleteService(self.remove(i))]))
             }
-            Command::Flush => Ok(Effect::Table(
-                self.state
-                    .services
-                    .drain(..)
-                    .map(Step::DeleteService)
-                    .collect(),
-            )),
+            Command::Flush => {
+                self.index.clear();
+                let all = self.state.services.drain(..);
+                Ok(Effect::Table(all.map(Step::DeleteService).collect()))
+            }
             Command::AddDestination(key, d) => self.add_destination(key, d),
             Command::EditDestination(key, d) => self.edit_destination(key, d),
             Command::DeleteDestination(key, addr) => self.delete_destination(key, *addr),
@@ -294,6 +315,7 @@ impl Simulation {
                 },
             ));
         }
+        self.index.insert(s.key, self.state.services.len());
         self.state.services.push(ServiceState::new(s.clone()));
         Ok(Effect::Table(vec![Step::AddService(s.clone())]))
     }
@@ -408,9 +430,7 @@ fn no_such_destination(op: Op, key: &ServiceKey, addr: SocketAddr) -> Error {
 /// Plays every line against `before`; fails at the first line the kernel
 /// would refuse, before anything is sent.
 pub fn plan(before: State, lines: &[Line]) -> Result<Restore, Failure> {
-    let mut sim = Simulation {
-        state: before.clone(),
-    };
+    let mut sim = Simulation::new(before.clone());
     let (mut steps, mut step_lines, mut settings, mut zero) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for line in lines {
@@ -559,12 +579,10 @@ mod tests {
 
     /// A table of two services, timeouts and a master daemon.
     fn start() -> State {
-        let mut sim = Simulation {
-            state: State {
-                timeouts: Timeouts::new(Some(900), Some(120), Some(300)),
-                ..Default::default()
-            },
-        };
+        let mut sim = Simulation::new(State {
+            timeouts: Timeouts::new(Some(900), Some(120), Some(300)),
+            ..Default::default()
+        });
         for line in lines(
             "-A -t 192.0.2.1:80 -s wrr\n\
              -a -t 192.0.2.1:80 -r 192.0.2.10 -w 3\n\
@@ -708,6 +726,30 @@ mod tests {
         // 192.0.2.1:80 is deleted after its -Z line: nothing to zero.
         assert_eq!(r.zero.len(), 1);
         assert_eq!(r.zero[0].0.number, 5);
+    }
+
+    #[test]
+    fn services_are_found_after_others_are_deleted() {
+        let r = plan(
+            start(),
+            &lines(
+                "-D -t 192.0.2.1:80\n\
+                 -a -t 192.0.2.2:80 -r 192.0.2.21 -m\n\
+                 -A -t 192.0.2.1:80\n\
+                 -D -t 192.0.2.2:80\n\
+                 -e -t 192.0.2.1:80 -r 192.0.2.10 -w 2\n",
+            ),
+        );
+        let failure = r.unwrap_err();
+        assert_eq!(failure.message, "No such destination", "{failure}");
+        assert!(failure.to_string().contains("line 5:"), "{failure}");
+        let r = plan(
+            start(),
+            &lines("-D -t 192.0.2.1:80\n-a -t 192.0.2.2:80 -r 192.0.2.21 -m\n-A -t 192.0.2.1:80\n-Z -t 192.0.2.2:80\n"),
+        )
+        .unwrap();
+        assert_eq!(r.plan.len(), 3);
+        assert_eq!(r.zero.len(), 1);
     }
 
     #[test]
