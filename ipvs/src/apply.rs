@@ -443,6 +443,19 @@ impl Plan {
         Ok(plan)
     }
 
+    /// A plan of exactly `steps`, sent in this order, for a caller that
+    /// decides the writes itself (an `ipvsadm -R` script: one step per
+    /// line) and wants [`Ipvs::apply_plan`](crate::Ipvs::apply_plan)'s all-or-nothing apply and
+    /// rollback. Each step carries what it replaces, which is what undoes
+    /// it; nothing is compared with the kernel's table, and each step is
+    /// validated when the plan is applied.
+    pub fn from_steps(steps: Vec<Step>) -> Plan {
+        Plan {
+            steps,
+            draining: Vec::new(),
+        }
+    }
+
     /// The steps, in the order they are sent.
     pub fn steps(&self) -> &[Step] {
         &self.steps

@@ -417,8 +417,11 @@ impl Service {
         })
     }
 
-    /// The `-b` value ipvsadm prints for the scheduler flags.
-    pub(crate) fn scheduler_flags_text(&self) -> Option<String> {
+    /// The scheduler flags as ipvsadm names them for this scheduler
+    /// (`sh-fallback,sh-port`, `mh-port`, `flag-1,flag-3`): the value of
+    /// `-b` in `ipvsadm -S`, in parentheses in `ipvsadm -L`. `None` without
+    /// flags.
+    pub fn scheduler_flags_text(&self) -> Option<String> {
         if self.scheduler_flags.is_empty() {
             return None;
         }
@@ -780,6 +783,10 @@ mod tests {
         assert_eq!(
             svc.to_string(),
             "-A -t 192.0.2.1:80 -s mh -p 300 -M 255.255.255.0 --pe sip -b mh-fallback,mh-port"
+        );
+        assert_eq!(
+            svc.scheduler_flags_text().as_deref(),
+            Some("mh-fallback,mh-port")
         );
         let v6 = Service::new(ServiceKey::fwmark6(5), Scheduler::WeightedRoundRobin)
             .with_one_packet(true);

@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::model::{Model, model_handle};
 use ipvs::{
     ApplyOptions, Destination, Error, Forwarding, Persistence, PersistenceNetmask, Plan, Rollback,
-    Scheduler, Service, ServiceKey, ServiceState, Snapshot,
+    Scheduler, Service, ServiceKey, ServiceState, Snapshot, Step,
 };
 
 fn key(text: &str) -> ServiceKey {
@@ -236,6 +236,42 @@ fn a_rejected_step_rolls_back_everything_applied() {
         sorted(before),
         "the table is as before"
     );
+}
+
+#[test]
+fn a_plan_of_explicit_steps_is_sent_as_given_and_rolled_back_as_a_whole() {
+    let (model, ipvs) = setup();
+    // What a script says line by line (`ipvsadm -R`), not a desired state.
+    let steps = vec![
+        Step::AddService(Service::new(web(), Scheduler::RoundRobin)),
+        Step::AddDestination {
+            service: web(),
+            destination: dest("198.51.100.1:80", 1),
+        },
+    ];
+    let plan = Plan::from_steps(steps.clone());
+    assert_eq!(plan.steps(), &steps[..]);
+    assert_eq!(
+        plan.to_string(),
+        "-A -t 203.0.113.1:80 -s rr\n-a -t 203.0.113.1:80 -r 198.51.100.1:80 -m -w 1\n"
+    );
+    assert_eq!(ipvs.apply_plan(&plan).unwrap().applied, 2);
+    let before = ipvs.snapshot().unwrap();
+
+    model.lock().unwrap().unknown_schedulers = vec!["nosuch".into()];
+    let failing = Plan::from_steps(vec![
+        Step::DeleteDestination {
+            service: web(),
+            destination: dest("198.51.100.1:80", 1),
+        },
+        Step::AddService(Service::new(dns(), Scheduler::Other("nosuch".into()))),
+    ]);
+    let err = ipvs.apply_plan(&failing).unwrap_err();
+    assert!(
+        matches!(&err, Error::ApplyFailed { step: 1, rollback, .. } if rollback.is_complete()),
+        "{err:?}"
+    );
+    assert_eq!(sorted(ipvs.snapshot().unwrap()), sorted(before));
 }
 
 #[test]

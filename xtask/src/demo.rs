@@ -35,7 +35,9 @@ pub fn main(args: &[String]) -> Result<i32> {
     process::run(
         Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .current_dir(workspace_root())
-            .args(["build", "--quiet", "--package", "ipvs-examples", "--bins"]),
+            // run_director_demo lists the director's table with ipvsadm-rs too.
+            .args(["build", "--quiet", "--package", "ipvs-examples"])
+            .args(["--package", "ipvsadm-rs", "--bins"]),
     )?;
     let bin = |name: &str| {
         let path = workspace_root().join("target").join("debug").join(name);

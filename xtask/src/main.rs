@@ -43,7 +43,7 @@ usage:
                                                    check (or with --bless, rewrite) CRATE/public-api.txt,
                                                    the listing of each library crate's public API
 
-test stages: fmt, clippy, deps, api, unit, kernel, doc, bench, fuzz (comma-separated with --only)
+test stages: fmt, clippy, deps, api, unit, kernel, doc, package, bench, fuzz (comma-separated with --only)
 --host-kernel: run the kernel tests directly on this host (its own kernel must have IPVS)";
 
 fn main() -> ExitCode {

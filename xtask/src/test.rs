@@ -13,6 +13,7 @@
 //! | unit | `cargo test --workspace` (kernel tests are `#[ignore]`d on the host) |
 //! | kernel | the `kernel*` test targets, run with `--ignored` inside the lab VM, one boot per kernel (6.1 and 6.12); or on this host with `--host-kernel` |
 //! | doc | `cargo doc --workspace --no-deps --all-features` with warnings denied |
+//! | package | `cargo package` of the published crates, each built from its tarball |
 //! | bench | `cargo test --workspace --benches`: every benchmark once, in test mode |
 //! | fuzz | each cargo-fuzz target for a few seconds (nightly) |
 //!
@@ -26,9 +27,12 @@ use crate::lab::{Kernel, Lab};
 use crate::process::{self, workspace_root};
 use crate::{Result, take_flag, take_option};
 
-const STAGES: [&str; 9] = [
-    "fmt", "clippy", "deps", "api", "unit", "kernel", "doc", "bench", "fuzz",
+const STAGES: [&str; 10] = [
+    "fmt", "clippy", "deps", "api", "unit", "kernel", "doc", "package", "bench", "fuzz",
 ];
+
+/// The crates published to crates.io, in dependency order.
+const PUBLISHED: [&str; 4] = ["ipvs-sys", "ipvs", "lb-sched", "ipvsadm-rs"];
 
 /// Watchdog for one VM boot running the kernel suites.
 const KERNEL_STAGE_TIMEOUT_SECS: u32 = 40 * 60;
@@ -123,6 +127,16 @@ pub fn main(args: &[String]) -> Result<i32> {
                     "--no-deps",
                     "--all-features",
                 ]),
+            )),
+            // One invocation: cargo packages the crates that depend on each
+            // other (not yet on crates.io) against a local registry of the
+            // others' tarballs. A dirty tree is allowed: the stage checks what
+            // the crates would publish, not the developer's checkout.
+            "package" => outcomes.push(simple(
+                "package",
+                cargo()
+                    .args(["package", "--allow-dirty"])
+                    .args(PUBLISHED.iter().flat_map(|p| ["--package", p])),
             )),
             "bench" => outcomes.push(benches()),
             "fuzz" => outcomes.push(fuzz_smoke(fuzz_seconds)),
