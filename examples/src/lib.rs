@@ -10,3 +10,10 @@
 
 pub mod director;
 pub mod scaling;
+
+/// The workspace README, whose examples are compiled (and, where they need
+/// no kernel, run) as doc tests of this package, which depends on every
+/// crate they use.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -155,3 +155,8 @@ pub use self::{
     service::ServiceAttribute,
     stats::{Stats64Attribute, StatsAttribute},
 };
+
+/// The crate's README, whose examples are compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

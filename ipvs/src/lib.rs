@@ -192,3 +192,8 @@ pub mod testing {
     pub use crate::transport::AsyncTransport;
     pub use crate::transport::{Received, Transport};
 }
+
+/// The crate's README, whose examples are compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
