@@ -168,7 +168,7 @@ pub mod fuzzing;
 use std::net::{IpAddr, Ipv4Addr};
 
 pub use any::AnyScheduler;
-pub use dest::{ConnState, Dest, DestConfig, DestId, Dests, MAX_WEIGHT};
+pub use dest::{Compaction, ConnState, Dest, DestConfig, DestId, Dests, MAX_WEIGHT};
 pub use dh::Dh;
 pub use fo::Fo;
 pub use hash::{hash_32, hsiphash_u32};
@@ -269,13 +269,18 @@ impl Flow {
 pub enum Change<'a> {
     /// A destination was added at the list head (the kernel's `add_dest` hook).
     Added(DestId),
-    /// A destination was unlinked (`del_dest`); the record is its last state.
-    Removed(DestId, &'a Dest),
+    /// A destination was unlinked (`del_dest`); the snapshot is its last state,
+    /// with the position it had.
+    Removed(DestId, Dest),
     /// Weight or thresholds were edited (`upd_dest`).
     Updated(DestId),
     /// The scheduler was bound to a list that may already hold dests
     /// (`init_service`, e.g. `ipvsadm -E -s NAME` on an existing service).
     Bound,
+    /// The positions were renumbered without the holes removals left (not a
+    /// kernel event: the list and its order are unchanged). A scheduler that
+    /// keeps positions maps them with [`Compaction::new_position`].
+    Compacted(&'a Compaction),
 }
 
 /// Which of the counter hooks ([`Scheduler::load_changed`],
@@ -440,7 +445,7 @@ impl<S: Scheduler> Service<S> {
 
     /// The destination behind a handle: in the list, or removed with
     /// connections left ([`Dest::in_list`] tells which).
-    pub fn dest(&self, id: DestId) -> Option<&Dest> {
+    pub fn dest(&self, id: DestId) -> Option<Dest> {
         self.dests.get(id)
     }
 
@@ -479,8 +484,11 @@ impl<S: Scheduler> Service<S> {
     /// the destination is added again.
     pub fn remove(&mut self, id: DestId) -> Result<Dest, Error> {
         let d = self.dests.remove(id)?;
-        self.sched
-            .dest_changed(&self.dests, Change::Removed(id, &d));
+        self.sched.dest_changed(&self.dests, Change::Removed(id, d));
+        if self.dests.needs_compaction() {
+            let c = self.dests.compact();
+            self.sched.dest_changed(&self.dests, Change::Compacted(&c));
+        }
         self.hooks = self.sched.hooks();
         Ok(d)
     }
@@ -502,8 +510,40 @@ impl<S: Scheduler> Service<S> {
     /// `ipvsadm -e -w`: changes only the weight.
     pub fn set_weight(&mut self, id: DestId, weight: u32) -> Result<(), Error> {
         let d = self.dests.get(id).ok_or(Error::UnknownDest)?;
-        let (u, l) = (d.u_threshold, d.l_threshold);
-        self.edit(id, weight, u, l)
+        self.edit(id, weight, d.u_threshold(), d.l_threshold())
+    }
+
+    /// Applies a burst of changes: `f` gets an [`Update`] with [`Service::add`],
+    /// [`Service::remove`], [`Service::edit`] and [`Service::set_weight`], and
+    /// no pick can come in between.
+    ///
+    /// The result is that of making the same changes one by one, as the kernel
+    /// does for each `ipvsadm` command (wrr's weight threshold and rr's
+    /// position move with every change, so the choices afterwards are the
+    /// kernel's). Each change costs O(log n) (amortised: a removal leaves a
+    /// hole, and the holes are closed up in one O(n) pass once they outnumber
+    /// the destinations). What is a pure function of the list is rebuilt once
+    /// per burst, at the next pick: sh's and dh's buckets and mh's lookup
+    /// table. Changes made before an error stay made.
+    ///
+    /// ```
+    /// use lb_sched::{DestConfig, Error, Mh, Service};
+    /// use std::net::{IpAddr, Ipv4Addr};
+    ///
+    /// let ip = |n| IpAddr::V4(Ipv4Addr::new(192, 0, 2, n));
+    /// let mut svc = Service::new(Mh::new(0));
+    /// // One table build for the 100 adds, at the first pick.
+    /// svc.update(|u| -> Result<(), Error> {
+    ///     for n in 1..=100 {
+    ///         u.add(DestConfig::new(ip(n), 80, 1))?;
+    ///     }
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// assert!(svc.pick().is_some());
+    /// ```
+    pub fn update<T>(&mut self, f: impl FnOnce(&mut Update<'_, S>) -> T) -> T {
+        f(&mut Update { svc: self })
     }
 
     /// A new connection bound to `id` (`ip_vs_bind_dest`). The kernel binds a fresh
@@ -579,6 +619,45 @@ impl<S: Scheduler> Service<S> {
     #[inline]
     pub fn pick_for(&mut self, flow: &Flow) -> Option<DestId> {
         self.sched.schedule(&self.dests, flow)
+    }
+}
+
+/// A burst of changes to a [`Service`]: see [`Service::update`].
+#[derive(Debug)]
+pub struct Update<'a, S> {
+    svc: &'a mut Service<S>,
+}
+
+impl<S: Scheduler> Update<'_, S> {
+    /// [`Service::add`].
+    pub fn add(&mut self, cfg: DestConfig) -> Result<DestId, Error> {
+        self.svc.add(cfg)
+    }
+    /// [`Service::remove`].
+    pub fn remove(&mut self, id: DestId) -> Result<Dest, Error> {
+        self.svc.remove(id)
+    }
+    /// [`Service::edit`].
+    pub fn edit(
+        &mut self,
+        id: DestId,
+        weight: u32,
+        u_threshold: u32,
+        l_threshold: u32,
+    ) -> Result<(), Error> {
+        self.svc.edit(id, weight, u_threshold, l_threshold)
+    }
+    /// [`Service::set_weight`].
+    pub fn set_weight(&mut self, id: DestId, weight: u32) -> Result<(), Error> {
+        self.svc.set_weight(id, weight)
+    }
+    /// The destinations so far.
+    pub fn dests(&self) -> &Dests {
+        &self.svc.dests
+    }
+    /// [`Service::find`].
+    pub fn find(&self, addr: IpAddr, port: u16) -> Option<DestId> {
+        self.svc.find(addr, port)
     }
 }
 
