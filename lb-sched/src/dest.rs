@@ -285,7 +285,7 @@ impl Record {
         (self.addr, self.flags & V6, self.port)
     }
     #[inline]
-    fn id(&self, slot: u32) -> DestId {
+    pub(crate) fn id(&self, slot: u32) -> DestId {
         DestId::new(
             slot,
             NonZeroU32::new(self.generation).unwrap_or(NonZeroU32::MIN),
@@ -339,6 +339,10 @@ pub struct Dests {
     /// Live handles by position; `None` is a hole. The last entry is never a hole.
     order: Vec<Option<DestId>>,
     holes: usize,
+    /// Every slot holds the dest at the position of the same number: the
+    /// list has only ever grown (no removal, no slot reused), so a scan can
+    /// walk the records themselves (see [`Dests::records_by_slot`]).
+    in_slot_order: bool,
     /// The first free slot ([`NO_SLOT`]: none).
     free: u32,
     /// Every live record (in the list or trashed) by address and port.
@@ -359,6 +363,7 @@ impl Default for Dests {
             slots: Vec::new(),
             order: Vec::new(),
             holes: 0,
+            in_slot_order: true,
             free: NO_SLOT,
             by_addr: HashTable::new(),
             hasher: Default::default(),
@@ -496,6 +501,24 @@ impl Dests {
             .flatten()
             .map(|&id| (id, &self.slots[id.index()]))
     }
+    /// Whether the list has only ever grown (no removal, no slot reused):
+    /// then [`Dests::records_by_slot`] walks it in list order.
+    #[inline]
+    pub(crate) fn in_slot_order(&self) -> bool {
+        self.in_slot_order
+    }
+    /// The records in reverse slot order: the list order (head first) while
+    /// [`Dests::in_slot_order`], one load and one test less per dest than
+    /// [`Dests::records`] (what the small scans of lc and friends use).
+    #[inline]
+    pub(crate) fn records_by_slot(&self) -> impl Iterator<Item = (u32, &Record)> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(s, r)| (s as u32, r))
+    }
+
     /// The handle at position `p`, if a destination is there.
     #[inline]
     pub(crate) fn id_at(&self, p: usize) -> Option<DestId> {
@@ -544,6 +567,7 @@ impl Dests {
         let id = match self.lookup(cfg.addr, cfg.port) {
             Some(id) if self.slots[id.index()].in_list() => return Err(Error::Exists),
             Some(id) => {
+                self.in_slot_order = false;
                 self.reconfigure(id.slot(), cfg.weight, cfg.u_threshold, cfg.l_threshold);
                 let r = &mut self.slots[id.index()];
                 r.flags |= IN_LIST;
@@ -571,6 +595,7 @@ impl Dests {
             addr,
         };
         let slot = if self.free != NO_SLOT {
+            self.in_slot_order = false;
             let slot = self.free;
             let r = &mut self.slots[slot as usize];
             self.free = r.pos;
@@ -611,6 +636,7 @@ impl Dests {
         }
         r.flags &= !IN_LIST;
         let (pos, idle) = (r.pos as usize, r.total() == 0);
+        self.in_slot_order = false;
         let dest = self.snapshot(id.slot(), &self.slots[id.index()]);
         self.order[pos] = None;
         self.holes += 1;

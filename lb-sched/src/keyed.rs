@@ -48,7 +48,14 @@ impl PartialOrd for Ratio {
     }
 }
 impl Ord for Ratio {
+    #[inline]
     fn cmp(&self, o: &Self) -> Ordering {
+        // Denominators are weights (< 2³¹): with numerators below 2³² the
+        // products fit in 64 bits, the common case by far (2²⁴ active
+        // connections per dest).
+        if (self.num | o.num) >> 32 == 0 {
+            return (self.num * o.den).cmp(&(o.num * self.den));
+        }
         (self.num as u128 * o.den as u128).cmp(&(o.num as u128 * self.den as u128))
     }
 }
@@ -203,18 +210,31 @@ impl<R: Rule> Keyed<R> {
         if self.indexed {
             return self.first_indexed(dests);
         }
-        // The kernel's scan. It carries the handle of the best dest so far,
-        // so the connection event that follows reaches its record from the
-        // compare result directly, not through one more load.
-        let mut best: Option<(R::Key, DestId)> = None;
-        for (id, d) in dests.records() {
+        if dests.in_slot_order() {
+            Self::scan(dests.records_by_slot(), |s, d| d.id(s))
+        } else {
+            Self::scan(dests.records(), |id, _| id)
+        }
+    }
+
+    /// The kernel's scan, over `list` in list order (items naming a dest by
+    /// `T`, its handle made by `id`). It carries the best dest so far, so the
+    /// connection event that follows reaches its record from the compare
+    /// result directly, not through one more load.
+    #[inline]
+    fn scan<'d, T: Copy>(
+        list: impl Iterator<Item = (T, &'d Record)>,
+        id: impl Fn(T, &Record) -> DestId,
+    ) -> Option<DestId> {
+        let mut best: Option<(R::Key, T, &Record)> = None;
+        for (t, d) in list {
             if let Some(k) = R::key(d)
-                && best.is_none_or(|(bk, _)| k < bk)
+                && best.is_none_or(|(bk, _, _)| k < bk)
             {
-                best = Some((k, id));
+                best = Some((k, t, d));
             }
         }
-        best.map(|(_, id)| id)
+        best.map(|(_, t, d)| id(t, d))
     }
 
     /// [`Keyed::first`] from the index, out of line so that the small scan

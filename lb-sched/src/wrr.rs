@@ -24,10 +24,13 @@
 //!   compares a block's 64 weights with `cw` at once into a bit mask.
 //! - **A pick** takes the highest bit of the mask left from the last one (the
 //!   dests of `cl`'s block after `cl` that the pass takes): O(1). With weights
-//!   spread evenly, the block's weights are compared once per pass, a few
-//!   instructions per pick; with a few heavy dests among light ones (where
-//!   the kernel scans the whole list for each of them), a pick skips to the
-//!   next heavy one in a few summaries.
+//!   spread evenly, a block's weights are compared once per pass, a few
+//!   instructions per pick.
+//! - **A pass that takes at most 64 dests** (a short list; the passes of a
+//!   few heavy dests among light ones, where the kernel scans the whole list
+//!   for each of them) is kept as a list of positions, with the range of
+//!   thresholds whose passes take the same dests (no available weight lies
+//!   between them): the passes that follow reuse it, O(1) per pick again.
 //!
 //! Runs of passes that cannot find anything (the heaviest dests overloaded)
 //! are skipped arithmetically.
@@ -196,10 +199,64 @@ impl Weights {
         let start = b * BLOCK;
         let words = &self.w[start..self.w.len().min(start + BLOCK)];
         let mut m = 0u64;
-        for (i, &ww) in words.iter().enumerate() {
-            m |= u64::from(ww as i32 >= cw) << i;
+        // Eight compares into the bytes of a word, then one multiply
+        // gathers byte k's low bit into bit k of the top byte.
+        for (j, chunk) in words.chunks(8).enumerate() {
+            let mut bytes = [0u8; 8];
+            for (byte, &ww) in bytes.iter_mut().zip(chunk) {
+                *byte = u8::from(ww as i32 >= cw);
+            }
+            let gathered = u64::from_le_bytes(bytes).wrapping_mul(0x0102_0408_1020_4080) >> 56;
+            m |= gathered << (8 * j);
         }
         m
+    }
+
+    /// The pass at `cw` if it takes at most [`Pass::CAP`] dests: their
+    /// positions, and the thresholds whose passes take the same ones.
+    fn collect(&self, cw: i64) -> Option<Pass> {
+        let mut pass = Pass {
+            list: [0; Pass::CAP],
+            len: 0,
+            floor: 0,
+            ceil: i64::MAX,
+        };
+        let top = self.levels.len().checked_sub(1)?;
+        self.visit(top, 0, cw, &mut pass).then_some(pass)
+    }
+
+    /// Adds what node `i` of level `l` holds to `pass`: its positions that
+    /// reach `cw`, in order, and the largest available weight below `cw`
+    /// (a node all below `cw` is one number). False once over the cap.
+    fn visit(&self, l: usize, i: usize, cw: i64, pass: &mut Pass) -> bool {
+        let Some(&s) = self.levels[l].get(i) else {
+            return true;
+        };
+        if i64::from(s.max_avail) < cw {
+            pass.floor = pass.floor.max(i64::from(s.max_avail));
+            return true;
+        }
+        if l > 0 {
+            return (i * BLOCK..i * BLOCK + BLOCK).all(|c| self.visit(l - 1, c, cw, pass));
+        }
+        let start = i * BLOCK;
+        for (k, &ww) in self.w[start..self.w.len().min(start + BLOCK)]
+            .iter()
+            .enumerate()
+        {
+            let w = i64::from(ww as i32);
+            if w >= cw {
+                let Some(slot) = pass.list.get_mut(pass.len) else {
+                    return false;
+                };
+                *slot = (start + k) as u32;
+                pass.len += 1;
+                pass.ceil = pass.ceil.min(w);
+            } else if w > 0 {
+                pass.floor = pass.floor.max(w);
+            }
+        }
+        true
     }
 
     /// The highest index below `i` on level `l` whose subtree holds a dest
@@ -243,6 +300,39 @@ impl Weights {
 /// `cl` at the list head.
 const HEAD: usize = usize::MAX;
 
+/// A pass that takes few dests, kept across passes: every threshold in
+/// `(floor, ceil]` takes the dests at positions `list[..len]` (ascending).
+/// `ceil` 0: none kept.
+#[derive(Clone, Copy, Debug)]
+struct Pass {
+    list: [u32; Pass::CAP],
+    len: usize,
+    floor: i64,
+    ceil: i64,
+}
+
+impl Pass {
+    /// The most dests a kept pass lists: one bit each in a mask.
+    const CAP: usize = 64;
+    const NONE: Pass = Pass {
+        list: [0; Pass::CAP],
+        len: 0,
+        floor: 0,
+        ceil: 0,
+    };
+
+    fn covers(&self, cw: i64) -> bool {
+        self.floor < cw && cw <= self.ceil
+    }
+
+    /// The first dest of the pass (the highest position), and the mask of
+    /// the others.
+    fn first(&self) -> Option<(usize, u64)> {
+        let top = self.len.checked_sub(1)?;
+        Some((top, (1u64 << top) - 1))
+    }
+}
+
 /// Weighted round robin (`ipvsadm -s wrr`).
 #[derive(Clone, Debug)]
 pub struct Wrr {
@@ -251,11 +341,16 @@ pub struct Wrr {
     cw: i64,
     mw: i64,
     di: i64,
-    /// The positions of `cl`'s block below `cl` that the pass at `cw` takes,
-    /// when `exact`; else 0.
+    /// What the pass at `cw` takes after `cl`, when `exact` (else 0): bits
+    /// of positions in `cl`'s block, or, while `listed`, of indexes into
+    /// `pass.list`.
     mask: u64,
     /// `mask` is known (after a pick), not merely 0 (after anything else).
     exact: bool,
+    /// `mask` indexes `pass.list`.
+    listed: bool,
+    /// The last pass that took few dests (see [`Wrr::next_listed_pass`]).
+    pass: Pass,
     weights: Weights,
 }
 
@@ -276,6 +371,8 @@ impl Wrr {
             di: 1,
             mask: 0,
             exact: false,
+            listed: false,
+            pass: Pass::NONE,
             weights: Weights::default(),
         }
     }
@@ -285,10 +382,12 @@ impl Wrr {
         (self.cw, self.mw, self.di)
     }
 
-    /// Forgets the mask: the next pick computes it.
+    /// Forgets the mask and the kept pass: the next pick computes them.
     fn forget_mask(&mut self) {
         self.mask = 0;
         self.exact = false;
+        self.listed = false;
+        self.pass = Pass::NONE;
     }
 }
 
@@ -353,8 +452,27 @@ impl Scheduler for Wrr {
         if self.mask != 0 {
             let bit = 63 - self.mask.leading_zeros() as usize;
             self.mask &= !(1 << bit);
-            self.cl = (self.cl & !(BLOCK - 1)) | bit;
+            self.cl = if self.listed {
+                self.pass.list[bit] as usize
+            } else {
+                (self.cl & !(BLOCK - 1)) | bit
+            };
             return dests.id_at(self.cl);
+        }
+        // A kept pass used up, and the next one the same (the common pass
+        // change on short lists and sparse passes): see `next_listed_pass`.
+        if self.exact && self.listed {
+            let cw = if self.cw > self.di {
+                self.cw - self.di
+            } else {
+                self.mw
+            };
+            if self.pass.covers(cw)
+                && let Some((i, rest)) = self.pass.first()
+            {
+                self.cw = cw;
+                return self.found(dests, i, rest, true);
+            }
         }
         self.schedule_slow(dests)
     }
@@ -369,9 +487,16 @@ impl Wrr {
         if self.mw == 0 {
             return None;
         }
+        if self.exact
+            && self.listed
+            && let Some(id) = self.next_listed_pass(dests)
+        {
+            return Some(id);
+        }
         let last = self.cl;
         // Where the scan goes on: below cl, or below cl's block when its
-        // mask is known to be used up.
+        // mask is known to be used up (a used-up list also leaves nothing
+        // below cl).
         let mut below = match last {
             HEAD => usize::MAX,
             cl if self.exact => cl & !(BLOCK - 1),
@@ -381,10 +506,16 @@ impl Wrr {
         let mut last_pass = false;
         let mut restarted = false;
         loop {
-            let hit = self.weights.find_below(below, self.cw);
+            let (hit, listed) = if below == usize::MAX && self.keep_pass(self.cw) {
+                (self.pass.first(), true)
+            } else {
+                (self.weights.find_below(below, self.cw), false)
+            };
             match (hit, stop) {
-                (Some((p, rest)), None) => return self.found(dests, p, rest),
-                (Some((p, rest)), Some(s)) if p >= s => return self.found(dests, p, rest),
+                (Some((p, rest)), None) => return self.found(dests, p, rest, listed),
+                (Some((p, rest)), Some(s)) if self.position(p, listed) >= s => {
+                    return self.found(dests, p, rest, listed);
+                }
                 (_, Some(s)) => {
                     // The scan reached `stop` without a hit: "all overloaded".
                     self.cl = s;
@@ -420,12 +551,65 @@ impl Wrr {
         }
     }
 
+    /// Whether `pass` holds the pass at `cw`, collecting it if it takes at
+    /// most [`Pass::CAP`] dests.
+    fn keep_pass(&mut self, cw: i64) -> bool {
+        if self.pass.covers(cw) {
+            return true;
+        }
+        match self.weights.collect(cw) {
+            Some(pass) => {
+                self.pass = pass;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The kernel's step to the next pass when a kept pass is used up (the
+    /// last pick took a dest at `cw`, and none is left after it): `cw` drops
+    /// by `di` (from `mw` again below 1), and the next pass runs from the
+    /// head. `None`, with nothing changed, for a pass that takes nothing
+    /// (the general loop decides).
+    ///
+    /// A dest was taken at `cw`, so `cw` is not above every available
+    /// weight: the kernel skips no passes here. After a restart at `mw ≤ di`
+    /// (all weights equal, `mw` = 1) its last pass stops at `cl`; but `cl`
+    /// takes that pass too (nothing changed since it was taken), so the
+    /// pass's first dest is at or before `cl`, as for an unbounded pass.
+    fn next_listed_pass(&mut self, dests: &Dests) -> Option<DestId> {
+        let mut cw = self.cw - self.di;
+        if cw <= 0 {
+            cw = self.mw;
+        }
+        let (p, rest, listed) = if self.keep_pass(cw) {
+            let (i, rest) = self.pass.first()?;
+            (i, rest, true)
+        } else {
+            let (p, rest) = self.weights.find_below(usize::MAX, cw)?;
+            (p, rest, false)
+        };
+        self.cw = cw;
+        self.found(dests, p, rest, listed)
+    }
+
+    /// The position of a hit: `p` itself, or the listed position at index `p`.
+    fn position(&self, p: usize, listed: bool) -> usize {
+        if listed {
+            self.pass.list[p] as usize
+        } else {
+            p
+        }
+    }
+
+    /// The pick of the hit `p` (see [`Wrr::position`]); `rest` becomes the mask.
     #[inline]
-    fn found(&mut self, dests: &Dests, p: usize, rest: u64) -> Option<DestId> {
-        self.cl = p;
+    fn found(&mut self, dests: &Dests, p: usize, rest: u64, listed: bool) -> Option<DestId> {
+        self.cl = self.position(p, listed);
         self.mask = rest;
         self.exact = true;
-        dests.id_at(p)
+        self.listed = listed;
+        dests.id_at(self.cl)
     }
 }
 
