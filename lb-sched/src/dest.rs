@@ -193,7 +193,7 @@ impl Dest {
     /// Its place in the list: of two destinations in the list, the one with
     /// the larger position is nearer the head (added later). Removals leave
     /// positions unused; when they outnumber the destinations, the positions
-    /// are renumbered, in the same order ([`Change::Compacted`](crate::Change)).
+    /// are renumbered, in the same order ([`Change::Compacted`](crate::Change::Compacted)).
     /// Meaningless for a removed destination.
     pub fn position(&self) -> u32 {
         self.position
@@ -373,8 +373,8 @@ impl Default for Dests {
     }
 }
 
-/// The new positions after [`Dests::compact`], for schedulers that keep
-/// positions ([`Change::Compacted`](crate::Change)).
+/// The new positions once the holes removals left are closed up, for
+/// schedulers that keep positions ([`Change::Compacted`](crate::Change::Compacted)).
 #[derive(Debug)]
 pub struct Compaction {
     /// `below[p]`: how many destinations sat below old position `p`.

@@ -9,7 +9,7 @@
 //! below 1 it restarts at `mw`. Every add, delete and edit resets `cl` to the
 //! head and recomputes `di` and `mw` (`cw` is kept, clamped or rounded).
 //!
-//! This implementation keeps that state exactly. Its index, [`Weights`], holds
+//! This implementation keeps that state exactly. Its index, `Weights`, holds
 //! each dest's weight by position (4 bytes a dest), OVERLOAD in the sign bit so
 //! that an overloaded dest never reaches a threshold, in blocks of 64, under a
 //! 64-ary tree whose nodes hold the largest weight, the largest weight that is
