@@ -505,12 +505,20 @@ impl Wrr {
         let mut stop: Option<usize> = None;
         let mut last_pass = false;
         let mut restarted = false;
+        // A pass is worth collecting where one ends and the next begins:
+        // its cost is then spread over the picks of the passes that reuse
+        // it. Right after a change (`cl` at the head) the first pass is
+        // scanned, so a pick after each change costs no collection.
+        let mut may_collect = last != HEAD;
         loop {
-            let (hit, listed) = if below == usize::MAX && self.keep_pass(self.cw) {
+            let (hit, listed) = if below == usize::MAX
+                && (self.pass.covers(self.cw) || (may_collect && self.keep_pass(self.cw)))
+            {
                 (self.pass.first(), true)
             } else {
                 (self.weights.find_below(below, self.cw), false)
             };
+            may_collect = true;
             match (hit, stop) {
                 (Some((p, rest)), None) => return self.found(dests, p, rest, listed),
                 (Some((p, rest)), Some(s)) if self.position(p, listed) >= s => {
