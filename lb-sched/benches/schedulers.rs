@@ -9,10 +9,11 @@
 //! comparison is pick cost against pick cost plus index upkeep.
 //!
 //! The fast side runs twice: as `Service<S>` for the concrete scheduler type
-//! (what a proxy with a fixed scheduler uses; the `ratio` line) and as
-//! `Service<AnyScheduler>` (chosen by name at run time, one enum dispatch per
-//! call; the `ratio-any` line). The reference model dispatches on its state
-//! enum, as the kernel calls through `svc->scheduler`.
+//! (what a proxy with a fixed scheduler uses; the `ratio` line, against the
+//! kernel scan) and as `Service<AnyScheduler>` (chosen by name at run time,
+//! one enum dispatch per call; the `any-vs-concrete` line, paired with the
+//! concrete type). The reference model dispatches on its state enum, as the
+//! kernel calls through `svc->scheduler`.
 //!
 //! Weight profiles: `uniform` (1..=100) for every scheduler; `heavytail` for
 //! wrr (a few weight-1000 dests among weights 1..=4: the kernel's wrr scans
@@ -49,12 +50,21 @@
 //! read about 2× or less there, since the scan's pick is about half its
 //! step or less.
 //!
-//! `cargo bench -p lb-sched` prints `ratio` lines (reference time / fast time);
+//! Besides the picks, the bench measures what a control plane pays
+//! ([`bench_build`], [`bench_remove`]), what a destination costs in heap
+//! ([`bench_heap`], counted by the global allocator), lc and wlc against
+//! the least-connection scan a user would write instead ([`MinimalScan`]),
+//! and AnyScheduler against the concrete type (`any-vs-concrete`).
+//!
+//! `cargo bench -p lb-sched` prints `ratio` lines (reference time / fast time)
+//! and the `heap`, `build`, `remove`, `minimal` and `any-vs-concrete` lines;
 //! in test mode (`cargo test --benches`, `cargo bench -- --test`) only small n run.
-//! `LB_SCHED_BENCH_SIZES=2,4096` runs (and verifies) only those sizes.
+//! `LB_SCHED_BENCH_SIZES=2,4096` runs (and verifies) only those sizes; a
+//! name filter selects groups (see [`Filter`]): `-- "^wrr/|minimal/lc"`.
 
 #![allow(missing_docs)]
 
+use std::alloc::System;
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::hint::black_box;
@@ -67,9 +77,14 @@ use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use lb_sched::any::XorShift;
 use lb_sched::reference::Model;
 use lb_sched::{
-    AnyScheduler, ConnState, DestConfig, DestId, Flow, Lblc, Lblcr, Lc, Nq, Rr, Scheduler, Sed,
+    AnyScheduler, ConnState, DestConfig, DestId, Flow, Lblc, Lblcr, Lc, Mh, Nq, Rr, Scheduler, Sed,
     Service, Twos, Wlc, Wrr,
 };
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+
+/// Counts the heap (for the `heap` lines). The timed paths allocate nothing.
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 /// Weight profiles.
 #[derive(Clone, Copy)]
@@ -596,16 +611,22 @@ fn bench_sched(
                 (&mut fast, f),
                 Some(&mut free),
             );
+            // The enum's cost: AnyScheduler's time over the concrete type's.
+            let p = paired_ratio(
+                rounds_for(0, 0.0, full),
+                (fa, f),
+                || {
+                    black_box(fast_any.step());
+                },
+                || {
+                    black_box(fast.step());
+                },
+            );
+            println!(
+                "any-vs-concrete {label} n={n}: AnyScheduler / concrete {:.3}x (rounds {:.2}-{:.2}, {} dropped)",
+                p.ratio, p.low, p.high, p.dropped
+            );
         });
-        pair_and_print(
-            ("ratio-any", "AnyScheduler"),
-            label,
-            n,
-            rounds,
-            (&mut oracle, o),
-            (&mut fast_any, fa),
-            None,
-        );
     }
     group.finish();
 }
@@ -625,22 +646,399 @@ fn main() {
         .ok()
         .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect());
     let sizes = chosen.as_deref().unwrap_or(default);
-    for name in [
-        "rr", "wrr", "lc", "wlc", "sed", "nq", "twos", "lblc", "lblcr",
-    ] {
-        bench_sched(&mut c, name, Weights::Uniform, name, sizes, full);
+    let filter = Filter::from_args(&args);
+    let groups = [
+        ("rr", Weights::Uniform, "rr"),
+        ("wrr", Weights::Uniform, "wrr"),
+        ("lc", Weights::Uniform, "lc"),
+        ("wlc", Weights::Uniform, "wlc"),
+        ("sed", Weights::Uniform, "sed"),
+        ("nq", Weights::Uniform, "nq"),
+        ("twos", Weights::Uniform, "twos"),
+        ("lblc", Weights::Uniform, "lblc"),
+        ("lblcr", Weights::Uniform, "lblcr"),
+        ("lblc", Weights::Ones, "lblc-ones"),
+        ("lblcr", Weights::Ones, "lblcr-ones"),
+        ("wrr", Weights::HeavyTail, "wrr-heavytail"),
+        ("rr", Weights::Sparse, "rr-sparse"),
+        ("wrr", Weights::Sparse, "wrr-sparse"),
+    ];
+    for (name, w, label) in groups {
+        if filter.wants(label) {
+            bench_sched(&mut c, name, w, label, sizes, full);
+        }
     }
-    bench_sched(&mut c, "lblc", Weights::Ones, "lblc-ones", sizes, full);
-    bench_sched(&mut c, "lblcr", Weights::Ones, "lblcr-ones", sizes, full);
-    bench_sched(
-        &mut c,
-        "wrr",
-        Weights::HeavyTail,
-        "wrr-heavytail",
-        sizes,
-        full,
-    );
-    bench_sched(&mut c, "rr", Weights::Sparse, "rr-sparse", sizes, full);
-    bench_sched(&mut c, "wrr", Weights::Sparse, "wrr-sparse", sizes, full);
+    for name in ["lc", "wlc"] {
+        if filter.wants(&format!("minimal/{name}")) {
+            bench_minimal(name, sizes, full);
+        }
+    }
+    for name in AnyScheduler::NAMES {
+        if filter.wants(&format!("heap/{name}")) {
+            bench_heap(name, sizes);
+        }
+    }
+    for name in AnyScheduler::NAMES {
+        if filter.wants(&format!("build/{name}")) {
+            bench_build(name, sizes, full);
+        }
+    }
+    let removal_sizes: &[usize] = if full { &[4096, 65536] } else { &[256] };
+    for name in AnyScheduler::NAMES {
+        if filter.wants(&format!("remove/{name}")) {
+            bench_remove(name, removal_sizes, full);
+        }
+    }
     c.final_summary();
+}
+
+/// The name filter given on the command line (criterion's, a regex): a
+/// group of lines runs when none is given, or when its name and a `/`
+/// (`wrr-heavytail/`, `heap/mh/`, `build/wrr/`, `remove/lc/`,
+/// `minimal/wlc/`) contains one of its `|` alternatives read as plain text,
+/// or starts with one that starts with `^` (`^wrr/` is the group `wrr`
+/// alone, for criterion too).
+struct Filter(Vec<String>);
+
+impl Filter {
+    fn from_args(args: &[String]) -> Self {
+        Filter(
+            args.iter()
+                .skip(1)
+                .filter(|a| !a.starts_with('-'))
+                .flat_map(|a| a.split('|'))
+                .map(str::to_string)
+                .collect(),
+        )
+    }
+    fn wants(&self, name: &str) -> bool {
+        let name = format!("{name}/");
+        self.0.is_empty()
+            || self.0.iter().any(|f| match f.strip_prefix('^') {
+                Some(prefix) => name.starts_with(prefix),
+                None => name.contains(f.as_str()),
+            })
+    }
+}
+
+/// The scheduler `name` for `n` dests, as a proxy would choose it: mh with
+/// the smallest kernel table that holds `n` (M = 4093 by default; a list of
+/// 4096 needs `CONFIG_IP_VS_MH_TAB_INDEX` = 13, M = 8191).
+fn sched_for(name: &str, n: usize) -> AnyScheduler {
+    if name == "mh" {
+        let index = (12..=17)
+            .find(|&i| Mh::with_tab_index(0, i).is_some_and(|m| m.size() as usize >= n))
+            .unwrap_or(17);
+        return AnyScheduler::Mh(Mh::with_tab_index(0, index).expect("8..=17"));
+    }
+    AnyScheduler::from_name(name, 0).expect("a known name")
+}
+
+/// The heap a service holds, in bytes, while `f` builds and returns it.
+fn heap_of<T>(f: impl FnOnce() -> T) -> (T, isize) {
+    let region = Region::new(GLOBAL);
+    let v = f();
+    let c = region.change();
+    // stats_alloc counts a realloc's growth in `bytes_allocated` (and its
+    // shrinking in `bytes_deallocated`).
+    let live = c.bytes_allocated as isize - c.bytes_deallocated as isize;
+    (v, live)
+}
+
+/// Heap per destination: a service built by `with_dests` that has run 8·n
+/// connections (so every index and lazy table is built, and lblc/lblcr have
+/// cached their destination addresses), less the same service with no
+/// destinations (the fixed tables of sh, dh and mh), over n. Weights 1..=100.
+fn bench_heap(name: &str, sizes: &[usize]) {
+    for &n in sizes {
+        let cfgs = configs(n, Weights::Uniform);
+        let (empty, fixed) = heap_of(|| {
+            let mut s = Service::with_dests(sched_for(name, n), []).unwrap();
+            black_box(s.pick_for(&Flow::UNSPECIFIED));
+            s
+        });
+        let mut open = VecDeque::with_capacity(8 * n + 1);
+        let mut flows = Flows::for_scheduler(name);
+        let (svc, total) = heap_of(|| {
+            let mut s = Service::with_dests(sched_for(name, n), cfgs.iter().copied()).unwrap();
+            for _ in 0..8 * n {
+                let flow = flows.next().copied().unwrap_or(Flow::UNSPECIFIED);
+                if let Some(id) = s.pick_for(&flow) {
+                    s.conn_new(id, ConnState::Inactive).unwrap();
+                    open.push_back(id);
+                }
+            }
+            s
+        });
+        let per = (total - fixed) as f64 / n as f64;
+        println!("heap {name} n={n}: {per:.1} B/dest ({total} B; {fixed} B without dests)");
+        drop((svc, empty));
+    }
+}
+
+/// Seconds per round of `f`, over paired rounds with `g`: both run until
+/// each has taken `budget` seconds and at least `min` rounds, alternating
+/// which goes first. Returns (f's mean, g's mean).
+fn paired_rounds(budget: f64, min: usize, mut f: impl FnMut(), mut g: impl FnMut()) -> (f64, f64) {
+    let (mut tf, mut tg, mut rounds) = (0.0, 0.0, 0);
+    while rounds < min || tf < budget || tg < budget {
+        let time = |h: &mut dyn FnMut()| {
+            let t = Instant::now();
+            h();
+            t.elapsed().as_secs_f64()
+        };
+        if rounds % 2 == 0 {
+            tf += time(&mut f);
+            tg += time(&mut g);
+        } else {
+            tg += time(&mut g);
+            tf += time(&mut f);
+        }
+        rounds += 1;
+    }
+    (tf / rounds as f64, tg / rounds as f64)
+}
+
+/// A list of `n` built by one `add` each against `with_dests`, each followed
+/// by one pick (which builds what is built lazily), in paired rounds.
+fn bench_build(name: &str, sizes: &[usize], full: bool) {
+    for &n in sizes {
+        let cfgs = configs(n, Weights::Uniform);
+        let (budget, min) = if full { (0.3, 5) } else { (0.0, 1) };
+        let (inc, bulk) = paired_rounds(
+            budget,
+            min,
+            || {
+                let mut s = Service::new(sched_for(name, n));
+                for c in &cfgs {
+                    s.add(*c).unwrap();
+                }
+                black_box(s.pick_for(&Flow::UNSPECIFIED));
+            },
+            || {
+                let mut s = Service::with_dests(sched_for(name, n), cfgs.iter().copied()).unwrap();
+                black_box(s.pick_for(&Flow::UNSPECIFIED));
+            },
+        );
+        println!(
+            "build {name} n={n}: one add each {:.3} ms / with_dests {:.3} ms; {:.2}x",
+            inc * 1e3,
+            bulk * 1e3,
+            inc / bulk
+        );
+    }
+}
+
+/// The oldest 10 % of a list of n (the first added), removed one by one:
+/// the time per removal, and per removal followed by a pick (which pays any
+/// rebuild a removal deferred). Rounds alternate between the sizes; the
+/// figure is the median round's. Then the growth from the first size to
+/// the last.
+fn bench_remove(name: &str, sizes: &[usize], full: bool) {
+    let rounds = if full { 7 } else { 1 };
+    // sh, dh and mh rebuild their table at the first pick after a change,
+    // by design once per burst: a pick after every removal is not timed.
+    let tables = matches!(name, "sh" | "dh" | "mh");
+    let variants: &[bool] = if tables { &[false] } else { &[false, true] };
+    let mut per: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); sizes.len()];
+    for _ in 0..rounds {
+        for (k, &n) in sizes.iter().enumerate() {
+            for &with_pick in variants {
+                let cfgs = configs(n, Weights::Uniform);
+                let mut s = Service::with_dests(sched_for(name, n), cfgs.iter().copied()).unwrap();
+                black_box(s.pick_for(&Flow::UNSPECIFIED));
+                let ids: Vec<DestId> = cfgs[..n / 10]
+                    .iter()
+                    .map(|c| s.find(c.addr, c.port).unwrap())
+                    .collect();
+                let t = Instant::now();
+                for &id in &ids {
+                    black_box(s.remove(id).unwrap());
+                    if with_pick {
+                        black_box(s.pick_for(&Flow::UNSPECIFIED));
+                    }
+                }
+                let each = t.elapsed().as_secs_f64() / ids.len().max(1) as f64;
+                if with_pick {
+                    &mut per[k].1
+                } else {
+                    &mut per[k].0
+                }
+                .push(each);
+            }
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let mut medians = Vec::new();
+    for (k, &n) in sizes.iter().enumerate() {
+        let r = median(&mut per[k].0);
+        let rp = (!tables).then(|| median(&mut per[k].1));
+        let and_pick = rp.map_or("table rebuilt at the next pick".to_string(), |rp| {
+            format!("{:.0} ns per removal and pick", rp * 1e9)
+        });
+        println!(
+            "remove {name} n={n}: {:.0} ns per removal, {and_pick}",
+            r * 1e9
+        );
+        medians.push((n, r, rp));
+    }
+    if let (Some(a), Some(b)) = (medians.first(), medians.last())
+        && a.0 != b.0
+    {
+        let and_pick = match (a.2, b.2) {
+            (Some(x), Some(y)) => format!(", removal and pick {:.2}x", y / x),
+            _ => String::new(),
+        };
+        println!(
+            "remove {name} growth n={}/{}: removal {:.2}x{and_pick}",
+            b.0,
+            a.0,
+            b.1 / a.1
+        );
+    }
+}
+
+/// The least-connection scan a user would write in place of lc or wlc: no
+/// thresholds and so no OVERLOAD, a dest is its index in the list (head
+/// first), counters unchecked, wlc's products in u64. It makes the same
+/// choices as lc / wlc on lists without thresholds. The reference line for
+/// "no cost for unused features".
+struct MinimalScan {
+    dests: Vec<MinimalDest>,
+    weighted: bool,
+    open: VecDeque<usize>,
+    cap: usize,
+}
+
+#[derive(Clone, Copy)]
+struct MinimalDest {
+    weight: u32,
+    active: u32,
+    inactive: u32,
+}
+
+impl MinimalScan {
+    fn new(cfgs: &[DestConfig], weighted: bool) -> Self {
+        let dests = cfgs
+            .iter()
+            .rev()
+            .map(|c| MinimalDest {
+                weight: c.weight,
+                active: 0,
+                inactive: 0,
+            })
+            .collect();
+        MinimalScan {
+            dests,
+            weighted,
+            open: VecDeque::new(),
+            cap: 8 * cfgs.len(),
+        }
+    }
+    fn pick(&self) -> Option<usize> {
+        let mut best: Option<(usize, u64)> = None;
+        for (i, d) in self.dests.iter().enumerate() {
+            if d.weight == 0 {
+                continue;
+            }
+            let oh = (u64::from(d.active) << 8) + u64::from(d.inactive);
+            let better = match best {
+                None => true,
+                Some((_, b)) if !self.weighted => oh < b,
+                Some((j, b)) => oh * u64::from(self.dests[j].weight) < b * u64::from(d.weight),
+            };
+            if better {
+                best = Some((i, oh));
+            }
+        }
+        best.map(|(i, _)| i)
+    }
+    /// The step of [`Fast::step`]: pick, bind, establish, close the oldest.
+    #[inline]
+    fn step(&mut self) -> Option<usize> {
+        let i = self.pick()?;
+        self.dests[i].inactive += 1;
+        self.dests[i].inactive -= 1;
+        self.dests[i].active += 1;
+        self.open.push_back(i);
+        if self.open.len() > self.cap {
+            let old = self.open.pop_front()?;
+            self.dests[old].active -= 1;
+        }
+        Some(i)
+    }
+}
+
+/// Seconds per call of `f`, over about 20 ms.
+fn estimate(mut f: impl FnMut()) -> f64 {
+    let mut steps = 1u64;
+    loop {
+        let t = secs_per_step(steps, &mut f);
+        if t * steps as f64 > 0.02 {
+            return t;
+        }
+        steps *= 4;
+    }
+}
+
+/// lc and wlc (concrete types) against [`MinimalScan`], uniform weights, in
+/// paired rounds; the choices are checked equal first.
+fn bench_minimal(name: &str, sizes: &[usize], full: bool) {
+    let weighted = name == "wlc";
+    for &n in sizes {
+        let cfgs = configs(n, Weights::Uniform);
+        macro_rules! measure {
+            ($s:expr) => {{
+                let mut fast = Fast::new($s, &cfgs);
+                // The list index of each handle, for the check.
+                let index: HashMap<DestId, usize> = fast
+                    .svc
+                    .dests()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (id, _))| (id, i))
+                    .collect();
+                let mut check = MinimalScan::new(&cfgs, weighted);
+                for step in 0..3000 {
+                    let a = fast.step().map(|id| index[&id]);
+                    assert_eq!(a, check.step(), "{name} n={n} step {step}: fast and the minimal scan differ");
+                }
+                let mut fast = Fast::new($s, &cfgs);
+                let mut min = MinimalScan::new(&cfgs, weighted);
+                let tm = estimate(|| {
+                    black_box(min.step());
+                });
+                let tf = estimate(|| {
+                    black_box(fast.step());
+                });
+                let p = paired_ratio(
+                    rounds_for(0, 0.0, full),
+                    (tm, tf),
+                    || {
+                        black_box(min.step());
+                    },
+                    || {
+                        black_box(fast.step());
+                    },
+                );
+                println!(
+                    "minimal {name} n={n}: minimal scan {:.1} ns / fast {:.1} ns; paired {:.2}x (rounds {:.2}-{:.2}, {} dropped)",
+                    tm * 1e9,
+                    tf * 1e9,
+                    p.ratio,
+                    p.low,
+                    p.high,
+                    p.dropped
+                );
+            }};
+        }
+        if weighted {
+            measure!(Wlc::new());
+        } else {
+            measure!(Lc::new());
+        }
+    }
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! [`HierBits`]: a bitset with summary levels, the skip structure behind rr and
-//! wrr ("the next eligible dest after position p" without scanning the dests in
+//! [`HierBits`]: a bitset with summary levels, the skip structure behind rr
+//! ("the next eligible dest after position p" without scanning the dests in
 //! between).
 
 /// A bitset over `0..capacity()` with summary levels: "highest set index below
@@ -31,14 +31,6 @@ impl HierBits {
     /// Indexes that fit: `set` and `clear` accept `0..capacity()`.
     pub(crate) fn capacity(&self) -> usize {
         self.lower.first().map_or(64, |l| l.len() * 64)
-    }
-
-    /// Clears every bit.
-    pub(crate) fn clear_all(&mut self) {
-        for l in &mut self.lower {
-            l.fill(0);
-        }
-        self.top = 0;
     }
 
     /// Sets bit `i`; indexes beyond [`HierBits::capacity`] are ignored.

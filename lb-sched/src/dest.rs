@@ -6,9 +6,11 @@
 //! (`net/netfilter/ipvs/ip_vs_ctl.c`), `ip_vs_bind_dest` / `ip_vs_unbind_dest`
 //! (`net/netfilter/ipvs/ip_vs_conn.c`).
 
-use std::collections::HashMap;
-use std::net::IpAddr;
+use std::hash::BuildHasher;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::num::{NonZeroU32, NonZeroU64};
+
+use hashbrown::HashTable;
 
 use crate::Error;
 
@@ -48,8 +50,8 @@ impl DestId {
         (self.0.get() >> 32) as u32
     }
     #[inline]
-    pub(crate) fn generation(self) -> NonZeroU32 {
-        NonZeroU32::new(self.0.get() as u32).unwrap_or(NonZeroU32::MIN)
+    fn generation(self) -> u32 {
+        self.0.get() as u32
     }
 }
 
@@ -124,28 +126,21 @@ pub enum ConnState {
     Active,
 }
 
-/// One real server, as the schedulers see it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One real server as it is now: what [`Service::dest`](crate::Service::dest)
+/// and [`Dests::iter`] report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Dest {
-    pub(crate) addr: IpAddr,
-    pub(crate) port: u16,
-    pub(crate) weight: u32,
-    pub(crate) last_weight: u32,
-    pub(crate) u_threshold: u32,
-    pub(crate) l_threshold: u32,
-    pub(crate) active: u32,
-    pub(crate) inactive: u32,
-    pub(crate) overloaded: bool,
-    /// Insertion sequence number: a larger value is closer to the list head.
-    pub(crate) seq: u64,
-    /// Index in `Dests::order` (insertion order; the kernel list is its reverse);
-    /// meaningless while `!in_list`.
-    pub(crate) rank: u32,
-    /// In the service's list; false for a removed destination that still has
-    /// connections (`IP_VS_DEST_F_AVAILABLE` cleared, the dest on `dest_trash`).
-    pub(crate) in_list: bool,
-    /// This destination's handle.
-    pub(crate) id: DestId,
+    addr: IpAddr,
+    port: u16,
+    weight: u32,
+    last_weight: u32,
+    u_threshold: u32,
+    l_threshold: u32,
+    active: u32,
+    inactive: u32,
+    overloaded: bool,
+    in_list: bool,
+    position: u32,
 }
 
 impl Dest {
@@ -187,11 +182,7 @@ impl Dest {
     }
     /// `ip_vs_dest_conn_overhead()`: `activeconns × 256 + inactconns`.
     pub fn overhead(&self) -> u64 {
-        ((self.active as u64) << 8) + self.inactive as u64
-    }
-    /// Insertion sequence number; a larger value is closer to the list head.
-    pub fn seq(&self) -> u64 {
-        self.seq
+        (u64::from(self.active) << 8) + u64::from(self.inactive)
     }
     /// Whether the destination is in the service's list (`IP_VS_DEST_F_AVAILABLE`).
     /// False for a removed destination that still has connections: the kernel
@@ -199,36 +190,140 @@ impl Dest {
     pub fn in_list(&self) -> bool {
         self.in_list
     }
-    pub(crate) fn total(&self) -> u64 {
-        self.active as u64 + self.inactive as u64
+    /// Its place in the list: of two destinations in the list, the one with
+    /// the larger position is nearer the head (added later). Removals leave
+    /// positions unused; when they outnumber the destinations, the positions
+    /// are renumbered, in the same order ([`Change::Compacted`](crate::Change::Compacted)).
+    /// Meaningless for a removed destination.
+    pub fn position(&self) -> u32 {
+        self.position
     }
-    /// The part of `__ip_vs_update_dest` the schedulers see, for an edit and for
-    /// a dest brought back from the trash: weight and thresholds replaced (the
-    /// latest non-zero weight kept), OVERLOAD cleared when the new upper
-    /// threshold is 0 or larger than the old one.
-    fn reconfigure(&mut self, weight: u32, u_threshold: u32, l_threshold: u32) {
-        self.weight = weight;
-        if weight != 0 {
-            self.last_weight = weight;
-        }
-        if u_threshold == 0 || u_threshold > self.u_threshold {
-            self.overloaded = false;
-        }
-        self.u_threshold = u_threshold;
-        self.l_threshold = l_threshold;
+}
+
+/// Bit 31 of [`Record::ww`]: `IP_VS_DEST_F_OVERLOAD`.
+const OVERLOADED: u32 = 1 << 31;
+
+/// [`Record::flags`]: the address is IPv6.
+const V6: u8 = 1;
+/// [`Record::flags`]: in the list (`IP_VS_DEST_F_AVAILABLE`); clear for a
+/// removed dest kept for its connections (the kernel's `dest_trash`).
+const IN_LIST: u8 = 2;
+/// [`Record::flags`]: `u_threshold ≠ 0`, so a new connection may set OVERLOAD.
+const LIMITED: u8 = 4;
+
+/// One destination as the schedulers read it: 40 bytes.
+///
+/// The hot words come first. The weight and OVERLOAD share one word ([`Record::ww`]),
+/// so "weight > 0 and not OVERLOAD", the test every scheduler makes, is one
+/// signed comparison, and a service whose dests have no thresholds pays nothing
+/// for OVERLOAD. Thresholds and the last non-zero weight, read only where
+/// thresholds are set and by mh, live in [`Dests`]'s side table.
+#[derive(Clone, Debug)]
+pub(crate) struct Record {
+    /// The weight, with OVERLOAD in bit 31: as an `i32`, > 0 exactly when a
+    /// scheduler may choose the dest (`weight > 0` and not OVERLOAD).
+    pub(crate) ww: u32,
+    pub(crate) active: u32,
+    pub(crate) inactive: u32,
+    /// Position in the list while in it (see [`Dest::position`]); for a freed
+    /// slot, the next free slot.
+    pub(crate) pos: u32,
+    /// Odd while the slot holds a destination, even once freed: a handle only
+    /// ever carries an odd generation, so it never matches a freed record.
+    generation: u32,
+    port: u16,
+    flags: u8,
+    /// IPv4 in the first 4 bytes, or IPv6 ([`V6`]).
+    addr: [u8; 16],
+}
+
+impl Record {
+    /// The weight (without OVERLOAD).
+    #[inline]
+    pub(crate) fn weight(&self) -> u32 {
+        self.ww & !OVERLOADED
     }
+    /// `IP_VS_DEST_F_OVERLOAD`.
+    #[inline]
+    pub(crate) fn overloaded(&self) -> bool {
+        self.ww & OVERLOADED != 0
+    }
+    /// Weight > 0 and not OVERLOAD: what every scheduler requires.
+    #[inline]
+    pub(crate) fn usable(&self) -> bool {
+        (self.ww as i32) > 0
+    }
+    /// `ip_vs_dest_conn_overhead()`: `activeconns × 256 + inactconns`.
+    #[inline]
+    pub(crate) fn overhead(&self) -> u64 {
+        (u64::from(self.active) << 8) + u64::from(self.inactive)
+    }
+    #[inline]
+    fn total(&self) -> u64 {
+        u64::from(self.active) + u64::from(self.inactive)
+    }
+    #[inline]
+    pub(crate) fn in_list(&self) -> bool {
+        self.flags & IN_LIST != 0
+    }
+    #[inline]
+    fn live(&self) -> bool {
+        self.generation % 2 == 1
+    }
+    pub(crate) fn addr(&self) -> IpAddr {
+        if self.flags & V6 != 0 {
+            IpAddr::V6(Ipv6Addr::from(self.addr))
+        } else {
+            let [a, b, c, d, ..] = self.addr;
+            IpAddr::V4(Ipv4Addr::new(a, b, c, d))
+        }
+    }
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+    fn key(&self) -> Key {
+        (self.addr, self.flags & V6, self.port)
+    }
+    #[inline]
+    pub(crate) fn id(&self, slot: u32) -> DestId {
+        DestId::new(
+            slot,
+            NonZeroU32::new(self.generation).unwrap_or(NonZeroU32::MIN),
+        )
+    }
+}
+
+/// What identifies a destination in its service: address (with family) and port.
+type Key = ([u8; 16], u8, u16);
+
+fn key_of(addr: IpAddr, port: u16) -> Key {
+    match addr {
+        IpAddr::V4(a) => {
+            let mut b = [0; 16];
+            b[..4].copy_from_slice(&a.octets());
+            (b, 0, port)
+        }
+        IpAddr::V6(a) => (a.octets(), V6, port),
+    }
+}
+
+/// Thresholds and the last non-zero weight of one slot: what only thresholds
+/// and mh read.
+#[derive(Clone, Copy, Debug, Default)]
+struct Limits {
+    u_threshold: u32,
+    l_threshold: u32,
+    last_weight: u32,
 }
 
 /// The destinations of a service in the kernel's list order (new ones at the head).
 ///
 /// Records live in a slot table indexed by [`DestId::index`], so a connection
-/// event is one bounds check and one handle comparison; `order` holds the
-/// handles by rank (insertion order; the kernel list is its reverse).
-///
-/// A live record's generation is odd, a freed one's even: a handle is only
-/// ever issued with an odd generation, so it can never match a freed record
-/// (not even a handle from another service), and freeing a destination makes
-/// every handle to it stale.
+/// event is one bounds check and one generation comparison. `order` holds the
+/// handles by position: a new destination takes the next position, a removed
+/// one leaves a hole, and the positions are renumbered (in order) once the
+/// holes outnumber the destinations, so a change costs O(1) amortised and no
+/// position ever needs a shift.
 ///
 /// Removing a destination that still has connections does not free it: like
 /// the kernel's `dest_trash` (`ip_vs_del_dest` → `__ip_vs_del_dest`), the
@@ -237,110 +332,222 @@ impl Dest {
 /// records without connections are freed at the next add or remove; the
 /// kernel frees them after `IP_VS_DEST_TRASH_PERIOD` (2 minutes), which only a
 /// re-add with weight 0 could tell apart (mh reads the kept `last_weight`).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Dests {
-    /// Records by slot. Invariant: `slots[s].id.slot() == s`.
-    slots: Vec<Dest>,
-    /// Live handles by rank. Invariant: `slots[order[r].slot()]` is live, its
-    /// `id` is `order[r]` and its `rank` is `r`.
-    order: Vec<DestId>,
-    free: Vec<u32>,
-    next_seq: u64,
-    by_addr: HashMap<(IpAddr, u16), DestId>,
-    /// Removed destinations kept for their connections, by address and port.
-    trash: HashMap<(IpAddr, u16), DestId>,
+    /// Records by slot. A freed record's `pos` links the free slots.
+    slots: Vec<Record>,
+    /// Live handles by position; `None` is a hole. The last entry is never a hole.
+    order: Vec<Option<DestId>>,
+    holes: usize,
+    /// Every slot holds the dest at the position of the same number: the
+    /// list has only ever grown (no removal, no slot reused), so a scan can
+    /// walk the records themselves (see [`Dests::records_by_slot`]).
+    in_slot_order: bool,
+    /// The first free slot ([`NO_SLOT`]: none).
+    free: u32,
+    /// Every live record (in the list or trashed) by address and port.
+    by_addr: HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
+    /// Trashed dests whose last connection closed, to free at the next change.
+    idle_trash: Vec<DestId>,
+    /// [`Limits`] by slot; empty until some dest has a threshold or a last
+    /// weight other than its weight.
+    limits: Vec<Limits>,
 }
 
-/// The generation of a slot's first destination (odd: live).
-const FIRST_GENERATION: NonZeroU32 = NonZeroU32::MIN;
+const NO_SLOT: u32 = u32::MAX;
 
-/// The next generation of a slot, flipping between live (odd) and removed
-/// (even). `u32::MAX` is odd, so wrapping goes to 2 (removed).
-fn next_generation(g: NonZeroU32) -> NonZeroU32 {
-    g.checked_add(1)
-        .unwrap_or(NonZeroU32::MIN.saturating_add(1))
+impl Default for Dests {
+    fn default() -> Self {
+        Dests {
+            slots: Vec::new(),
+            order: Vec::new(),
+            holes: 0,
+            in_slot_order: true,
+            free: NO_SLOT,
+            by_addr: HashTable::new(),
+            hasher: Default::default(),
+            idle_trash: Vec::new(),
+            limits: Vec::new(),
+        }
+    }
+}
+
+/// The new positions once the holes removals left are closed up, for
+/// schedulers that keep positions ([`Change::Compacted`](crate::Change::Compacted)).
+#[derive(Debug)]
+pub struct Compaction {
+    /// `below[p]`: how many destinations sat below old position `p`.
+    below: Vec<u32>,
+}
+
+impl Compaction {
+    /// The new position of what was at old position `p`; for a position that
+    /// was a hole or past the end, the number of destinations below it (so
+    /// "the destinations below" stay the same ones).
+    pub fn new_position(&self, p: u32) -> u32 {
+        let last = self.below.len().saturating_sub(1);
+        self.below[(p as usize).min(last)]
+    }
 }
 
 impl Dests {
-    /// Number of destinations.
+    /// Number of destinations in the list.
     #[inline]
     pub fn len(&self) -> usize {
-        self.order.len()
+        self.order.len() - self.holes
     }
     /// True when there are none.
     pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
+        self.len() == 0
     }
     /// The destination behind a handle: in the list, or removed with
     /// connections left ([`Dest::in_list`] tells which).
-    #[inline]
-    pub fn get(&self, id: DestId) -> Option<&Dest> {
-        let d = self.slots.get(id.slot() as usize)?;
-        (d.id == id).then_some(d)
-    }
-    #[inline]
-    pub(crate) fn get_mut(&mut self, id: DestId) -> Result<&mut Dest, Error> {
-        match self.slots.get_mut(id.slot() as usize) {
-            Some(d) if d.id == id => Ok(d),
-            _ => Err(Error::UnknownDest),
-        }
+    pub fn get(&self, id: DestId) -> Option<Dest> {
+        self.record(id).map(|r| self.snapshot(id.slot(), r))
     }
     /// The handle of the destination in the list with this address and port.
     pub fn find(&self, addr: IpAddr, port: u16) -> Option<DestId> {
-        self.by_addr.get(&(addr, port)).copied()
+        self.lookup(addr, port)
+            .filter(|&id| self.slots[id.index()].in_list())
     }
     /// The handle of the removed destination with this address and port that
     /// still has connections.
     pub fn find_removed(&self, addr: IpAddr, port: u16) -> Option<DestId> {
-        self.trash.get(&(addr, port)).copied()
+        self.lookup(addr, port)
+            .filter(|&id| !self.slots[id.index()].in_list())
     }
-    /// The removed destinations that still have connections (no order).
-    pub fn removed(&self) -> impl Iterator<Item = (DestId, &Dest)> + '_ {
-        self.trash.values().map(|&id| self.at_slot_live(id))
+    /// The removed destinations that still have connections (in no particular order).
+    pub fn removed(&self) -> impl Iterator<Item = (DestId, Dest)> + '_ {
+        (0..self.slots.len() as u32).filter_map(|s| {
+            let r = &self.slots[s as usize];
+            (r.live() && !r.in_list()).then(|| (r.id(s), self.snapshot(s, r)))
+        })
+    }
+    /// The destinations in list order (head first), with their handles.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (DestId, Dest)> + '_ {
+        self.records()
+            .map(|(id, r)| (id, self.snapshot(id.slot(), r)))
+    }
+
+    fn snapshot(&self, slot: u32, r: &Record) -> Dest {
+        let l = self.limits_of(slot, r);
+        Dest {
+            addr: r.addr(),
+            port: r.port,
+            weight: r.weight(),
+            last_weight: l.last_weight,
+            u_threshold: l.u_threshold,
+            l_threshold: l.l_threshold,
+            active: r.active,
+            inactive: r.inactive,
+            overloaded: r.overloaded(),
+            in_list: r.in_list(),
+            position: r.pos,
+        }
+    }
+
+    fn limits_of(&self, slot: u32, r: &Record) -> Limits {
+        self.limits.get(slot as usize).copied().unwrap_or(Limits {
+            last_weight: r.weight(),
+            ..Limits::default()
+        })
+    }
+
+    /// The last non-zero weight of a record (mh's input).
+    pub(crate) fn last_weight(&self, slot: u32, r: &Record) -> u32 {
+        self.limits_of(slot, r).last_weight
+    }
+
+    fn hash(&self, key: &Key) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    fn lookup(&self, addr: IpAddr, port: u16) -> Option<DestId> {
+        let key = key_of(addr, port);
+        let slots = &self.slots;
+        let &s = self
+            .by_addr
+            .find(self.hash(&key), |&s| slots[s as usize].key() == key)?;
+        Some(slots[s as usize].id(s))
+    }
+
+    /// The record behind a handle (in the list or trashed).
+    #[inline]
+    pub(crate) fn record(&self, id: DestId) -> Option<&Record> {
+        let r = self.slots.get(id.index())?;
+        (r.generation == id.generation()).then_some(r)
+    }
+    #[inline]
+    fn record_mut(&mut self, id: DestId) -> Result<&mut Record, Error> {
+        match self.slots.get_mut(id.index()) {
+            Some(r) if r.generation == id.generation() => Ok(r),
+            _ => Err(Error::UnknownDest),
+        }
     }
     /// Whether `id` (a valid handle) is in the list.
     #[inline]
     pub(crate) fn in_list(&self, id: DestId) -> bool {
-        self.get(id).is_some_and(|d| d.in_list)
+        self.record(id).is_some_and(Record::in_list)
     }
-    /// The destinations in list order (head first), with their handles.
+    /// The records in list order (head first), with their handles.
     #[inline]
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (DestId, &Dest)> + '_ {
-        self.order.iter().rev().map(|&id| self.at_slot_live(id))
+    pub(crate) fn records(
+        &self,
+    ) -> impl DoubleEndedIterator<Item = (DestId, &Record)> + Clone + '_ {
+        self.order
+            .iter()
+            .rev()
+            .flatten()
+            .map(|&id| (id, &self.slots[id.index()]))
     }
+    /// Whether the list has only ever grown (no removal, no slot reused):
+    /// then [`Dests::records_by_slot`] walks it in list order.
     #[inline]
-    fn at_slot_live(&self, id: DestId) -> (DestId, &Dest) {
-        (id, &self.slots[id.slot() as usize])
+    pub(crate) fn in_slot_order(&self) -> bool {
+        self.in_slot_order
     }
-    /// The destination at `rank` (index in insertion order: the list head has the
-    /// highest rank).
+    /// The records in reverse slot order: the list order (head first) while
+    /// [`Dests::in_slot_order`], one load and one test less per dest than
+    /// [`Dests::records`] (what the small scans of lc and friends use).
     #[inline]
-    pub(crate) fn at_rank(&self, rank: usize) -> (DestId, &Dest) {
-        self.at_slot_live(self.order[rank])
+    pub(crate) fn records_by_slot(&self) -> impl Iterator<Item = (u32, &Record)> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(s, r)| (s as u32, r))
     }
-    /// The destination at `rank`, if there is one.
+
+    /// The handle at position `p`, if a destination is there.
     #[inline]
-    pub(crate) fn get_at_rank(&self, rank: usize) -> Option<(DestId, &Dest)> {
-        self.order.get(rank).map(|&id| self.at_slot_live(id))
+    pub(crate) fn id_at(&self, p: usize) -> Option<DestId> {
+        self.order.get(p).copied().flatten()
     }
-    /// The handle at `rank`: what rr's pick needs, without the record's
-    /// bounds check that [`Dests::get_at_rank`] pays.
+    /// The destination at position `p`, if any.
     #[inline]
-    pub(crate) fn id_at_rank(&self, rank: usize) -> Option<DestId> {
-        self.order.get(rank).copied()
+    pub(crate) fn at(&self, p: usize) -> Option<(DestId, &Record)> {
+        let id = self.id_at(p)?;
+        Some((id, &self.slots[id.index()]))
+    }
+    /// One past the highest position (the list head's position + 1).
+    #[inline]
+    pub(crate) fn positions(&self) -> usize {
+        self.order.len()
     }
     /// The destination in the list in slot `s`, if any.
     #[inline]
-    pub(crate) fn at_slot(&self, s: u32) -> Option<(DestId, &Dest)> {
-        let d = self.slots.get(s as usize)?;
-        (d.id.generation().get() % 2 == 1 && d.in_list).then_some((d.id, d))
+    pub(crate) fn at_slot(&self, s: u32) -> Option<(DestId, &Record)> {
+        let r = self.slots.get(s as usize)?;
+        (r.live() && r.in_list()).then(|| (r.id(s), r))
     }
     /// Whether some destination in the list satisfies `pred`: a pass over the
-    /// records in slot order, with no handle to follow per destination (a
-    /// removed or freed record is out of the list).
+    /// records in slot order, with no handle to follow per destination.
     #[inline]
-    pub(crate) fn any_in_list(&self, pred: impl Fn(&Dest) -> bool) -> bool {
-        self.slots.iter().any(|d| d.in_list && pred(d))
+    pub(crate) fn any_in_list(&self, pred: impl Fn(&Record) -> bool) -> bool {
+        self.slots
+            .iter()
+            .any(|r| r.live() && r.in_list() && pred(r))
     }
     /// Number of slots (an upper bound for [`DestId::index`]).
     pub(crate) fn slot_count(&self) -> usize {
@@ -353,90 +560,199 @@ impl Dests {
     /// goes to the list head.
     pub(crate) fn add(&mut self, cfg: &DestConfig) -> Result<DestId, Error> {
         cfg.validate()?;
-        let key = (cfg.addr, cfg.port);
-        if self.by_addr.contains_key(&key) {
-            return Err(Error::Exists);
-        }
-        if self.order.len() >= u32::MAX as usize - 1 {
+        if self.order.len() >= NO_SLOT as usize - 1 {
             return Err(Error::TooManyDests);
         }
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let rank = self.order.len() as u32;
-        let id = if let Some(id) = self.trash.remove(&key) {
-            let d = &mut self.slots[id.slot() as usize];
-            d.reconfigure(cfg.weight, cfg.u_threshold, cfg.l_threshold);
-            (d.seq, d.rank, d.in_list) = (seq, rank, true);
-            id
-        } else {
-            let id = match self.free.pop() {
-                Some(slot) => DestId::new(
-                    slot,
-                    next_generation(self.slots[slot as usize].id.generation()),
-                ),
-                None => DestId::new(self.slots.len() as u32, FIRST_GENERATION),
-            };
-            let dest = Dest {
-                addr: cfg.addr,
-                port: cfg.port,
-                weight: cfg.weight,
-                last_weight: cfg.weight,
-                u_threshold: cfg.u_threshold,
-                l_threshold: cfg.l_threshold,
-                active: 0,
-                inactive: 0,
-                overloaded: false,
-                seq,
-                rank,
-                in_list: true,
-                id,
-            };
-            match self.slots.get_mut(id.slot() as usize) {
-                Some(d) => *d = dest,
-                None => self.slots.push(dest),
+        let pos = self.order.len() as u32;
+        let id = match self.lookup(cfg.addr, cfg.port) {
+            Some(id) if self.slots[id.index()].in_list() => return Err(Error::Exists),
+            Some(id) => {
+                self.in_slot_order = false;
+                self.reconfigure(id.slot(), cfg.weight, cfg.u_threshold, cfg.l_threshold);
+                let r = &mut self.slots[id.index()];
+                r.flags |= IN_LIST;
+                r.pos = pos;
+                id
             }
-            id
+            None => self.insert(cfg, pos)?,
         };
-        self.order.push(id);
-        self.by_addr.insert(key, id);
+        self.order.push(Some(id));
         self.free_idle_trash();
         Ok(id)
+    }
+
+    /// A new record for `cfg` at position `pos`, in a free slot or a new one.
+    fn insert(&mut self, cfg: &DestConfig, pos: u32) -> Result<DestId, Error> {
+        let (addr, v6, port) = key_of(cfg.addr, cfg.port);
+        let record = |generation| Record {
+            ww: cfg.weight,
+            active: 0,
+            inactive: 0,
+            pos,
+            generation,
+            port,
+            flags: v6 | IN_LIST,
+            addr,
+        };
+        let slot = if self.free != NO_SLOT {
+            self.in_slot_order = false;
+            let slot = self.free;
+            let r = &mut self.slots[slot as usize];
+            self.free = r.pos;
+            // Freed generations are even; wrapping from u32::MAX (odd) gives 0,
+            // so a reused slot never hands out an old handle's generation
+            // within 2³¹ reuses.
+            *r = record(r.generation.wrapping_add(1) | 1);
+            slot
+        } else {
+            let slot = u32::try_from(self.slots.len()).map_err(|_| Error::TooManyDests)?;
+            self.slots.push(record(1));
+            if !self.limits.is_empty() {
+                self.limits.push(Limits::default());
+            }
+            slot
+        };
+        if !self.limits.is_empty() {
+            self.limits[slot as usize] = Limits {
+                last_weight: cfg.weight,
+                ..Limits::default()
+            };
+        }
+        self.set_limits(slot, cfg.u_threshold, cfg.l_threshold);
+        let key = self.slots[slot as usize].key();
+        let hash = self.hash(&key);
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.by_addr
+            .insert_unique(hash, slot, |&s| hasher.hash_one(slots[s as usize].key()));
+        Ok(self.slots[slot as usize].id(slot))
     }
 
     /// `ip_vs_del_dest`: unlinks a destination in the list; one that still has
     /// connections goes to the trash, the others are freed.
     pub(crate) fn remove(&mut self, id: DestId) -> Result<Dest, Error> {
-        let d = self.get_mut(id)?;
-        if !d.in_list {
+        let r = self.record_mut(id)?;
+        if !r.in_list() {
             return Err(Error::UnknownDest);
         }
-        d.in_list = false;
-        let dest = d.clone();
-        let rank = dest.rank as usize;
-        self.order.remove(rank);
-        for r in rank..self.order.len() {
-            self.slots[self.order[r].slot() as usize].rank = r as u32;
+        r.flags &= !IN_LIST;
+        let (pos, idle) = (r.pos as usize, r.total() == 0);
+        self.in_slot_order = false;
+        let dest = self.snapshot(id.slot(), &self.slots[id.index()]);
+        self.order[pos] = None;
+        self.holes += 1;
+        while self.order.last() == Some(&None) {
+            self.order.pop();
+            self.holes -= 1;
         }
-        let key = (dest.addr, dest.port);
-        self.by_addr.remove(&key);
-        self.trash.insert(key, id);
+        if idle {
+            self.free_slot(id);
+        }
         self.free_idle_trash();
         Ok(dest)
     }
 
-    /// Frees the trashed records that have no connections left.
-    fn free_idle_trash(&mut self) {
-        let slots = &mut self.slots;
-        let free = &mut self.free;
-        self.trash.retain(|_, id| {
-            let d = &mut slots[id.slot() as usize];
-            if d.total() > 0 {
-                return true;
+    /// Whether the holes left by removals outnumber the destinations, so that
+    /// [`Dests::compact`] is due.
+    pub(crate) fn needs_compaction(&self) -> bool {
+        self.holes > self.len()
+    }
+
+    /// Renumbers the positions without holes, keeping their order: O(positions),
+    /// due once the holes outnumber the destinations, so O(1) per removal.
+    pub(crate) fn compact(&mut self) -> Compaction {
+        let mut below = Vec::with_capacity(self.order.len() + 1);
+        let mut live = 0u32;
+        for p in 0..self.order.len() {
+            below.push(live);
+            if let Some(id) = self.order[p] {
+                self.slots[id.index()].pos = live;
+                self.order[live as usize] = Some(id);
+                live += 1;
             }
-            d.id = DestId::new(id.slot(), next_generation(id.generation()));
-            free.push(id.slot());
-            false
-        });
+        }
+        below.push(live);
+        self.order.truncate(live as usize);
+        self.holes = 0;
+        Compaction { below }
+    }
+
+    /// Frees a trashed or removed record: its handle stops working and its
+    /// address may be added anew.
+    fn free_slot(&mut self, id: DestId) {
+        let slot = id.slot();
+        let key = self.slots[slot as usize].key();
+        let hash = self.hash(&key);
+        if let Ok(e) = self.by_addr.find_entry(hash, |&s| s == slot) {
+            e.remove();
+        }
+        let r = &mut self.slots[slot as usize];
+        r.generation = r.generation.wrapping_add(1) & !1;
+        r.flags = 0;
+        r.pos = self.free;
+        self.free = slot;
+    }
+
+    /// Frees the trashed records whose connections have all ended.
+    fn free_idle_trash(&mut self) {
+        while let Some(id) = self.idle_trash.pop() {
+            if self
+                .record(id)
+                .is_some_and(|r| !r.in_list() && r.total() == 0)
+            {
+                self.free_slot(id);
+            }
+        }
+    }
+
+    /// Allocates the side table of [`Limits`] on first use.
+    fn ensure_limits(&mut self) {
+        if self.limits.is_empty() {
+            self.limits = self
+                .slots
+                .iter()
+                .map(|r| Limits {
+                    last_weight: r.weight(),
+                    ..Limits::default()
+                })
+                .collect();
+        }
+    }
+
+    /// Sets a slot's thresholds and its [`LIMITED`] flag.
+    fn set_limits(&mut self, slot: u32, u_threshold: u32, l_threshold: u32) {
+        if u_threshold != 0 || l_threshold != 0 {
+            self.ensure_limits();
+        }
+        if let Some(l) = self.limits.get_mut(slot as usize) {
+            (l.u_threshold, l.l_threshold) = (u_threshold, l_threshold);
+        }
+        let r = &mut self.slots[slot as usize];
+        if u_threshold != 0 {
+            r.flags |= LIMITED;
+        } else {
+            r.flags &= !LIMITED;
+        }
+    }
+
+    /// The part of `__ip_vs_update_dest` the schedulers see, for an edit and
+    /// for a dest brought back from the trash: weight and thresholds replaced
+    /// (the latest non-zero weight kept), OVERLOAD cleared when the new upper
+    /// threshold is 0 or larger than the old one.
+    fn reconfigure(&mut self, slot: u32, weight: u32, u_threshold: u32, l_threshold: u32) {
+        let r = &self.slots[slot as usize];
+        let old = self.limits_of(slot, r);
+        if weight == 0 && old.last_weight != 0 {
+            self.ensure_limits();
+        }
+        if let Some(l) = self.limits.get_mut(slot as usize)
+            && weight != 0
+        {
+            l.last_weight = weight;
+        }
+        let r = &mut self.slots[slot as usize];
+        let keep = r.overloaded() && u_threshold != 0 && u_threshold <= old.u_threshold;
+        r.ww = weight | if keep { OVERLOADED } else { 0 };
+        self.set_limits(slot, u_threshold, l_threshold);
     }
 
     /// `__ip_vs_update_dest` for an edit: weight and thresholds replaced; OVERLOAD
@@ -448,20 +764,28 @@ impl Dests {
         u_threshold: u32,
         l_threshold: u32,
     ) -> Result<(), Error> {
-        let d = self.get_mut(id)?;
-        if !d.in_list {
+        let r = self.record_mut(id)?;
+        if !r.in_list() {
             return Err(Error::UnknownDest);
         }
         DestConfig {
-            addr: d.addr,
-            port: d.port,
+            addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port: 0,
             weight,
             u_threshold,
             l_threshold,
         }
         .validate()?;
-        d.reconfigure(weight, u_threshold, l_threshold);
+        self.reconfigure(id.slot(), weight, u_threshold, l_threshold);
         Ok(())
+    }
+
+    /// The upper and lower thresholds of a slot (0 when it has none).
+    #[cold]
+    fn thresholds(&self, slot: u32) -> (u64, u64) {
+        self.limits.get(slot as usize).map_or((0, 0), |l| {
+            (u64::from(l.u_threshold), u64::from(l.l_threshold))
+        })
     }
 
     /// `ip_vs_bind_dest`: count a new connection, then set OVERLOAD when the
@@ -469,27 +793,39 @@ impl Dests {
     /// Returns whether OVERLOAD changed.
     #[inline]
     pub(crate) fn conn_new(&mut self, id: DestId, state: ConnState) -> Result<bool, Error> {
-        let d = self.get_mut(id)?;
+        let r = self.record_mut(id)?;
         let c = match state {
-            ConnState::Active => &mut d.active,
-            ConnState::Inactive => &mut d.inactive,
+            ConnState::Active => &mut r.active,
+            ConnState::Inactive => &mut r.inactive,
         };
         *c = c.checked_add(1).ok_or(Error::CounterOverflow)?;
-        let flips = d.u_threshold != 0 && !d.overloaded && d.total() >= d.u_threshold as u64;
-        if flips {
-            d.overloaded = true;
+        if r.flags & LIMITED == 0 {
+            return Ok(false);
         }
-        Ok(flips)
+        Ok(self.conn_new_limited(id))
+    }
+
+    /// [`Dests::conn_new`] on a dest with an upper threshold.
+    #[cold]
+    #[inline(never)]
+    fn conn_new_limited(&mut self, id: DestId) -> bool {
+        let (u, _) = self.thresholds(id.slot());
+        let r = &mut self.slots[id.index()];
+        let flips = !r.overloaded() && r.total() >= u;
+        if flips {
+            r.ww |= OVERLOADED;
+        }
+        flips
     }
 
     /// A state change of a bound connection (`set_tcp_state`): moves one connection
     /// between the counters. OVERLOAD is not re-evaluated, as in the kernel.
     #[inline]
     pub(crate) fn conn_move(&mut self, id: DestId, to: ConnState) -> Result<(), Error> {
-        let d = self.get_mut(id)?;
+        let r = self.record_mut(id)?;
         let (from, to) = match to {
-            ConnState::Active => (&mut d.inactive, &mut d.active),
-            ConnState::Inactive => (&mut d.active, &mut d.inactive),
+            ConnState::Active => (&mut r.inactive, &mut r.active),
+            ConnState::Inactive => (&mut r.active, &mut r.inactive),
         };
         // Check both before touching either, so an error changes nothing.
         let moved_from = from.checked_sub(1).ok_or(Error::NoSuchConn)?;
@@ -509,43 +845,61 @@ impl Dests {
     /// Returns whether OVERLOAD changed.
     #[inline]
     pub(crate) fn conn_closed(&mut self, id: DestId, state: ConnState) -> Result<bool, Error> {
-        let d = self.get_mut(id)?;
+        let r = self.record_mut(id)?;
         let c = match state {
-            ConnState::Active => &mut d.active,
-            ConnState::Inactive => &mut d.inactive,
+            ConnState::Active => &mut r.active,
+            ConnState::Inactive => &mut r.inactive,
         };
         *c = c.checked_sub(1).ok_or(Error::NoSuchConn)?;
-        // Only a set flag can be cleared: the common case reads one byte.
-        if !d.overloaded {
+        // Only a set flag can be cleared, and only a trashed dest is freed:
+        // the common case reads the weight word and the flags.
+        if !r.overloaded() && r.in_list() {
             return Ok(false);
         }
-        let total = d.total();
-        let flips = if d.l_threshold != 0 {
-            total < d.l_threshold as u64
-        } else if d.u_threshold != 0 {
-            total * 4 < d.u_threshold as u64 * 3
+        Ok(self.conn_closed_cold(id))
+    }
+
+    /// [`Dests::conn_closed`] on a dest that is OVERLOAD or trashed.
+    #[cold]
+    #[inline(never)]
+    fn conn_closed_cold(&mut self, id: DestId) -> bool {
+        let (u, l) = self.thresholds(id.slot());
+        let r = &mut self.slots[id.index()];
+        if !r.in_list() && r.total() == 0 {
+            self.idle_trash.push(id);
+        }
+        if !r.overloaded() {
+            return false;
+        }
+        let total = r.total();
+        let flips = if l != 0 {
+            total < l
+        } else if u != 0 {
+            total * 4 < u * 3
         } else {
             true
         };
         if flips {
-            d.overloaded = false;
+            r.ww &= !OVERLOADED;
         }
-        Ok(flips)
+        flips
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
+
+    fn cfg(i: u8) -> DestConfig {
+        DestConfig::new(IpAddr::V4(Ipv4Addr::new(203, 0, 113, i)), 80, 1)
+    }
 
     /// `conn_new` and `conn_closed` report a flip only when OVERLOAD changes:
-    /// the schedulers that count overloaded dests (wrr) rely on it.
+    /// the schedulers that index OVERLOAD (rr, wrr, twos) rely on it.
     #[test]
     fn overload_flips_are_reported_once() {
         let mut dests = Dests::default();
-        let cfg = DestConfig::new(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1)), 80, 1);
-        let id = dests.add(&cfg.thresholds(2, 1)).unwrap();
+        let id = dests.add(&cfg(1).thresholds(2, 1)).unwrap();
         let new = |d: &mut Dests| d.conn_new(id, ConnState::Active).unwrap();
         let closed = |d: &mut Dests| d.conn_closed(id, ConnState::Active).unwrap();
         assert!(!new(&mut dests)); // 1 < 2
@@ -555,6 +909,68 @@ mod tests {
         assert!(!closed(&mut dests)); // 1, not < 1
         assert!(closed(&mut dests)); // 0 < 1: cleared
         assert!(!new(&mut dests) && !closed(&mut dests)); // below again, stays clear
-        assert!(!dests.get(id).unwrap().overloaded);
+        assert!(!dests.get(id).unwrap().overloaded());
+    }
+
+    /// A record is 40 bytes: the heap a destination costs starts here.
+    #[test]
+    fn a_record_is_40_bytes() {
+        assert_eq!(std::mem::size_of::<Record>(), 40);
+    }
+
+    /// Positions: removals leave holes (a removed head is popped), and
+    /// compaction renumbers in order once holes outnumber destinations.
+    #[test]
+    fn positions_keep_list_order_through_holes_and_compaction() {
+        let mut dests = Dests::default();
+        let ids: Vec<DestId> = (0..6).map(|i| dests.add(&cfg(i)).unwrap()).collect();
+        let pos = |d: &Dests, id| d.get(id).unwrap().position();
+        dests.remove(ids[5]).unwrap(); // the head: popped, no hole
+        assert_eq!((dests.positions(), dests.len()), (5, 5));
+        for &id in &ids[..3] {
+            dests.remove(id).unwrap();
+        }
+        assert_eq!((dests.positions(), dests.len()), (5, 2));
+        assert!(dests.needs_compaction());
+        let c = dests.compact();
+        assert_eq!(
+            (dests.positions(), pos(&dests, ids[3]), pos(&dests, ids[4])),
+            (2, 0, 1)
+        );
+        assert_eq!(
+            (0..6).map(|p| c.new_position(p)).collect::<Vec<_>>(),
+            [0, 0, 0, 0, 1, 2]
+        );
+        let listed: Vec<DestId> = dests.iter().map(|(id, _)| id).collect();
+        assert_eq!(listed, [ids[4], ids[3]]);
+        // A new dest goes above both; an address freed can come back.
+        let again = dests.add(&cfg(0)).unwrap();
+        assert_eq!(pos(&dests, again), 2);
+        assert_ne!(again, ids[0]);
+    }
+
+    /// Thresholds and a kept last weight live in the side table, allocated on
+    /// first use; a dest without them reads zeros and its weight.
+    #[test]
+    fn limits_are_kept_apart_and_read_back() {
+        let mut dests = Dests::default();
+        let a = dests.add(&cfg(1)).unwrap();
+        assert!(dests.limits.is_empty());
+        dests.update(a, 0, 0, 0).unwrap();
+        let d = dests.get(a).unwrap();
+        assert_eq!((d.weight(), d.last_weight()), (0, 1));
+        let b = dests.add(&cfg(2).thresholds(5, 2)).unwrap();
+        let d = dests.get(b).unwrap();
+        assert_eq!(
+            (d.u_threshold(), d.l_threshold(), d.last_weight()),
+            (5, 2, 1)
+        );
+        dests.update(b, 7, 0, 0).unwrap();
+        let d = dests.get(b).unwrap();
+        assert_eq!(
+            (d.u_threshold(), d.l_threshold(), d.last_weight()),
+            (0, 0, 7)
+        );
+        assert_eq!(dests.get(a).unwrap().last_weight(), 1);
     }
 }

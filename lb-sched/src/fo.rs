@@ -7,15 +7,15 @@
 
 use std::cmp::Reverse;
 
-use crate::Dest;
+use crate::dest::Record;
 use crate::keyed::{Keyed, Rule, keyed_scheduler};
 
 #[derive(Clone, Debug, Default)]
 struct FoRule;
 impl Rule for FoRule {
     type Key = Reverse<u32>;
-    fn key(d: &Dest) -> Option<Reverse<u32>> {
-        (!d.overloaded && d.weight > 0).then_some(Reverse(d.weight))
+    fn key(d: &Record) -> Option<Reverse<u32>> {
+        d.usable().then_some(Reverse(d.weight()))
     }
 }
 

@@ -8,7 +8,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::reference::{Model, RefDest};
-use crate::{AnyScheduler, ConnState, Dest, DestConfig, DestId, Flow, Scheduler, Service};
+use crate::{
+    AnyScheduler, ConnState, Dest, DestConfig, DestId, Error, Flow, Scheduler, Service, Update,
+};
 
 /// One operation on a service. Destinations are named by a small index mapped to
 /// an address (`198.51.100.<i>`, port 80 + i % 3), so sequences hit the same dests.
@@ -97,52 +99,134 @@ pub fn run(name: &str, flags: u32, ops: &[Op]) -> Result<(), String> {
 /// As [`run`], for a scheduler and a model built by the caller (the same
 /// configuration, e.g. [`crate::Mh::with_tab_index`] and
 /// [`Model::mh_with_tab_index`]).
-pub fn run_with(sched: AnyScheduler, mut model: Model, ops: &[Op]) -> Result<(), String> {
+pub fn run_with(sched: AnyScheduler, model: Model, ops: &[Op]) -> Result<(), String> {
+    run_mode(sched, model, ops, false)
+}
+
+/// As [`run_with`], each run of consecutive adds, removes and edits applied
+/// in one [`Service::update`] (the model applies them one by one, as the
+/// kernel does), and the states compared after the run.
+pub fn run_batched(sched: AnyScheduler, model: Model, ops: &[Op]) -> Result<(), String> {
+    run_mode(sched, model, ops, true)
+}
+
+/// Where the harness sends a change: the service, or a burst of [`Service::update`].
+trait Changes {
+    fn add(&mut self, cfg: DestConfig) -> Result<DestId, Error>;
+    fn remove(&mut self, id: DestId) -> Result<Dest, Error>;
+    fn edit(&mut self, id: DestId, weight: u32, upper: u32, lower: u32) -> Result<(), Error>;
+    fn find(&self, addr: IpAddr, port: u16) -> Option<DestId>;
+}
+
+impl<S: Scheduler> Changes for Service<S> {
+    fn add(&mut self, cfg: DestConfig) -> Result<DestId, Error> {
+        Service::add(self, cfg)
+    }
+    fn remove(&mut self, id: DestId) -> Result<Dest, Error> {
+        Service::remove(self, id)
+    }
+    fn edit(&mut self, id: DestId, weight: u32, upper: u32, lower: u32) -> Result<(), Error> {
+        Service::edit(self, id, weight, upper, lower)
+    }
+    fn find(&self, addr: IpAddr, port: u16) -> Option<DestId> {
+        Service::find(self, addr, port)
+    }
+}
+
+impl<S: Scheduler> Changes for Update<'_, S> {
+    fn add(&mut self, cfg: DestConfig) -> Result<DestId, Error> {
+        Update::add(self, cfg)
+    }
+    fn remove(&mut self, id: DestId) -> Result<Dest, Error> {
+        Update::remove(self, id)
+    }
+    fn edit(&mut self, id: DestId, weight: u32, upper: u32, lower: u32) -> Result<(), Error> {
+        Update::edit(self, id, weight, upper, lower)
+    }
+    fn find(&self, addr: IpAddr, port: u16) -> Option<DestId> {
+        Update::find(self, addr, port)
+    }
+}
+
+fn is_change(op: &Op) -> bool {
+    matches!(op, Op::Add { .. } | Op::Remove(_) | Op::Edit { .. })
+}
+
+/// Applies one add, remove or edit to both; `Err` if their results differ.
+fn change(fast: &mut impl Changes, model: &mut Model, op: Op) -> Result<(), String> {
+    let (r1, r2) = match op {
+        Op::Add {
+            dest,
+            weight,
+            upper,
+            lower,
+        } => {
+            let (a, p) = dest_addr(dest);
+            let cfg = DestConfig::new(a, p, weight).thresholds(upper, lower);
+            (fast.add(cfg).map(|_| ()), model.add(cfg))
+        }
+        Op::Remove(dest) => {
+            let (a, p) = dest_addr(dest);
+            let r1 = match fast.find(a, p) {
+                Some(id) => fast.remove(id).map(|_| ()),
+                None => Err(Error::UnknownDest),
+            };
+            (r1, model.remove((a, p)))
+        }
+        Op::Edit {
+            dest,
+            weight,
+            upper,
+            lower,
+        } => {
+            let (a, p) = dest_addr(dest);
+            let r1 = match fast.find(a, p) {
+                Some(id) => fast.edit(id, weight, upper, lower),
+                None => Err(Error::UnknownDest),
+            };
+            (r1, model.edit((a, p), weight, upper, lower))
+        }
+        _ => return Ok(()),
+    };
+    if r1 != r2 {
+        return Err(format!("fast {r1:?} model {r2:?}"));
+    }
+    Ok(())
+}
+
+fn run_mode(
+    sched: AnyScheduler,
+    mut model: Model,
+    ops: &[Op],
+    batched: bool,
+) -> Result<(), String> {
     let name = sched.name();
     let mut fast = Service::new(sched);
-    for (step, op) in ops.iter().enumerate() {
-        let fail = |what: String| Err(format!("{name} step {step} {op:?}: {what}"));
+    let mut step = 0;
+    while step < ops.len() {
+        let (at, op) = (step, &ops[step]);
+        let fail = |what: String| Err(format!("{name} step {at} {op:?}: {what}"));
+        if batched && is_change(op) {
+            let burst = ops[step..].iter().take_while(|o| is_change(o)).count();
+            let r = fast.update(|u| {
+                ops[step..step + burst]
+                    .iter()
+                    .enumerate()
+                    .try_for_each(|(i, &op)| {
+                        change(u, &mut model, op).map_err(|e| {
+                            format!("{name} step {} {op:?} (in a burst): {e}", step + i)
+                        })
+                    })
+            });
+            r?;
+            step += burst;
+            compare_states(&fast, &model).or_else(&fail)?;
+            continue;
+        }
+        step += 1;
         match *op {
-            Op::Add {
-                dest,
-                weight,
-                upper,
-                lower,
-            } => {
-                let (a, p) = dest_addr(dest);
-                let cfg = DestConfig::new(a, p, weight).thresholds(upper, lower);
-                let r1 = fast.add(cfg).map(|_| ());
-                let r2 = model.add(cfg);
-                if r1 != r2 {
-                    return fail(format!("fast {r1:?} model {r2:?}"));
-                }
-            }
-            Op::Remove(dest) => {
-                let (a, p) = dest_addr(dest);
-                let r1 = match fast.find(a, p) {
-                    Some(id) => fast.remove(id).map(|_| ()),
-                    None => Err(crate::Error::UnknownDest),
-                };
-                let r2 = model.remove((a, p));
-                if r1 != r2 {
-                    return fail(format!("fast {r1:?} model {r2:?}"));
-                }
-            }
-            Op::Edit {
-                dest,
-                weight,
-                upper,
-                lower,
-            } => {
-                let (a, p) = dest_addr(dest);
-                let r1 = match fast.find(a, p) {
-                    Some(id) => fast.edit(id, weight, upper, lower),
-                    None => Err(crate::Error::UnknownDest),
-                };
-                let r2 = model.edit((a, p), weight, upper, lower);
-                if r1 != r2 {
-                    return fail(format!("fast {r1:?} model {r2:?}"));
-                }
+            Op::Add { .. } | Op::Remove(_) | Op::Edit { .. } => {
+                change(&mut fast, &mut model, *op).or_else(&fail)?;
             }
             Op::Connect(dest, st) | Op::Close(dest, st) => {
                 let (a, p) = dest_addr(dest);
@@ -150,7 +234,7 @@ pub fn run_with(sched: AnyScheduler, mut model: Model, ops: &[Op]) -> Result<(),
                 let r1 = match fast.find(a, p).or(fast.find_removed(a, p)) {
                     Some(id) if connect => fast.conn_new(id, st),
                     Some(id) => fast.conn_closed(id, st),
-                    None => Err(crate::Error::UnknownDest),
+                    None => Err(Error::UnknownDest),
                 };
                 let r2 = if connect {
                     model.conn_new((a, p), st)
@@ -171,7 +255,7 @@ pub fn run_with(sched: AnyScheduler, mut model: Model, ops: &[Op]) -> Result<(),
                 let r1 = match fast.find(a, p).or(fast.find_removed(a, p)) {
                     Some(id) if to == ConnState::Active => fast.conn_established(id),
                     Some(id) => fast.conn_closing(id),
-                    None => Err(crate::Error::UnknownDest),
+                    None => Err(Error::UnknownDest),
                 };
                 let r2 = model.conn_move((a, p), to);
                 if r1 != r2 {
@@ -220,27 +304,31 @@ pub fn run_with(sched: AnyScheduler, mut model: Model, ops: &[Op]) -> Result<(),
                 }
             }
         }
-        // The counters and flags must agree too, in list order.
-        let fast_row = |(_, d): (DestId, &Dest)| {
-            (d.addr(), d.port(), d.active(), d.inactive(), d.overloaded())
-        };
-        let model_row = |d: &RefDest| {
-            let (active, inactive) = (d.active as u32, d.inactive as u32);
-            (d.key.0, d.key.1, active, inactive, d.overloaded)
-        };
-        let a: Vec<_> = fast.dests().iter().map(fast_row).collect();
-        let b: Vec<_> = model.list.iter().map(model_row).collect();
-        if a != b {
-            return fail(format!("state differs:\nfast  {a:?}\nmodel {b:?}"));
-        }
-        // And the removed dests kept for their connections, in no order.
-        let mut a: Vec<_> = fast.dests().removed().map(fast_row).collect();
-        let mut b: Vec<_> = model.trash.iter().map(model_row).collect();
-        a.sort();
-        b.sort();
-        if a != b {
-            return fail(format!("trash differs:\nfast  {a:?}\nmodel {b:?}"));
-        }
+        compare_states(&fast, &model).or_else(&fail)?;
+    }
+    Ok(())
+}
+
+/// The counters and flags in list order, and the removed dests kept for
+/// their connections (in no order), must agree.
+fn compare_states(fast: &Service<AnyScheduler>, model: &Model) -> Result<(), String> {
+    let fast_row =
+        |(_, d): (DestId, Dest)| (d.addr(), d.port(), d.active(), d.inactive(), d.overloaded());
+    let model_row = |d: &RefDest| {
+        let (active, inactive) = (d.active as u32, d.inactive as u32);
+        (d.key.0, d.key.1, active, inactive, d.overloaded)
+    };
+    let a: Vec<_> = fast.dests().iter().map(fast_row).collect();
+    let b: Vec<_> = model.list.iter().map(model_row).collect();
+    if a != b {
+        return Err(format!("state differs:\nfast  {a:?}\nmodel {b:?}"));
+    }
+    let mut a: Vec<_> = fast.dests().removed().map(fast_row).collect();
+    let mut b: Vec<_> = model.trash.iter().map(model_row).collect();
+    a.sort();
+    b.sort();
+    if a != b {
+        return Err(format!("trash differs:\nfast  {a:?}\nmodel {b:?}"));
     }
     Ok(())
 }

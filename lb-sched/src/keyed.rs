@@ -4,16 +4,19 @@
 //! Each of these kernel schedulers scans the whole list and keeps the first dest
 //! that is strictly better than the best so far. Since "better" is a total
 //! preorder, the result is the least dest by `(key, list position)`, where an
-//! earlier list position (a larger insertion sequence number) wins ties. This
+//! earlier list position (a larger position) wins ties. This
 //! engine keeps the eligible dests in a tournament tree on exactly that order:
-//! one leaf per slot, each inner node the least of its two children, so a pick
-//! reads the root and a connection event replays the matches on one path, log₂
-//! of the slot count comparisons and no allocation. Below [`SMALL`] dests the
+//! one leaf per slot, each inner node the slot of the least of its two
+//! children (4 bytes a slot), so a pick reads the root and a connection event
+//! replays the matches on one path, log₂ of the slot count comparisons of keys
+//! read from the records, and no allocation. Below [`SMALL`] dests the
 //! tree is not kept and a pick is the plain scan, which is faster there.
 
-use std::cmp::{Ordering, Reverse};
+use std::cmp::Ordering;
+use std::marker::PhantomData;
 
-use crate::{Dest, DestId, Dests};
+use crate::dest::Record;
+use crate::{DestId, Dests};
 
 /// Up to this many dests, pick by a linear scan and keep no index.
 pub(crate) const SMALL: usize = 8;
@@ -22,7 +25,7 @@ pub(crate) const SMALL: usize = 8;
 /// eligible dests the least key wins, ties going to the earlier list entry.
 pub(crate) trait Rule {
     type Key: Ord + Copy + std::fmt::Debug;
-    fn key(d: &Dest) -> Option<Self::Key>;
+    fn key(d: &Record) -> Option<Self::Key>;
 }
 
 /// `a / b` compared by cross-multiplication (`a × d` vs `c × b`), as the kernel's
@@ -45,34 +48,39 @@ impl PartialOrd for Ratio {
     }
 }
 impl Ord for Ratio {
+    #[inline]
     fn cmp(&self, o: &Self) -> Ordering {
+        // Denominators are weights (< 2³¹): with numerators below 2³² the
+        // products fit in 64 bits, the common case by far (2²⁴ active
+        // connections per dest).
+        if (self.num | o.num) >> 32 == 0 {
+            return (self.num * o.den).cmp(&(o.num * self.den));
+        }
         (self.num as u128 * o.den as u128).cmp(&(o.num as u128 * self.den as u128))
     }
 }
 
-type Entry<K> = (K, Reverse<u64>, u32);
+/// No slot: an empty subtree, or one without an eligible dest.
+const NONE: u32 = u32::MAX;
 
-/// The lesser of two entries, `None` (no eligible dest) losing to any.
-#[inline]
-fn least<K: Ord + Copy>(a: Option<Entry<K>>, b: Option<Entry<K>>) -> Option<Entry<K>> {
-    match (a, b) {
-        // (key, seq) orders them: seq is unique, the slot need not be read.
-        (Some(x), Some(y)) => Some(if (y.0, y.1) < (x.0, x.1) { y } else { x }),
-        (x, None) => x,
-        (None, y) => y,
-    }
-}
+/// A contender in a match: its slot, its key and its position (a higher
+/// position is earlier in the list and wins ties). `None`: nobody eligible.
+type Entry<K> = Option<(K, u32, u32)>;
 
 /// An index of the eligible dests under rule `R`.
 #[derive(Clone, Debug)]
 pub(crate) struct Keyed<R: Rule> {
-    /// The tournament tree, heap-ordered: `nodes[1]` is the root, the
-    /// children of `i` are `2i` and `2i + 1`, and the leaf of slot `s` is
-    /// `nodes[leaves + s]`, where `leaves` (a power of two, at least the
-    /// slot count when built) is half the length. Each inner node holds the
-    /// least of its children. Empty while not indexed.
-    nodes: Vec<Option<Entry<R::Key>>>,
+    /// The inner nodes of a tournament tree over the slots, heap-ordered:
+    /// `nodes[1]` is the root, the children of `i` are `2i` and `2i + 1`, and
+    /// the leaf of slot `s` is index `leaves + s`, where `leaves` is the
+    /// length (a power of two, at least the slot count when built; `nodes[0]`
+    /// is unused). Leaves are not stored: a leaf is its slot. Each node holds
+    /// the slot of the least dest below it ([`NONE`] if none is eligible), so
+    /// the tree costs 4 bytes per slot; keys are read from the records. Empty
+    /// while not indexed.
+    nodes: Vec<u32>,
     indexed: bool,
+    rule: PhantomData<R>,
 }
 
 impl<R: Rule> Default for Keyed<R> {
@@ -80,56 +88,73 @@ impl<R: Rule> Default for Keyed<R> {
         Keyed {
             nodes: Vec::new(),
             indexed: false,
+            rule: PhantomData,
         }
     }
 }
 
 impl<R: Rule> Keyed<R> {
-    fn entry(id: DestId, d: &Dest) -> Option<Entry<R::Key>> {
-        R::key(d).map(|k| (k, Reverse(d.seq), id.slot()))
+    /// The contender of slot `s` (`NONE` or a dest out of the list: nobody).
+    #[inline]
+    fn entry(dests: &Dests, s: u32) -> Entry<R::Key> {
+        let (_, r) = dests.at_slot(s)?;
+        R::key(r).map(|k| (k, r.pos, s))
+    }
+
+    /// The winner of a match: the lesser key, ties to the higher position.
+    #[inline]
+    fn least(a: Entry<R::Key>, b: Entry<R::Key>) -> Entry<R::Key> {
+        match (a, b) {
+            (Some(x), Some(y)) => Some(if (y.0, x.1) < (x.0, y.1) { y } else { x }),
+            (x, None) => x,
+            (None, y) => y,
+        }
+    }
+
+    /// The slot standing at tree index `i` (a leaf or an inner node).
+    #[inline]
+    fn at(&self, i: usize) -> u32 {
+        let leaves = self.nodes.len();
+        if i >= leaves {
+            (i - leaves) as u32
+        } else {
+            self.nodes[i]
+        }
     }
 
     /// Recomputes one dest's entry.
     #[inline]
     pub(crate) fn update(&mut self, dests: &Dests, id: DestId) {
-        if !self.indexed {
-            return;
+        if self.indexed {
+            self.put(dests, id.slot());
         }
-        let new = dests.get(id).and_then(|d| Self::entry(id, d));
-        self.put(dests, id.slot() as usize, new);
     }
 
-    /// Sets the leaf of `slot` and replays the matches above it.
-    fn put(&mut self, dests: &Dests, slot: usize, new: Option<Entry<R::Key>>) {
-        let leaves = self.nodes.len() / 2;
-        if slot >= leaves {
-            // A slot past the tree (the slot vector grew): build it anew,
-            // which reads the new entry from `dests`.
+    /// Replays the matches above the leaf of `slot`, whose key changed.
+    fn put(&mut self, dests: &Dests, slot: u32) {
+        let leaves = self.nodes.len();
+        if slot as usize >= leaves {
+            // A slot past the tree (the slot vector grew): build it anew, twice
+            // the size, which reads the new entry from `dests`.
             self.build(dests);
             return;
         }
-        let mut i = leaves + slot;
-        let old = self.nodes[i];
-        if old.map(|o| (o.0, o.1)) == new.map(|n| (n.0, n.1)) {
-            return;
-        }
-        self.nodes[i] = new;
+        let mut i = leaves + slot as usize;
+        let mut winner = Self::entry(dests, slot);
+        let slot_of = |e: &Entry<R::Key>| e.map_or(NONE, |(_, _, s)| s);
         // Up to the first match won by the same other dest as before: above
         // it nothing changes (most events change a dest that loses its first
-        // match, and stop there). Only this slot's entry changed, so a match
-        // is known unchanged by its winner's slot alone.
-        let slot = Some(slot as u32);
-        let slot_of = |e: &Option<Entry<R::Key>>| e.map(|(_, _, s)| s);
-        let mut winner = new;
+        // match, and stop there). Only this slot's key changed, so a match is
+        // known unchanged by its winner's slot alone.
         while i > 1 {
-            let rival = self.nodes[i ^ 1];
+            let rival = Self::entry(dests, self.at(i ^ 1));
             i /= 2;
-            winner = least(winner, rival);
-            let before = slot_of(&self.nodes[i]);
-            if before != slot && slot_of(&winner) == before {
+            winner = Self::least(winner, rival);
+            let (before, now) = (self.nodes[i], slot_of(&winner));
+            if before != slot && now == before {
                 break;
             }
-            self.nodes[i] = winner;
+            self.nodes[i] = now;
         }
     }
 
@@ -137,22 +162,19 @@ impl<R: Rule> Keyed<R> {
     #[cold]
     #[inline(never)]
     fn build(&mut self, dests: &Dests) {
-        let leaves = dests.slot_count().next_power_of_two().max(1);
+        let leaves = dests.slot_count().next_power_of_two().max(2);
         self.nodes.clear();
-        self.nodes.resize(2 * leaves, None);
-        for (id, d) in dests.iter() {
-            self.nodes[leaves + id.slot() as usize] = Self::entry(id, d);
-        }
+        self.nodes.resize(leaves, NONE);
         for i in (1..leaves).rev() {
-            self.nodes[i] = least(self.nodes[2 * i], self.nodes[2 * i + 1]);
+            let (a, b) = (self.at(2 * i), self.at(2 * i + 1));
+            let w = Self::least(Self::entry(dests, a), Self::entry(dests, b));
+            self.nodes[i] = w.map_or(NONE, |(_, _, s)| s);
         }
     }
 
     /// A dest was removed: drop its entry (its slot may be reused).
     pub(crate) fn removed(&mut self, dests: &Dests, id: DestId) {
-        if self.indexed {
-            self.put(dests, id.slot() as usize, None);
-        }
+        self.update(dests, id);
         self.resize(dests);
     }
 
@@ -188,26 +210,38 @@ impl<R: Rule> Keyed<R> {
         if self.indexed {
             return self.first_indexed(dests);
         }
-        // The kernel's scan. It carries the handle of the best dest so far,
-        // so the connection event that follows reaches its record from the
-        // compare result directly, not through one more load.
-        let mut best: Option<(R::Key, DestId)> = None;
-        for (id, d) in dests.iter() {
+        if dests.in_slot_order() {
+            Self::scan(dests.records_by_slot(), |s, d| d.id(s))
+        } else {
+            Self::scan(dests.records(), |id, _| id)
+        }
+    }
+
+    /// The kernel's scan, over `list` in list order (items naming a dest by
+    /// `T`, its handle made by `id`). It carries the best dest so far, so the
+    /// connection event that follows reaches its record from the compare
+    /// result directly, not through one more load.
+    #[inline]
+    fn scan<'d, T: Copy>(
+        list: impl Iterator<Item = (T, &'d Record)>,
+        id: impl Fn(T, &Record) -> DestId,
+    ) -> Option<DestId> {
+        let mut best: Option<(R::Key, T, &Record)> = None;
+        for (t, d) in list {
             if let Some(k) = R::key(d)
-                && best.is_none_or(|(bk, _)| k < bk)
+                && best.is_none_or(|(bk, _, _)| k < bk)
             {
-                best = Some((k, id));
+                best = Some((k, t, d));
             }
         }
-        best.map(|(_, id)| id)
+        best.map(|(_, t, d)| id(t, d))
     }
 
     /// [`Keyed::first`] from the index, out of line so that the small scan
     /// inlines into the pick.
     #[inline(never)]
     fn first_indexed(&self, dests: &Dests) -> Option<DestId> {
-        let (_, _, slot) = (*self.nodes.get(1)?)?;
-        dests.at_slot(slot).map(|(id, _)| id)
+        dests.at_slot(*self.nodes.get(1)?).map(|(id, _)| id)
     }
 }
 
@@ -222,6 +256,8 @@ macro_rules! keyed_scheduler {
                 match change {
                     $crate::Change::Removed(id, _) => self.idx.removed(dests, id),
                     $crate::Change::Bound => self.idx.rebuild(dests),
+                    // Positions keep their order: every match stands.
+                    $crate::Change::Compacted(_) => {}
                     $crate::Change::Added(id) | $crate::Change::Updated(id) => {
                         self.idx.resize(dests);
                         self.idx.update(dests, id);

@@ -129,8 +129,8 @@ impl Scheduler for Lblc {
         let now = self.core.now();
         if let Some(e) = self.core.lookup(&mut self.cache, flow.dst, now)
             && let Some((id, d)) = e.dest.resolve(dests)
-            && d.in_list
-            && d.weight > 0
+            && d.in_list()
+            && d.weight() > 0
             && !self.core.is_overloaded(dests, d)
         {
             return Some(id);

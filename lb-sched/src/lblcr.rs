@@ -122,10 +122,10 @@ fn member(m: &mut Cached, dests: &Dests, gone: &HashMap<(IpAddr, u16), u32>) -> 
     match m.resolve(dests) {
         Some((id, d)) => Member {
             id: Some(id),
-            weight: d.weight as u64,
+            weight: u64::from(d.weight()),
             overhead: d.overhead(),
-            overloaded: d.overloaded,
-            available: d.in_list,
+            overloaded: d.overloaded(),
+            available: d.in_list(),
         },
         None => Member {
             id: None,
@@ -189,15 +189,16 @@ impl Scheduler for Lblcr {
         self.core.dest_changed(dests, change);
         match change {
             Change::Removed(_, d) => {
-                self.gone.insert((d.addr, d.port), d.weight);
+                self.gone.insert((d.addr(), d.port()), d.weight());
             }
+            Change::Compacted(_) => {}
             Change::Bound => {
                 self.cache.clear();
                 self.gone.clear();
             }
             Change::Added(id) | Change::Updated(id) => {
-                if let Some(d) = dests.get(id) {
-                    self.gone.remove(&(d.addr, d.port));
+                if let Some(d) = dests.record(id) {
+                    self.gone.remove(&(d.addr(), d.port()));
                 }
             }
         }
@@ -237,14 +238,14 @@ impl Scheduler for Lblcr {
             set.lastmod = now;
         }
         if let Some(id) = min
-            && let Some(d) = dests.get(id)
+            && let Some(d) = dests.record(id)
             && !self.core.is_overloaded(dests, d)
         {
             return Some(id);
         }
         let (id, d) = self.core.wlc_pick(dests)?;
         // ip_vs_dest_set_insert(check = true)
-        if !set.members.iter().any(|m| m.key == (d.addr, d.port)) {
+        if !set.members.iter().any(|m| m.key == (d.addr(), d.port())) {
             set.members.insert(0, Cached::of(id, d));
             set.lastmod = now;
         }

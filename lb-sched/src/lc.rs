@@ -7,15 +7,15 @@
 //! (`ip_vs_dest_conn_overhead`; the file's comment still says `<< 5`); ties keep
 //! the earlier dest (strict `<`). Weights are otherwise ignored.
 
-use crate::Dest;
+use crate::dest::Record;
 use crate::keyed::{Keyed, Rule, keyed_scheduler};
 
 #[derive(Clone, Debug, Default)]
 struct LcRule;
 impl Rule for LcRule {
     type Key = u64;
-    fn key(d: &Dest) -> Option<u64> {
-        (!d.overloaded && d.weight != 0).then(|| d.overhead())
+    fn key(d: &Record) -> Option<u64> {
+        d.usable().then(|| d.overhead())
     }
 }
 

@@ -58,7 +58,9 @@
 //!   as the kernel keeps it in `dest_trash`: its connection events still count,
 //!   and adding the same address and port again brings it back with its
 //!   counters (`ip_vs_trash_get_dest`), so lc and friends see those connections.
-//! - No method panics on bad input: they return [`Error`]. A pick never allocates.
+//! - No method panics on bad input: they return [`Error`]. Picks and connection
+//!   events allocate nothing (but a pick of lblc or lblcr that grows its cache
+//!   or a set, as the kernel allocates there too).
 //!
 //! [`mod@reference`] holds plain transcriptions of the kernel's code (linear scans),
 //! kept as the oracle the fast implementations are tested against.
@@ -70,68 +72,25 @@
 //! chances lb-sched computes (6.12; Debian's 6.1 is built without twos).
 //!
 //! # Performance
-//! Where the kernel scans its list per pick, the schedulers here keep an index:
-//! lc, wlc, sed and nq a tournament tree on their key (a connection event
-//! replays at most log₂ n comparisons, a pick reads the root), rr a bitset of
-//! the eligible dests (a pick skips any run of weight-0 or OVERLOAD dests in a
-//! few word operations), wrr its passes precomputed per distinct weight (O(1)
-//! per pick while nothing is overloaded, the pass loop over a bitset
-//! otherwise), twos a Fenwick tree of the eligible weights (each of its two
-//! weighted draws is one O(log n) descent).
-//! lc, wlc, sed and nq keep the plain scan up to 16 dests, twos up to 8, where
-//! it is faster than the index. lblc and lblcr, above 16 dests, keep wlc's
-//! index for their misses (brought up to date at a miss, not per event) and a
-//! count of the dests below half their weight, so a cache hit needs no list
-//! scan where the kernel's `is_overloaded` walks the whole list; lblcr's set
-//! functions scan the set, as the kernel's do.
-//!
-//! `cargo bench -p lb-sched` times one connection's worth of work (pick, bind,
-//! ESTABLISHED, and the close of an older connection) against the reference
-//! model in the same run and prints the ratio, measured in paired rounds (the
-//! two sides alternate every half millisecond, so both see the same machine).
-//! One run on a shared 2-core VM (kernel scan time ÷ ours, concrete scheduler
-//! types; lblc and lblcr with connections cycling over 256 destination
-//! addresses):
-//!
-//! | scheduler, weights | n = 2 | n = 16 | n = 256 | n = 4096 | n = 65536 |
-//! |---|---|---|---|---|---|
-//! | lc, 1..=100 | 1.07× | 0.97× | 4.2× | 34× | 651× |
-//! | wlc, 1..=100 | 1.14× | 1.9× | 6.7× | 67× | 722× |
-//! | sed / nq, 1..=100 | 1.06× / 1.06× | 1.9× / 1.8× | 9.1× / 9.0× | 88× / 87× | 879× / 691× |
-//! | twos, 1..=100 | 1.08× | 1.8× | 10× | 110× | 1185× |
-//! | wrr, a few 1000s among 1..=4 | 1.21× | 1.9× | 11× | 16× | 63× |
-//! | rr / wrr, 1 in 256 not drained | 1.38× / 1.59× | 2.7× / 2.6× | 14× / 25× | 15× / 20× | 43× / 64× |
-//! | rr, none drained | 1.34× | 1.36× | 1.11× | 1.08× | 1.03× |
-//! | wrr, 1..=100 | 1.33× | 1.35× | 1.40× | 1.36× | 1.23× |
-//! | lblc / lblcr, 1..=100 | 1.29× / 1.46× | 1.6× / 1.7× | 4.5× / 2.4× | 9.0× / 11× | 82× / 307× |
-//! | lblc / lblcr, every weight 1 | 1.43× / 1.65× | 1.25× / 1.33× | 8.0× / 6.8× | 144× / 190× | 2317× / 153× |
-//!
-//! With every weight 1, every server is above its weight and the kernel's
-//! `is_overloaded` scans the list on each lblc/lblcr cache hit; with weights
-//! 1..=100 most lblc picks are misses that need wlc's index current.
-//!
-//! **What any pick could reach.** Both sides pay the same connection
-//! bookkeeping, about 6–7 ns. The bench also pairs the scan with that
-//! bookkeeping after a pick that costs nothing (the scan's own choices,
-//! replayed): the most a faster pick can gain, unless the bookkeeping itself
-//! gets cheaper than the model's counter updates. Where the kernel's own
-//! algorithm is O(1) per pick it is small: rr with every dest eligible reads
-//! 1.4–1.7× (the scan's next entry), and wrr with weights spread evenly
-//! 1.3–2.2×, 1.63× at n = 4096 (a pass at `cw` finds a dest in every
-//! `100 / (101 − cw)` entries: two checks per pick on average). At n = 2 it
-//! is 1.7–2.2× for rr, wrr, lc, wlc, sed and nq (3.0× for twos, whose scan
-//! draws two random numbers; 4.6× and 6.7× for lblc and lblcr, whose model
-//! looks the address up in its cache table). Against those bounds the
-//! figures above are 1.36× of 1.63× for wrr at n = 4096 and 1.07× of 1.85×
-//! for lc at n = 2: a scan of two entries is already the best pick there,
-//! and ours is the same scan. By cachegrind, one connection at n = 2 is 131
-//! instructions for rr against the scan's 152, 150 for wrr against 190, 159
-//! for lc against 169, 175 for wlc against 203, 172 for sed and 175 for nq
-//! against 185, 272 for twos against 287.
-//!
-//! Where the code and the heap land still moves a ratio at n = 2 by up to a
-//! third between builds and runs: on the same code, lblc with every weight 1
-//! read 0.98× in one full run and 1.31–1.37× run alone.
+//! Where the kernel scans its list per pick, the schedulers here keep an
+//! index: lc, wlc, sed and nq a tournament tree on their key (a connection
+//! event replays at most log₂ n matches, a pick reads the root), rr a bitset
+//! of the eligible dests, wrr the weights in blocks of 64 under a tree of
+//! their maxima and gcds (a pick takes the next bit of a block's mask, and
+//! a pass of at most 64 dests is kept for the passes that take the same
+//! ones), twos a Fenwick tree of the eligible weights. Up to 16 dests, lc and
+//! friends scan, as the kernel does. Every change (`add`, `remove`,
+//! `set_weight`, `edit`) costs O(log n), amortised; tables that are a pure
+//! function of the list (sh, dh, mh) are rebuilt once per burst of changes,
+//! at the next pick ([`Service::update`]). A destination costs about 60
+//! bytes of heap with rr, wrr, lc or wlc: a 40-byte record, its place in the
+//! list order and in the address index, and the scheduler's share. Neither a
+//! pick nor a connection event allocates (lblc and lblcr excepted where
+//! their cache or a set grows, as the kernel's do), and a service without
+//! thresholds pays nothing for OVERLOAD: it shares a word with the weight.
+//! `cargo bench -p lb-sched` measures all of this against the kernel's own
+//! algorithms in the same run; the figures are in the repository's
+//! `BENCHMARKS.md`, section "lb-sched".
 
 #![forbid(unsafe_code)]
 
@@ -168,7 +127,7 @@ pub mod fuzzing;
 use std::net::{IpAddr, Ipv4Addr};
 
 pub use any::AnyScheduler;
-pub use dest::{ConnState, Dest, DestConfig, DestId, Dests, MAX_WEIGHT};
+pub use dest::{Compaction, ConnState, Dest, DestConfig, DestId, Dests, MAX_WEIGHT};
 pub use dh::Dh;
 pub use fo::Fo;
 pub use hash::{hash_32, hsiphash_u32};
@@ -269,13 +228,18 @@ impl Flow {
 pub enum Change<'a> {
     /// A destination was added at the list head (the kernel's `add_dest` hook).
     Added(DestId),
-    /// A destination was unlinked (`del_dest`); the record is its last state.
-    Removed(DestId, &'a Dest),
+    /// A destination was unlinked (`del_dest`); the snapshot is its last state,
+    /// with the position it had.
+    Removed(DestId, Dest),
     /// Weight or thresholds were edited (`upd_dest`).
     Updated(DestId),
     /// The scheduler was bound to a list that may already hold dests
     /// (`init_service`, e.g. `ipvsadm -E -s NAME` on an existing service).
     Bound,
+    /// The positions were renumbered without the holes removals left (not a
+    /// kernel event: the list and its order are unchanged). A scheduler that
+    /// keeps positions maps them with [`Compaction::new_position`].
+    Compacted(&'a Compaction),
 }
 
 /// Which of the counter hooks ([`Scheduler::load_changed`],
@@ -440,7 +404,7 @@ impl<S: Scheduler> Service<S> {
 
     /// The destination behind a handle: in the list, or removed with
     /// connections left ([`Dest::in_list`] tells which).
-    pub fn dest(&self, id: DestId) -> Option<&Dest> {
+    pub fn dest(&self, id: DestId) -> Option<Dest> {
         self.dests.get(id)
     }
 
@@ -479,8 +443,11 @@ impl<S: Scheduler> Service<S> {
     /// the destination is added again.
     pub fn remove(&mut self, id: DestId) -> Result<Dest, Error> {
         let d = self.dests.remove(id)?;
-        self.sched
-            .dest_changed(&self.dests, Change::Removed(id, &d));
+        self.sched.dest_changed(&self.dests, Change::Removed(id, d));
+        if self.dests.needs_compaction() {
+            let c = self.dests.compact();
+            self.sched.dest_changed(&self.dests, Change::Compacted(&c));
+        }
         self.hooks = self.sched.hooks();
         Ok(d)
     }
@@ -502,8 +469,40 @@ impl<S: Scheduler> Service<S> {
     /// `ipvsadm -e -w`: changes only the weight.
     pub fn set_weight(&mut self, id: DestId, weight: u32) -> Result<(), Error> {
         let d = self.dests.get(id).ok_or(Error::UnknownDest)?;
-        let (u, l) = (d.u_threshold, d.l_threshold);
-        self.edit(id, weight, u, l)
+        self.edit(id, weight, d.u_threshold(), d.l_threshold())
+    }
+
+    /// Applies a burst of changes: `f` gets an [`Update`] with [`Service::add`],
+    /// [`Service::remove`], [`Service::edit`] and [`Service::set_weight`], and
+    /// no pick can come in between.
+    ///
+    /// The result is that of making the same changes one by one, as the kernel
+    /// does for each `ipvsadm` command (wrr's weight threshold and rr's
+    /// position move with every change, so the choices afterwards are the
+    /// kernel's). Each change costs O(log n) (amortised: a removal leaves a
+    /// hole, and the holes are closed up in one O(n) pass once they outnumber
+    /// the destinations). What is a pure function of the list is rebuilt once
+    /// per burst, at the next pick: sh's and dh's buckets and mh's lookup
+    /// table. Changes made before an error stay made.
+    ///
+    /// ```
+    /// use lb_sched::{DestConfig, Error, Mh, Service};
+    /// use std::net::{IpAddr, Ipv4Addr};
+    ///
+    /// let ip = |n| IpAddr::V4(Ipv4Addr::new(192, 0, 2, n));
+    /// let mut svc = Service::new(Mh::new(0));
+    /// // One table build for the 100 adds, at the first pick.
+    /// svc.update(|u| -> Result<(), Error> {
+    ///     for n in 1..=100 {
+    ///         u.add(DestConfig::new(ip(n), 80, 1))?;
+    ///     }
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// assert!(svc.pick().is_some());
+    /// ```
+    pub fn update<T>(&mut self, f: impl FnOnce(&mut Update<'_, S>) -> T) -> T {
+        f(&mut Update { svc: self })
     }
 
     /// A new connection bound to `id` (`ip_vs_bind_dest`). The kernel binds a fresh
@@ -582,6 +581,45 @@ impl<S: Scheduler> Service<S> {
     }
 }
 
+/// A burst of changes to a [`Service`]: see [`Service::update`].
+#[derive(Debug)]
+pub struct Update<'a, S> {
+    svc: &'a mut Service<S>,
+}
+
+impl<S: Scheduler> Update<'_, S> {
+    /// [`Service::add`].
+    pub fn add(&mut self, cfg: DestConfig) -> Result<DestId, Error> {
+        self.svc.add(cfg)
+    }
+    /// [`Service::remove`].
+    pub fn remove(&mut self, id: DestId) -> Result<Dest, Error> {
+        self.svc.remove(id)
+    }
+    /// [`Service::edit`].
+    pub fn edit(
+        &mut self,
+        id: DestId,
+        weight: u32,
+        u_threshold: u32,
+        l_threshold: u32,
+    ) -> Result<(), Error> {
+        self.svc.edit(id, weight, u_threshold, l_threshold)
+    }
+    /// [`Service::set_weight`].
+    pub fn set_weight(&mut self, id: DestId, weight: u32) -> Result<(), Error> {
+        self.svc.set_weight(id, weight)
+    }
+    /// The destinations so far.
+    pub fn dests(&self) -> &Dests {
+        &self.svc.dests
+    }
+    /// [`Service::find`].
+    pub fn find(&self, addr: IpAddr, port: u16) -> Option<DestId> {
+        self.svc.find(addr, port)
+    }
+}
+
 /// Greatest common divisor (`lib/math/gcd.c`).
 pub(crate) fn gcd(mut a: u32, mut b: u32) -> u32 {
     while b != 0 {
@@ -591,3 +629,8 @@ pub(crate) fn gcd(mut a: u32, mut b: u32) -> u32 {
     }
     a
 }
+
+/// The crate's README, whose example is compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

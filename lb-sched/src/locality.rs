@@ -12,10 +12,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::dest::Record;
 use crate::hash::{fold, hash_32};
 use crate::keyed::Keyed;
 use crate::wlc::WlcRule;
-use crate::{Change, Dest, DestId, Dests, Hooks};
+use crate::{Change, DestId, Dests, Hooks};
 
 /// The default `lblc_expiration` / `lblcr_expiration` (`DEFAULT_EXPIRATION`,
 /// 24 hours), in milliseconds, the unit of [`Clock`].
@@ -166,6 +167,13 @@ impl Locality {
 
     pub(crate) fn dest_changed(&mut self, dests: &Dests, change: Change<'_>) {
         self.refresh(dests);
+        // Room for every slot, so that connection events allocate nothing.
+        let slots = dests.slot_count();
+        if self.is_stale.len() < slots {
+            self.is_stale.resize(slots, false);
+            self.stale.reserve(slots - self.stale.len());
+            self.under.by_slot.resize(slots, false);
+        }
         let was_indexed = self.wlc.indexed();
         if let Change::Bound = change {
             // init_service: a new table and a new timer.
@@ -176,6 +184,8 @@ impl Locality {
                 self.wlc.removed(dests, id);
                 self.under.removed(id);
             }
+            // Neither index holds positions.
+            Change::Compacted(_) => {}
             Change::Bound => {
                 self.wlc.rebuild(dests);
                 self.under.rebuild(dests);
@@ -195,10 +205,10 @@ impl Locality {
     pub(crate) fn load_changed(&mut self, dests: &Dests, id: DestId) {
         self.under.update(dests, id);
         let slot = id.index();
-        if slot >= self.is_stale.len() {
-            self.is_stale.resize(slot + 1, false);
-        }
-        if !std::mem::replace(&mut self.is_stale[slot], true) {
+        // Every slot has a flag (see `dest_changed`).
+        if let Some(flag) = self.is_stale.get_mut(slot)
+            && !std::mem::replace(flag, true)
+        {
             self.stale.push(slot as u32);
         }
     }
@@ -216,8 +226,8 @@ impl Locality {
 
     /// `is_overloaded(dest, svc)`: more active connections than weight while
     /// some dest in the list has fewer than half its weight.
-    pub(crate) fn is_overloaded(&self, dests: &Dests, d: &Dest) -> bool {
-        d.active > d.weight
+    pub(crate) fn is_overloaded(&self, dests: &Dests, d: &Record) -> bool {
+        d.active > d.weight()
             && if self.wlc.indexed() {
                 self.under.count > 0
             } else {
@@ -226,10 +236,10 @@ impl Locality {
     }
 
     /// The wlc choice over the whole list, for a miss or an unusable entry.
-    pub(crate) fn wlc_pick<'d>(&mut self, dests: &'d Dests) -> Option<(DestId, &'d Dest)> {
+    pub(crate) fn wlc_pick<'d>(&mut self, dests: &'d Dests) -> Option<(DestId, &'d Record)> {
         self.refresh(dests);
         let id = self.wlc.first(dests)?;
-        dests.get(id).map(|d| (id, d))
+        dests.record(id).map(|d| (id, d))
     }
 }
 
@@ -415,8 +425,8 @@ struct Underloaded {
 }
 
 impl Underloaded {
-    fn holds(d: &Dest) -> bool {
-        d.in_list && (d.active as u64) * 2 < d.weight as u64
+    fn holds(d: &Record) -> bool {
+        d.in_list() && u64::from(d.active) * 2 < u64::from(d.weight())
     }
 
     fn set(&mut self, slot: usize, v: bool) {
@@ -433,7 +443,7 @@ impl Underloaded {
 
     /// Recomputes one dest (after a connection event or a change).
     fn update(&mut self, dests: &Dests, id: DestId) {
-        let v = dests.get(id).is_some_and(Self::holds);
+        let v = dests.record(id).is_some_and(Self::holds);
         self.set(id.index(), v);
     }
 
@@ -446,7 +456,7 @@ impl Underloaded {
     fn rebuild(&mut self, dests: &Dests) {
         self.by_slot.clear();
         self.count = 0;
-        for (id, d) in dests.iter() {
+        for (id, d) in dests.records() {
             self.set(id.index(), Self::holds(d));
         }
     }
@@ -461,9 +471,9 @@ pub(crate) struct Cached {
 }
 
 impl Cached {
-    pub(crate) fn of(id: DestId, d: &Dest) -> Self {
+    pub(crate) fn of(id: DestId, d: &Record) -> Self {
         Cached {
-            key: (d.addr, d.port),
+            key: (d.addr(), d.port()),
             id,
         }
     }
@@ -472,13 +482,13 @@ impl Cached {
     /// removed and kept for its connections, or `None` once freed (the kernel's
     /// trashed dest then has no connections and no OVERLOAD). Follows a re-add
     /// that gave the address a new handle.
-    pub(crate) fn resolve<'d>(&mut self, dests: &'d Dests) -> Option<(DestId, &'d Dest)> {
-        if let Some(d) = dests.get(self.id) {
+    pub(crate) fn resolve<'d>(&mut self, dests: &'d Dests) -> Option<(DestId, &'d Record)> {
+        if let Some(d) = dests.record(self.id) {
             return Some((self.id, d));
         }
         let id = dests.find(self.key.0, self.key.1)?;
         self.id = id;
-        dests.get(id).map(|d| (id, d))
+        dests.record(id).map(|d| (id, d))
     }
 }
 

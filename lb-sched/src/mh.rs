@@ -15,7 +15,9 @@
 //! table depends only on the configuration, directors with the same configuration
 //! agree on every client without sharing state: here, too.
 
+use crate::dest::Record;
 use crate::hash::{fold, hsiphash_u32};
+use crate::sh::{EMPTY, available};
 use crate::{Change, DestId, Dests, Error, Flow, Scheduler, gcd};
 
 /// `IP_VS_SVC_F_SCHED_MH_FALLBACK` (`IP_VS_SVC_F_SCHED1`, `-b mh-fallback`).
@@ -40,13 +42,22 @@ pub(crate) fn mh_hashkey(addr: u32, port: u16, key: [u64; 2], offset: u32) -> u3
 }
 
 /// Maglev hashing (`ipvsadm -s mh`).
+///
+/// The table is a pure function of the list, so a change only marks it
+/// stale; it is rebuilt once, at the next pick (once per burst of changes).
 #[derive(Clone, Debug)]
 pub struct Mh {
     fallback: bool,
     port: bool,
     size: u32,
     tab_bits: u32,
-    lookup: Vec<Option<DestId>>,
+    /// The slot of each entry's dest ([`EMPTY`]: none), 4 bytes an entry.
+    lookup: Vec<u32>,
+    /// The permutations of the last rebuild, kept (with room for every dest)
+    /// so that the rebuild at a pick allocates nothing.
+    setup: Vec<Setup>,
+    /// The list changed since the table was built.
+    stale: bool,
 }
 
 impl Default for Mh {
@@ -55,11 +66,13 @@ impl Default for Mh {
     }
 }
 
-/// Per-dest permutation state (`struct ip_vs_mh_dest_setup`).
+/// Per-dest permutation state (`struct ip_vs_mh_dest_setup`) and the dest's slot.
+#[derive(Clone, Debug)]
 struct Setup {
     skip: u32,
     perm: u32,
     turns: u32,
+    slot: u32,
 }
 
 /// `fls()`: 1-based index of the most significant set bit, 0 for 0.
@@ -83,59 +96,58 @@ impl Mh {
             port: flags & MH_PORT != 0,
             size,
             tab_bits: index / 2,
-            lookup: vec![None; size as usize],
+            lookup: vec![EMPTY; size as usize],
+            setup: Vec::new(),
+            stale: true,
         })
     }
 
-    /// The lookup table (`s->lookup`), for tests and diagnostics.
-    pub fn table(&self) -> &[Option<DestId>] {
-        &self.lookup
+    /// The table size M.
+    pub fn size(&self) -> u32 {
+        self.size
     }
 
     /// `ip_vs_mh_reassign` with `ip_vs_mh_gcd_weight` / `ip_vs_mh_shift_weight`.
+    #[cold]
+    #[inline(never)]
     fn reassign(&mut self, dests: &Dests) {
+        self.stale = false;
         let m = self.size;
+        let last_weight = |(id, d): (DestId, &Record)| dests.last_weight(id.slot(), d);
         let mut g = 0u32;
         let mut maxw = 0u32;
-        for (_, d) in dests.iter() {
-            if d.last_weight > 0 {
-                g = if g > 0 {
-                    gcd(d.last_weight, g)
-                } else {
-                    d.last_weight
-                };
+        for lw in dests.records().map(last_weight) {
+            if lw > 0 {
+                g = if g > 0 { gcd(lw, g) } else { lw };
             }
-            maxw = maxw.max(d.last_weight);
+            maxw = maxw.max(lw);
         }
+        self.lookup.fill(EMPTY);
         if g < 1 {
             // ip_vs_mh_populate with gcd < 1: ip_vs_mh_reset empties the table.
-            self.lookup.fill(None);
             return;
         }
         let rshift = (fls(maxw / g) as i32 - self.tab_bits as i32).max(0) as u32;
-        let list: Vec<DestId> = dests.iter().map(|(id, _)| id).collect();
-        let mut setup: Vec<Setup> = dests
-            .iter()
-            .map(|(_, d)| {
-                let a = fold(d.addr);
-                let offset = mh_hashkey(a, d.port, HASH1_KEY, 0) % m;
-                let skip = mh_hashkey(a, d.port, HASH2_KEY, 0) % (m - 1) + 1;
-                let lw = d.last_weight;
-                let t = (lw / g) >> rshift;
-                let turns = if t != 0 { t } else { u32::from(lw != 0) };
-                Setup {
-                    skip,
-                    perm: offset,
-                    turns,
-                }
-            })
-            .collect();
-        // ip_vs_mh_populate
-        let mut taken = vec![false; m as usize];
+        self.setup.clear();
+        self.setup.extend(dests.records().map(|(id, d)| {
+            let a = fold(d.addr());
+            let offset = mh_hashkey(a, d.port(), HASH1_KEY, 0) % m;
+            let skip = mh_hashkey(a, d.port(), HASH2_KEY, 0) % (m - 1) + 1;
+            let lw = last_weight((id, d));
+            let t = (lw / g) >> rshift;
+            let turns = if t != 0 { t } else { u32::from(lw != 0) };
+            Setup {
+                skip,
+                perm: offset,
+                turns,
+                slot: id.slot(),
+            }
+        }));
+        // ip_vs_mh_populate; an entry is taken once it holds a slot.
         let mut n = 0u32;
         let mut dt_count = 0u32;
         'fill: while n < m {
-            for (i, ds) in setup.iter_mut().enumerate() {
+            for ds in self.setup.iter_mut() {
                 // The kernel's inner walk advances to the next dest only after
                 // `turns` claims, so a dest may claim several slots in a row.
                 if ds.turns < 1 {
@@ -143,15 +155,14 @@ impl Mh {
                 }
                 loop {
                     let mut c = ds.perm;
-                    while taken[c as usize] {
+                    while self.lookup[c as usize] != EMPTY {
                         ds.perm += ds.skip;
                         if ds.perm >= m {
                             ds.perm -= m;
                         }
                         c = ds.perm;
                     }
-                    taken[c as usize] = true;
-                    self.lookup[c as usize] = Some(list[i]);
+                    self.lookup[c as usize] = ds.slot;
                     n += 1;
                     if n == m {
                         break 'fill;
@@ -169,11 +180,8 @@ impl Mh {
     fn get(&self, dests: &Dests, idx: u32) -> Result<DestId, bool> {
         // Ok(available dest), Err(true) = unavailable dest, Err(false) = empty slot.
         match self.lookup[idx as usize] {
-            None => Err(false),
-            Some(id) => match dests.get(id) {
-                Some(d) if d.weight > 0 && !d.overloaded => Ok(id),
-                _ => Err(true),
-            },
+            EMPTY => Err(false),
+            slot => available(dests, slot).ok_or(true),
         }
     }
 }
@@ -190,8 +198,15 @@ impl Scheduler for Mh {
         Ok(())
     }
 
-    fn dest_changed(&mut self, dests: &Dests, _change: Change<'_>) {
-        self.reassign(dests);
+    fn dest_changed(&mut self, dests: &Dests, change: Change<'_>) {
+        // Positions are not what the table holds: a compaction changes nothing.
+        if matches!(change, Change::Compacted(_)) {
+            return;
+        }
+        self.stale = true;
+        // Room for every dest's permutation now, at the change, not at the pick.
+        self.setup
+            .reserve(dests.len().saturating_sub(self.setup.len()));
     }
 
     fn hooks(&self) -> crate::Hooks {
@@ -200,6 +215,9 @@ impl Scheduler for Mh {
     }
 
     fn schedule(&mut self, dests: &Dests, flow: &Flow) -> Option<DestId> {
+        if self.stale {
+            self.reassign(dests);
+        }
         let m = self.size;
         let addr = fold(flow.src);
         let port = if self.port { flow.src_port } else { 0 };

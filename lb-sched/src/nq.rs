@@ -7,7 +7,7 @@
 //! sed rule applies: least `(activeconns + 1) / weight`, ties keep the earlier dest.
 //! One ordered index on one key, see `NqRule`.
 
-use crate::Dest;
+use crate::dest::Record;
 use crate::keyed::{Keyed, Ratio, Rule, keyed_scheduler};
 
 /// One key for both of the kernel's cases: the sed ratio
@@ -19,14 +19,14 @@ use crate::keyed::{Keyed, Ratio, Rule, keyed_scheduler};
 struct NqRule;
 impl Rule for NqRule {
     type Key = Ratio;
-    fn key(d: &Dest) -> Option<Ratio> {
-        if d.overloaded || d.weight == 0 {
+    fn key(d: &Record) -> Option<Ratio> {
+        if !d.usable() {
             return None;
         }
         let busy = d.active != 0;
         Some(Ratio {
-            num: if busy { d.active as u64 + 1 } else { 0 },
-            den: d.weight as u64,
+            num: if busy { u64::from(d.active) + 1 } else { 0 },
+            den: u64::from(d.weight()),
         })
     }
 }

@@ -7,15 +7,15 @@
 
 use std::cmp::Reverse;
 
-use crate::Dest;
+use crate::dest::Record;
 use crate::keyed::{Keyed, Rule, keyed_scheduler};
 
 #[derive(Clone, Debug, Default)]
 struct OvfRule;
 impl Rule for OvfRule {
     type Key = Reverse<u32>;
-    fn key(d: &Dest) -> Option<Reverse<u32>> {
-        (!d.overloaded && d.weight > 0 && d.active <= d.weight).then_some(Reverse(d.weight))
+    fn key(d: &Record) -> Option<Reverse<u32>> {
+        (d.usable() && d.active <= d.weight()).then_some(Reverse(d.weight()))
     }
 }
 

@@ -8,28 +8,32 @@
 //! dest is removed, the pointer moves to its predecessor (`ip_vs_rr_del_dest`), so
 //! the next pick is the dest that followed the removed one.
 //!
-//! Here the pointer is the saved dest's rank (its index in insertion order; list
-//! order is descending rank, so "the entries after it" are the lower ranks), and
-//! the eligible dests are a `HierBits` over ranks. A pick is "the highest
-//! eligible rank below the saved one, else the highest eligible rank": one or two
-//! word operations per bitset level, O(1) for any number of ineligible dests in
-//! between (weight 0, OVERLOAD), where the kernel walks past each of them.
+//! Here the pointer is the saved dest's position (list order is descending
+//! position, so "the entries after it" are the lower positions), and the
+//! eligible dests are a `HierBits` over positions. A pick is "the highest
+//! eligible position below the saved one, else the highest eligible
+//! position": one or two word operations per bitset level, O(1) for any
+//! number of ineligible dests in between (weight 0, OVERLOAD), where the
+//! kernel walks past each of them.
+//!
+//! When the saved dest is removed, the pointer keeps its position, now a
+//! hole: the dests below it are those after the kernel's new pointer (its
+//! predecessor), and a scan that wraps from the head reaches the predecessor
+//! last, as the kernel's does. Every change is O(1) (O(n) when the bitset
+//! doubles, or when the positions are renumbered).
 
 use crate::bits::HierBits;
+use crate::dest::Record;
 use crate::{Change, DestId, Dests, Flow, Hooks, Scheduler};
 
 /// Round robin (`ipvsadm -s rr`).
 #[derive(Clone, Debug, Default)]
 pub struct Rr {
-    /// Rank of the saved dest; `None` = the list head. Kept exact across
-    /// removals (ranks above a removed dest shift down by one).
-    pos: Option<usize>,
-    /// Bit `r` set ⇔ the dest at rank `r` has weight > 0 and is not OVERLOAD.
-    /// Valid unless `stale`.
+    /// Position of the saved dest, or the hole a removed saved dest left;
+    /// `None` = the list head.
+    pos: Option<u32>,
+    /// Bit `p` set ⇔ the dest at position `p` has weight > 0 and is not OVERLOAD.
     eligible: HierBits,
-    /// `eligible` must be rebuilt before the next pick (after a removal shifted
-    /// ranks, or a bind to a list never seen).
-    stale: bool,
 }
 
 impl Rr {
@@ -38,40 +42,23 @@ impl Rr {
         Rr::default()
     }
 
+    /// Indexes every dest, in a bitset with room for twice the positions.
     fn rebuild(&mut self, dests: &Dests) {
-        let n = dests.len();
-        if self.eligible.capacity() < n {
-            self.eligible = HierBits::new(n.next_power_of_two().max(64));
-        } else {
-            self.eligible.clear_all();
-        }
-        for r in 0..n {
-            if Self::is_eligible(dests.at_rank(r).1) {
-                self.eligible.set(r);
+        let n = dests.positions();
+        self.eligible = HierBits::new(n.next_power_of_two().max(64));
+        for (_, d) in dests.records() {
+            if d.usable() {
+                self.eligible.set(d.pos as usize);
             }
         }
-        self.stale = false;
-    }
-
-    #[inline]
-    fn is_eligible(d: &crate::Dest) -> bool {
-        !d.overloaded && d.weight > 0
     }
 
     /// Re-reads one dest's eligibility into the bitset.
-    fn refresh(&mut self, dests: &Dests, id: DestId) {
-        if self.stale {
-            return;
-        }
-        let Some(d) = dests.get(id) else { return };
-        let r = d.rank as usize;
-        if r >= self.eligible.capacity() {
-            // Grown past the bitset: rebuild (doubling) at the next pick.
-            self.stale = true;
-        } else if Self::is_eligible(d) {
-            self.eligible.set(r);
+    fn refresh(&mut self, d: &Record) {
+        if d.in_list() && d.usable() {
+            self.eligible.set(d.pos as usize);
         } else {
-            self.eligible.clear(r);
+            self.eligible.clear(d.pos as usize);
         }
     }
 }
@@ -86,23 +73,30 @@ impl Scheduler for Rr {
             Change::Bound => {
                 // ip_vs_rr_init_svc
                 self.pos = None;
-                self.stale = true;
+                self.rebuild(dests);
             }
-            // A new dest takes the highest rank: no rank moves, the position stays.
-            Change::Added(id) | Change::Updated(id) => self.refresh(dests, id),
+            // A new dest takes the highest position: the pointer stays.
+            Change::Added(_) if dests.positions() > self.eligible.capacity() => {
+                self.rebuild(dests);
+            }
+            Change::Added(id) | Change::Updated(id) => {
+                if let Some(d) = dests.record(id) {
+                    self.refresh(d);
+                }
+            }
             Change::Removed(_, d) => {
-                let r = d.rank as usize;
-                // ip_vs_rr_del_dest: if the saved dest is removed, the position
-                // moves to its predecessor in list order, the next higher rank,
-                // which now sits at rank `r`; if it was the head entry, to the
-                // head. Removing another dest moves no pointer, but a lower rank
-                // shifts the saved dest's rank down by one.
-                self.pos = match self.pos {
-                    Some(p) if p == r => (r < dests.len()).then_some(r),
-                    Some(p) if p > r => Some(p - 1),
-                    p => p,
-                };
-                self.stale = true;
+                self.eligible.clear(d.position() as usize);
+                // ip_vs_rr_del_dest: the pointer of a removed saved dest moves
+                // to its predecessor; of the list head, to the head. Here it
+                // stays on the hole (see the module docs), unless nothing is
+                // left above it: then it is the head.
+                if self.pos.is_some_and(|p| p as usize >= dests.positions()) {
+                    self.pos = None;
+                }
+            }
+            Change::Compacted(c) => {
+                self.pos = self.pos.map(|p| c.new_position(p));
+                self.rebuild(dests);
             }
         }
     }
@@ -113,29 +107,25 @@ impl Scheduler for Rr {
     }
 
     fn overload_changed(&mut self, dests: &Dests, id: DestId) {
-        self.refresh(dests, id);
+        if let Some(d) = dests.record(id) {
+            self.refresh(d);
+        }
     }
 
     // Always inlined: a call would cost as much as the pick at small n.
     #[inline(always)]
     fn schedule(&mut self, dests: &Dests, _flow: &Flow) -> Option<DestId> {
-        if self.stale {
-            self.rebuild(dests);
-        }
-        // The entries after the position are the ranks below it, the nearest
-        // first; then the scan wraps to the head (the highest rank) and ends at
-        // the saved entry itself, examined last.
-        let start = self.pos.unwrap_or(usize::MAX);
+        // The entries after the position are the positions below it, the
+        // nearest first; then the scan wraps to the head (the highest
+        // position) and ends at the saved entry itself, examined last.
+        let start = self.pos.map_or(usize::MAX, |p| p as usize);
         let hit = self
             .eligible
             .prev_below(start)
             .or_else(|| self.eligible.prev_below(usize::MAX))?;
-        let Some(id) = dests.id_at_rank(hit) else {
-            // Unreachable while the bitset invariant holds; never panic.
-            self.stale = true;
-            return None;
-        };
-        self.pos = Some(hit);
+        // Always Some while the bitset holds only positions of dests.
+        let id = dests.id_at(hit)?;
+        self.pos = Some(hit as u32);
         Some(id)
     }
 }

@@ -5,17 +5,17 @@
 //! The wlc rule with overhead `activeconns + 1` (`ip_vs_sed_dest_overhead`):
 //! inactive connections are ignored. Ties keep the earlier dest.
 
-use crate::Dest;
+use crate::dest::Record;
 use crate::keyed::{Keyed, Ratio, Rule, keyed_scheduler};
 
 #[derive(Clone, Debug, Default)]
 struct SedRule;
 impl Rule for SedRule {
     type Key = Ratio;
-    fn key(d: &Dest) -> Option<Ratio> {
-        (!d.overloaded && d.weight > 0).then(|| Ratio {
-            num: d.active as u64 + 1,
-            den: d.weight as u64,
+    fn key(d: &Record) -> Option<Ratio> {
+        d.usable().then(|| Ratio {
+            num: u64::from(d.active) + 1,
+            den: u64::from(d.weight()),
         })
     }
 }

@@ -24,12 +24,21 @@ pub const SH_FALLBACK: u32 = 0x0008;
 pub const SH_PORT: u32 = 0x0010;
 
 /// Source hashing (`ipvsadm -s sh`).
+///
+/// The buckets are a pure function of the list, so a change only marks them
+/// stale; they are refilled once, at the next pick (once per burst of changes).
 #[derive(Clone, Debug)]
 pub struct Sh {
     fallback: bool,
     port: bool,
-    buckets: Box<[Option<DestId>; SH_TAB_SIZE]>,
+    /// The slot of each bucket's dest ([`EMPTY`]: none).
+    buckets: Box<[u32; SH_TAB_SIZE]>,
+    /// The list changed since the buckets were filled.
+    stale: bool,
 }
+
+/// A bucket with no dest (an empty list).
+pub(crate) const EMPTY: u32 = u32::MAX;
 
 impl Default for Sh {
     fn default() -> Self {
@@ -49,18 +58,47 @@ impl Sh {
         Sh {
             fallback: flags & SH_FALLBACK != 0,
             port: flags & SH_PORT != 0,
-            buckets: Box::new([None; SH_TAB_SIZE]),
+            buckets: Box::new([EMPTY; SH_TAB_SIZE]),
+            stale: true,
         }
     }
 
-    /// The bucket table (`s->buckets`), for tests and diagnostics.
-    pub fn buckets(&self) -> &[Option<DestId>] {
-        &self.buckets[..]
+    /// `ip_vs_sh_reassign`, if the list changed since the last time.
+    #[inline]
+    fn fill(&mut self, dests: &Dests) {
+        if self.stale {
+            self.reassign(dests);
+        }
+    }
+
+    /// `ip_vs_sh_reassign`: walking the list cyclically, each dest takes
+    /// `weight` consecutive buckets (at least one).
+    #[cold]
+    #[inline(never)]
+    fn reassign(&mut self, dests: &Dests) {
+        self.stale = false;
+        let mut list = dests.records().cycle();
+        let Some(mut d) = list.next() else {
+            self.buckets.fill(EMPTY);
+            return;
+        };
+        let mut d_count = 0u32;
+        for b in self.buckets.iter_mut() {
+            *b = d.0.slot();
+            d_count += 1;
+            if d_count >= d.1.weight() {
+                d = list.next().unwrap_or(d);
+                d_count = 0;
+            }
+        }
     }
 }
 
-fn available(dests: &Dests, id: DestId) -> bool {
-    dests.get(id).is_some_and(|d| d.weight > 0 && !d.overloaded)
+/// The dest of a bucket if it may be chosen (weight > 0, not OVERLOAD).
+#[inline]
+pub(crate) fn available(dests: &Dests, slot: u32) -> Option<DestId> {
+    let (id, d) = dests.at_slot(slot)?;
+    d.usable().then_some(id)
 }
 
 impl Scheduler for Sh {
@@ -68,23 +106,10 @@ impl Scheduler for Sh {
         "sh"
     }
 
-    fn dest_changed(&mut self, dests: &Dests, _change: Change<'_>) {
-        // ip_vs_sh_reassign
-        let list: Vec<_> = dests.iter().map(|(id, d)| (id, d.weight)).collect();
-        if list.is_empty() {
-            self.buckets.fill(None);
-            return;
-        }
-        let mut p = 0;
-        let mut d_count = 0u32;
-        for b in self.buckets.iter_mut() {
-            let (id, w) = list[p];
-            *b = Some(id);
-            d_count += 1;
-            if d_count >= w {
-                p = (p + 1) % list.len();
-                d_count = 0;
-            }
+    fn dest_changed(&mut self, _dests: &Dests, change: Change<'_>) {
+        // Positions are not what the buckets hold: a compaction changes nothing.
+        if !matches!(change, Change::Compacted(_)) {
+            self.stale = true;
         }
     }
 
@@ -94,22 +119,28 @@ impl Scheduler for Sh {
     }
 
     fn schedule(&mut self, dests: &Dests, flow: &Flow) -> Option<DestId> {
+        self.fill(dests);
         let addr = fold(flow.src);
         let port = if self.port { flow.src_port } else { 0 };
         let ihash = sh_hashkey(addr, port, 0);
-        let dest = self.buckets[ihash]?;
-        if available(dests, dest) {
-            return Some(dest);
+        let dest = self.buckets[ihash];
+        if dest == EMPTY {
+            return None;
+        }
+        if let Some(id) = available(dests, dest) {
+            return Some(id);
         }
         if !self.fallback {
             return None;
         }
         for offset in 0..SH_TAB_SIZE {
             let roffset = ((offset + ihash) % SH_TAB_SIZE) as u32;
-            let hash = sh_hashkey(addr, port, roffset);
-            let dest = self.buckets[hash]?;
-            if available(dests, dest) {
-                return Some(dest);
+            let dest = self.buckets[sh_hashkey(addr, port, roffset)];
+            if dest == EMPTY {
+                return None;
+            }
+            if let Some(id) = available(dests, dest) {
+                return Some(id);
             }
         }
         None

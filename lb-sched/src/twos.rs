@@ -13,7 +13,8 @@
 //! The random numbers come from a caller-provided [`RandomSource`], so a pick is
 //! reproducible: the same draws give the kernel's choice.
 
-use crate::{Change, Dest, DestId, Dests, Flow, Scheduler};
+use crate::dest::Record;
+use crate::{Change, DestId, Dests, Flow, Scheduler};
 
 /// Where twos gets its random numbers (the kernel's `get_random_u32_below`).
 pub trait RandomSource {
@@ -31,10 +32,9 @@ impl<F: FnMut(u32) -> u32> RandomSource for F {
 ///
 /// The kernel walks the list twice per pick (once for the total weight, once
 /// to find the two choices). Here the eligible weights sit in a Fenwick tree
-/// over ranks, so the total is kept and each choice is one O(log n) descent;
-/// the connection counters are read only for the two choices. The tree is
-/// rebuilt at the first pick after a destination change, and updated in place
-/// when OVERLOAD flips.
+/// over positions, so the total is kept and each choice is one O(log n)
+/// descent; the connection counters are read only for the two choices. Every
+/// change and OVERLOAD flip updates the tree in O(log n).
 #[derive(Clone, Debug)]
 pub struct Twos<R> {
     rng: R,
@@ -52,23 +52,19 @@ impl<R: RandomSource> Twos<R> {
 }
 
 /// The weights of the eligible dests (not OVERLOAD, weight > 0; 0 for the
-/// others) by rank, as a Fenwick tree: prefix sums and "first rank whose
-/// prefix reaches x" in O(log n).
+/// others and for holes) by position, as a Fenwick tree: prefix sums and
+/// "first position whose prefix reaches x" in O(log n), 8 bytes a position.
 #[derive(Clone, Debug, Default)]
 struct WeightTree {
-    /// `tree[i]` (1-based) = sum of `weight[i - lowbit(i) .. i]`.
+    /// `tree[i]` (1-based) = sum of the weights at positions `i - lowbit(i) .. i`.
     tree: Vec<u64>,
-    /// The weight of each rank as counted in `tree`.
-    weight: Vec<u64>,
     total: u64,
-    /// Must be rebuilt before the next pick (the list changed).
-    stale: bool,
 }
 
 impl WeightTree {
-    fn eligible_weight(d: &crate::Dest) -> u64 {
-        if !d.overloaded && d.weight > 0 {
-            u64::from(d.weight)
+    fn eligible_weight(d: &Record) -> u64 {
+        if d.in_list() && d.usable() {
+            u64::from(d.weight())
         } else {
             0
         }
@@ -76,40 +72,63 @@ impl WeightTree {
 
     /// O(n): every node once, each adding itself to its parent.
     fn rebuild(&mut self, dests: &Dests) {
-        let n = dests.len();
-        self.weight.clear();
-        self.weight
-            .extend((0..n).map(|r| Self::eligible_weight(dests.at_rank(r).1)));
+        let n = dests.positions();
         self.tree.clear();
         self.tree.resize(n + 1, 0);
+        for (_, d) in dests.records() {
+            self.tree[d.pos as usize + 1] = Self::eligible_weight(d);
+        }
         for i in 1..=n {
-            self.tree[i] += self.weight[i - 1];
             let parent = i + (i & i.wrapping_neg());
             if parent <= n {
                 self.tree[parent] += self.tree[i];
             }
         }
-        self.total = self.weight.iter().sum();
-        self.stale = false;
+        self.total = self.prefix(n);
     }
 
-    /// Sets the weight of `rank`.
-    fn set(&mut self, rank: usize, w: u64) {
-        let Some(old) = self.weight.get_mut(rank) else {
-            self.stale = true;
+    /// The sum of the weights at positions `0..p`.
+    fn prefix(&self, mut p: usize) -> u64 {
+        let mut sum = 0;
+        while p > 0 {
+            sum += self.tree.get(p).copied().unwrap_or(0);
+            p &= p - 1;
+        }
+        sum
+    }
+
+    /// Positions up to `n`: a new position's node sums its own weight (0)
+    /// and the nodes of the range it covers.
+    fn grow(&mut self, n: usize) {
+        while self.tree.len() <= n {
+            let i = self.tree.len();
+            let low = i & i.wrapping_neg();
+            let mut sum = 0;
+            let mut j = i - 1;
+            while j > i - low {
+                sum += self.tree[j];
+                j &= j - 1;
+            }
+            self.tree.push(sum);
+        }
+    }
+
+    /// Sets the weight at position `p` to `w`.
+    fn set(&mut self, p: usize, w: u64) {
+        let old = self.prefix(p + 1) - self.prefix(p);
+        if old == w {
             return;
-        };
-        let (old, new) = (std::mem::replace(old, w), w);
-        self.total = self.total - old + new;
-        let mut i = rank + 1;
+        }
+        self.total = self.total - old + w;
+        let mut i = p + 1;
         while let Some(node) = self.tree.get_mut(i) {
-            *node = *node - old + new;
+            *node = *node - old + w;
             i += i & i.wrapping_neg();
         }
     }
 
-    /// The smallest rank whose prefix sum (ranks `0..=rank`) is at least `x`
-    /// (1 ≤ `x` ≤ `total`).
+    /// The smallest position whose prefix sum (positions `0..=p`) is at least
+    /// `x` (1 ≤ `x` ≤ `total`).
     fn lower_bound(&self, x: u64) -> Option<usize> {
         let n = self.tree.len().checked_sub(1)?;
         let (mut pos, mut rest) = (0usize, x);
@@ -127,12 +146,13 @@ impl WeightTree {
     }
 
     /// The dest the kernel's walk stops at for draw `r` (0 ≤ `r` ≤ total):
-    /// the first eligible dest in list order (descending rank) whose weights
-    /// from the list head on add up to at least `r` (`rweight -= weight;
-    /// rweight <= 0`). `r` = 0 stops at the first eligible dest, as `r` = 1.
+    /// the first eligible dest in list order (descending position) whose
+    /// weights from the list head on add up to at least `r` (`rweight -=
+    /// weight; rweight <= 0`). `r` = 0 stops at the first eligible dest, as
+    /// `r` = 1.
     fn choice(&self, r: u64) -> Option<usize> {
         let r = r.clamp(1, self.total);
-        // The weights from rank k up to the top reach r exactly when the
+        // The weights from position k up to the top reach r exactly when the
         // prefix below k is at most total − r: the largest such k is the
         // smallest k whose prefix reaches total − r + 1.
         self.lower_bound(self.total - r + 1)
@@ -144,8 +164,20 @@ impl<R: RandomSource> Scheduler for Twos<R> {
         "twos"
     }
 
-    fn dest_changed(&mut self, _dests: &Dests, _change: Change<'_>) {
-        self.weights.stale = true;
+    fn dest_changed(&mut self, dests: &Dests, change: Change<'_>) {
+        let w = &mut self.weights;
+        match change {
+            Change::Bound | Change::Compacted(_) => w.rebuild(dests),
+            Change::Added(id) | Change::Updated(id) => {
+                if let Some(d) = dests.record(id) {
+                    w.grow(d.pos as usize + 1);
+                    w.set(d.pos as usize, WeightTree::eligible_weight(d));
+                }
+            }
+            // Positions popped past the list head keep their nodes, which
+            // sum zeros from there on: a valid tree of a longer list.
+            Change::Removed(_, d) => w.set(d.position() as usize, 0),
+        }
     }
 
     fn hooks(&self) -> crate::Hooks {
@@ -154,14 +186,9 @@ impl<R: RandomSource> Scheduler for Twos<R> {
     }
 
     fn overload_changed(&mut self, dests: &Dests, id: DestId) {
-        if self.weights.stale {
-            return;
-        }
-        match dests.get(id) {
-            Some(d) => self
-                .weights
-                .set(d.rank as usize, WeightTree::eligible_weight(d)),
-            None => self.weights.stale = true,
+        if let Some(d) = dests.record(id) {
+            self.weights
+                .set(d.pos as usize, WeightTree::eligible_weight(d));
         }
     }
 
@@ -169,12 +196,9 @@ impl<R: RandomSource> Scheduler for Twos<R> {
         if dests.len() <= SMALL {
             return self.schedule_by_walks(dests);
         }
-        if self.weights.stale || self.weights.weight.len() != dests.len() {
-            self.weights.rebuild(dests);
-        }
         let (r1, r2) = self.draws(self.weights.total)?;
-        let c1 = dests.get_at_rank(self.weights.choice(r1)?)?;
-        let c2 = dests.get_at_rank(self.weights.choice(r2)?)?;
+        let c1 = dests.at(self.weights.choice(r1)?)?;
+        let c2 = dests.at(self.weights.choice(r2)?)?;
         Some(Self::better(c1, c2))
     }
 }
@@ -197,15 +221,15 @@ impl<R: RandomSource> Twos<R> {
 
     /// The kernel's pick for small lists: the total, then a walk per draw.
     fn schedule_by_walks(&mut self, dests: &Dests) -> Option<DestId> {
-        let eligible = || dests.iter().filter(|(_, d)| !d.overloaded && d.weight > 0);
-        let total = eligible().map(|(_, d)| u64::from(d.weight)).sum();
+        let eligible = || dests.records().filter(|(_, d)| d.usable());
+        let total = eligible().map(|(_, d)| u64::from(d.weight())).sum();
         let (r1, r2) = self.draws(total)?;
         // `rweight -= weight; if (rweight <= 0) choose`, unsigned. The walk
         // keeps the handle and the record, so `better` reads both choices
         // without going back to the list.
         let walk = |mut rest: u64| {
             eligible().find(|(_, d)| {
-                let w = u64::from(d.weight);
+                let w = u64::from(d.weight());
                 if rest <= w {
                     return true;
                 }
@@ -217,8 +241,8 @@ impl<R: RandomSource> Twos<R> {
     }
 
     /// Choice 2 wins over choice 1 if `w2 × overhead1 > w1 × overhead2`.
-    fn better((id1, d1): (DestId, &Dest), (id2, d2): (DestId, &Dest)) -> DestId {
-        let (w1, w2) = (u128::from(d1.weight), u128::from(d2.weight));
+    fn better((id1, d1): (DestId, &Record), (id2, d2): (DestId, &Record)) -> DestId {
+        let (w1, w2) = (u128::from(d1.weight()), u128::from(d2.weight()));
         if w2 * u128::from(d1.overhead()) > w1 * u128::from(d2.overhead()) {
             id2
         } else {

@@ -9,17 +9,17 @@
 //! dests, earliest in the list on ties, which this implementation keeps in an
 //! index on that order (exact rational comparison, no division).
 
-use crate::Dest;
+use crate::dest::Record;
 use crate::keyed::{Keyed, Ratio, Rule, keyed_scheduler};
 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct WlcRule;
 impl Rule for WlcRule {
     type Key = Ratio;
-    fn key(d: &Dest) -> Option<Ratio> {
-        (!d.overloaded && d.weight > 0).then(|| Ratio {
+    fn key(d: &Record) -> Option<Ratio> {
+        d.usable().then(|| Ratio {
             num: d.overhead(),
-            den: d.weight as u64,
+            den: u64::from(d.weight()),
         })
     }
 }

@@ -9,216 +9,350 @@
 //! below 1 it restarts at `mw`. Every add, delete and edit resets `cl` to the
 //! head and recomputes `di` and `mw` (`cw` is kept, clamped or rounded).
 //!
-//! This implementation keeps that state exactly and answers each pick from one of
-//! two structures, built lazily at the first pick after a change:
+//! This implementation keeps that state exactly. Its index, `Weights`, holds
+//! each dest's weight by position (4 bytes a dest), OVERLOAD in the sign bit so
+//! that an overloaded dest never reaches a threshold, in blocks of 64, under a
+//! 64-ary tree whose nodes hold the largest weight, the largest weight that is
+//! not OVERLOAD, and the gcd of the positive weights below them:
 //!
-//! - **No dest overloaded** (the common case): `Levels`. The pass at `cw`
-//!   yields the dests with weight ≥ `cw` in list order, and that set only changes
-//!   where `cw` crosses a weight that occurs, so the list of each such set is
-//!   precomputed. A pick is then the next entry of the current list: O(1), no
-//!   scan. (With nothing overloaded the kernel's scan never fails: the dest with
-//!   the largest weight qualifies at every `cw` ≤ `mw`.)
-//! - **Some dest overloaded**, or more than [`LEVELS_CAP_PER_DEST`] entries: the kernel's
-//!   pass loop, each pass ("the first eligible dest after position p") one query
-//!   on a `HierBits` of the dests whose weight ≥ `cw` that are not overloaded
-//!   (O(log₆₄ n) instead of a scan; up to `SMALL` dests a plain scan).
-//!   Membership grows as `cw` falls and is rebuilt when a cycle restarts; runs of
-//!   passes that cannot find anything (the heaviest dests overloaded) are skipped
-//!   arithmetically.
+//! - **A change** rewrites one weight and the summaries above it, O(log₆₄ n)
+//!   nodes of 64 children (most stop early: a gcd of 1 is final, an unchanged
+//!   node ends the climb); the root then gives `mw` and `di` as the kernel
+//!   recomputes them over the whole list.
+//! - **A pass** ("the first dest after position p with weight ≥ `cw`") skips
+//!   every block and subtree whose largest available weight is below `cw`, and
+//!   compares a block's 64 weights with `cw` at once into a bit mask.
+//! - **A pick** takes the highest bit of the mask left from the last one (the
+//!   dests of `cl`'s block after `cl` that the pass takes): O(1). With weights
+//!   spread evenly, a block's weights are compared once per pass, a few
+//!   instructions per pick.
+//! - **A pass that takes at most 64 dests** (a short list; the passes of a
+//!   few heavy dests among light ones, where the kernel scans the whole list
+//!   for each of them) is kept as a list of positions, with the range of
+//!   thresholds whose passes take the same dests (no available weight lies
+//!   between them): the passes that follow reuse it, O(1) per pick again.
 //!
-//! Both read and write the same `{cl, cw}`, so a pick may switch between them at
-//! any time (an OVERLOAD flip) and the sequence stays the kernel's.
+//! Runs of passes that cannot find anything (the heaviest dests overloaded)
+//! are skipped arithmetically.
 
-use crate::bits::HierBits;
 use crate::{Change, DestId, Dests, Flow, Hooks, Scheduler, gcd};
 
-/// Default bound of the `Levels` table, in entries per dest (spread weights
-/// 1..=100 need about 50), and at least 2¹⁶ entries in all. Beyond it picks use
-/// the pass loop, whose memory is O(n). See [`Wrr::with_levels_cap`].
-pub const LEVELS_CAP_PER_DEST: usize = 64;
-const LEVELS_CAP_MIN: usize = 1 << 16;
+/// Bit 31 of a weight word: OVERLOAD (as in [`crate::dest::Record`]).
+const OVERLOADED: u32 = 1 << 31;
 
-/// The steady wrr passes with no dest overloaded, precomputed.
-///
-/// Invariant (for the dest list it was built from): `weights` holds the distinct
-/// positive weights, descending; for each `k`, `ranks[start[k]..start[k + 1]]`
-/// holds the ranks of the dests with weight ≥ `weights[k]` in list order
-/// (descending rank). The pass at threshold `cw` (1 ≤ `cw` ≤ `weights[0]`) is
-/// list `k` for the largest `k` with `weights[k]` ≥ `cw`. `ids[r]` is the handle
-/// of the dest at rank `r`. Size: Σₖ |list k| ≤ n × (number of distinct weights).
+/// Positions per block, and children per summary node: one bit each in a `u64`.
+const BLOCK: usize = 64;
+
+/// What a subtree of [`Weights`] holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Summary {
+    /// The largest weight (OVERLOAD or not).
+    max: u32,
+    /// The largest weight of a dest that is not OVERLOAD.
+    max_avail: u32,
+    /// The gcd of the positive weights (0: none).
+    gcd: u32,
+}
+
+impl Summary {
+    /// Folds `other` in. The gcd stops at 1, where it stays.
+    #[inline]
+    fn add(&mut self, other: Summary) {
+        self.max = self.max.max(other.max);
+        self.max_avail = self.max_avail.max(other.max_avail);
+        if self.gcd != 1 && other.gcd != 0 {
+            self.gcd = if self.gcd == 0 {
+                other.gcd
+            } else {
+                gcd(self.gcd, other.gcd)
+            };
+        }
+    }
+
+    /// The summary of one weight word.
+    #[inline]
+    fn of(ww: u32) -> Summary {
+        let w = ww & !OVERLOADED;
+        Summary {
+            max: w,
+            max_avail: if ww & OVERLOADED == 0 { w } else { 0 },
+            gcd: w,
+        }
+    }
+}
+
+/// The weights by position and the summary tree over them (see the module
+/// docs). Positions past the list head hold 0.
 #[derive(Clone, Debug, Default)]
-struct Levels {
-    weights: Vec<u32>,
-    start: Vec<usize>,
-    /// Per list `k`: its bounds in `ranks` and `floor` = `weights[k + 1]` (0 for
-    /// the last list), so a pass that ends knows from one entry whether the
-    /// next `cw` stays in this list (`cw > floor`).
-    lists: Vec<List>,
-    ranks: Vec<u32>,
-    ids: Vec<DestId>,
+struct Weights {
+    /// The weight word of each position (0 for a hole).
+    w: Vec<u32>,
+    /// `levels[0][b]` summarises `w[64b..64b + 64]`; `levels[l + 1][g]`
+    /// summarises `levels[l][64g..64g + 64]`. The last level is one node, the
+    /// whole list.
+    levels: Vec<Vec<Summary>>,
 }
 
-#[derive(Clone, Copy, Debug, Default)]
-struct List {
-    start: usize,
-    end: usize,
-    floor: i64,
-}
+impl Weights {
+    /// Indexes every dest: O(n).
+    fn rebuild(&mut self, dests: &Dests) {
+        self.w = vec![0; dests.positions()];
+        for (_, d) in dests.records() {
+            self.w[d.pos as usize] = d.ww;
+        }
+        self.levels.clear();
+        let mut below: Vec<Summary> = self
+            .w
+            .chunks(BLOCK)
+            .map(|c| Self::summarize(c.iter().map(|&ww| Summary::of(ww))))
+            .collect();
+        loop {
+            let up: Vec<Summary> = below
+                .chunks(BLOCK)
+                .map(|c| Self::summarize(c.iter().copied()))
+                .collect();
+            let top = below.len() <= 1;
+            self.levels.push(below);
+            if top {
+                break;
+            }
+            below = up;
+        }
+    }
 
-impl Levels {
-    /// Builds the lists, or `None` when they would exceed `cap` entries.
-    fn build(dests: &Dests, cap: usize) -> Option<Levels> {
-        let n = dests.len();
-        let mut weights: Vec<u32> = (0..n)
-            .map(|r| dests.at_rank(r).1.weight)
-            .filter(|&w| w > 0)
-            .collect();
-        weights.sort_unstable_by(|a, b| b.cmp(a));
-        weights.dedup();
-        let k = weights.len();
-        // level[r]: index of the dest's weight in `weights`; it is in lists
-        // level[r]..k. count[j]: dests whose weight is weights[j].
-        let mut count = vec![0usize; k];
-        let mut level = vec![usize::MAX; n];
-        let mut total = 0usize;
-        for (r, lv) in level.iter_mut().enumerate() {
-            let w = dests.at_rank(r).1.weight;
-            if w > 0 {
-                let j = weights.partition_point(|&t| t > w);
-                *lv = j;
-                count[j] += 1;
-                total += k - j;
-                if total > cap {
-                    return None;
-                }
-            }
-        }
-        let mut start = Vec::with_capacity(k + 1);
-        let (mut at, mut size) = (0usize, 0usize);
-        for c in &count {
-            size += c;
-            start.push(at);
-            at += size;
-        }
-        start.push(at);
-        let mut ranks = vec![0u32; total];
-        let mut fill = start.clone();
-        for r in (0..n).rev() {
-            let j = level[r];
-            for f in fill.iter_mut().take(k).skip(j) {
-                ranks[*f] = r as u32;
-                *f += 1;
-            }
-        }
-        let ids = (0..n).map(|r| dests.at_rank(r).0).collect();
-        let lists = (0..k)
-            .map(|j| List {
-                start: start[j],
-                end: start[j + 1],
-                floor: weights.get(j + 1).map_or(0, |&w| w as i64),
-            })
-            .collect();
-        Some(Levels {
-            weights,
-            start,
-            lists,
-            ranks,
-            ids,
+    fn summarize(parts: impl Iterator<Item = Summary>) -> Summary {
+        parts.fold(Summary::default(), |mut s, p| {
+            s.add(p);
+            s
         })
     }
 
-    /// The list for threshold `cw` (see the invariant), `None` if `cw` is above
-    /// every weight.
-    fn list_for(&self, cw: i64) -> Option<usize> {
-        self.weights
-            .partition_point(|&t| t as i64 >= cw)
-            .checked_sub(1)
+    /// The whole list's summary.
+    fn root(&self) -> Summary {
+        self.levels
+            .last()
+            .and_then(|l| l.first())
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Sets the weight word at position `p` and the summaries above it.
+    fn set(&mut self, p: usize, ww: u32) {
+        if p >= self.w.len() {
+            self.grow(p + 1);
+        }
+        self.w[p] = ww;
+        let mut i = p / BLOCK;
+        let start = i * BLOCK;
+        let mut s = Self::summarize(
+            self.w[start..self.w.len().min(start + BLOCK)]
+                .iter()
+                .map(|&ww| Summary::of(ww)),
+        );
+        for l in 0..self.levels.len() {
+            if self.levels[l][i] == s {
+                return;
+            }
+            self.levels[l][i] = s;
+            if l + 1 == self.levels.len() {
+                return;
+            }
+            let start = i / BLOCK * BLOCK;
+            let level = &self.levels[l];
+            s = Self::summarize(level[start..level.len().min(start + BLOCK)].iter().copied());
+            i /= BLOCK;
+        }
+    }
+
+    /// Room for `n` positions: the new ones hold 0, and the tree grows nodes
+    /// (and levels) to cover them. Amortised O(1) per position.
+    fn grow(&mut self, n: usize) {
+        self.w.resize(n, 0);
+        let mut need = n.div_ceil(BLOCK).max(1);
+        for l in 0.. {
+            if l == self.levels.len() {
+                // A new top, over the level below (none yet: nothing held).
+                let level = match l.checked_sub(1) {
+                    None => Vec::new(),
+                    Some(below) => self.levels[below]
+                        .chunks(BLOCK)
+                        .map(|c| Self::summarize(c.iter().copied()))
+                        .collect(),
+                };
+                self.levels.push(level);
+            }
+            let level = &mut self.levels[l];
+            if level.len() < need {
+                level.resize(need, Summary::default());
+            }
+            if need == 1 {
+                return;
+            }
+            need = need.div_ceil(BLOCK);
+        }
+    }
+
+    /// The positions of block `b` whose weight word reaches `cw` (OVERLOAD
+    /// words never do), as bits.
+    #[inline]
+    fn block_mask(&self, b: usize, cw: i32) -> u64 {
+        let start = b * BLOCK;
+        let words = &self.w[start..self.w.len().min(start + BLOCK)];
+        let mut m = 0u64;
+        // Eight compares into the bytes of a word, then one multiply
+        // gathers byte k's low bit into bit k of the top byte.
+        for (j, chunk) in words.chunks(8).enumerate() {
+            let mut bytes = [0u8; 8];
+            for (byte, &ww) in bytes.iter_mut().zip(chunk) {
+                *byte = u8::from(ww as i32 >= cw);
+            }
+            let gathered = u64::from_le_bytes(bytes).wrapping_mul(0x0102_0408_1020_4080) >> 56;
+            m |= gathered << (8 * j);
+        }
+        m
+    }
+
+    /// The pass at `cw` if it takes at most [`Pass::CAP`] dests: their
+    /// positions, and the thresholds whose passes take the same ones.
+    fn collect(&self, cw: i64) -> Option<Pass> {
+        let mut pass = Pass {
+            list: [0; Pass::CAP],
+            len: 0,
+            floor: 0,
+            ceil: i64::MAX,
+        };
+        let top = self.levels.len().checked_sub(1)?;
+        self.visit(top, 0, cw, &mut pass).then_some(pass)
+    }
+
+    /// Adds what node `i` of level `l` holds to `pass`: its positions that
+    /// reach `cw`, in order, and the largest available weight below `cw`
+    /// (a node all below `cw` is one number). False once over the cap.
+    fn visit(&self, l: usize, i: usize, cw: i64, pass: &mut Pass) -> bool {
+        let Some(&s) = self.levels[l].get(i) else {
+            return true;
+        };
+        if i64::from(s.max_avail) < cw {
+            pass.floor = pass.floor.max(i64::from(s.max_avail));
+            return true;
+        }
+        if l > 0 {
+            return (i * BLOCK..i * BLOCK + BLOCK).all(|c| self.visit(l - 1, c, cw, pass));
+        }
+        let start = i * BLOCK;
+        for (k, &ww) in self.w[start..self.w.len().min(start + BLOCK)]
+            .iter()
+            .enumerate()
+        {
+            let w = i64::from(ww as i32);
+            if w >= cw {
+                let Some(slot) = pass.list.get_mut(pass.len) else {
+                    return false;
+                };
+                *slot = (start + k) as u32;
+                pass.len += 1;
+                pass.ceil = pass.ceil.min(w);
+            } else if w > 0 {
+                pass.floor = pass.floor.max(w);
+            }
+        }
+        true
+    }
+
+    /// The highest index below `i` on level `l` whose subtree holds a dest
+    /// that is not OVERLOAD with weight ≥ `cw`.
+    fn node_below(&self, l: usize, i: usize, cw: u32) -> Option<usize> {
+        let level = self.levels.get(l)?;
+        let group = i / BLOCK * BLOCK;
+        if let Some(j) = (group..i.min(level.len()))
+            .rev()
+            .find(|&j| level[j].max_avail >= cw)
+        {
+            return Some(j);
+        }
+        // None among its siblings: the highest qualifying child of the
+        // nearest qualifying node to the left on the level above.
+        let g = self.node_below(l + 1, i / BLOCK, cw)?;
+        let children = g * BLOCK..level.len().min(g * BLOCK + BLOCK);
+        children.rev().find(|&j| level[j].max_avail >= cw)
+    }
+
+    /// The highest position below `below` whose dest is not OVERLOAD and has
+    /// weight ≥ `cw` (≥ 1), with the mask of the others in its block below it.
+    #[inline]
+    fn find_below(&self, below: usize, cw: i64) -> Option<(usize, u64)> {
+        let below = below.min(self.w.len());
+        let cw32 = i32::try_from(cw).ok()?;
+        let b = below.checked_sub(1)? / BLOCK;
+        let n = below - b * BLOCK;
+        let low = if n == BLOCK { u64::MAX } else { (1 << n) - 1 };
+        let mut m = self.block_mask(b, cw32) & low;
+        let mut b = b;
+        if m == 0 {
+            b = self.node_below(0, b, cw32 as u32)?;
+            m = self.block_mask(b, cw32);
+        }
+        let bit = 63 - m.leading_zeros() as usize;
+        Some((b * BLOCK + bit, m & !(1 << bit)))
     }
 }
 
-/// Where the next pick is in [`Levels`]: `ranks[pos]` of list `list`
-/// (`pos == end` when the pass is exhausted). Valid for the `{cl, cw}` it was
-/// derived from; any other writer of `cl` / `cw` drops it.
+/// `cl` at the list head.
+const HEAD: usize = usize::MAX;
+
+/// A pass that takes few dests, kept across passes: every threshold in
+/// `(floor, ceil]` takes the dests at positions `list[..len]` (ascending).
+/// `ceil` 0: none kept.
 #[derive(Clone, Copy, Debug)]
-struct Cursor {
-    list: usize,
-    pos: usize,
-    end: usize,
+struct Pass {
+    list: [u32; Pass::CAP],
+    len: usize,
+    floor: i64,
+    ceil: i64,
 }
 
-impl Cursor {
-    /// The pick at this cursor, which it then passes: the next entry of the
-    /// pass, or, at the pass's end, the first of the next pass (`cw` lowered
-    /// by `di`, from `mw` again below 1). `None` only if `lv` is not the
-    /// levels the cursor was derived from.
-    #[inline]
-    fn next(&mut self, lv: &Levels, cw: &mut i64, mw: i64, di: i64) -> Option<DestId> {
-        if self.pos == self.end {
-            // The scan from cl reaches the list end: cw drops by di, and below 1
-            // the cycle restarts at mw (list 0: the dests of the largest weight).
-            // Never the kernel's "all overloaded" exit: nothing is overloaded,
-            // and the last pass's stop dest (cl) qualifies itself.
-            *cw -= di;
-            if *cw <= 0 {
-                *cw = mw;
-                self.list = 0;
-            } else {
-                while lv.lists.get(self.list).is_some_and(|l| *cw <= l.floor) {
-                    self.list += 1;
-                }
-            }
-            // Always Some: the loop stops at the last list (floor 0 < cw),
-            // and list 0 exists while mw > 0.
-            let l = lv.lists.get(self.list)?;
-            (self.pos, self.end) = (l.start, l.end);
-        }
-        let r = *lv.ranks.get(self.pos)?;
-        // cl is left stale: with a cursor, it is ranks[pos - 1] (see `cl`).
-        self.pos += 1;
-        lv.ids.get(r as usize).copied()
+impl Pass {
+    /// The most dests a kept pass lists: one bit each in a mask.
+    const CAP: usize = 64;
+    const NONE: Pass = Pass {
+        list: [0; Pass::CAP],
+        len: 0,
+        floor: 0,
+        ceil: 0,
+    };
+
+    fn covers(&self, cw: i64) -> bool {
+        self.floor < cw && cw <= self.ceil
+    }
+
+    /// The first dest of the pass (the highest position), and the mask of
+    /// the others.
+    fn first(&self) -> Option<(usize, u64)> {
+        let top = self.len.checked_sub(1)?;
+        Some((top, (1u64 << top) - 1))
     }
 }
 
 /// Weighted round robin (`ipvsadm -s wrr`).
 #[derive(Clone, Debug)]
 pub struct Wrr {
-    /// `mark->cl`: rank of the current dest, `None` = the list head. Ranks only
-    /// change on add/delete, which reset `cl` to the head. While `cursor` is
-    /// set, picks from [`Levels`] leave this stale (one store less per pick):
-    /// the current dest is then `ranks[cursor.pos - 1]`, written back by
-    /// `materialize_cl` before anything else reads `cl`.
-    cl: Option<usize>,
+    /// `mark->cl`: position of the current dest, [`HEAD`] = the list head.
+    cl: usize,
     cw: i64,
     mw: i64,
     di: i64,
-    /// (weight, rank), heaviest first (ties: higher rank first; order inside a
-    /// weight does not matter).
-    by_weight: Vec<(u32, u32)>,
-    /// `by_weight[..ptr]` are the dests with weight ≥ `lvl`.
-    ptr: usize,
-    /// The `cw` that `bits` reflects (`i64::MAX`: none yet).
-    lvl: i64,
-    /// Ranks with weight ≥ `lvl` that are not overloaded.
-    bits: HierBits,
-    /// At most [`SMALL`] dests: passes are plain scans and no bitset is kept.
-    small: bool,
-    /// `by_weight` and `bits` reflect the current list (else built at the next
-    /// pick that needs them).
-    index_ready: bool,
-    /// Number of dests with OVERLOAD set; [`Levels`] serve only when 0.
-    overloaded: usize,
-    /// The precomputed passes; `None` until built, or over the cap.
-    levels: Option<Levels>,
-    /// `levels` reflects the current list (else rebuilt at the next pick).
-    levels_ready: bool,
-    /// Position in `levels` for the current `{cl, cw}`.
-    cursor: Option<Cursor>,
-    /// Bound on `levels` entries (`None`: the default for the list length).
-    levels_cap: Option<usize>,
+    /// What the pass at `cw` takes after `cl`, when `exact` (else 0): bits
+    /// of positions in `cl`'s block, or, while `listed`, of indexes into
+    /// `pass.list`.
+    mask: u64,
+    /// `mask` is known (after a pick), not merely 0 (after anything else).
+    exact: bool,
+    /// `mask` indexes `pass.list`.
+    listed: bool,
+    /// The last pass that took few dests (see [`Wrr::next_listed_pass`]).
+    pass: Pass,
+    weights: Weights,
 }
-
-/// Up to this many dests, a pass is the kernel's plain scan (faster there).
-const SMALL: usize = 24;
 
 impl Default for Wrr {
     fn default() -> Self {
@@ -231,39 +365,16 @@ impl Wrr {
     /// mw = 0, cw = 0).
     pub fn new() -> Self {
         Wrr {
-            cl: None,
+            cl: HEAD,
             cw: 0,
             mw: 0,
             di: 1,
-            by_weight: Vec::new(),
-            ptr: 0,
-            lvl: i64::MAX,
-            bits: HierBits::new(0),
-            small: true,
-            index_ready: false,
-            overloaded: 0,
-            levels: None,
-            levels_ready: false,
-            cursor: None,
-            levels_cap: None,
+            mask: 0,
+            exact: false,
+            listed: false,
+            pass: Pass::NONE,
+            weights: Weights::default(),
         }
-    }
-
-    /// A wrr scheduler whose precomputed passes may hold at most `entries`
-    /// entries (4 bytes each; the table needs Σ over dests of the number of
-    /// distinct weights ≤ the dest's weight). Larger configurations, and
-    /// `entries = 0`, use the pass loop for every pick. [`Wrr::new`] allows
-    /// [`LEVELS_CAP_PER_DEST`] per dest.
-    pub fn with_levels_cap(entries: usize) -> Self {
-        Wrr {
-            levels_cap: Some(entries),
-            ..Wrr::new()
-        }
-    }
-
-    fn levels_cap(&self, n: usize) -> usize {
-        self.levels_cap
-            .unwrap_or_else(|| n.saturating_mul(LEVELS_CAP_PER_DEST).max(LEVELS_CAP_MIN))
     }
 
     /// The kernel state `(cw, mw, di)`, for tests and diagnostics.
@@ -271,33 +382,12 @@ impl Wrr {
         (self.cw, self.mw, self.di)
     }
 
-    /// Makes `bits` reflect `cw`.
-    fn sync(&mut self, dests: &Dests, cw: i64) {
-        if cw == self.lvl {
-            return;
-        }
-        if cw > self.lvl {
-            self.bits.clear_all();
-            self.ptr = 0;
-        }
-        while let Some(&(w, r)) = self.by_weight.get(self.ptr) {
-            if (w as i64) < cw {
-                break;
-            }
-            if !dests.at_rank(r as usize).1.overloaded {
-                self.bits.set(r as usize);
-            }
-            self.ptr += 1;
-        }
-        self.lvl = cw;
-    }
-
-    /// The largest weight of a dest that is not overloaded (0 if none).
-    fn max_available_weight(&self, dests: &Dests) -> i64 {
-        self.by_weight
-            .iter()
-            .find(|&&(_, r)| !dests.at_rank(r as usize).1.overloaded)
-            .map_or(0, |&(w, _)| w as i64)
+    /// Forgets the mask and the kept pass: the next pick computes them.
+    fn forget_mask(&mut self) {
+        self.mask = 0;
+        self.exact = false;
+        self.listed = false;
+        self.pass = Pass::NONE;
     }
 }
 
@@ -307,32 +397,41 @@ impl Scheduler for Wrr {
     }
 
     fn dest_changed(&mut self, dests: &Dests, change: Change<'_>) {
-        if let Change::Bound = change {
-            // ip_vs_wrr_init_svc: cw = mw, which dest_changed gives from cw = 0.
-            self.cw = 0;
-        }
-        // ip_vs_wrr_dest_changed
-        self.cl = None;
-        let mut g = 0u32;
-        let mut max = 0u32;
-        for (_, d) in dests.iter() {
-            if d.weight > 0 {
-                g = if g > 0 { gcd(d.weight, g) } else { d.weight };
+        self.forget_mask();
+        match change {
+            Change::Bound => {
+                // ip_vs_wrr_init_svc: cw = mw, which dest_changed gives from cw = 0.
+                self.cw = 0;
+                self.weights.rebuild(dests);
             }
-            max = max.max(d.weight);
+            Change::Added(id) | Change::Updated(id) => {
+                if let Some(d) = dests.record(id) {
+                    self.weights.set(d.pos as usize, d.ww);
+                }
+            }
+            Change::Removed(_, d) => self.weights.set(d.position() as usize, 0),
+            Change::Compacted(_) => {
+                // Not a kernel event: the state stays. It comes right after a
+                // removal, which put `cl` at the head, so no position is kept.
+                debug_assert_eq!(self.cl, HEAD);
+                self.weights.rebuild(dests);
+                return;
+            }
         }
-        self.di = if g == 0 { 1 } else { g as i64 };
-        self.mw = max as i64 - (self.di - 1);
+        // ip_vs_wrr_dest_changed, over the root's summary of the whole list.
+        let root = self.weights.root();
+        self.cl = HEAD;
+        self.di = if root.gcd == 0 {
+            1
+        } else {
+            i64::from(root.gcd)
+        };
+        self.mw = i64::from(root.max) - (self.di - 1);
         if self.cw > self.mw || self.cw == 0 {
             self.cw = self.mw;
         } else if self.di > 1 {
             self.cw = (self.cw / self.di) * self.di + 1;
         }
-        self.overloaded = dests.iter().filter(|(_, d)| d.overloaded).count();
-        // Both structures are rebuilt lazily, at the next pick that needs them.
-        self.index_ready = false;
-        self.levels_ready = false;
-        self.cursor = None;
     }
 
     fn hooks(&self) -> Hooks {
@@ -340,126 +439,95 @@ impl Scheduler for Wrr {
     }
 
     fn overload_changed(&mut self, dests: &Dests, id: DestId) {
-        let Some(d) = dests.get(id) else { return };
-        if d.overloaded {
-            self.overloaded += 1;
-        } else {
-            self.overloaded = self.overloaded.saturating_sub(1);
-        }
-        if self.small || !self.index_ready {
-            return;
-        }
-        if (d.weight as i64) >= self.lvl {
-            if d.overloaded {
-                self.bits.clear(d.rank as usize);
-            } else {
-                self.bits.set(d.rank as usize);
-            }
+        if let Some(d) = dests.record(id) {
+            self.weights.set(d.pos as usize, d.ww);
+            self.forget_mask();
         }
     }
 
     #[inline]
     fn schedule(&mut self, dests: &Dests, _flow: &Flow) -> Option<DestId> {
-        // The steady state, inlined into the caller: the cursor's pick, the
-        // cursor advanced in place. A cursor exists only for levels that
-        // reflect the list (`dest_changed` drops both), hence only while
-        // `mw > 0`.
-        if self.overloaded == 0
-            && let (Some(c), Some(lv)) = (&mut self.cursor, &self.levels)
-            && let Some(id) = c.next(lv, &mut self.cw, self.mw, self.di)
-        {
-            return Some(id);
+        // The steady state, inlined into the caller: the next dest of the
+        // pass in `cl`'s block.
+        if self.mask != 0 {
+            let bit = 63 - self.mask.leading_zeros() as usize;
+            self.mask &= !(1 << bit);
+            self.cl = if self.listed {
+                self.pass.list[bit] as usize
+            } else {
+                (self.cl & !(BLOCK - 1)) | bit
+            };
+            return dests.id_at(self.cl);
+        }
+        // A kept pass used up, and the next one the same (the common pass
+        // change on short lists and sparse passes): see `next_listed_pass`.
+        if self.exact && self.listed {
+            let cw = if self.cw > self.di {
+                self.cw - self.di
+            } else {
+                self.mw
+            };
+            if self.pass.covers(cw)
+                && let Some((i, rest)) = self.pass.first()
+            {
+                self.cw = cw;
+                return self.found(dests, i, rest, true);
+            }
         }
         self.schedule_slow(dests)
     }
 }
 
 impl Wrr {
-    /// Every pick but the steady one: no cursor yet, a pass that ends,
-    /// [`Levels`] to build, a dest overloaded, or no levels (over the cap).
+    /// The kernel's pass loop, each pass one [`Weights::find_below`]: every
+    /// pick but the steady one (a block used up, a pass that ends, a mask
+    /// forgotten).
     #[inline(never)]
     fn schedule_slow(&mut self, dests: &Dests) -> Option<DestId> {
         if self.mw == 0 {
             return None;
         }
-        if self.overloaded == 0 {
-            if !self.levels_ready {
-                self.levels = Levels::build(dests, self.levels_cap(dests.len()));
-                self.levels_ready = true;
-            }
-            if let Some(id) = self.pick_levels() {
-                return Some(id);
-            }
+        if self.exact
+            && self.listed
+            && let Some(id) = self.next_listed_pass(dests)
+        {
+            return Some(id);
         }
-        self.materialize_cl();
-        self.pick_passes(dests)
-    }
-
-    /// Writes back the `cl` a [`Cursor`] stands for and drops the cursor, so
-    /// that `{cl, cw}` alone is the kernel state again.
-    fn materialize_cl(&mut self) {
-        if let (Some(c), Some(lv)) = (self.cursor.take(), self.levels.as_ref()) {
-            let last = c.pos.checked_sub(1).and_then(|p| lv.ranks.get(p));
-            if let Some(&r) = last {
-                self.cl = Some(r as usize);
-            }
-        }
-    }
-
-    /// The [`Cursor`] for the current `{cl, cw}`: the pass at cw continues with
-    /// the first entry after cl in list order (a lower rank).
-    #[inline(never)]
-    fn derive_cursor(&self, lv: &Levels) -> Option<Cursor> {
-        let list = lv.list_for(self.cw)?;
-        let (s, end) = (lv.start[list], lv.start[list + 1]);
-        let pos = match self.cl {
-            None => s,
-            Some(cl) => s + lv.ranks[s..end].partition_point(|&r| r as usize >= cl),
-        };
-        Some(Cursor { list, pos, end })
-    }
-
-    /// A pick from [`Levels`] (no dest overloaded), `None` when they are not
-    /// available, in which case nothing was changed. (`schedule` inlines the
-    /// common case: a cursor already derived.)
-    fn pick_levels(&mut self) -> Option<DestId> {
-        let lv = self.levels.as_ref()?;
-        if self.cursor.is_none() {
-            self.cursor = Some(self.derive_cursor(lv)?);
-        }
-        let c = self.cursor.as_mut()?;
-        c.next(lv, &mut self.cw, self.mw, self.di)
-    }
-
-    /// The kernel's pass loop over the bitset index (or plain scans when small).
-    fn pick_passes(&mut self, dests: &Dests) -> Option<DestId> {
-        if !self.index_ready {
-            self.build_index(dests);
-        }
-        let n = dests.len();
         let last = self.cl;
-        let mut from = self.cl;
+        // Where the scan goes on: below cl, or below cl's block when its
+        // mask is known to be used up (a used-up list also leaves nothing
+        // below cl).
+        let mut below = match last {
+            HEAD => usize::MAX,
+            cl if self.exact => cl & !(BLOCK - 1),
+            cl => cl,
+        };
         let mut stop: Option<usize> = None;
         let mut last_pass = false;
         let mut restarted = false;
+        // A pass is worth collecting where one ends and the next begins:
+        // its cost is then spread over the picks of the passes that reuse
+        // it. Right after a change (`cl` at the head) the first pass is
+        // scanned, so a pick after each change costs no collection.
+        let mut may_collect = last != HEAD;
         loop {
-            let cw = self.cw;
-            let below = from.unwrap_or(n);
-            let hit = if self.small {
-                (0..below).rev().find(|&r| {
-                    let d = dests.at_rank(r).1;
-                    !d.overloaded && d.weight as i64 >= cw
-                })
+            let (hit, listed) = if below == usize::MAX
+                && (self.pass.covers(self.cw) || (may_collect && self.keep_pass(self.cw)))
+            {
+                (self.pass.first(), true)
             } else {
-                self.sync(dests, cw);
-                self.bits.prev_below(below)
+                (self.weights.find_below(below, self.cw), false)
             };
+            may_collect = true;
             match (hit, stop) {
-                (Some(r), None) => return Some(self.found(dests, r)),
-                (Some(r), Some(s)) if r >= s => return Some(self.found(dests, r)),
+                (Some((p, rest)), None) => return self.found(dests, p, rest, listed),
+                (Some((p, rest)), Some(s)) if self.position(p, listed) >= s => {
+                    return self.found(dests, p, rest, listed);
+                }
                 (_, Some(s)) => {
                     // The scan reached `stop` without a hit: "all overloaded".
-                    self.cl = Some(s);
+                    self.cl = s;
+                    self.forget_mask();
                     return None;
                 }
                 (None, None) => {}
@@ -467,7 +535,7 @@ impl Wrr {
             // At the list head: lower cw. Skip whole runs of passes that cannot
             // find anything and have no side effect (cw stays above di).
             if stop.is_none() && self.cw - self.di > self.di {
-                let t = self.max_available_weight(dests).max(self.di);
+                let t = i64::from(self.weights.root().max_avail).max(self.di);
                 if self.cw > t {
                     let k = (self.cw - t - 1) / self.di;
                     self.cw -= k * self.di;
@@ -476,38 +544,129 @@ impl Wrr {
             self.cw -= self.di;
             if self.cw <= 0 {
                 self.cw = self.mw;
-                if last_pass || last.is_none() {
-                    self.cl = None;
+                if last_pass || last == HEAD {
+                    self.cl = HEAD;
+                    self.forget_mask();
                     return None;
                 }
                 restarted = true;
             }
             last_pass = self.cw <= self.di;
-            if last_pass && restarted && last.is_some() {
-                stop = last;
+            if last_pass && restarted && last != HEAD {
+                stop = Some(last);
             }
-            from = None;
+            below = usize::MAX;
         }
+    }
+
+    /// Whether `pass` holds the pass at `cw`, collecting it if it takes at
+    /// most [`Pass::CAP`] dests.
+    fn keep_pass(&mut self, cw: i64) -> bool {
+        if self.pass.covers(cw) {
+            return true;
+        }
+        match self.weights.collect(cw) {
+            Some(pass) => {
+                self.pass = pass;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The kernel's step to the next pass when a kept pass is used up (the
+    /// last pick took a dest at `cw`, and none is left after it): `cw` drops
+    /// by `di` (from `mw` again below 1), and the next pass runs from the
+    /// head. `None`, with nothing changed, for a pass that takes nothing
+    /// (the general loop decides).
+    ///
+    /// A dest was taken at `cw`, so `cw` is not above every available
+    /// weight: the kernel skips no passes here. After a restart at `mw ≤ di`
+    /// (all weights equal, `mw` = 1) its last pass stops at `cl`; but `cl`
+    /// takes that pass too (nothing changed since it was taken), so the
+    /// pass's first dest is at or before `cl`, as for an unbounded pass.
+    fn next_listed_pass(&mut self, dests: &Dests) -> Option<DestId> {
+        let mut cw = self.cw - self.di;
+        if cw <= 0 {
+            cw = self.mw;
+        }
+        let (p, rest, listed) = if self.keep_pass(cw) {
+            let (i, rest) = self.pass.first()?;
+            (i, rest, true)
+        } else {
+            let (p, rest) = self.weights.find_below(usize::MAX, cw)?;
+            (p, rest, false)
+        };
+        self.cw = cw;
+        self.found(dests, p, rest, listed)
+    }
+
+    /// The position of a hit: `p` itself, or the listed position at index `p`.
+    fn position(&self, p: usize, listed: bool) -> usize {
+        if listed {
+            self.pass.list[p] as usize
+        } else {
+            p
+        }
+    }
+
+    /// The pick of the hit `p` (see [`Wrr::position`]); `rest` becomes the mask.
+    #[inline]
+    fn found(&mut self, dests: &Dests, p: usize, rest: u64, listed: bool) -> Option<DestId> {
+        self.cl = self.position(p, listed);
+        self.mask = rest;
+        self.exact = true;
+        self.listed = listed;
+        dests.id_at(self.cl)
     }
 }
 
-impl Wrr {
-    /// Builds `by_weight` and the (empty) bitset for the current list.
-    fn build_index(&mut self, dests: &Dests) {
-        self.by_weight.clear();
-        self.by_weight
-            .extend((0..dests.len()).map(|r| (dests.at_rank(r).1.weight, r as u32)));
-        self.by_weight.sort_unstable_by(|a, b| b.cmp(a));
-        self.small = dests.len() <= SMALL;
-        self.bits = HierBits::new(if self.small { 0 } else { dests.len() });
-        self.ptr = 0;
-        self.lvl = i64::MAX;
-        self.index_ready = true;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The summary of positions `lo..hi` by a plain pass.
+    fn plain(w: &[u32], lo: usize, hi: usize) -> Summary {
+        Weights::summarize(w[lo..hi.min(w.len())].iter().map(|&x| Summary::of(x)))
     }
 
-    #[inline]
-    fn found(&mut self, dests: &Dests, rank: usize) -> DestId {
-        self.cl = Some(rank);
-        dests.at_rank(rank).0
+    proptest! {
+        /// After any sequence of sets (growing the positions past several
+        /// levels), every node is the summary of its positions, and
+        /// `find_below` answers as a scan does.
+        #[test]
+        fn weights_match_a_plain_scan(
+            sets in prop::collection::vec((0usize..9000, prop_oneof![Just(0u32), 1u32..7, Just(12), Just(OVERLOADED | 4)]), 1..200),
+            queries in prop::collection::vec((0usize..9100, 1i64..13), 1..40),
+        ) {
+            let mut ws = Weights::default();
+            let mut plain_w: Vec<u32> = Vec::new();
+            for &(p, ww) in &sets {
+                ws.set(p, ww);
+                if p >= plain_w.len() { plain_w.resize(p + 1, 0); }
+                plain_w[p] = ww;
+            }
+            prop_assert_eq!(&ws.w, &plain_w);
+            let mut span = BLOCK;
+            for level in &ws.levels {
+                for (i, s) in level.iter().enumerate() {
+                    prop_assert_eq!(*s, plain(&plain_w, i * span, (i + 1) * span));
+                }
+                span *= BLOCK;
+            }
+            prop_assert_eq!(ws.levels.last().map(Vec::len), Some(1));
+            for (below, cw) in queries {
+                let want = (0..below.min(plain_w.len())).rev().find(|&p| plain_w[p] as i32 >= cw as i32);
+                let got = ws.find_below(below, cw);
+                prop_assert_eq!(got.map(|g| g.0), want);
+                if let Some((p, rest)) = got {
+                    let b = p / BLOCK * BLOCK;
+                    let want_rest = (b..p).filter(|&q| plain_w[q] as i32 >= cw as i32)
+                        .fold(0u64, |m, q| m | 1 << (q - b));
+                    prop_assert_eq!(rest, want_rest);
+                }
+            }
+        }
     }
 }

@@ -5,7 +5,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use lb_sched::harness::{Op, run, run_with};
+use lb_sched::harness::{Op, run, run_batched, run_with};
 use lb_sched::reference::Model;
 use lb_sched::{
     AnyScheduler, Clock, ConnState, DEFAULT_EXPIRATION_MS, DestConfig, DestId, Lblc, Lblcr,
@@ -87,6 +87,69 @@ mod strategies {
                 a.extend(b);
                 a
             })
+    }
+
+    /// Weights that share divisors (so removing one can raise wrr's gcd) or
+    /// are heavy (so removing one can lower its maximum).
+    fn gcd_weight() -> impl Strategy<Value = u32> {
+        prop_oneof![
+            1 => Just(0u32),
+            2 => 1u32..6,
+            2 => (1u32..8).prop_map(|k| 2 * k),
+            2 => (1u32..8).prop_map(|k| 12 * k),
+            1 => (1u32..4).prop_map(|k| 1000 * k),
+        ]
+    }
+
+    /// A burst of changes: adds, removes and edits mixed, or many adds, or
+    /// many removes (enough for the holes to outnumber the dests).
+    fn burst(ndests: u8) -> impl Strategy<Value = Vec<Op>> {
+        let d = 0..ndests;
+        let add = (d.clone(), gcd_weight(), thresholds())
+            .prop_map(|(dest, weight, (upper, lower))| Op::Add {
+                dest,
+                weight,
+                upper,
+                lower,
+            })
+            .boxed();
+        let edit =
+            (d.clone(), gcd_weight(), thresholds()).prop_map(|(dest, weight, (upper, lower))| {
+                Op::Edit {
+                    dest,
+                    weight,
+                    upper,
+                    lower,
+                }
+            });
+        let remove = d.clone().prop_map(Op::Remove).boxed();
+        let mixed = prop_oneof![4 => add.clone(), 3 => remove.clone(), 2 => edit];
+        prop_oneof![
+            2 => prop::collection::vec(mixed, 1..40),
+            1 => prop::collection::vec(add, 20..150),
+            1 => prop::collection::vec(remove, 20..250),
+        ]
+    }
+
+    /// Traffic between bursts: picks that bind, and connection events.
+    fn traffic(ndests: u8) -> impl Strategy<Value = Vec<Op>> {
+        let d = 0..ndests;
+        let op = prop_oneof![
+            6 => (0u16..300, 0u8..7, 0u16..4).prop_map(|(client, dst, port)| Op::Pick { client, dst, port, v6: false, bind: true }),
+            1 => d.clone().prop_map(Op::Establish),
+            1 => (d.clone(), conn_state()).prop_map(|(a, s)| Op::Close(a, s)),
+        ];
+        prop::collection::vec(op, 0..40)
+    }
+
+    /// Rounds of a burst of changes, then traffic.
+    pub fn bursts(ndests: u8) -> impl Strategy<Value = Vec<Op>> {
+        prop::collection::vec((burst(ndests), traffic(ndests)), 1..12).prop_map(|rounds| {
+            rounds
+                .into_iter()
+                .flat_map(|(changes, traffic)| changes.into_iter().chain(traffic))
+                .collect()
+        })
     }
 
     /// A sequence that first builds a list of up to `ndests` dests (so the
@@ -230,25 +293,54 @@ proptest! {
     }
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases(256)))]
-    /// wrr with its precomputed passes disabled: every pick runs the kernel's pass
-    /// loop (bitset or scan), the path otherwise taken only with a dest
-    /// overloaded or a table over its cap.
-    #[test]
-    fn wrr_pass_loop_matches_the_kernel_model(ops in strategies::ops(120)) {
-        let sched = lb_sched::AnyScheduler::Wrr(Wrr::with_levels_cap(0));
-        if let Err(e) = run_with(sched, Model::new("wrr", 0).unwrap(), &ops) {
-            prop_assert!(false, "{}", e);
+/// Bursts of changes between runs of traffic, on up to 255 dests: the
+/// changes go through `Service::update`, so tables rebuilt lazily (sh, dh,
+/// mh) are rebuilt once per burst; wrr keeps its gcd and largest weight
+/// through weights that are all multiples of one another; the removals leave
+/// holes in the positions and, once they outnumber the dests, renumber them
+/// (rr's position and wrr's current dest move with it).
+macro_rules! bursts {
+    ($test:ident, $name:literal, $flags:expr, $cases:expr) => {
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(cases($cases)))]
+            #[test]
+            fn $test(ops in strategies::bursts(255)) {
+                let sched = AnyScheduler::from_name($name, $flags).unwrap();
+                let model = Model::new($name, $flags).unwrap();
+                if let Err(e) = run_batched(sched, model, &ops) {
+                    prop_assert!(false, "{}", e);
+                }
+            }
         }
-    }
+    };
+}
 
-    /// wrr with a tiny cap: the precomputed passes exist for some lists and not
-    /// for others as the list changes.
+bursts!(rr_bursts_match_the_kernel_model, "rr", 0, 128);
+bursts!(wrr_bursts_match_the_kernel_model, "wrr", 0, 256);
+bursts!(lc_bursts_match_the_kernel_model, "lc", 0, 64);
+bursts!(wlc_bursts_match_the_kernel_model, "wlc", 0, 64);
+bursts!(sed_bursts_match_the_kernel_model, "sed", 0, 32);
+bursts!(nq_bursts_match_the_kernel_model, "nq", 0, 32);
+bursts!(fo_bursts_match_the_kernel_model, "fo", 0, 32);
+bursts!(ovf_bursts_match_the_kernel_model, "ovf", 0, 32);
+bursts!(twos_bursts_match_the_kernel_model, "twos", 0, 64);
+bursts!(sh_bursts_match_the_kernel_model, "sh", 0x08, 32);
+bursts!(dh_bursts_match_the_kernel_model, "dh", 0, 32);
+bursts!(mh_bursts_match_the_kernel_model, "mh", 0x08, 16);
+bursts!(lblc_bursts_match_the_kernel_model, "lblc", 0, 32);
+bursts!(lblcr_bursts_match_the_kernel_model, "lblcr", 0, 32);
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(128)))]
+    /// The same bursts, each change made alone (rr and wrr, whose state moves
+    /// with every change).
     #[test]
-    fn wrr_small_levels_cap_matches_the_kernel_model(ops in strategies::ops(40)) {
-        let sched = lb_sched::AnyScheduler::Wrr(Wrr::with_levels_cap(12));
-        if let Err(e) = run_with(sched, Model::new("wrr", 0).unwrap(), &ops) {
+    fn rr_and_wrr_changes_one_by_one_match_the_kernel_model(
+        ops in strategies::bursts(255),
+        wrr in any::<bool>(),
+    ) {
+        let name = if wrr { "wrr" } else { "rr" };
+        if let Err(e) = run(name, 0, &ops) {
             prop_assert!(false, "{}", e);
         }
     }

@@ -22,7 +22,7 @@ use crate::Result;
 use crate::process::{self, workspace_root};
 
 /// The crates whose API is listed.
-pub const CRATES: [&str; 2] = ["ipvs-sys", "ipvs"];
+pub const CRATES: [&str; 3] = ["ipvs-sys", "ipvs", "lb-sched"];
 
 /// `cargo xtask public-api [--bless] [CRATE...]`
 pub fn main(args: &[String]) -> Result<i32> {
