@@ -337,6 +337,14 @@ impl<L: Link> Session<L> {
         ends.into_results(requests, call.options.timeout, io_error)
     }
 
+    /// Replaces the socket by a fresh one in the same namespace: closing
+    /// the old one ends any dump running on it.
+    fn replace_socket(&mut self) -> io::Result<()> {
+        self.link.reopen()?;
+        self.protocol.retire(self.link.local_port());
+        Ok(())
+    }
+
     /// Before an exchange: reads away a dump an earlier call abandoned (it
     /// may still be running in the kernel, which would refuse a new dump
     /// with `EBUSY`). The kernel makes each datagram of a dump as the
@@ -379,16 +387,6 @@ impl<L: Link> Session<L> {
                 Ok(None) | Err(_) => return,
             }
         }
-    }
-}
-
-impl<L: Link> Session<L> {
-    /// Replaces the socket by a fresh one in the same namespace: closing
-    /// the old one ends any dump running on it.
-    fn replace_socket(&mut self) -> io::Result<()> {
-        self.link.reopen()?;
-        self.protocol.retire(self.link.local_port());
-        Ok(())
     }
 }
 
