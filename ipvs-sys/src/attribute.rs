@@ -15,7 +15,7 @@ use crate::{
 /// `IPVS_CMD_ATTR_SERVICE`
 pub(crate) const IPVS_CMD_ATTR_SERVICE: u16 = 1;
 /// `IPVS_CMD_ATTR_DEST`
-const IPVS_CMD_ATTR_DEST: u16 = 2;
+pub(crate) const IPVS_CMD_ATTR_DEST: u16 = 2;
 /// `IPVS_CMD_ATTR_DAEMON`
 const IPVS_CMD_ATTR_DAEMON: u16 = 3;
 /// `IPVS_CMD_ATTR_TIMEOUT_TCP`

@@ -159,6 +159,16 @@ impl Nla for DestAttribute {
     }
 }
 
+impl DestAttribute {
+    /// Parses the attributes of a destination nest's value one at a time,
+    /// as they are read, without collecting them (the nest from
+    /// [`IpvsMessage::dest_nest`](crate::IpvsMessage::dest_nest)). The first
+    /// malformed attribute is an error and ends the walk.
+    pub fn parse_each<'a>(nest: &'a [u8]) -> impl Iterator<Item = Result<Self, DecodeError>> + 'a {
+        crate::nested::parse_each(nest, "invalid IPVS_CMD_ATTR_DEST")
+    }
+}
+
 impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for DestAttribute {
     fn parse(buf: &NlaBuffer<&'a T>) -> Result<Self, DecodeError> {
         Self::parse_raw(RawNla::of(buf))

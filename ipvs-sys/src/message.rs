@@ -6,7 +6,7 @@ use netlink_packet_core::{
 };
 use netlink_packet_generic::{GenlFamily, GenlHeader};
 
-use crate::attribute::IPVS_CMD_ATTR_SERVICE;
+use crate::attribute::{IPVS_CMD_ATTR_DEST, IPVS_CMD_ATTR_SERVICE};
 use crate::wire::ParseRaw;
 use crate::{InfoAttribute, IpvsAttribute, ServiceAttribute, nested::parse_attributes};
 
@@ -188,6 +188,22 @@ impl IpvsMessage {
         Ok(())
     }
 
+    /// The value of the `IPVS_CMD_ATTR_SERVICE` nest among the attributes of
+    /// a message (`payload`: what follows the generic-netlink header), not
+    /// parsed: for a caller that reads a dump into values of its own with
+    /// [`ServiceAttribute::parse_each`], instead of lists of attributes.
+    /// `None` when the message has no such nest.
+    pub fn service_nest(payload: &[u8]) -> Result<Option<&[u8]>, DecodeError> {
+        nest_value(payload, IPVS_CMD_ATTR_SERVICE)
+    }
+
+    /// The value of the `IPVS_CMD_ATTR_DEST` nest, as
+    /// [`IpvsMessage::service_nest`] finds the service's (parse it with
+    /// [`DestAttribute::parse_each`](crate::DestAttribute::parse_each)).
+    pub fn dest_nest(payload: &[u8]) -> Result<Option<&[u8]>, DecodeError> {
+        nest_value(payload, IPVS_CMD_ATTR_DEST)
+    }
+
     /// Parses only what identifies the service in the attributes of a
     /// `GET_SERVICE` reply or dump message (`payload`: what follows the
     /// generic-netlink header): the `IPVS_CMD_ATTR_SERVICE` nest's
@@ -214,6 +230,18 @@ impl IpvsMessage {
         }
         Ok(identity)
     }
+}
+
+/// The value of the first nest of type `kind` among the top-level
+/// attributes of `payload` (a nest: `NLA_F_NET_BYTEORDER` clear).
+fn nest_value(payload: &[u8], kind: u16) -> Result<Option<&[u8]>, DecodeError> {
+    for attribute in crate::wire::attributes(payload) {
+        let attribute = attribute?;
+        if attribute.kind() == kind && attribute.is_nest() {
+            return Ok(Some(attribute.value));
+        }
+    }
+    Ok(None)
 }
 
 impl GenlFamily for IpvsMessage {

@@ -153,6 +153,24 @@ pub(crate) fn parse_attributes<T>(
     Ok(out)
 }
 
+/// Parses the attributes of a byte run one at a time, as they are read
+/// (see [`crate::ServiceAttribute::parse_each`]); the first malformed one
+/// is an error, with `what` as context, and ends the walk.
+pub(crate) fn parse_each<'a, T: ParseRaw + 'a>(
+    bytes: &'a [u8],
+    what: &'static str,
+) -> impl Iterator<Item = Result<T, DecodeError>> + 'a {
+    let mut failed = false;
+    crate::wire::attributes(bytes).map_while(move |nla| {
+        if failed {
+            return None;
+        }
+        let parsed = nla.and_then(T::parse_raw).context(what);
+        failed = parsed.is_err();
+        Some(parsed)
+    })
+}
+
 /// Parses the value of a nested attribute as a list of `T`, remembering
 /// whether the nest had `NLA_F_NESTED`.
 pub(crate) fn parse_nested<T: ParseRaw>(

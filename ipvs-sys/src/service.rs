@@ -134,6 +134,15 @@ impl Nla for ServiceAttribute {
 }
 
 impl ServiceAttribute {
+    /// Parses the attributes of a service nest's value one at a time, as
+    /// they are read, without collecting them: for a caller that folds them
+    /// into a value of its own (the nest itself from
+    /// [`IpvsMessage::service_nest`](crate::IpvsMessage::service_nest)).
+    /// The first malformed attribute is an error and ends the walk.
+    pub fn parse_each<'a>(nest: &'a [u8]) -> impl Iterator<Item = Result<Self, DecodeError>> + 'a {
+        crate::nested::parse_each(nest, "invalid IPVS_CMD_ATTR_SERVICE")
+    }
+
     /// Whether an attribute of this type identifies a service: what the
     /// kernel reads to look one up (`ip_vs_genl_parse_service` without
     /// `full_entry`): `IPVS_SVC_ATTR_AF`, `_PROTOCOL`, `_ADDR`, `_PORT`,

@@ -5,6 +5,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
+use ipvs_sys::netlink_packet_core::DecodeError;
 use ipvs_sys::{DestAttribute, ForwardMethod, InetAddr, TunnelFlags, TunnelType};
 
 use crate::error::{Error, Op};
@@ -580,10 +581,12 @@ impl Destination {
 
     /// Decodes a dest nest from the kernel; the address family defaults to
     /// the service's (kernels before 3.18 do not send it).
+    /// Decodes a destination nest of `service` from the kernel, its
+    /// attributes as they are parsed (a malformed one fails the decode).
     pub(crate) fn from_attributes(
         op: Op,
         service: &ServiceKey,
-        attrs: &[DestAttribute],
+        attrs: impl IntoIterator<Item = Result<DestAttribute, DecodeError>>,
     ) -> Result<Self, Error> {
         let mut af = None;
         let mut addr = None;
@@ -597,25 +600,30 @@ impl Destination {
         let mut dest =
             Destination::new(SocketAddr::from(([0, 0, 0, 0], 0)), Forwarding::DirectRoute);
         for a in attrs {
+            let a = a.map_err(|e| Error::Decode {
+                op,
+                reason: e.to_string(),
+                raw: Vec::new(),
+            })?;
             match a {
-                DestAttribute::AddrFamily(v) => af = Some(*v),
-                DestAttribute::Addr(v) => addr = Some(*v),
-                DestAttribute::Port(v) => port = Some(*v),
-                DestAttribute::FwdMethod(v) => method = Some(*v),
-                DestAttribute::Weight(v) => dest.weight = *v,
-                DestAttribute::UpperThreshold(v) => dest.upper_threshold = *v,
-                DestAttribute::LowerThreshold(v) => dest.lower_threshold = *v,
-                DestAttribute::ActiveConns(v) => dest.active_connections = *v,
-                DestAttribute::InactiveConns(v) => dest.inactive_connections = *v,
-                DestAttribute::PersistentConns(v) => dest.persistent_connections = *v,
-                DestAttribute::TunType(v) => tun_type = Some(*v),
-                DestAttribute::TunPort(v) => tun_port = *v,
-                DestAttribute::TunFlags(v) => tun_flags = *v,
+                DestAttribute::AddrFamily(v) => af = Some(v),
+                DestAttribute::Addr(v) => addr = Some(v),
+                DestAttribute::Port(v) => port = Some(v),
+                DestAttribute::FwdMethod(v) => method = Some(v),
+                DestAttribute::Weight(v) => dest.weight = v,
+                DestAttribute::UpperThreshold(v) => dest.upper_threshold = v,
+                DestAttribute::LowerThreshold(v) => dest.lower_threshold = v,
+                DestAttribute::ActiveConns(v) => dest.active_connections = v,
+                DestAttribute::InactiveConns(v) => dest.inactive_connections = v,
+                DestAttribute::PersistentConns(v) => dest.persistent_connections = v,
+                DestAttribute::TunType(v) => tun_type = Some(v),
+                DestAttribute::TunPort(v) => tun_port = v,
+                DestAttribute::TunFlags(v) => tun_flags = v,
                 DestAttribute::Stats(v) => stats32 = Some(v),
                 DestAttribute::Stats64(v) => stats64 = Some(v),
                 DestAttribute::Other(nla) => dest
                     .unknown_attributes
-                    .push(UnknownAttribute::from_nla(nla)),
+                    .push(UnknownAttribute::from_nla(&nla)),
                 other => log::debug!("{op}: ignoring destination attribute {other:?}"),
             }
         }
@@ -638,7 +646,7 @@ impl Destination {
                 TunnelChecksum::from_wire(tun_flags),
             )
         });
-        dest.stats = Stats::pick(stats64, stats32);
+        dest.stats = Stats::pick(stats64.as_ref(), stats32.as_ref());
         Ok(dest)
     }
 }
@@ -744,9 +752,12 @@ mod tests {
             let d = Destination::new("198.51.100.2:80".parse().unwrap(), forwarding)
                 .with_thresholds(100, 10);
             d.validate_for(&svc4()).unwrap();
-            let back =
-                Destination::from_attributes(Op::ListDestinations, &svc4(), &d.to_attributes())
-                    .unwrap();
+            let back = Destination::from_attributes(
+                Op::ListDestinations,
+                &svc4(),
+                d.to_attributes().into_iter().map(Ok),
+            )
+            .unwrap();
             assert_eq!(back, d);
         }
     }
@@ -761,7 +772,8 @@ mod tests {
             .filter(|a| !matches!(a, DestAttribute::AddrFamily(_)))
             .collect();
         assert_eq!(
-            Destination::from_attributes(Op::ListDestinations, &v6, &attrs).unwrap(),
+            Destination::from_attributes(Op::ListDestinations, &v6, attrs.into_iter().map(Ok))
+                .unwrap(),
             d
         );
     }

@@ -357,7 +357,9 @@ macro_rules! for_each_operation {
         /// dump of every destination), messages decoded straight from the
         /// receive buffer. The call holds the socket throughout, so other calls
         /// on the handle wait. Not atomic against other writers: a service
-        /// deleted meanwhile shows no destinations.
+        /// deleted meanwhile shows no destinations. The whole read is one
+        /// call, within one deadline: for tens of thousands of services on a
+        /// slow machine, give it more time with `with_timeout`.
         fn snapshot(&self) -> $crate::Snapshot;
 
         /// Counters, rates and connection counts of every service and

@@ -79,42 +79,17 @@ pub enum ServiceKey {
 }
 
 impl ServiceKey {
-    /// The key the identifying attributes of a service nest name (address
-    /// family, then firewall mark, or protocol, address and port; other
+    /// The key the identifying attributes of a service nest name (other
     /// attributes are ignored), and its family; the reason when they do not
     /// name one.
     pub(crate) fn from_identity(
         attributes: &[ServiceAttribute],
     ) -> Result<(ServiceKey, Family), String> {
-        let (mut af, mut protocol, mut addr, mut port, mut fwmark) = (None, None, None, None, None);
+        let mut parts = KeyParts::default();
         for attribute in attributes {
-            match attribute {
-                ServiceAttribute::Af(v) => af = Some(*v),
-                ServiceAttribute::Protocol(v) => protocol = Some(*v),
-                ServiceAttribute::Addr(v) => addr = Some(*v),
-                ServiceAttribute::Port(v) => port = Some(*v),
-                ServiceAttribute::Fwmark(v) => fwmark = Some(*v),
-                _ => {}
-            }
+            parts.absorb(attribute);
         }
-        let af = af.ok_or("no IPVS_SVC_ATTR_AF")?;
-        let family =
-            Family::from_wire(af).ok_or_else(|| format!("unknown address family {af:?}"))?;
-        let key = match fwmark.filter(|m| *m != 0) {
-            Some(mark) => ServiceKey::Fwmark { mark, family },
-            None => {
-                let protocol = protocol.ok_or("no IPVS_SVC_ATTR_PROTOCOL")?;
-                let ip = addr
-                    .and_then(|a| a.to_ip(af))
-                    .ok_or("no valid IPVS_SVC_ATTR_ADDR")?;
-                let port = port.ok_or("no IPVS_SVC_ATTR_PORT")?;
-                ServiceKey::Addr {
-                    protocol,
-                    addr: SocketAddr::new(ip, port),
-                }
-            }
-        };
-        Ok((key, family))
+        parts.key()
     }
 
     /// A TCP service (`ipvsadm -t ADDR:PORT`).
@@ -218,6 +193,56 @@ impl ServiceKey {
             ServiceKey::Fwmark { mark, .. } => out.push(ServiceAttribute::Fwmark(mark)),
         }
         out
+    }
+}
+
+/// The identifying attributes of a service nest (address family, then
+/// firewall mark, or protocol, address and port), gathered as they are
+/// read.
+#[derive(Default)]
+pub(crate) struct KeyParts {
+    af: Option<AddressFamily>,
+    protocol: Option<Protocol>,
+    addr: Option<InetAddr>,
+    port: Option<u16>,
+    fwmark: Option<u32>,
+}
+
+impl KeyParts {
+    /// Takes `attribute` if it identifies the service; says whether it did.
+    pub(crate) fn absorb(&mut self, attribute: &ServiceAttribute) -> bool {
+        match attribute {
+            ServiceAttribute::Af(v) => self.af = Some(*v),
+            ServiceAttribute::Protocol(v) => self.protocol = Some(*v),
+            ServiceAttribute::Addr(v) => self.addr = Some(*v),
+            ServiceAttribute::Port(v) => self.port = Some(*v),
+            ServiceAttribute::Fwmark(v) => self.fwmark = Some(*v),
+            _ => return false,
+        }
+        true
+    }
+
+    /// The key they name, and its family; the reason when they name none.
+    pub(crate) fn key(self) -> Result<(ServiceKey, Family), String> {
+        let af = self.af.ok_or("no IPVS_SVC_ATTR_AF")?;
+        let family =
+            Family::from_wire(af).ok_or_else(|| format!("unknown address family {af:?}"))?;
+        let key = match self.fwmark.filter(|m| *m != 0) {
+            Some(mark) => ServiceKey::Fwmark { mark, family },
+            None => {
+                let protocol = self.protocol.ok_or("no IPVS_SVC_ATTR_PROTOCOL")?;
+                let ip = self
+                    .addr
+                    .and_then(|a| a.to_ip(af))
+                    .ok_or("no valid IPVS_SVC_ATTR_ADDR")?;
+                let port = self.port.ok_or("no IPVS_SVC_ATTR_PORT")?;
+                ServiceKey::Addr {
+                    protocol,
+                    addr: SocketAddr::new(ip, port),
+                }
+            }
+        };
+        Ok((key, family))
     }
 }
 

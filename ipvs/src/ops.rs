@@ -49,6 +49,22 @@ impl<L: Link> Session<L> {
         Ok(sink.items)
     }
 
+    /// Sends `request` and decodes each reply message (its generic-netlink
+    /// payload, straight from the receive buffer) into one item.
+    async fn read_each<T: Send>(
+        &mut self,
+        request: Result<Request>,
+        mut decode: impl FnMut(&[u8]) -> Result<T> + Send,
+    ) -> Result<Vec<T>> {
+        let request = request?;
+        let mut sink = Decoded::new(|payload: &[u8], out: &mut Vec<T>| {
+            out.push(decode(payload)?);
+            Ok(())
+        });
+        self.run(&request, &mut sink).await?;
+        Ok(sink.items)
+    }
+
     pub(crate) async fn request(
         &mut self,
         message: &IpvsMessage,
@@ -104,10 +120,7 @@ impl<L: Link> Session<L> {
     pub(crate) async fn service(&mut self, key: &ServiceKey) -> Result<Service> {
         let op = Op::GetService;
         let services = self
-            .read(Request::get_service(key), |m, out| {
-                out.push(service_of(op, m)?);
-                Ok(())
-            })
+            .read_each(Request::get_service(key), |payload| service_of(op, payload))
             .await?;
         services
             .into_iter()
@@ -122,32 +135,25 @@ impl<L: Link> Session<L> {
     /// handles return, read until two dumps agree).
     pub(crate) async fn service_dump(&mut self) -> Result<Vec<Service>> {
         let op = Op::ListServices;
-        self.read(Request::list_services(), |m, out| {
-            out.push(service_of(op, m)?);
-            Ok(())
-        })
-        .await
+        self.read_each(Request::list_services(), |payload| service_of(op, payload))
+            .await
     }
 
     /// One `IPVS_CMD_GET_SERVICE` dump read for its keys alone (see
     /// `snapshot.rs`: the second of the two dumps that must agree).
     pub(crate) async fn service_key_dump(&mut self) -> Result<Vec<ServiceKey>> {
-        let request = Request::list_services()?;
-        let op = request.op;
-        let mut sink = Decoded::new(|payload: &[u8], out: &mut Vec<ServiceKey>| {
-            out.push(service_key_of(op, payload)?);
-            Ok(())
-        });
-        self.run(&request, &mut sink).await?;
-        Ok(sink.items)
+        let op = Op::ListServices;
+        self.read_each(Request::list_services(), |payload| {
+            service_key_of(op, payload)
+        })
+        .await
     }
 
     /// One `IPVS_CMD_GET_DEST` dump.
     pub(crate) async fn destination_dump(&mut self, key: &ServiceKey) -> Result<Vec<Destination>> {
         let op = Op::ListDestinations;
-        self.read(Request::list_destinations(key), |m, out| {
-            out.push(destination_of(op, key, m)?);
-            Ok(())
+        self.read_each(Request::list_destinations(key), |payload| {
+            destination_of(op, key, payload)
         })
         .await
     }

@@ -6,8 +6,10 @@
 
 use std::net::SocketAddr;
 
-use ipvs_sys::{DaemonAttribute, IpvsAttribute, IpvsCmd, IpvsMessage, Nested};
-use netlink_packet_core::{Emitable, ParseableParametrized};
+use ipvs_sys::{
+    DaemonAttribute, DestAttribute, IpvsAttribute, IpvsCmd, IpvsMessage, Nested, ServiceAttribute,
+};
+use netlink_packet_core::{DecodeError, Emitable, ParseableParametrized};
 use netlink_packet_generic::{GenlFamily, GenlHeader, constants::GENL_HDRLEN};
 
 use crate::config::{DaemonRole, SyncDaemon, Timeouts};
@@ -339,40 +341,40 @@ pub(crate) fn service_nest(key: &ServiceKey) -> IpvsAttribute {
     IpvsAttribute::Service(Nested::new(key.to_attributes()))
 }
 
-/// The service in a `GET_SERVICE` reply message.
-pub(crate) fn service_of(op: Op, message: &IpvsMessage) -> Result<Service> {
-    let nest = message
-        .attributes
-        .iter()
-        .find_map(|a| match a {
-            IpvsAttribute::Service(nest) => Some(nest),
-            _ => None,
-        })
-        .ok_or_else(|| Error::Decode {
-            op,
-            reason: "service message without IPVS_CMD_ATTR_SERVICE".into(),
-            raw: Vec::new(),
-        })?;
-    Service::from_attributes(op, nest)
+/// The service of a `GET_SERVICE` reply or dump message (its
+/// generic-netlink payload), decoded as its attributes are parsed.
+pub(crate) fn service_of(op: Op, payload: &[u8]) -> Result<Service> {
+    let nest = nest_of(
+        op,
+        payload,
+        IpvsMessage::service_nest,
+        "IPVS_CMD_ATTR_SERVICE",
+    )?;
+    Service::from_attributes(op, ServiceAttribute::parse_each(nest))
 }
 
-/// The destination in a `GET_DEST` dump message of `service`.
-pub(crate) fn destination_of(
-    op: Op,
-    service: &ServiceKey,
-    message: &IpvsMessage,
-) -> Result<Destination> {
-    let nest = message
-        .attributes
-        .iter()
-        .find_map(|a| match a {
-            IpvsAttribute::Dest(nest) => Some(nest),
-            _ => None,
-        })
-        .ok_or_else(|| Error::Decode {
-            op,
-            reason: "dest message without IPVS_CMD_ATTR_DEST".into(),
-            raw: Vec::new(),
-        })?;
-    Destination::from_attributes(op, service, nest)
+/// The destination of `service` in a `GET_DEST` dump message.
+pub(crate) fn destination_of(op: Op, service: &ServiceKey, payload: &[u8]) -> Result<Destination> {
+    let nest = nest_of(op, payload, IpvsMessage::dest_nest, "IPVS_CMD_ATTR_DEST")?;
+    Destination::from_attributes(op, service, DestAttribute::parse_each(nest))
+}
+
+/// How the codec finds a nest among a message's attributes
+/// (`IpvsMessage::service_nest`, `dest_nest`).
+type FindNest = fn(&[u8]) -> std::result::Result<Option<&[u8]>, DecodeError>;
+
+/// The nest `find` finds in a message's attributes, or a decode error
+/// naming what is missing.
+fn nest_of<'a>(op: Op, payload: &'a [u8], find: FindNest, what: &str) -> Result<&'a [u8]> {
+    let decode_error = |reason: String| Error::Decode {
+        op,
+        reason,
+        raw: Vec::new(),
+    };
+    let attributes = payload
+        .get(GENL_HDRLEN..)
+        .ok_or_else(|| decode_error("reply shorter than the generic-netlink header".into()))?;
+    find(attributes)
+        .map_err(|e| decode_error(e.to_string()))?
+        .ok_or_else(|| decode_error(format!("message without {what}")))
 }

@@ -7,11 +7,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use bitflags::bitflags;
+use ipvs_sys::netlink_packet_core::DecodeError;
 use ipvs_sys::{FlagsMask, Netmask, Protocol, ServiceAttribute, ServiceFlags};
 
 use crate::config::{seconds, whole_seconds};
 use crate::error::{Error, Op};
-use crate::key::{Family, ServiceKey};
+use crate::key::{Family, KeyParts, ServiceKey};
 use crate::notation::{ParseError, Problem, Words, bounded, set_once};
 use crate::scheduler::{Scheduler, name_problem};
 use crate::stats::Stats;
@@ -363,8 +364,13 @@ impl Service {
         out
     }
 
-    /// Decodes a service nest from the kernel.
-    pub(crate) fn from_attributes(op: Op, attrs: &[ServiceAttribute]) -> Result<Self, Error> {
+    /// Decodes a service nest from the kernel, its attributes as they are
+    /// parsed (a malformed one fails the decode).
+    pub(crate) fn from_attributes(
+        op: Op,
+        attrs: impl IntoIterator<Item = Result<ServiceAttribute, DecodeError>>,
+    ) -> Result<Self, Error> {
+        let mut parts = KeyParts::default();
         let mut sched = None;
         let mut pe = None;
         let mut flags = ServiceFlags::empty();
@@ -374,24 +380,27 @@ impl Service {
         let mut stats64 = None;
         let mut unknown = Vec::new();
         for a in attrs {
+            let a = a.map_err(|e| Error::Decode {
+                op,
+                reason: e.to_string(),
+                raw: Vec::new(),
+            })?;
+            if parts.absorb(&a) {
+                continue;
+            }
             match a {
-                ServiceAttribute::Af(_)
-                | ServiceAttribute::Protocol(_)
-                | ServiceAttribute::Addr(_)
-                | ServiceAttribute::Port(_)
-                | ServiceAttribute::Fwmark(_) => {}
-                ServiceAttribute::SchedName(v) => sched = Some(v.clone()),
-                ServiceAttribute::PeName(v) => pe = Some(v.clone()).filter(|s| !s.is_empty()),
+                ServiceAttribute::SchedName(v) => sched = Some(v),
+                ServiceAttribute::PeName(v) => pe = Some(v).filter(|s| !s.is_empty()),
                 ServiceAttribute::Flags(v) => flags = v.flags,
-                ServiceAttribute::Timeout(v) => timeout = *v,
-                ServiceAttribute::Netmask(v) => netmask = Some(*v),
+                ServiceAttribute::Timeout(v) => timeout = v,
+                ServiceAttribute::Netmask(v) => netmask = Some(v),
                 ServiceAttribute::Stats(v) => stats32 = Some(v),
                 ServiceAttribute::Stats64(v) => stats64 = Some(v),
-                ServiceAttribute::Other(nla) => unknown.push(UnknownAttribute::from_nla(nla)),
+                ServiceAttribute::Other(nla) => unknown.push(UnknownAttribute::from_nla(&nla)),
                 other => log::debug!("{op}: ignoring service attribute {other:?}"),
             }
         }
-        let (key, family) = ServiceKey::from_identity(attrs).map_err(|reason| Error::Decode {
+        let (key, family) = parts.key().map_err(|reason| Error::Decode {
             op,
             reason: format!("service: {reason}"),
             raw: Vec::new(),
@@ -412,7 +421,7 @@ impl Service {
             one_packet: flags.contains(ServiceFlags::ONE_PACKET),
             scheduler_flags: SchedulerFlags::from_bits_truncate(flags.bits()),
             unknown_flags: flags.bits() & !known_flag_bits() & !ServiceFlags::HASHED.bits(),
-            stats: Stats::pick(stats64, stats32),
+            stats: Stats::pick(stats64.as_ref(), stats32.as_ref()),
             unknown_attributes: unknown,
         })
     }
@@ -707,7 +716,7 @@ mod tests {
         attrs.push(ServiceAttribute::Other(
             netlink_packet_core::DefaultNla::new(99, vec![1, 2, 3, 4]),
         ));
-        let back = Service::from_attributes(Op::ListServices, &attrs).unwrap();
+        let back = Service::from_attributes(Op::ListServices, attrs.into_iter().map(Ok)).unwrap();
         assert_eq!(
             back.unknown_attributes,
             vec![UnknownAttribute::new(99, vec![1, 2, 3, 4])]

@@ -46,6 +46,9 @@ use ipvs::{
     ServiceState,
 };
 
+/// How long one call of the handles may take here.
+const CALL_TIMEOUT: Duration = Duration::from_secs(900);
+
 /// Virtual addresses per port: service `i` is 203.0.113.(1 + i % 250) on
 /// port 1000 + i / 250, so 16 000 services fit the documentation range.
 const VIPS: usize = 250;
@@ -351,7 +354,11 @@ fn in_fresh_netns<T: Send>(body: impl FnOnce(&Handles) -> Result<T> + Send) -> R
                 if !up.success() {
                     return Err(format!("ip link set lo up: {up}"));
                 }
+                // One call covers a whole batch or snapshot of tens of
+                // thousands of entries: far longer than the 10 s default
+                // under software emulation.
                 let ipvs = Ipvs::new().map_err(|e| format!("opening IPVS: {e}"))?;
+                ipvs.set_timeout(CALL_TIMEOUT);
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
@@ -359,6 +366,7 @@ fn in_fresh_netns<T: Send>(body: impl FnOnce(&Handles) -> Result<T> + Send) -> R
                 let async_ipvs = runtime
                     .block_on(AsyncIpvs::new())
                     .map_err(|e| format!("opening IPVS (async): {e}"))?;
+                async_ipvs.set_timeout(CALL_TIMEOUT);
                 body(&Handles {
                     ipvs,
                     async_ipvs,
