@@ -431,6 +431,25 @@ impl Handle {
     }
 }
 
+/// A handle of each driver on `fake` (each its own socket on the shared
+/// table), with the timeout set.
+pub fn fake_handles(fake: &ipvs::fake::FakeIpvs, timeout: Duration) -> [Handle; 2] {
+    let blocking = fake.handle().expect("the fake's family resolves");
+    blocking.set_timeout(timeout);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let asynchronous = runtime
+        .block_on(fake.async_handle())
+        .expect("the fake's family resolves");
+    asynchronous.set_timeout(timeout);
+    [
+        Handle::Blocking(blocking),
+        Handle::Async(asynchronous, runtime),
+    ]
+}
+
 /// Calls `method(args)` on either handle, waiting for the async one.
 #[macro_export]
 macro_rules! on {
