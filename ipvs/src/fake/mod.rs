@@ -66,9 +66,9 @@
 //!   [`Builder`] says otherwise ([`DEBIAN_6_1_SCHEDULERS`]).
 //! - **Addresses and devices.** The kernel checks a new destination's
 //!   address against the namespace's routes; the fake's namespace has only
-//!   the loopback's (no destination in 0.0.0.0/8, at 127.255.255.255,
-//!   multicast or broadcast, at ::, in ::ffff:0:0/96, link-local or
-//!   multicast IPv6). A device is there or not: its state is not modelled,
+//!   the loopback's (no destination at 0.0.0.0, 127.255.255.255,
+//!   255.255.255.255 or a multicast address, at ::, in ::ffff:0:0/96, or
+//!   at a link-local or multicast IPv6 address). A device is there or not: its state is not modelled,
 //!   where the kernel can refuse a daemon on a device that is down or lacks
 //!   an address.
 //! - **Counters and rates** are what the test sets; no traffic moves them

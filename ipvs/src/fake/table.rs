@@ -627,7 +627,8 @@ pub(super) fn check_mixed_family(udest: &DestUser, sync_running: bool) -> Result
 /// addresses are the loopback's (127.0.0.1/8, ::1).
 ///
 /// IPv4: `inet_addr_type()` must say `RTN_UNICAST` or `RTN_LOCAL`; it says
-/// `RTN_BROADCAST` for 0.0.0.0/8, 255.255.255.255 and the loopback's
+/// `RTN_BROADCAST` for 0.0.0.0 (`ipv4_is_zeronet()`: the rest of 0.0.0.0/8
+/// is unicast since Linux 5.3), 255.255.255.255 and the loopback's
 /// broadcast 127.255.255.255, and `RTN_MULTICAST` for 224.0.0.0/4.
 /// IPv6: `ipv6_addr_type()` must say unicast and not link-local (unless the
 /// address is local), which leaves out ::, ::ffff:0:0/96, fe80::/10 and
@@ -642,7 +643,7 @@ fn dest_addr_is_unicast(af: u16, addr: &[u8; 16]) -> bool {
         loopback || !(any || mapped || multicast || link_local)
     } else {
         let [a, b, c, d] = [addr[0], addr[1], addr[2], addr[3]];
-        let zeronet = a == 0;
+        let zeronet = [a, b, c, d] == [0; 4];
         let limited_broadcast = [a, b, c, d] == [255; 4];
         let loopback_broadcast = [a, b, c, d] == [127, 255, 255, 255];
         let multicast = a & 0xf0 == 0xe0;
@@ -782,7 +783,7 @@ mod tests {
             ..dest(3)
         };
         assert_eq!(t.add_dest(&id, &gue), Err(Errno::EINVAL));
-        for bad in [[0, 1, 2, 3], [127, 255, 255, 255], [224, 0, 0, 1]] {
+        for bad in [[0, 0, 0, 0], [127, 255, 255, 255], [224, 0, 0, 1]] {
             let udest = DestUser {
                 addr: v4(bad),
                 ..dest(3)
@@ -802,6 +803,15 @@ mod tests {
         assert_eq!(t.find(&id).unwrap().dests[1].weight, 5);
         t.del_dest(&id, &dest(2)).unwrap();
         assert_eq!(t.find(&id).unwrap().dests.len(), 1);
+        // The rest of 0.0.0.0/8 is unicast since Linux 5.3.
+        t.add_dest(
+            &id,
+            &DestUser {
+                addr: v4([0, 1, 2, 3]),
+                ..dest(3)
+            },
+        )
+        .unwrap();
     }
 
     #[test]
