@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! A scripted fake kernel for the no-root tests, message builders, and
-//! [`Handle`]: either handle over a fake kernel, so that a test runs the
-//! same calls through the blocking and the async driver.
+//! A scripted fake kernel for the no-root tests of the protocol (where
+//! each test writes the kernel's bytes itself; tests of what the kernel
+//! keeps use `ipvs::fake`), message builders, and [`Handle`]: either
+//! handle over a fake kernel, so that a test runs the same calls through
+//! the blocking and the async driver.
 #![allow(dead_code)] // each test binary uses a subset
-
-pub mod model;
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -429,6 +429,16 @@ impl Handle {
             (Handle::Async(handle, runtime), async_requests),
         ]
     }
+}
+
+/// Write requests `fake` has received.
+pub fn writes(fake: &ipvs::fake::FakeIpvs) -> usize {
+    fake.requests().iter().filter(|r| r.is_write()).count()
+}
+
+/// Dump requests `fake` has received.
+pub fn dumps(fake: &ipvs::fake::FakeIpvs) -> usize {
+    fake.requests().iter().filter(|r| r.dump).count()
 }
 
 /// A handle of each driver on `fake` (each its own socket on the shared
