@@ -80,6 +80,11 @@
 //!   every namespace to resume between datagrams, so a change elsewhere can
 //!   make it repeat or skip one; the fake has one namespace, and shows that
 //!   effect only when asked ([`FakeIpvs::shift_service_dumps`]).
+//! - **A sync daemon stopped before its thread first ran.** The kernel
+//!   stops it and answers nothing: `kthread_stop()` returns `-EINTR`, which
+//!   `stop_sync_thread()` passes up and `netlink_rcv_skb()` takes for a dump
+//!   under way, so the call times out. (Seen in the lab, where a new thread
+//!   can wait seconds for its first run.) The fake answers.
 //! - **The receive queue** overflows only when asked ([`Fault::Overrun`]).
 //! - **The controller** answers `CTRL_CMD_GETFAMILY` for IPVS only: other
 //!   families do not exist, other controller commands are `EOPNOTSUPP`.
