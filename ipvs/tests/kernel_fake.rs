@@ -4,7 +4,9 @@
 //! every call both must have answered the same (the same result, or the
 //! same error down to its errno) and must hold the same table (services
 //! compared as a set, since only the kernel's hash orders them;
-//! destinations in order), daemons and timeouts.
+//! destinations in order), daemons and timeouts. Raw requests of every
+//! shape, right and wrong, check the parsing (each errno) and the replies
+//! (attribute by attribute) as well.
 //!
 //! What only the kernel can explain is set aside, as the fake's docs list
 //! it: the fake is built for the kernel at hand (its scheduler modules are
@@ -22,7 +24,15 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use std::net::IpAddr;
+
 use ipvs::fake::{DEBIAN_6_1_SCHEDULERS, DEBIAN_6_12_SCHEDULERS, FakeIpvs};
+use ipvs::ipvs_sys::netlink_packet_core::DefaultNla;
+use ipvs::ipvs_sys::{
+    AddressFamily, DaemonAttribute, DaemonState, DestAttribute, FlagsMask, ForwardMethod, InetAddr,
+    IpvsAttribute, IpvsCmd, IpvsMessage, Nested, Netmask, Protocol, ServiceAttribute, ServiceFlags,
+    TunnelFlags, TunnelType,
+};
 use ipvs::{
     ApplyOptions, Batch, DaemonRole, Destination, Error, Forwarding, Ipvs, MAX_WEIGHT, Persistence,
     PersistenceNetmask, Rollback, Scheduler, SchedulerFlags, Service, ServiceKey, ServiceState,
@@ -66,6 +76,8 @@ enum Call {
     StopDaemon(DaemonRole),
     Batch(Vec<Call>),
     Apply(Vec<ServiceState>),
+    /// A message of any shape through the escape hatch, as a dump or not.
+    Raw(IpvsMessage, bool),
 }
 
 /// Services that collide on purpose: two protocols on one address, one
@@ -235,6 +247,257 @@ fn desired() -> impl Strategy<Value = Vec<ServiceState>> {
     prop::collection::vec(state, 0..3)
 }
 
+/// One attribute of a raw nest: one of `right` nine times in ten, else one
+/// of `wrong` (`None`: the attribute is missing).
+fn field<T: Clone + std::fmt::Debug + 'static>(
+    right: Vec<T>,
+    wrong: Vec<Option<T>>,
+) -> impl Strategy<Value = Option<T>> {
+    prop_oneof![
+        9 => prop::sample::select(right).prop_map(Some),
+        1 => prop::sample::select(wrong),
+    ]
+}
+
+fn ip(text: &str) -> InetAddr {
+    InetAddr::from(text.parse::<IpAddr>().unwrap())
+}
+
+/// A service nest for raw requests, field by field: usually right;
+/// sometimes missing, of another family, too short or too long for the
+/// kernel's policy, a name without its NUL; now and then a field twice
+/// (the last one counts).
+fn raw_service_nest() -> impl Strategy<Value = IpvsAttribute> {
+    use ServiceAttribute as S;
+    let other = |kind, value: &[u8]| Some(S::Other(DefaultNla::new(kind, value.to_vec())));
+    let af = field(
+        vec![S::Af(AddressFamily::Inet), S::Af(AddressFamily::Inet6)],
+        vec![Some(S::Af(AddressFamily::Other(7))), None],
+    );
+    let by_address = (
+        field(
+            vec![S::Protocol(Protocol::Tcp), S::Protocol(Protocol::Udp)],
+            vec![Some(S::Protocol(Protocol::Other(99))), None],
+        ),
+        field(
+            vec![S::Addr(ip("203.0.113.1")), S::Addr(ip("2001:db8::1"))],
+            vec![other(3, &[203, 0, 113, 1]), other(3, &[1; 17]), None],
+        ),
+        field(vec![S::Port(80), S::Port(443)], vec![other(4, &[0]), None]),
+    )
+        .prop_map(|(a, b, c)| vec![a, b, c]);
+    let identity = prop_oneof![
+        3 => by_address,
+        1 => prop::sample::select(vec![S::Fwmark(7), S::Fwmark(0)]).prop_map(|m| vec![Some(m)]),
+    ];
+    let scheduler = field(
+        ["rr", "wlc", "none"]
+            .map(|n| S::SchedName(n.into()))
+            .to_vec(),
+        vec![
+            Some(S::SchedName("nosuch".into())),
+            other(6, b"rr"),
+            other(6, b"sixteen_bytes_xx\0"),
+            None,
+        ],
+    );
+    let engine = prop::sample::select(vec![
+        None,
+        None,
+        None,
+        Some(S::PeName("sip".into())),
+        Some(S::PeName("nosuchpe".into())),
+    ]);
+    let flags = field(
+        vec![
+            S::Flags(FlagsMask::replace_all(ServiceFlags::empty())),
+            S::Flags(FlagsMask::replace_all(ServiceFlags::PERSISTENT)),
+            S::Flags(FlagsMask::new(
+                ServiceFlags::from_bits_retain(0x8000_0009),
+                ServiceFlags::from_bits_retain(0x8000_00ff),
+            )),
+        ],
+        vec![other(7, &[1, 0, 0, 0]), other(7, &[0; 9]), None],
+    );
+    let timeout = field(
+        vec![S::Timeout(0), S::Timeout(300), S::Timeout(u32::MAX)],
+        vec![None],
+    );
+    let netmask = field(
+        [u32::MAX, 128, 64]
+            .map(|m| S::Netmask(Netmask::from_raw(m)))
+            .to_vec(),
+        vec![Some(S::Netmask(Netmask::from_raw(200))), None],
+    );
+    let again = prop::sample::select(vec![
+        None,
+        None,
+        None,
+        None,
+        Some(S::Af(AddressFamily::Inet6)),
+        Some(S::Port(81)),
+    ]);
+    (
+        af,
+        identity,
+        (scheduler, engine, flags, timeout, netmask, again),
+    )
+        .prop_map(
+            |(af, identity, (scheduler, engine, flags, timeout, netmask, again))| {
+                let attrs = [af].into_iter().chain(identity);
+                let attrs = attrs.chain([scheduler, engine, flags, timeout, netmask, again]);
+                IpvsAttribute::Service(Nested::new(attrs.flatten().collect()))
+            },
+        )
+}
+
+/// A destination nest for raw requests, field by field.
+fn raw_dest_nest() -> impl Strategy<Value = IpvsAttribute> {
+    use DestAttribute as D;
+    let identity = (
+        prop::sample::select(vec![
+            Some(D::AddrFamily(AddressFamily::Inet)),
+            Some(D::AddrFamily(AddressFamily::Inet6)),
+            Some(D::AddrFamily(AddressFamily::Other(7))),
+            None,
+        ]),
+        field(
+            ["198.51.100.1", "198.51.100.2", "2001:db8::10"]
+                .map(|a| D::Addr(ip(a)))
+                .to_vec(),
+            vec![Some(D::Addr(ip("fe80::1"))), None],
+        ),
+        field(
+            vec![D::Port(80), D::Port(8080)],
+            vec![Some(D::Other(DefaultNla::new(2, vec![0]))), None],
+        ),
+    );
+    let settings = (
+        field(
+            [
+                ForwardMethod::Masq,
+                ForwardMethod::DirectRoute,
+                ForwardMethod::Tunnel,
+            ]
+            .map(D::FwdMethod)
+            .to_vec(),
+            vec![Some(D::FwdMethod(ForwardMethod::Other(15))), None],
+        ),
+        field(
+            vec![D::Weight(1), D::Weight(0)],
+            vec![Some(D::Weight(u32::MAX)), None],
+        ),
+        field(
+            vec![D::UpperThreshold(0), D::UpperThreshold(10)],
+            vec![Some(D::UpperThreshold(u32::MAX)), None],
+        ),
+        field(
+            vec![D::LowerThreshold(0), D::LowerThreshold(5)],
+            vec![Some(D::LowerThreshold(20)), None],
+        ),
+        prop::sample::select(vec![
+            None,
+            None,
+            Some(D::TunType(TunnelType::Gue)),
+            Some(D::TunType(TunnelType::Gre)),
+            Some(D::TunType(TunnelType::Other(9))),
+        ]),
+        prop::sample::select(vec![None, Some(D::TunPort(0)), Some(D::TunPort(6080))]),
+        prop::sample::select(vec![
+            None,
+            Some(D::TunFlags(TunnelFlags::from_bits_retain(1))),
+            Some(D::TunFlags(TunnelFlags::from_bits_retain(7))),
+        ]),
+    );
+    (identity, settings).prop_map(|((af, addr, port), settings)| {
+        let (fwd, weight, upper, lower, tun_type, tun_port, tun_flags) = settings;
+        let attrs = [
+            af, addr, port, fwd, weight, upper, lower, tun_type, tun_port, tun_flags,
+        ];
+        IpvsAttribute::Dest(Nested::new(attrs.into_iter().flatten().collect()))
+    })
+}
+
+/// A daemon nest for raw requests, field by field.
+fn raw_daemon_nest() -> impl Strategy<Value = IpvsAttribute> {
+    use DaemonAttribute as M;
+    (
+        field(
+            vec![M::State(DaemonState::MASTER), M::State(DaemonState::BACKUP)],
+            vec![Some(M::State(DaemonState::from_bits_retain(3))), None],
+        ),
+        field(
+            vec![M::McastIfn(SYNC_DEVICE.into())],
+            vec![
+                Some(M::McastIfn("nosuch0".into())),
+                Some(M::Other(DefaultNla::new(
+                    2,
+                    SYNC_DEVICE.as_bytes().to_vec(),
+                ))),
+                None,
+            ],
+        ),
+        field(vec![M::SyncId(5)], vec![Some(M::SyncId(300)), None]),
+        prop::sample::select(vec![
+            None,
+            Some(M::SyncMaxlen(100)),
+            Some(M::SyncMaxlen(1500)),
+        ]),
+        prop::sample::select(vec![
+            None,
+            Some(M::McastGroup("239.1.2.3".parse().unwrap())),
+            Some(M::McastGroup("192.0.2.1".parse().unwrap())),
+            Some(M::McastGroup6("ff02::1".parse().unwrap())),
+            Some(M::McastGroup6("2001:db8::1".parse().unwrap())),
+            Some(M::Other(DefaultNla::new(6, vec![0xff; 8]))),
+        ]),
+        prop::sample::select(vec![None, Some(M::McastPort(9000))]),
+        prop::sample::select(vec![None, Some(M::McastTtl(2))]),
+    )
+        .prop_map(|(state, ifn, id, maxlen, group, port, ttl)| {
+            let attrs = [state, ifn, id, maxlen, group, port, ttl];
+            IpvsAttribute::Daemon(Nested::new(attrs.into_iter().flatten().collect()))
+        })
+}
+
+/// A raw request: a command (some without a doit or a dumpit, one
+/// unknown), and top-level attributes of every sort.
+fn raw() -> impl Strategy<Value = Call> {
+    let command = prop::sample::select(vec![
+        IpvsCmd::NewService,
+        IpvsCmd::SetService,
+        IpvsCmd::DelService,
+        IpvsCmd::GetService,
+        IpvsCmd::NewDest,
+        IpvsCmd::SetDest,
+        IpvsCmd::DelDest,
+        IpvsCmd::GetDest,
+        IpvsCmd::NewDaemon,
+        IpvsCmd::DelDaemon,
+        IpvsCmd::GetDaemon,
+        IpvsCmd::SetConfig,
+        IpvsCmd::GetConfig,
+        IpvsCmd::GetInfo,
+        IpvsCmd::Zero,
+        IpvsCmd::Other(30),
+    ]);
+    let maybe = |p, attribute: BoxedStrategy<IpvsAttribute>| prop::option::weighted(p, attribute);
+    let timeouts = prop_oneof![
+        Just(IpvsAttribute::TimeoutTcp(100)),
+        Just(IpvsAttribute::TimeoutUdp(u32::MAX)),
+        Just(IpvsAttribute::Other(DefaultNla::new(5, vec![1, 2]))),
+    ];
+    let attributes = (
+        maybe(0.8, raw_service_nest().boxed()),
+        maybe(0.5, raw_dest_nest().boxed()),
+        maybe(0.3, raw_daemon_nest().boxed()),
+        maybe(0.3, timeouts.boxed()),
+    )
+        .prop_map(|(a, b, c, d)| [a, b, c, d].into_iter().flatten().collect::<Vec<_>>());
+    (command, attributes, prop::bool::weighted(0.1))
+        .prop_map(|(cmd, attributes, dump)| Call::Raw(IpvsMessage::new(cmd, attributes), dump))
+}
+
 fn call() -> impl Strategy<Value = Call> {
     prop_oneof![
         4 => write(),
@@ -246,6 +509,7 @@ fn call() -> impl Strategy<Value = Call> {
         1 => prop::sample::select(vec![DaemonRole::Master, DaemonRole::Backup]).prop_map(Call::StopDaemon),
         2 => prop::collection::vec(write(), 1..6).prop_map(Call::Batch),
         2 => desired().prop_map(Call::Apply),
+        3 => raw(),
     ]
 }
 
@@ -320,6 +584,16 @@ fn make(ipvs: &Ipvs, call: &Call) -> String {
         }
         Call::Apply(desired) => match ipvs.apply(desired, &ApplyOptions::default()) {
             Ok(report) => format!("applied {}", report.applied),
+            Err(e) => describe(&e),
+        },
+        Call::Raw(message, dump) => match ipvs.request(message, *dump) {
+            // Every reply, attribute by attribute; services in a set.
+            Ok(mut replies) => {
+                if message.cmd == IpvsCmd::GetService && *dump {
+                    replies.sort_by_key(|m| format!("{m:?}"));
+                }
+                format!("{replies:?}")
+            }
             Err(e) => describe(&e),
         },
     }
