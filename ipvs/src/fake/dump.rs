@@ -121,7 +121,7 @@ impl Dump {
                 }
             }
             what => {
-                for entry in entries(what, table).into_iter().skip(self.cursor) {
+                for entry in entries(what, table, self.cursor) {
                     if !put(entry) {
                         break;
                     }
@@ -137,19 +137,20 @@ impl Dump {
     }
 }
 
-/// Every entry of a service or destination dump as the table is now, in
-/// order; the cursor says where the next datagram starts.
-fn entries(what: &What, table: &Table) -> Vec<IpvsMessage> {
+/// The entries of a service or destination dump from the table as it is
+/// now, past the first `skip` (the cursor), each made as it is taken.
+fn entries<'t>(
+    what: &'t What,
+    table: &'t Table,
+    skip: usize,
+) -> Box<dyn Iterator<Item = IpvsMessage> + 't> {
     match what {
         What::Services { repeat_first } => {
-            let mut services: Vec<_> = table.dump_order().collect();
-            if *repeat_first && let Some(first) = services.first().copied() {
-                services.push(first);
-            }
-            services
-                .into_iter()
-                .map(|s| IpvsMessage::new(IpvsCmd::NewService, vec![reply::service(s)]))
-                .collect()
+            let repeated = repeat_first.then(|| table.dump_order().next()).flatten();
+            let services = table.dump_order().chain(repeated).skip(skip);
+            Box::new(
+                services.map(|s| IpvsMessage::new(IpvsCmd::NewService, vec![reply::service(s)])),
+            )
         }
         What::Dests { request } => {
             // A request that does not parse, or names no service, dumps
@@ -158,13 +159,9 @@ fn entries(what: &What, table: &Table) -> Vec<IpvsMessage> {
                 .and_then(|genl| genl.ipvs_attrs().ok())
                 .and_then(|attrs| parse::service(&attrs, false).ok())
                 .and_then(|(id, _)| table.find(&id));
-            service.map_or_else(Vec::new, |s| {
-                s.dests
-                    .iter()
-                    .map(|d| IpvsMessage::new(IpvsCmd::NewDest, vec![reply::dest(d)]))
-                    .collect()
-            })
+            let dests = service.into_iter().flat_map(|s| &s.dests).skip(skip);
+            Box::new(dests.map(|d| IpvsMessage::new(IpvsCmd::NewDest, vec![reply::dest(d)])))
         }
-        What::Daemons { .. } => Vec::new(),
+        What::Daemons { .. } => Box::new(std::iter::empty()),
     }
 }

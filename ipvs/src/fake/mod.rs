@@ -68,9 +68,9 @@
 //!   address against the namespace's routes; the fake's namespace has only
 //!   the loopback's (no destination at 0.0.0.0, 127.255.255.255,
 //!   255.255.255.255 or a multicast address, at ::, in ::ffff:0:0/96, or
-//!   at a link-local or multicast IPv6 address). A device is there or not: its state is not modelled,
-//!   where the kernel can refuse a daemon on a device that is down or lacks
-//!   an address.
+//!   at a link-local or multicast IPv6 address). A device is there or not:
+//!   its state is not modelled, where the kernel can refuse a daemon on a
+//!   device that is down or lacks an address.
 //! - **Counters and rates** are what the test sets; no traffic moves them
 //!   and no estimator runs. `IPVS_CMD_ZERO` zeroes them.
 //! - **The destination trash.** The kernel keeps a deleted destination for
