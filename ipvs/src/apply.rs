@@ -626,6 +626,9 @@ impl<L: Link> Session<L> {
         let Some((step, cause)) = first_error else {
             return Ok(report);
         };
+        // A lost reply uses up the call's deadline; the rollback still has
+        // to run, within a deadline of its own.
+        self.renew_deadline();
         let rollback = self.roll_back(&plan.steps, &fates).await;
         Err(Error::ApplyFailed {
             step,

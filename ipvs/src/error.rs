@@ -277,9 +277,10 @@ pub enum Error {
         ext_ack: ExtAck,
     },
     /// A desired-state apply ([`crate::Ipvs::apply`]) failed: the kernel
-    /// rejected a step (or the transport failed, and then `step` is 0: no
-    /// step's fate is known). What had been applied was rolled back, as
-    /// `rollback` tells.
+    /// rejected a step, or the transport failed mid-batch (then `step` is
+    /// the first step whose reply never came, and `cause` the transport's
+    /// error). Every step that was, or may have been, applied was rolled
+    /// back, as `rollback` tells.
     #[error("apply failed at step {step} `{command}`: {cause}; {rollback}")]
     ApplyFailed {
         /// Index in the plan of the first step that failed.

@@ -34,6 +34,13 @@
 //! # }
 //! ```
 //!
+//! With the `fake` feature, [`fake::FakeIpvs`] is an in-memory IPVS for
+//! tests without root or `ip_vs`: its handles are the same [`Ipvs`] and
+//! [`AsyncIpvs`], and it answers their netlink requests as the kernel
+//! does (same checks, errnos and replies, so the same typed errors), keeps
+//! what `ipvsadm` manages, and plays faults (a refused write, a lost ACK,
+//! a late reply) for testing what a program does when they happen.
+//!
 //! # Design
 //!
 //! - Every call has one deadline ([`Ipvs::timeout`], overridden per call
@@ -154,6 +161,8 @@ pub mod sysctl;
 mod transport;
 mod unknown;
 
+#[cfg(feature = "fake")]
+pub mod fake;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;

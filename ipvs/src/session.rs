@@ -139,6 +139,13 @@ impl<L: Link> Session<L> {
         };
     }
 
+    /// Gives the call a fresh deadline, as long as its first: for a part of
+    /// the call that must run even when the first part used up its time
+    /// (the rollback of an apply whose reply was lost).
+    pub(crate) fn renew_deadline(&mut self) {
+        self.start_call(self.call.options);
+    }
+
     /// The IPVS family as the controller describes it, resolved once (or
     /// again, with `refresh`).
     pub(crate) async fn family(&mut self, refresh: bool) -> Result<FamilyInfo> {

@@ -1,14 +1,13 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Desired-state apply against a fake kernel that keeps a table: minimal
-//! plans in the documented order, no writes when nothing changed, graceful
-//! drain, and rollback when the kernel rejects a step. No root needed.
+//! Desired-state apply against `ipvs::fake`: minimal plans in the
+//! documented order, no writes when nothing changed, graceful drain, and
+//! rollback when the kernel rejects a step. No root needed.
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::model::{Model, model_handle};
+use ipvs::fake::FakeIpvs;
 use ipvs::{
     ApplyOptions, Destination, Error, Forwarding, Persistence, PersistenceNetmask, Plan, Rollback,
     Scheduler, Service, ServiceKey, ServiceState, Snapshot, Step,
@@ -50,10 +49,10 @@ fn desired() -> Vec<ServiceState> {
     ]
 }
 
-fn setup() -> (Arc<Mutex<Model>>, ipvs::Ipvs) {
-    let model = Arc::new(Mutex::new(Model::default()));
-    let ipvs = model_handle(model.clone());
-    (model, ipvs)
+fn setup() -> (FakeIpvs, ipvs::Ipvs) {
+    let fake = FakeIpvs::new();
+    let ipvs = fake.handle().expect("the fake's family resolves");
+    (fake, ipvs)
 }
 
 /// The snapshot with services and destinations in a fixed order.
@@ -65,13 +64,13 @@ fn sorted(mut snapshot: Snapshot) -> Snapshot {
     snapshot
 }
 
-fn writes(model: &Arc<Mutex<Model>>) -> usize {
-    model.lock().unwrap().writes
+fn writes(fake: &FakeIpvs) -> usize {
+    common::writes(fake)
 }
 
 #[test]
 fn apply_from_empty_then_again_sends_no_writes() {
-    let (model, ipvs) = setup();
+    let (fake, ipvs) = setup();
     let options = ApplyOptions::default();
     let plan = ipvs.plan(&desired(), &options).unwrap();
     assert_eq!(
@@ -86,7 +85,7 @@ fn apply_from_empty_then_again_sends_no_writes() {
     );
     let report = ipvs.apply_plan(&plan).unwrap();
     assert_eq!(report.applied, 7);
-    assert_eq!(writes(&model), 7);
+    assert_eq!(writes(&fake), 7);
 
     // Read back from the "kernel" (hashed flag, host netmask dropped...),
     // the same desired state plans nothing and sends nothing.
@@ -95,15 +94,15 @@ fn apply_from_empty_then_again_sends_no_writes() {
     assert_eq!(again.len(), 0);
     let report = ipvs.apply(&desired(), &options).unwrap();
     assert_eq!(report.applied, 0);
-    assert_eq!(writes(&model), 7, "a second apply writes nothing");
+    assert_eq!(writes(&fake), 7, "a second apply writes nothing");
 }
 
 #[test]
 fn changes_become_minimal_steps_in_order() {
-    let (model, ipvs) = setup();
+    let (fake, ipvs) = setup();
     let options = ApplyOptions::default();
     ipvs.apply(&desired(), &options).unwrap();
-    let before = writes(&model);
+    let before = writes(&fake);
 
     let mut changed = desired();
     // web: scheduler change, one weight change, one destination removed,
@@ -137,21 +136,21 @@ fn changes_become_minimal_steps_in_order() {
          -a -t 203.0.113.2:443 -r 198.51.100.9:443 -g -w 1\n"
     );
     ipvs.apply_plan(&plan).unwrap();
-    assert_eq!(writes(&model) - before, 7);
+    assert_eq!(writes(&fake) - before, 7);
     assert!(ipvs.plan(&changed, &options).unwrap().is_empty());
     assert_eq!(ipvs.snapshot().unwrap().services.len(), 3);
 }
 
 #[test]
 fn drain_sets_weight_zero_then_deletes_once_idle() {
-    let (model, ipvs) = setup();
+    let (fake, ipvs) = setup();
     let drain = ApplyOptions::default().with_drain(true);
     ipvs.apply(&desired(), &drain).unwrap();
     // 198.51.100.3 has connections; dns's only destination too.
     let busy_web = "198.51.100.3:80".parse().unwrap();
     let busy_dns = "[2001:db8::10]:53".parse().unwrap();
-    model.lock().unwrap().set_connections(busy_web, 0, 2);
-    model.lock().unwrap().set_connections(busy_dns, 1, 0);
+    assert!(fake.set_connections(&web(), busy_web, 0, 2));
+    assert!(fake.set_connections(&dns(), busy_dns, 1, 0));
     let mut smaller = desired();
     smaller[0].destinations.truncate(1); // .2 idle → deleted, .3 busy → drained
     smaller.remove(1); // dns busy → kept, drained
@@ -169,8 +168,8 @@ fn drain_sets_weight_zero_then_deletes_once_idle() {
     assert!(plan.is_empty(), "{plan}");
     assert_eq!(plan.draining().len(), 2);
     // Idle now: deleted (the drained service with it).
-    model.lock().unwrap().set_connections(busy_web, 0, 0);
-    model.lock().unwrap().set_connections(busy_dns, 0, 0);
+    assert!(fake.set_connections(&web(), busy_web, 0, 0));
+    assert!(fake.set_connections(&dns(), busy_dns, 0, 0));
     let plan = ipvs.plan(&smaller, &drain).unwrap();
     assert_eq!(
         plan.to_string(),
@@ -187,11 +186,11 @@ fn drain_sets_weight_zero_then_deletes_once_idle() {
 
 #[test]
 fn a_rejected_step_rolls_back_everything_applied() {
-    let (model, ipvs) = setup();
+    let (_fake, ipvs) = setup();
     let options = ApplyOptions::default();
     ipvs.apply(&desired(), &options).unwrap();
+    // The fake has no scheduler module "nosuch" (ENOENT).
     let before = ipvs.snapshot().unwrap();
-    model.lock().unwrap().unknown_schedulers = vec!["nosuch".into()];
 
     let mut changed = desired();
     changed[0].destinations.remove(0); // -d (applied, then undone)
@@ -240,7 +239,7 @@ fn a_rejected_step_rolls_back_everything_applied() {
 
 #[test]
 fn a_plan_of_explicit_steps_is_sent_as_given_and_rolled_back_as_a_whole() {
-    let (model, ipvs) = setup();
+    let (_fake, ipvs) = setup();
     // What a script says line by line (`ipvsadm -R`), not a desired state.
     let steps = vec![
         Step::AddService(Service::new(web(), Scheduler::RoundRobin)),
@@ -258,7 +257,7 @@ fn a_plan_of_explicit_steps_is_sent_as_given_and_rolled_back_as_a_whole() {
     assert_eq!(ipvs.apply_plan(&plan).unwrap().applied, 2);
     let before = ipvs.snapshot().unwrap();
 
-    model.lock().unwrap().unknown_schedulers = vec!["nosuch".into()];
+    // The fake, like the kernel, has no scheduler "nosuch".
     let failing = Plan::from_steps(vec![
         Step::DeleteDestination {
             service: web(),

@@ -1,18 +1,17 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Snapshots against a fake kernel that keeps a table: one service dump,
-//! one destination dump per service, everything decoded. No root needed.
+//! Snapshots against `ipvs::fake`: one service dump, one destination dump
+//! per service, everything decoded. No root needed.
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
-use common::model::{Model, model_handle};
+use common::dumps;
+use ipvs::fake::FakeIpvs;
 use ipvs::{Destination, Forwarding, Scheduler, Service, ServiceKey, StatsSnapshot};
 
 #[test]
 fn snapshot_reads_every_service_with_its_destinations() {
-    let model = Arc::new(Mutex::new(Model::default()));
-    let ipvs = model_handle(model.clone());
+    let fake = FakeIpvs::new();
+    let ipvs = fake.handle().unwrap();
     let a: ServiceKey = "tcp:203.0.113.1:80".parse().unwrap();
     let b: ServiceKey = "udp:[2001:db8::1]:53".parse().unwrap();
     let c = ServiceKey::fwmark(7);
@@ -29,12 +28,12 @@ fn snapshot_reads_every_service_with_its_destinations() {
     ipvs.add_destination(&a, &d1).unwrap();
     ipvs.add_destination(&a, &d2).unwrap();
     ipvs.add_destination(&b, &d6).unwrap();
-    model.lock().unwrap().set_connections(d6.addr, 4, 2);
-    let dumps_before = model.lock().unwrap().dumps;
+    assert!(fake.set_connections(&b, d6.addr, 4, 2));
+    let dumps_before = dumps(&fake);
 
     let snapshot = ipvs.snapshot().unwrap();
     assert_eq!(
-        model.lock().unwrap().dumps - dumps_before,
+        dumps(&fake) - dumps_before,
         2 + 3,
         "two agreeing service dumps and one destination dump per service"
     );
@@ -61,16 +60,16 @@ fn snapshot_reads_every_service_with_its_destinations() {
 
 #[test]
 fn snapshot_of_an_empty_table_is_one_dump() {
-    let model = Arc::new(Mutex::new(Model::default()));
-    let ipvs = model_handle(model.clone());
+    let fake = FakeIpvs::new();
+    let ipvs = fake.handle().unwrap();
     assert!(ipvs.snapshot().unwrap().services.is_empty());
-    assert_eq!(model.lock().unwrap().dumps, 2);
+    assert_eq!(dumps(&fake), 2);
 }
 
 #[test]
 fn a_service_dump_shifted_by_another_namespace_is_read_again() {
-    let model = Arc::new(Mutex::new(Model::default()));
-    let ipvs = model_handle(model.clone());
+    let fake = FakeIpvs::new();
+    let ipvs = fake.handle().unwrap();
     let a: ServiceKey = "tcp:203.0.113.1:80".parse().unwrap();
     let b: ServiceKey = "tcp:203.0.113.2:80".parse().unwrap();
     ipvs.add_service(&Service::new(a, Scheduler::RoundRobin))
@@ -79,22 +78,22 @@ fn a_service_dump_shifted_by_another_namespace_is_read_again() {
         .unwrap();
 
     // The first two dumps repeat a service: the third and fourth agree.
-    model.lock().unwrap().shifted_dumps = 2;
-    let before = model.lock().unwrap().dumps;
+    fake.shift_service_dumps(2);
+    let before = dumps(&fake);
     let snapshot = ipvs.snapshot().unwrap();
     let keys: Vec<ServiceKey> = snapshot.services.iter().map(|s| s.service.key).collect();
     assert_eq!(keys, vec![a, b]);
-    assert_eq!(model.lock().unwrap().dumps - before, 4 + 2);
+    assert_eq!(dumps(&fake) - before, 4 + 2);
 
     // services() reads the list the same way.
-    model.lock().unwrap().shifted_dumps = 2;
-    let before = model.lock().unwrap().dumps;
+    fake.shift_service_dumps(2);
+    let before = dumps(&fake);
     let listed: Vec<ServiceKey> = ipvs.services().unwrap().iter().map(|s| s.key).collect();
     assert_eq!(listed, vec![a, b]);
-    assert_eq!(model.lock().unwrap().dumps - before, 4);
+    assert_eq!(dumps(&fake) - before, 4);
 
     // A list that never settles is an error, not a wrong snapshot or list.
-    model.lock().unwrap().shifted_dumps = usize::MAX;
+    fake.shift_service_dumps(usize::MAX);
     for err in [ipvs.snapshot().unwrap_err(), ipvs.services().unwrap_err()] {
         assert!(
             matches!(

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! A scripted fake kernel for the no-root tests, message builders, and
-//! [`Handle`]: either handle over a fake kernel, so that a test runs the
-//! same calls through the blocking and the async driver.
+//! A scripted fake kernel for the no-root tests of the protocol (where
+//! each test writes the kernel's bytes itself; tests of what the kernel
+//! keeps use `ipvs::fake`), message builders, and [`Handle`]: either
+//! handle over a fake kernel, so that a test runs the same calls through
+//! the blocking and the async driver.
 #![allow(dead_code)] // each test binary uses a subset
-
-pub mod model;
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -429,6 +429,35 @@ impl Handle {
             (Handle::Async(handle, runtime), async_requests),
         ]
     }
+}
+
+/// Write requests `fake` has received.
+pub fn writes(fake: &ipvs::fake::FakeIpvs) -> usize {
+    fake.requests().iter().filter(|r| r.is_write()).count()
+}
+
+/// Dump requests `fake` has received.
+pub fn dumps(fake: &ipvs::fake::FakeIpvs) -> usize {
+    fake.requests().iter().filter(|r| r.dump).count()
+}
+
+/// A handle of each driver on `fake` (each its own socket on the shared
+/// table), with the timeout set.
+pub fn fake_handles(fake: &ipvs::fake::FakeIpvs, timeout: Duration) -> [Handle; 2] {
+    let blocking = fake.handle().expect("the fake's family resolves");
+    blocking.set_timeout(timeout);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let asynchronous = runtime
+        .block_on(fake.async_handle())
+        .expect("the fake's family resolves");
+    asynchronous.set_timeout(timeout);
+    [
+        Handle::Blocking(blocking),
+        Handle::Async(asynchronous, runtime),
+    ]
 }
 
 /// Calls `method(args)` on either handle, waiting for the async one.
