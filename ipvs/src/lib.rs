@@ -54,6 +54,10 @@
 //!   [`Ipvs::snapshot`] reads the whole table; [`Ipvs::apply`] makes the
 //!   table a desired state with the fewest writes, all or nothing
 //!   ([`Plan`] prints the dry run as an `ipvsadm -R` script).
+//! - A controller reconciles only what it owns: [`ApplyOptions::scope`]
+//!   ([`Scope::Owned`] keys, or [`Scope::Matching`] a predicate) leaves
+//!   every other service alone, and a desired service whose key another
+//!   owner holds is an error ([`Error::ForeignService`]), not a takeover.
 //! - The wire format is `ipvs-sys`; [`Ipvs::request`] sends raw
 //!   [`ipvs_sys::IpvsMessage`]s.
 //! - Values convert as a Rust user expects: the ipvsadm notation that
