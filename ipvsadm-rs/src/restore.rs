@@ -68,6 +68,24 @@ pub fn words(line: &str) -> Vec<&str> {
         .collect()
 }
 
+/// `-R` on `input`: every line parsed, then planned against the table
+/// read from the IPVS `open` gives (opened only when the input holds a
+/// change), then applied all or nothing.
+pub fn run(
+    input: &str,
+    program: &str,
+    names: &dyn Resolver,
+    open: impl FnOnce() -> Result<Ipvs, Failure>,
+) -> Result<(), Failure> {
+    let lines = parse_input(input, program, names)?;
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let ipvs = open()?;
+    let before = State::read(&ipvs)?;
+    plan(before, &lines)?.apply(&ipvs)
+}
+
 /// Parses every line. On any bad line the failure is the first one's
 /// (ipvsadm's words and status), followed by every bad line and why.
 pub fn parse_input(input: &str, program: &str, names: &dyn Resolver) -> Result<Vec<Line>, Failure> {
