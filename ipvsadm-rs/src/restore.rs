@@ -13,7 +13,9 @@
 //! 3. the table's changes, one [`Step`] per line in input order, go to
 //!    [`ipvs::Ipvs::apply_plan`] as one batch: if the kernel refuses one,
 //!    every step applied, or whose fate is unknown, is undone by the
-//!    crate, which says whether the undo succeeded;
+//!    crate, which says whether the undo succeeded (a batch that fails as
+//!    a whole, without step outcomes, is checked by reading the table back
+//!    and putting it back);
 //! 4. then `--set`, `--start-daemon` and `--stop-daemon` lines, in input
 //!    order, and `-Z` lines last; if one of them fails, the settings
 //!    already made are put back and the table is made the old one again
@@ -508,8 +510,12 @@ impl Restore {
         Ok(())
     }
 
-    /// The kernel refused a step of the table's plan; the crate has undone
-    /// the rest, and says how that went.
+    /// The table's plan failed. [`Error::ApplyFailed`] names the step and
+    /// says how the crate's rollback went. Any other error stopped the
+    /// batch as a whole: mostly before anything was sent, but not always
+    /// (the family looked up again after a first write refused with
+    /// `ENOENT`, and failing, loses the other writes' outcomes), so the
+    /// table is read back and put back if it changed.
     fn table_refused(&self, ipvs: &Ipvs, error: Error) -> Failure {
         let Error::ApplyFailed {
             step,
@@ -518,8 +524,12 @@ impl Restore {
             ..
         } = error
         else {
-            // Refused before anything was sent (no one call to name).
-            return Failure::kernel(Op::Raw, &error).detail("nothing was changed");
+            let failure = Failure::kernel(Op::Raw, &error);
+            return match self.put_table_back(ipvs) {
+                Ok(false) => failure.detail("nothing was changed"),
+                Ok(true) => failure.detail(ALL_UNDONE),
+                Err(why) => self.what_is_left(ipvs, failure.detail(why)),
+            };
         };
         let op = self.plan.steps().get(step).map_or(Op::Raw, step_op);
         let mut failure = Failure::kernel(op, &cause);
@@ -561,6 +571,16 @@ impl Restore {
             );
         }
         failure
+    }
+
+    /// Makes the table the one read before, planned from what the kernel
+    /// holds now (so a change of unknown fate is covered too): `Ok(true)`
+    /// when that took a change, or why it failed.
+    fn put_table_back(&self, ipvs: &Ipvs) -> Result<bool, String> {
+        match ipvs.apply(&self.before.services, &ApplyOptions::default()) {
+            Ok(report) => Ok(report.applied > 0),
+            Err(e) => Err(format!("putting the table back failed: {e}")),
+        }
     }
 
     /// After a failed undo: the changes that would still turn the table
