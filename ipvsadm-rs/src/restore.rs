@@ -678,6 +678,9 @@ fn step_op(step: &Step) -> Op {
 }
 
 #[cfg(test)]
+mod faults;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
