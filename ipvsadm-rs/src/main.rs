@@ -179,11 +179,7 @@ fn restore(program: &str, names: &Files) -> Result<(), Failure> {
     std::io::stdin()
         .read_to_end(&mut input)
         .map_err(|e| Failure::usage(format!("reading the rules from stdin: {e}")))?;
-    let lines = restore::parse_input(&String::from_utf8_lossy(&input), program, names)?;
-    if lines.is_empty() {
-        return Ok(());
-    }
-    let (ipvs, _) = open()?;
-    let before = restore::State::read(&ipvs)?;
-    restore::plan(before, &lines)?.apply(&ipvs)
+    restore::run(&String::from_utf8_lossy(&input), program, names, || {
+        open().map(|(ipvs, _)| ipvs)
+    })
 }

@@ -13,15 +13,19 @@
 //! 3. the table's changes, one [`Step`] per line in input order, go to
 //!    [`ipvs::Ipvs::apply_plan`] as one batch: if the kernel refuses one,
 //!    every step applied, or whose fate is unknown, is undone by the
-//!    crate, which says whether the undo succeeded;
+//!    crate, which says whether the undo succeeded (a batch that fails as
+//!    a whole, without step outcomes, is checked by reading the table back
+//!    and putting it back);
 //! 4. then `--set`, `--start-daemon` and `--stop-daemon` lines, in input
 //!    order, and `-Z` lines last; if one of them fails, the settings
 //!    already made are put back and the table is made the old one again
 //!    ([`ipvs::Ipvs::apply`]).
 //!
-//! Whenever an undo fails, the report says so and lists what is left: the
-//! settings not put back, and the changes that would still turn the table
-//! back, as `-R` lines.
+//! Whenever an undo fails, the report says so and lists what is left: each
+//! setting not put back, with the line that would put it back, and the
+//! changes that would still turn the table back, as `-R` lines planned
+//! from the table read back. "Every change of this input was undone" is
+//! said only when every undo succeeded.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -66,6 +70,24 @@ pub fn words(line: &str) -> Vec<&str> {
         .split([' ', '\t', '\r', '\n'])
         .filter(|w| !w.is_empty() && *w != "ipvsadm")
         .collect()
+}
+
+/// `-R` on `input`: every line parsed, then planned against the table
+/// read from the IPVS `open` gives (opened only when the input holds a
+/// change), then applied all or nothing.
+pub fn run(
+    input: &str,
+    program: &str,
+    names: &dyn Resolver,
+    open: impl FnOnce() -> Result<Ipvs, Failure>,
+) -> Result<(), Failure> {
+    let lines = parse_input(input, program, names)?;
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let ipvs = open()?;
+    let before = State::read(&ipvs)?;
+    plan(before, &lines)?.apply(&ipvs)
 }
 
 /// Parses every line. On any bad line the failure is the first one's
@@ -163,6 +185,40 @@ impl Setting {
             Setting::Timeouts { set, .. } => ipvs.set_timeouts(set),
             Setting::StartDaemon(daemon) => ipvs.start_daemon(daemon),
             Setting::StopDaemon(daemon) => ipvs.stop_daemon(daemon.role),
+        }
+    }
+
+    /// The `-R` line that [`Setting::undo`] amounts to.
+    fn undo_line(&self) -> String {
+        match self {
+            Setting::Timeouts { before, .. } => {
+                let secs = |t: Option<std::time::Duration>| t.map_or(0, |d| d.as_secs());
+                format!(
+                    "--set {} {} {}",
+                    secs(before.tcp),
+                    secs(before.tcp_fin),
+                    secs(before.udp)
+                )
+            }
+            Setting::StartDaemon(daemon) => format!("--stop-daemon {}", daemon.role),
+            Setting::StopDaemon(daemon) => {
+                let mut line = format!(
+                    "--start-daemon {} --mcast-interface {} --syncid {}",
+                    daemon.role, daemon.interface, daemon.sync_id
+                );
+                let options = [
+                    ("--sync-maxlen", daemon.max_len.map(|v| v.to_string())),
+                    ("--mcast-group", daemon.mcast_group.map(|v| v.to_string())),
+                    ("--mcast-port", daemon.mcast_port.map(|v| v.to_string())),
+                    ("--mcast-ttl", daemon.mcast_ttl.map(|v| v.to_string())),
+                ];
+                for (option, value) in options {
+                    if let Some(value) = value {
+                        line += &format!(" {option} {value}");
+                    }
+                }
+                line
+            }
         }
     }
 
@@ -490,8 +546,12 @@ impl Restore {
         Ok(())
     }
 
-    /// The kernel refused a step of the table's plan; the crate has undone
-    /// the rest, and says how that went.
+    /// The table's plan failed. [`Error::ApplyFailed`] names the step and
+    /// says how the crate's rollback went. Any other error stopped the
+    /// batch as a whole: mostly before anything was sent, but not always
+    /// (the family looked up again after a first write refused with
+    /// `ENOENT`, and failing, loses the other writes' outcomes), so the
+    /// table is read back and put back if it changed.
     fn table_refused(&self, ipvs: &Ipvs, error: Error) -> Failure {
         let Error::ApplyFailed {
             step,
@@ -500,8 +560,12 @@ impl Restore {
             ..
         } = error
         else {
-            // Refused before anything was sent (no one call to name).
-            return Failure::kernel(Op::Raw, &error).detail("nothing was changed");
+            let failure = Failure::kernel(Op::Raw, &error);
+            return match self.put_table_back(ipvs) {
+                Ok(false) => failure.detail("nothing was changed"),
+                Ok(true) => failure.detail(ALL_UNDONE),
+                Err(why) => self.what_is_left(ipvs, failure.detail(why), &[]),
+            };
         };
         let op = self.plan.steps().get(step).map_or(Op::Raw, step_op);
         let mut failure = Failure::kernel(op, &cause);
@@ -510,51 +574,92 @@ impl Restore {
         }
         match rollback {
             Rollback::Complete { .. } => failure.detail(ALL_UNDONE),
-            failed => {
-                let failure = failure.detail(format!("undoing it failed: {failed}"));
-                self.what_is_left(ipvs, failure)
+            Rollback::Failed { step, cause, left } => {
+                let at = step.map(|s| format!(" at `{s}`")).unwrap_or_default();
+                let failure = failure.detail(format!("undoing the changes failed{at}: {cause}"));
+                self.what_is_left(ipvs, failure, &left)
+            }
+            other => {
+                let failure = failure.detail(format!("undoing the changes failed: {other}"));
+                self.what_is_left(ipvs, failure, &[])
             }
         }
     }
 
     /// Puts back `settings` (newest first), then the table; reports what
     /// could not be put back.
-    fn undo(&self, ipvs: &Ipvs, settings: &[(Line, Setting)], failure: Failure) -> Failure {
-        let mut not_undone = Vec::new();
+    fn undo(&self, ipvs: &Ipvs, settings: &[(Line, Setting)], mut failure: Failure) -> Failure {
+        let mut settings_back = true;
         for (line, setting) in settings.iter().rev() {
             if let Err(e) = setting.undo(ipvs) {
-                not_undone.push(format!("not put back: {} ({e})", line.quoted()));
+                settings_back = false;
+                failure = failure.detail(format!(
+                    "not put back: {} ({e}); `{}` would put it back",
+                    line.quoted(),
+                    setting.undo_line()
+                ));
             }
         }
         let table = if self.plan.is_empty() {
-            Ok(())
+            Ok(false)
         } else {
-            ipvs.apply(&self.before.services, &ApplyOptions::default())
-                .map(drop)
+            self.put_table_back(ipvs)
         };
-        if not_undone.is_empty() && table.is_ok() {
-            return failure.detail(ALL_UNDONE);
+        match table {
+            Ok(_) if settings_back => failure.detail(ALL_UNDONE),
+            Ok(_) => failure.detail("the table is as it was"),
+            Err(why) => {
+                if settings_back && !settings.is_empty() {
+                    failure = failure.detail("the settings were put back");
+                }
+                self.what_is_left(ipvs, failure.detail(why), &[])
+            }
         }
-        let mut failure = not_undone.into_iter().fold(failure, Failure::detail);
-        if let Err(e) = table {
-            failure = self.what_is_left(
-                ipvs,
-                failure.detail(format!("putting the table back failed: {e}")),
-            );
+    }
+
+    /// Makes the table the one read before, planned from what the kernel
+    /// holds now (so a change of unknown fate is covered too): `Ok(true)`
+    /// when that took a change, or why it failed.
+    fn put_table_back(&self, ipvs: &Ipvs) -> Result<bool, String> {
+        match ipvs.apply(&self.before.services, &ApplyOptions::default()) {
+            Ok(report) => Ok(report.applied > 0),
+            // Its own rollback's outcome is left out: what_is_left reads
+            // the table as it ended.
+            Err(Error::ApplyFailed { command, cause, .. }) => Err(format!(
+                "putting the table back failed at `{command}`: {cause}"
+            )),
+            Err(e) => Err(format!("putting the table back failed: {e}")),
         }
-        failure
     }
 
     /// After a failed undo: the changes that would still turn the table
-    /// back, read from the kernel now.
-    fn what_is_left(&self, ipvs: &Ipvs, failure: Failure) -> Failure {
+    /// back, planned from the table read now; if it cannot be read, `left`,
+    /// what the crate's rollback did not undo.
+    fn what_is_left(&self, ipvs: &Ipvs, failure: Failure, left: &[String]) -> Failure {
+        let listed = |failure: Failure, heading: &str, lines: Vec<String>| {
+            lines.into_iter().fold(failure.detail(heading), |f, line| {
+                f.detail(format!("  {line}"))
+            })
+        };
         match ipvs.plan(&self.before.services, &ApplyOptions::default()) {
             Ok(plan) if plan.is_empty() => failure.detail("the table read back is as it was"),
-            Ok(plan) => plan.steps().iter().fold(
-                failure.detail("these -R lines would put the table back as it was:"),
-                |f, step| f.detail(format!("  {step}")),
+            Ok(plan) => listed(
+                failure,
+                "these -R lines would put the table back as it was:",
+                plan.steps().iter().map(ToString::to_string).collect(),
             ),
-            Err(e) => failure.detail(format!("the table could not be read back: {e}")),
+            Err(e) => {
+                let failure = failure.detail(format!("the table could not be read back: {e}"));
+                if left.is_empty() {
+                    failure
+                } else {
+                    listed(
+                        failure,
+                        "the undo left these -R lines to run:",
+                        left.to_vec(),
+                    )
+                }
+            }
         }
     }
 }
@@ -571,6 +676,9 @@ fn step_op(step: &Step) -> Op {
         _ => Op::Raw,
     }
 }
+
+#[cfg(test)]
+mod faults;
 
 #[cfg(test)]
 mod tests {
