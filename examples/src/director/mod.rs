@@ -2,6 +2,7 @@
 //! The plumbing a director (or a DR real server) needs besides IPVS.
 
 pub mod args;
+pub mod conf;
 pub mod failover;
 pub mod masq;
 pub mod net;
