@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod conf;
+pub mod ecmp;
 pub mod failover;
 pub mod masq;
 pub mod net;
