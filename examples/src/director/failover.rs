@@ -60,7 +60,7 @@
 //!   TTL 1, max length MTU minus IP and UDP headers (1472 on a 1500-byte
 //!   link, IPv4 group). A master takes a smaller max length as given; a
 //!   backup's (its receive buffer) is raised to at least 1024. Seen on 6.1
-//!   and 6.12 in `tests/kernel_failover.rs`.
+//!   and 6.12 in `tests/kernel_daemon.rs`.
 //! - An unknown interface: ENODEV. An IPv4 group on an interface without an
 //!   IPv4 address: the daemon starts all the same (the kernel binds the
 //!   master's socket to the interface's primary address when there is one).
