@@ -168,11 +168,12 @@ impl Tier {
         // The router: forwarding, the L4 hash, no reverse-path filter (the
         // real servers' replies come from the VIP through the backend).
         sh(&format!(
-            "ip netns exec {rt} sysctl -qw net.ipv4.ip_forward=1 net.ipv4.fib_multipath_hash_policy=1 \
+            "set -e\n\
+             ip netns exec {rt} sysctl -qw net.ipv4.ip_forward=1 net.ipv4.fib_multipath_hash_policy=1 \
              net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0\n\
              ip link add c0 type veth peer name cl netns {rt}\n\
              ip -n {rt} addr add 198.51.100.1/24 dev cl && ip -n {rt} link set cl up\n\
-             ip link set c0 up && ip route add default via 198.51.100.1 dev c0 onlink\n\
+             ip link set c0 up\n\
              ip -n {rt} link add br0 type bridge && ip -n {rt} addr add 203.0.113.129/25 dev br0 \
              && ip -n {rt} link set br0 up"
         ));
@@ -182,7 +183,10 @@ impl Tier {
         }
         let batch = lab.scratch().join("client-addresses");
         std::fs::write(&batch, addrs).unwrap();
-        sh(&format!("ip -batch {}", batch.display()));
+        sh(&format!(
+            "ip -batch {} && ip route add default via 198.51.100.1",
+            batch.display()
+        ));
         let mut directors = Vec::new();
         for n in 1..=3u8 {
             let d = lab.ns(&format!("d{n}"));
