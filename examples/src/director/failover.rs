@@ -266,10 +266,30 @@ impl std::str::FromStr for VrrpState {
     }
 }
 
+/// Whether `running` (as `daemons()` reports it) is `wanted`: the same role,
+/// interface and sync id, and the same group, port and TTL where `wanted`
+/// gives them (the kernel fills in the others). The max length is left out:
+/// the kernel raises a backup's to 1024.
+fn runs_as(running: &SyncDaemon, wanted: &SyncDaemon) -> bool {
+    fn given<T: PartialEq>(wanted: Option<T>, running: Option<T>) -> bool {
+        wanted.is_none() || wanted == running
+    }
+    running.role == wanted.role
+        && running.interface == wanted.interface
+        && running.sync_id == wanted.sync_id
+        && given(wanted.mcast_group, running.mcast_group)
+        && given(wanted.mcast_port, running.mcast_port)
+        && given(wanted.mcast_ttl, running.mcast_ttl)
+}
+
 /// Switches the sync daemon of the calling thread's namespace to the role
 /// of VRRP `state` (see [`VrrpState::daemon_role`]): stops the daemon of
-/// the other role, if one runs, and (re)starts this role's with the pair's
-/// settings (keepalived's `lvs_sync_daemon` does the same). Idempotent.
+/// the other role, if one runs, and starts this role's with the pair's
+/// settings (keepalived's `lvs_sync_daemon` does the same), unless it
+/// already runs with them: keepalived repeats a state (a director back from
+/// fault is told `backup` again), and restarting a backup daemon would drop
+/// the sync messages that arrive meanwhile. A daemon in this role with
+/// other settings is restarted with these.
 ///
 /// Entering master, the backup daemon is stopped only now, after
 /// keepalived took the VIP: the connections synced so far are served from
@@ -286,6 +306,12 @@ pub fn follow_vrrp(ipvs: &Ipvs, sync: &SyncDaemon, state: VrrpState) -> Result<(
         DaemonRole::Backup => DaemonRole::Master,
     };
     stop_daemon(ipvs, other)?;
+    let running = ipvs
+        .daemons()
+        .map_err(ipvs_err("listing the sync daemons"))?;
+    if running.iter().any(|d| runs_as(d, &daemon)) {
+        return Ok(());
+    }
     restart_daemon(ipvs, &daemon)
 }
 
@@ -348,5 +374,33 @@ mod tests {
         }
         let e = "MASTER".parse::<VrrpState>().unwrap_err();
         assert!(e.contains("master, backup or fault"), "{e}");
+    }
+
+    #[test]
+    fn a_daemon_already_running_with_the_settings_is_kept() {
+        let wanted = SyncDaemon::new(DaemonRole::Backup, "eth0", 7)
+            .with_mcast_group("239.0.0.81".parse().unwrap())
+            .with_max_len(1000);
+        // What the kernel reports: the defaults filled in, a backup's max
+        // length raised.
+        let running = wanted
+            .clone()
+            .with_mcast_port(8848)
+            .with_mcast_ttl(1)
+            .with_max_len(1024);
+        assert!(runs_as(&running, &wanted));
+        let mut other_id = running.clone();
+        other_id.sync_id = 8;
+        for other in [
+            daemon_in_role(&running, DaemonRole::Master),
+            SyncDaemon::new(DaemonRole::Backup, "eth1", 7),
+            running
+                .clone()
+                .with_mcast_group("239.0.0.82".parse().unwrap()),
+            other_id,
+        ] {
+            assert!(!runs_as(&other, &wanted), "{other:?}");
+        }
+        assert!(!runs_as(&running, &wanted.clone().with_mcast_port(8850)));
     }
 }
