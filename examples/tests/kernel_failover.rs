@@ -47,8 +47,12 @@ const VIP: &str = "192.0.2.100";
 const PORTS: [u16; 2] = [23, 80];
 const SYNC_ID: u8 = 7;
 /// The sync daemon flags both directors' notify scripts pass.
-const SYNC: &str = "--sync-iface eth0 --sync-id 7 --sync-maxlen 1200 \
-                    --mcast-group 239.0.0.81 --mcast-port 8850 --mcast-ttl 1";
+fn sync_flags() -> String {
+    format!(
+        "--sync-iface eth0 --sync-id {SYNC_ID} --sync-maxlen 1200 \
+         --mcast-group 239.0.0.81 --mcast-port 8850 --mcast-ttl 1"
+    )
+}
 /// VRRP advertisement interval, seconds: a master is declared gone after
 /// 3 of them plus a skew (under a second).
 const ADVERT_INT: u32 = 1;
@@ -179,9 +183,9 @@ impl Director {
     /// nothing.
     fn new(lab: &mut Lab, ns: String, host: &'static str, priority: u8, sync: bool) -> Director {
         let (notify, sync_args) = if sync {
-            (PAIR, SYNC)
+            (PAIR, sync_flags())
         } else {
-            ("/bin/true", "")
+            ("/bin/true", String::new())
         };
         let text = conf::fill(
             conf::KEEPALIVED_PAIR,
@@ -193,7 +197,7 @@ impl Director {
                 ("ADVERT_INT", &ADVERT_INT.to_string()),
                 ("VIP", VIP),
                 ("FAILOVER_DIRECTOR", notify),
-                ("SYNC", sync_args),
+                ("SYNC", &sync_args),
             ],
         )
         .expect("the template fills in");
@@ -399,8 +403,7 @@ fn pair(prefix: &str, sync: bool) -> Pair {
     pair
 }
 
-/// Opens `n` connections per port and checks that they spread over the
-/// three real servers.
+/// Opens `n` connections per port, each greeted and answering `text`.
 fn open(ports: &[u16], n: usize, text: &str) -> Vec<Held> {
     let mut held = Vec::new();
     for &port in ports {
