@@ -93,7 +93,7 @@ impl Held {
         s.connect_timeout(&SockAddr::from(vip), Duration::from_secs(10))
             .unwrap_or_else(|e| panic!("connecting {from} -> {vip}: {e}"));
         let s: TcpStream = s.into();
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
         let local = s.local_addr().unwrap();
         let mut lines = BufReader::new(s.try_clone().unwrap());
         let mut rs = String::new();
@@ -109,9 +109,10 @@ impl Held {
         }
     }
 
-    /// Sends `text`; true if the same real server answers it, false if the
-    /// connection was reset (or closed).
-    fn still_served(&mut self, text: &str) -> bool {
+    /// Sends `text`: whether the same real server answers it, or the
+    /// connection was reset (or closed). A connection that stays silent, or
+    /// that another server answers, is an error.
+    fn still_served(&mut self, text: &str) -> Result<bool, String> {
         let answer = self
             .out
             .write_all(format!("{text}\n").as_bytes())
@@ -120,24 +121,18 @@ impl Held {
                 self.lines.read_line(&mut line).map(|_| line)
             });
         match answer {
-            Ok(line) if line.trim() == format!("{} {text}", self.rs) => true,
-            Ok(line) if line.is_empty() => false,
-            Ok(line) => panic!(
-                "{}: {:?} answered by another server: {line:?}",
-                self.local, self.rs
-            ),
-            Err(e) => {
-                assert!(
-                    matches!(
-                        e.kind(),
-                        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
-                    ),
-                    "{} ({}): {e}",
-                    self.local,
-                    self.rs
-                );
-                false
+            Ok(line) if line.trim() == format!("{} {text}", self.rs) => Ok(true),
+            Ok(line) if line.is_empty() => Ok(false),
+            Ok(line) => Err(format!("{} answered by another server: {line:?}", self.rs)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+                ) =>
+            {
+                Ok(false)
             }
+            Err(e) => Err(format!("{} (port {}): {e}", self.rs, self.port)),
         }
     }
 }
@@ -166,7 +161,11 @@ impl Tier {
         let mut lab = Lab::new("ecmp");
         let rt = lab.ns("rt");
         // The router: forwarding, the L4 hash, no reverse-path filter (the
-        // real servers' replies come from the VIP through the backend).
+        // real servers' replies come from the VIP through the backend). The
+        // backend bridge gets a MAC of its own: by default a bridge takes
+        // its ports' lowest, so the fourth real server's port could change
+        // it, and the real servers would send their replies to the old one
+        // until their neighbour entry for the router went stale.
         sh(&format!(
             "set -e\n\
              ip netns exec {rt} sysctl -qw net.ipv4.ip_forward=1 net.ipv4.fib_multipath_hash_policy=1 \
@@ -174,7 +173,8 @@ impl Tier {
              ip link add c0 type veth peer name cl netns {rt}\n\
              ip -n {rt} addr add 198.51.100.1/24 dev cl && ip -n {rt} link set cl up\n\
              ip link set c0 up\n\
-             ip -n {rt} link add br0 type bridge && ip -n {rt} addr add 203.0.113.129/25 dev br0 \
+             ip -n {rt} link add br0 address 02:00:00:00:01:29 type bridge \
+             && ip -n {rt} addr add 203.0.113.129/25 dev br0 \
              && ip -n {rt} link set br0 up"
         ));
         let mut addrs = String::new();
@@ -334,6 +334,19 @@ impl Tier {
         eprintln!("{what}: {took:?}");
     }
 
+    /// Sends `text` on `h`: whether its real server still answers; a silent
+    /// connection fails the test with where the tier has it.
+    fn served(&self, h: &mut Held, text: &str) -> bool {
+        h.still_served(text).unwrap_or_else(|e| {
+            let on = self.holders().remove(&h.local).unwrap_or_default();
+            panic!(
+                "{}: {e}; entries on directors {on:?} (0-based); the router: {}",
+                h.local,
+                sh(&format!("ip -n {} route show {VIP}", self.rt))
+            )
+        })
+    }
+
     /// Which directors (0-2) hold an entry for each client address:port.
     fn holders(&self) -> BTreeMap<SocketAddr, BTreeSet<usize>> {
         let mut out: BTreeMap<SocketAddr, BTreeSet<usize>> = BTreeMap::new();
@@ -424,7 +437,7 @@ fn ecmp_tier_keeps_moved_flows_on_their_real_servers_with_mh_and_sloppy_tcp() {
         tier.wait_next_hops(2, "d1 withdrawn (BIRD stopped)");
         for h in &mut first {
             assert!(
-                h.still_served("after d1 left"),
+                tier.served(h, "after d1 left"),
                 "{} ({} on :{}) lost its real server",
                 h.local,
                 h.rs,
@@ -496,7 +509,7 @@ fn ecmp_tier_keeps_moved_flows_on_their_real_servers_with_mh_and_sloppy_tcp() {
         tier.wait_next_hops(2, "d2 withdrawn (link down)");
         let served: Vec<bool> = second
             .iter_mut()
-            .map(|h| h.still_served("after d2 left"))
+            .map(|h| tier.served(h, "after d2 left"))
             .collect();
         let moved2 = moved(&tier, &second, &on);
         let mut figures = Vec::new();

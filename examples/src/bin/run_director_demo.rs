@@ -447,8 +447,9 @@ fn ecmp(lab: &mut Lab) -> Result<(), String> {
          ip link add c0 type veth peer name cl netns {rt}\n\
          ip -n {rt} addr add 198.51.100.1/24 dev cl && ip -n {rt} link set cl up\n\
          ip link set c0 up\n\
-         ip -n {rt} link add br0 type bridge && ip -n {rt} addr add 203.0.113.129/25 dev br0 \
-         && ip -n {rt} link set br0 up"
+         ip -n {rt} link add br0 address 02:00:00:00:01:29 type bridge \
+             && ip -n {rt} addr add 203.0.113.129/25 dev br0 \
+             && ip -n {rt} link set br0 up"
     ))?;
     for i in 0..CLIENTS {
         sh(&format!("ip addr add 198.51.100.{}/24 dev c0", 10 + i))?;
