@@ -1,29 +1,32 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Two LVS-DR directors with connection synchronisation, failing over with
-//! live connections, inside the lab VM (`failover_director`, see
-//! `src/director/failover.rs`).
+//! Two LVS-DR directors with connection synchronisation under keepalived
+//! (Debian's, VRRP only), failing over with live connections, inside the
+//! lab VM (`failover_director`, `src/director/failover.rs`,
+//! `conf/keepalived-pair.conf`).
 //!
 //! One L2 segment (a bridge in a "switch" namespace) holds the client (this
-//! test's namespace, 192.0.2.50), director A (192.0.2.1, the master, holding
-//! the VIP 192.0.2.100), director B (192.0.2.2, the backup) and three DR real
-//! servers (192.0.2.11-13) running `serve_name --echo`. Both directors carry
-//! the same two services (VIP:23 and VIP:80, rr); A runs the sync daemon as
-//! master, B as backup.
+//! test's namespace, 192.0.2.50), director A (192.0.2.1, VRRP priority 150),
+//! director B (192.0.2.2, priority 100) and three DR real servers
+//! (192.0.2.11-13) running `serve_name --echo`. Both directors carry the
+//! same two services (VIP:23 and VIP:80, rr), programmed by
+//! `failover_director setup`; each runs its own keepalived, whose notify
+//! scripts run `failover_director notify master|backup|fault`, which starts
+//! the sync daemon in that role. keepalived moves the VIP 192.0.2.100.
 //!
-//! The client opens long-lived connections through A and talks on each;
-//! B's connection table must then hold every one of them, with the same
-//! real server, marked as created by the sync daemon (origin `SYNC` in
-//! `/proc/net/ip_vs_conn_sync`, read with `ipvs::conn`). A "dies" (its link goes down), B is promoted (VIP, a
-//! gratuitous ARP, daemons swapped), and every established connection must
-//! go on answering from the same real server, through B; new connections
-//! are scheduled by B (its own entries, origin `LOCAL`). A comes back and is
-//! demoted to backup, and B's new connections then reach A's table.
+//! The story, with no step of the test starting a promotion: A wins the
+//! first election; long-lived connections run through A and reach B's
+//! table (origin `SYNC` in `/proc/net/ip_vs_conn_sync`). A's keepalived is
+//! killed (SIGKILL, no goodbye): B wins VRRP on its own, every established
+//! connection answers again from the same real server through B, and new
+//! ones are scheduled by B. A's keepalived comes back and A stays backup,
+//! receiving B's connections. Then B's link goes down: A wins, B goes to
+//! fault; every connection, A's old ones and B's synced ones, answers from
+//! its real server through A. B's link comes back, and B stays backup,
+//! receiving A's connections.
 //!
-//! The same run without sync daemons shows what the test would catch: B has
-//! no entries, and every established connection is reset at failover.
-//!
-//! Run with an IPv4 and an IPv6 multicast group (the daemon's transport;
-//! the connections are IPv4 in both).
+//! The control runs the same pair with notify scripts that start no sync
+//! daemon: B has no entries, and every established connection is reset
+//! when A's keepalived is killed.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -32,16 +35,30 @@ use std::time::{Duration, Instant};
 
 use ipvs::conn::{ConnectionOrigin, ConnectionState, read_sync_connections_in_netns};
 use ipvs::{DaemonRole, Ipvs};
+use ipvs_examples::director::conf;
 use ipvs_lab::{in_netns, sh};
 
 mod common;
-use common::{Lab, Reply};
+use common::{Daemon, Lab, Reply, poll};
 
 const PAIR: &str = env!("CARGO_BIN_EXE_failover_director");
 
 const VIP: &str = "192.0.2.100";
 const PORTS: [u16; 2] = [23, 80];
 const SYNC_ID: u8 = 7;
+/// The sync daemon flags both directors' notify scripts pass.
+fn sync_flags() -> String {
+    format!(
+        "--sync-iface eth0 --sync-id {SYNC_ID} --sync-maxlen 1200 \
+         --mcast-group 239.0.0.81 --mcast-port 8850 --mcast-ttl 1"
+    )
+}
+/// VRRP advertisement interval, seconds: a master is declared gone after
+/// 3 of them plus a skew (under a second).
+const ADVERT_INT: u32 = 1;
+/// Longest wait for a VRRP transition and its notify script, on the
+/// emulated CPUs of a busy CI machine.
+const VRRP_WAIT: Duration = Duration::from_secs(60);
 
 /// The real server's name for its address (rsN is 192.0.2.1N).
 fn rs_name(addr: IpAddr) -> String {
@@ -151,43 +168,201 @@ fn wait_for(
     }
 }
 
-/// The sync daemon flags of one run.
-struct Sync {
-    group: &'static str,
-    mcast_port: u16,
+/// One director: its namespace and its keepalived.
+struct Director {
+    ns: String,
+    host: &'static str,
+    priority: u8,
+    conf: String,
+    keepalived: Option<Daemon>,
 }
 
-impl Sync {
-    fn args(&self) -> String {
-        format!(
-            "--sync-iface eth0 --sync-id {SYNC_ID} --sync-maxlen 1200 --mcast-group {} --mcast-port {} --mcast-ttl 1",
-            self.group, self.mcast_port
+impl Director {
+    /// Writes this director's keepalived configuration from the shipped
+    /// template. `sync: false` is the control: notify scripts that do
+    /// nothing.
+    fn new(lab: &mut Lab, ns: String, host: &'static str, priority: u8, sync: bool) -> Director {
+        let (notify, sync_args) = if sync {
+            (PAIR, sync_flags())
+        } else {
+            ("/bin/true", String::new())
+        };
+        let text = conf::fill(
+            conf::KEEPALIVED_PAIR,
+            &[
+                ("ROUTER_ID", &format!("director-{host}")),
+                ("IFACE", "eth0"),
+                ("VRID", "51"),
+                ("PRIORITY", &priority.to_string()),
+                ("ADVERT_INT", &ADVERT_INT.to_string()),
+                ("VIP", VIP),
+                ("FAILOVER_DIRECTOR", notify),
+                ("SYNC", &sync_args),
+            ],
         )
+        .expect("the template fills in");
+        let conf = lab.scratch().join(format!("keepalived-{host}.conf"));
+        std::fs::write(&conf, text).expect("writing the keepalived configuration");
+        Director {
+            ns,
+            host,
+            priority,
+            conf: conf.to_string_lossy().into_owned(),
+            keepalived: None,
+        }
+    }
+
+    /// Starts keepalived (VRRP only, in the foreground, logging to the
+    /// lab's scratch directory).
+    fn start_keepalived(&mut self, lab: &mut Lab) {
+        let dir = lab.scratch();
+        let file = |name: &str| dir.join(format!("{name}-{}", self.host));
+        let (pid, vrrp_pid, log) = (file("pid"), file("vrrp-pid"), file("keepalived-log"));
+        eprintln!(
+            "starting keepalived in {} (priority {})",
+            self.ns, self.priority
+        );
+        self.keepalived = Some(Daemon::start(
+            &self.ns,
+            "keepalived",
+            &[
+                "--vrrp",
+                "--dont-fork",
+                "--log-console",
+                "--log-detail",
+                "--no-syslog",
+                "--use-file",
+                &self.conf,
+                "--pid",
+                &pid.to_string_lossy(),
+                "--vrrp_pid",
+                &vrrp_pid.to_string_lossy(),
+            ],
+            &log,
+        ));
+    }
+
+    fn keepalived_log(&self) -> String {
+        self.keepalived
+            .as_ref()
+            .map(Daemon::log)
+            .unwrap_or_default()
+    }
+
+    fn holds_vip(&self) -> bool {
+        sh(&format!("ip -n {} -4 -o addr show dev eth0", self.ns)).contains(&format!("{VIP}/32"))
+    }
+
+    /// The roles of the sync daemons running here.
+    fn roles(&self) -> Vec<DaemonRole> {
+        Ipvs::in_netns(&self.ns)
+            .and_then(|i| i.daemons())
+            .unwrap_or_else(|e| panic!("{}'s daemons: {e}", self.ns))
+            .into_iter()
+            .map(|d| d.role)
+            .collect()
+    }
+
+    fn mac(&self) -> String {
+        sh(&format!(
+            "ip netns exec {} cat /sys/class/net/eth0/address",
+            self.ns
+        ))
+        .trim()
+        .to_string()
     }
 }
 
-/// Builds the segment; returns the namespaces of A and B.
-fn topology(lab: &mut Lab) -> (String, String) {
+/// The pair and everything it needs.
+struct Pair {
+    a: Director,
+    b: Director,
+    lab: Lab,
+}
+
+impl Pair {
+    /// Waits until `cond` holds, or fails with both keepalived logs.
+    fn wait(&self, what: &str, cond: impl FnMut() -> bool) -> Duration {
+        let took = poll(VRRP_WAIT, cond).unwrap_or_else(|| {
+            let tails: Vec<String> = [&self.a, &self.b]
+                .iter()
+                .filter_map(|d| d.keepalived.as_ref().map(|k| k.tail(30)))
+                .collect();
+            panic!("{what}: not within {VRRP_WAIT:?}\n{}", tails.join("\n"))
+        });
+        eprintln!("{what}: {took:?}");
+        took
+    }
+
+    /// `d` is VRRP master: it holds the VIP and (with sync) runs the master
+    /// daemon.
+    fn wait_master(&self, d: &Director, sync: bool, what: &str) -> Duration {
+        let want = if sync {
+            vec![DaemonRole::Master]
+        } else {
+            vec![]
+        };
+        self.wait(what, || d.holds_vip() && d.roles() == want)
+    }
+
+    /// `d` is VRRP backup (keepalived says so, after `since` log bytes),
+    /// holds no VIP and runs the backup daemon.
+    fn wait_backup(&self, d: &Director, since: usize, what: &str) -> Duration {
+        self.wait(what, || {
+            d.keepalived_log()
+                .get(since..)
+                .is_some_and(|l| l.contains("Entering BACKUP STATE"))
+                && !d.holds_vip()
+                && d.roles() == [DaemonRole::Backup]
+        })
+    }
+}
+
+impl Drop for Pair {
+    /// Stops keepalived, then the sync daemons, before the lab goes: a
+    /// daemon left to the namespace's teardown releases its socket under
+    /// RTNL while the teardown's device unregistrations contend for it.
+    fn drop(&mut self) {
+        for d in [&mut self.a, &mut self.b] {
+            if let Some(k) = d.keepalived.as_mut() {
+                k.stop("KILL");
+            }
+            if let Ok(ipvs) = Ipvs::in_netns(&d.ns) {
+                ipvs.set_timeout(Duration::from_secs(180));
+                for role in [DaemonRole::Master, DaemonRole::Backup] {
+                    let _ = ipvs.stop_daemon(role);
+                }
+            }
+        }
+    }
+}
+
+/// Builds the segment, sets up both directors and starts keepalived on A,
+/// then on B once A is master.
+fn pair(prefix: &str, sync: bool) -> Pair {
+    let mut lab = Lab::new(prefix);
     let sw = lab.ns("sw");
-    // No multicast snooping: the bridge floods the sync group whatever MLD
-    // or IGMP says (as a plain switch would).
+    // No multicast snooping: the bridge floods VRRP and the sync group
+    // whatever IGMP says (as a plain switch would).
     sh(&format!(
         "ip -n {sw} link add br0 type bridge mcast_snooping 0 && ip -n {sw} link set br0 up\n\
          ip link add c0 type veth peer name pc netns {sw} && ip -n {sw} link set pc master br0 up\n\
          ip addr add 192.0.2.50/24 dev c0 && ip link set c0 up"
     ));
     let mut dirs = Vec::new();
-    for (i, host) in ["a", "b"].iter().enumerate() {
-        let d = lab.ns(host);
-        let n = i + 1;
-        // An IPv6 address on the sync interface for the IPv6 group (nodad:
-        // usable at once).
+    for (n, host, priority) in [(1, "a", 150), (2, "b", 100)] {
+        let ns = lab.ns(host);
         sh(&format!(
-            "ip -n {sw} link add p{host} type veth peer name eth0 netns {d} && ip -n {sw} link set p{host} master br0 up\n\
-             ip -n {d} addr add 192.0.2.{n}/24 dev eth0 && ip -n {d} addr add 2001:db8::{n}/64 dev eth0 nodad\n\
-             ip -n {d} link set eth0 up"
+            "ip -n {sw} link add p{host} type veth peer name eth0 netns {ns} && ip -n {sw} link set p{host} master br0 up\n\
+             ip -n {ns} addr add 192.0.2.{n}/24 dev eth0 && ip -n {ns} link set eth0 up"
         ));
-        dirs.push(d);
+        let ports: String = PORTS.iter().map(|p| format!(" --port {p}")).collect();
+        let out = sh(&format!(
+            "ip netns exec {ns} {PAIR} setup --vip {VIP} --scheduler rr{ports} \
+             --real-server 192.0.2.11 --real-server 192.0.2.12 --real-server 192.0.2.13"
+        ));
+        assert!(out.contains("LVS-DR pair member ready"), "{out}");
+        dirs.push(Director::new(&mut lab, ns, host, priority, sync));
     }
     for i in 1..=3 {
         let rs = lab.dr_real_server(&sw, i, VIP);
@@ -197,313 +372,219 @@ fn topology(lab: &mut Lab) -> (String, String) {
     }
     let b = dirs.pop().unwrap();
     let a = dirs.pop().unwrap();
-    (a, b)
-}
+    let mut pair = Pair { a, b, lab };
+    assert!(pair.a.roles().is_empty(), "no daemon before keepalived");
 
-fn setup_director(ns: &str, role: &str, sync: Option<&Sync>) -> String {
-    let ports: String = PORTS.iter().map(|p| format!(" --port {p}")).collect();
-    let sync_args = sync
-        .map(Sync::args)
-        .unwrap_or_else(|| format!("--sync-iface eth0 --sync-id {SYNC_ID}"));
-    let out = sh(&format!(
-        "ip netns exec {ns} {PAIR} setup --role {role} --vip {VIP} --vip-iface eth0 --scheduler rr{ports} \
-         --real-server 192.0.2.11 --real-server 192.0.2.12 --real-server 192.0.2.13 {sync_args}"
-    ));
-    assert!(out.contains("LVS-DR pair member ready"), "{out}");
-    if sync.is_none() {
-        // The control run: the same directors without synchronisation.
-        Ipvs::in_netns(ns)
-            .unwrap()
-            .stop_daemon(if role == "master" {
-                DaemonRole::Master
-            } else {
-                DaemonRole::Backup
-            })
-            .unwrap();
+    pair.a.start_keepalived(&mut pair.lab);
+    pair.wait_master(&pair.a, sync, "A wins the first election");
+    pair.b.start_keepalived(&mut pair.lab);
+    if sync {
+        pair.wait_backup(&pair.b, 0, "B comes up as backup");
+        assert_eq!(pair.a.roles(), [DaemonRole::Master]);
+        // The daemons run with the settings the notify scripts gave (the
+        // kernel keeps a master's small max length as given).
+        let d = &Ipvs::in_netns(&pair.a.ns).unwrap().daemons().unwrap()[0];
+        assert_eq!(
+            (
+                d.interface.as_str(),
+                d.sync_id,
+                d.max_len,
+                d.mcast_port,
+                d.mcast_ttl
+            ),
+            ("eth0", SYNC_ID, Some(1200), Some(8850), Some(1))
+        );
+        assert_eq!(d.mcast_group, Some("239.0.0.81".parse().unwrap()));
+    } else {
+        pair.wait("B comes up as backup", || {
+            pair.b.keepalived_log().contains("Entering BACKUP STATE")
+        });
     }
-    out
+    pair
 }
 
-fn mac(ns: &str) -> String {
-    sh(&format!(
-        "ip netns exec {ns} cat /sys/class/net/eth0/address"
-    ))
-    .trim()
-    .to_string()
-}
-
-/// The whole story; `sync: None` is the control run without daemons.
-fn failover(prefix: &str, sync: Option<Sync>) {
-    let mut lab = Lab::new(prefix);
-    let (a, b) = topology(&mut lab);
-    setup_director(&a, "master", sync.as_ref());
-    setup_director(&b, "backup", sync.as_ref());
-
-    // The daemons run with the settings asked (the kernel fills in what
-    // it computes, e.g. the clamped max length).
-    if let Some(s) = &sync {
-        for (ns, role) in [(&a, DaemonRole::Master), (&b, DaemonRole::Backup)] {
-            let daemons = Ipvs::in_netns(ns).unwrap().daemons().unwrap();
-            assert_eq!(daemons.len(), 1, "{ns}: {daemons:?}");
-            let d = &daemons[0];
-            assert_eq!(
-                (d.role, d.interface.as_str(), d.sync_id),
-                (role, "eth0", SYNC_ID)
-            );
-            assert_eq!(d.mcast_group, Some(s.group.parse().unwrap()));
-            assert_eq!(
-                (d.mcast_port, d.mcast_ttl, d.max_len),
-                (Some(s.mcast_port), Some(1), Some(1200))
-            );
-            eprintln!("{ns}: {d:?}");
-        }
-    }
-
-    // Long-lived connections through A: 3 per service, each talking (the
-    // master syncs a connection on its 3rd packet: SYN, ACK, then data).
-    let mut held: Vec<Held> = Vec::new();
-    for port in PORTS {
-        for _ in 0..3 {
+/// Opens `n` connections per port, each greeted and answering `text`.
+fn open(ports: &[u16], n: usize, text: &str) -> Vec<Held> {
+    let mut held = Vec::new();
+    for &port in ports {
+        for _ in 0..n {
             let mut h = Held::open(port);
-            h.say_ok("before");
+            h.say_ok(text);
             held.push(h);
         }
     }
-    let spread: BTreeMap<&str, usize> = held.iter().fold(BTreeMap::new(), |mut m, h| {
-        *m.entry(h.rs.as_str()).or_default() += 1;
-        m
-    });
-    assert_eq!(spread.len(), 3, "rr over three real servers: {spread:?}");
-    let all: Vec<&Held> = held.iter().collect();
-    wait_for(&a, &all, ConnectionOrigin::Local, Duration::from_secs(5)).expect("A schedules them");
+    held
+}
 
-    // The master flushes at least every 2 s: 4 s is plenty for "nothing".
-    let within = Duration::from_secs(if sync.is_some() { 10 } else { 4 });
-    let synced = wait_for(&b, &all, ConnectionOrigin::Sync, within);
-    match &sync {
-        Some(_) => synced.expect("the backup receives every connection"),
-        None => {
-            assert!(synced.is_err());
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn keepalived_fails_over_twice_and_every_connection_keeps_its_real_server() {
+    let _serial = common::serial();
+    in_netns(|| {
+        let start = Instant::now();
+        let mut p = pair("ka", true);
+
+        // Long-lived connections through A, synced to B.
+        let mut h1 = open(&PORTS, 3, "before");
+        let spread: BTreeMap<&str, usize> = h1.iter().fold(BTreeMap::new(), |mut m, h| {
+            *m.entry(h.rs.as_str()).or_default() += 1;
+            m
+        });
+        assert_eq!(spread.len(), 3, "rr over three real servers: {spread:?}");
+        let refs: Vec<&Held> = h1.iter().collect();
+        wait_for(
+            &p.a.ns,
+            &refs,
+            ConnectionOrigin::Local,
+            Duration::from_secs(10),
+        )
+        .expect("A schedules them");
+        wait_for(
+            &p.b.ns,
+            &refs,
+            ConnectionOrigin::Sync,
+            Duration::from_secs(10),
+        )
+        .expect("the backup receives every connection");
+
+        // 1. A's keepalived dies without a word. B wins on its own.
+        p.a.keepalived.as_mut().unwrap().stop("KILL");
+        let took = p.wait_master(&p.b, true, "B wins VRRP after A's keepalived is killed");
+        assert!(
+            took >= Duration::from_secs(3 * ADVERT_INT as u64 - 1),
+            "{took:?}"
+        );
+        // Nothing took the VIP away from A: a killed keepalived leaves it.
+        assert!(p.a.holds_vip(), "A still holds the VIP");
+        // keepalived's gratuitous ARP moved the client to B.
+        let b_mac = p.b.mac();
+        p.wait("the client's entry for the VIP moves to B", || {
+            sh(&format!("ip neigh show {VIP} dev c0")).contains(&b_mac)
+        });
+        for h in &mut h1 {
+            h.say_ok("after A's keepalived died");
+        }
+
+        // A's keepalived comes back: it removes the VIP it left at start,
+        // stays backup (nopreempt), and A receives B's new connections.
+        let since = p.a.keepalived_log().len();
+        p.a.start_keepalived(&mut p.lab);
+        p.wait_backup(&p.a, since, "A comes back as backup");
+        assert!(p.b.holds_vip(), "B is still master");
+        let mut h2 = open(&PORTS[..1], 3, "new");
+        let key = format!("tcp:{VIP}:{}", PORTS[0]).parse().unwrap();
+        // (6.12 adds the counters up every 2 s.)
+        let ipvs_b = Ipvs::in_netns(&p.b.ns).unwrap();
+        let scheduled = || ipvs_b.service(&key).unwrap().stats.connections;
+        poll(Duration::from_secs(10), || scheduled() >= 3);
+        assert_eq!(
+            scheduled(),
+            3,
+            "B scheduled the new connections, and only those"
+        );
+        let refs: Vec<&Held> = h2.iter().collect();
+        wait_for(
+            &p.b.ns,
+            &refs,
+            ConnectionOrigin::Local,
+            Duration::from_secs(10),
+        )
+        .expect("B's own entries");
+        wait_for(
+            &p.a.ns,
+            &refs,
+            ConnectionOrigin::Sync,
+            Duration::from_secs(10),
+        )
+        .expect("A, backup again, receives B's connections");
+
+        // 2. B's link goes down. A wins on its own; B goes to fault.
+        let since = p.b.keepalived_log().len();
+        sh(&format!("ip -n {} link set eth0 down", p.b.ns));
+        p.wait_master(&p.a, true, "A wins VRRP after B's link went down");
+        p.wait("B enters fault and runs the backup daemon", || {
+            p.b.keepalived_log()
+                .get(since..)
+                .is_some_and(|l| l.contains("Entering FAULT STATE"))
+                && p.b.roles() == [DaemonRole::Backup]
+        });
+        for h in h1.iter_mut().chain(h2.iter_mut()) {
+            h.say_ok("after B's link went down");
+        }
+        let mut h3 = open(&PORTS[1..], 3, "newer");
+        let refs: Vec<&Held> = h3.iter().collect();
+        wait_for(
+            &p.a.ns,
+            &refs,
+            ConnectionOrigin::Local,
+            Duration::from_secs(10),
+        )
+        .expect("A schedules the new connections");
+
+        // B's link comes back: B stays backup and receives A's connections.
+        let since = p.b.keepalived_log().len();
+        sh(&format!("ip -n {} link set eth0 up", p.b.ns));
+        p.wait_backup(&p.b, since, "B comes back as backup");
+        assert!(p.a.holds_vip(), "A is still master");
+        let mut h4 = open(&PORTS[..1], 2, "last");
+        let refs: Vec<&Held> = h4.iter().collect();
+        wait_for(
+            &p.b.ns,
+            &refs,
+            ConnectionOrigin::Sync,
+            Duration::from_secs(10),
+        )
+        .expect("B, backup again, receives A's connections");
+        for h in h1.iter_mut().chain(&mut h2).chain(&mut h3).chain(&mut h4) {
+            h.say_ok("end");
+        }
+        eprintln!("keepalived pair: {:?} in all", start.elapsed());
+    });
+}
+
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn without_sync_keepalived_fails_over_and_every_connection_is_reset() {
+    let _serial = common::serial();
+    in_netns(|| {
+        let mut p = pair("ka0", false);
+        let mut held = open(&PORTS, 3, "before");
+        let refs: Vec<&Held> = held.iter().collect();
+        wait_for(
+            &p.a.ns,
+            &refs,
+            ConnectionOrigin::Local,
+            Duration::from_secs(10),
+        )
+        .expect("A schedules them");
+        // A master flushes at least every 2 s: 4 s is plenty for "nothing".
+        std::thread::sleep(Duration::from_secs(4));
+        assert!(
+            p.b.roles().is_empty() && p.a.roles().is_empty(),
+            "no daemon"
+        );
+        assert!(
+            table(&p.b.ns).is_empty(),
+            "no daemon, no entries: {:?}",
+            table(&p.b.ns)
+        );
+
+        p.a.keepalived.as_mut().unwrap().stop("KILL");
+        p.wait_master(&p.b, false, "B wins VRRP after A's keepalived is killed");
+        let b_mac = p.b.mac();
+        p.wait("the client's entry for the VIP moves to B", || {
+            sh(&format!("ip neigh show {VIP} dev c0")).contains(&b_mac)
+        });
+        for h in &mut held {
+            let e = h.say("after").expect_err("reset without sync");
             assert!(
-                table(&b).is_empty(),
-                "no daemon, no entries: {:?}",
-                table(&b)
+                matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof
+                ),
+                "{}: {e}",
+                h.local
             );
         }
-    }
-
-    // A dies; B takes over.
-    sh(&format!("ip -n {a} link set eth0 down"));
-    let sync_args = sync
-        .as_ref()
-        .map(Sync::args)
-        .unwrap_or_else(|| format!("--sync-iface eth0 --sync-id {SYNC_ID}"));
-    let out = sh(&format!(
-        "ip netns exec {b} {PAIR} promote --vip {VIP} --vip-iface eth0 --announce 1 {sync_args}"
-    ));
-    assert!(out.contains("promoted"), "{out}");
-    // The gratuitous ARP moved the client's neighbour entry to B.
-    let neigh = sh(&format!("ip neigh show {VIP} dev c0"));
-    assert!(
-        neigh.contains(&mac(&b)),
-        "client's entry for the VIP: {neigh}"
-    );
-    let ipvs_b = Ipvs::in_netns(&b).unwrap();
-    let daemons = ipvs_b.daemons().unwrap();
-    assert_eq!(
-        daemons
-            .iter()
-            .map(|d| (d.role, d.sync_id))
-            .collect::<Vec<_>>(),
-        vec![(DaemonRole::Master, SYNC_ID)],
-        "B is master now, with the pair's sync id"
-    );
-
-    // Every established connection goes on, same real server, through B.
-    for h in &mut held {
-        match &sync {
-            Some(_) => h.say_ok("after"),
-            None => {
-                let e = h.say("after").expect_err("reset without sync");
-                assert!(
-                    matches!(
-                        e.kind(),
-                        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof
-                    ),
-                    "{}: {e}",
-                    h.local
-                );
-            }
-        }
-    }
-
-    // New connections are scheduled by B (its service counts them; the
-    // synced ones it did not schedule are not counted).
-    let mut fresh: Vec<Held> = (0..3)
-        .map(|_| {
-            let mut h = Held::open(PORTS[0]);
-            h.say_ok("new");
-            h
-        })
-        .collect();
-    let key = format!("tcp:{VIP}:{}", PORTS[0]).parse().unwrap();
-    let mut scheduled = 0;
-    for _ in 0..10 {
-        scheduled = ipvs_b.service(&key).unwrap().stats.connections;
-        if scheduled >= 3 {
-            break;
-        }
-        std::thread::sleep(Duration::from_secs(1));
-    }
-    assert_eq!(scheduled, 3, "B scheduled the new connections only");
-    let fresh_refs: Vec<&Held> = fresh.iter().collect();
-    wait_for(
-        &b,
-        &fresh_refs,
-        ConnectionOrigin::Local,
-        Duration::from_secs(5),
-    )
-    .expect("B's own entries");
-    if sync.is_none() {
-        return;
-    }
-
-    // A comes back and is demoted: it gives up the VIP and becomes the
-    // backup, and B's new connections reach its table.
-    sh(&format!("ip -n {a} link set eth0 up"));
-    let out = sh(&format!(
-        "ip netns exec {a} {PAIR} demote --vip {VIP} --vip-iface eth0 {sync_args}"
-    ));
-    assert!(out.contains("demoted"), "{out}");
-    let addrs = sh(&format!("ip -n {a} -4 addr show dev eth0"));
-    assert!(!addrs.contains(VIP), "A still holds the VIP: {addrs}");
-    let mut late = Held::open(PORTS[1]);
-    late.say_ok("late");
-    late.say_ok("later");
-    wait_for(
-        &a,
-        &[&late],
-        ConnectionOrigin::Sync,
-        Duration::from_secs(10),
-    )
-    .expect("A, now backup, receives B's");
-    for h in held.iter_mut().chain(fresh.iter_mut()) {
-        h.say_ok("end");
-    }
-}
-
-#[test]
-#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
-fn failover_keeps_every_connection_with_an_ipv4_sync_group() {
-    let _serial = common::serial();
-    in_netns(|| {
-        failover(
-            "fo4",
-            Some(Sync {
-                group: "239.0.0.81",
-                mcast_port: 8850,
-            }),
-        )
-    });
-}
-
-#[test]
-#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
-fn failover_keeps_every_connection_with_an_ipv6_sync_group() {
-    let _serial = common::serial();
-    in_netns(|| {
-        failover(
-            "fo6",
-            Some(Sync {
-                group: "ff02::81",
-                mcast_port: 8852,
-            }),
-        )
-    });
-}
-
-#[test]
-#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
-fn without_sync_the_backup_resets_every_established_connection() {
-    let _serial = common::serial();
-    in_netns(|| failover("fo0", None));
-}
-
-/// What the kernel says when a sync daemon cannot start, and what it makes
-/// of the settings it is given (no traffic: one namespace, a dummy link).
-#[test]
-#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
-fn sync_daemon_settings_and_refusals() {
-    use ipvs::SyncDaemon;
-    use ipvs_examples::director::failover;
-    let _serial = common::serial();
-    in_netns(|| {
-        sh("ip link add sync0 type dummy && ip link set sync0 up");
-        let ipvs = Ipvs::new().unwrap();
-        // Stopping a daemon waits for its kernel threads to end
-        // (kthread_stop); on the emulated CPUs of a busy CI run that once
-        // took longer than the default 10 s, and twice longer than 60 s
-        // with the host at load 4-5 (two VMs on two cores).
-        ipvs.set_timeout(Duration::from_secs(180));
-        let facts = |what: &str| {
-            let d = ipvs.daemons().unwrap();
-            eprintln!("{what}: {d:?}");
-            d
-        };
-        // An unknown interface: ENODEV from the kernel.
-        let r = ipvs.start_daemon(&SyncDaemon::new(DaemonRole::Master, "nosuch0", 1));
-        assert!(
-            matches!(r, Err(ipvs::Error::Kernel { errno: 19, .. })),
-            "{r:?}"
-        );
-        // An IPv4 group on an interface without an IPv4 address: the kernel
-        // starts it all the same. The kernel fills in what was not given.
-        let v4 = SyncDaemon::new(DaemonRole::Master, "sync0", SYNC_ID)
-            .with_mcast_group("239.0.0.81".parse().unwrap());
-        ipvs.start_daemon(&v4).unwrap();
-        let d = facts("IPv4 group, no IPv4 address, defaults");
-        assert_eq!(
-            (d[0].max_len, d[0].mcast_port, d[0].mcast_ttl),
-            (Some(1472), Some(8848), Some(1)),
-            "MTU 1500 - 28, the port and TTL defaults"
-        );
-        // Twice in one role: EEXIST; failover::restart_daemon replaces it.
-        assert!(matches!(
-            ipvs.start_daemon(&v4),
-            Err(ipvs::Error::DaemonRunning)
-        ));
-        let v6 = failover::daemon_in_role(&v4, DaemonRole::Master)
-            .with_mcast_group("ff02::81".parse().unwrap())
-            .with_max_len(100);
-        let r = failover::restart_daemon(&ipvs, &v6);
-        eprintln!("restart, IPv6 group, max len 100: {r:?}");
-        let d = facts("after the restart");
-        // A backup beside the master, with a small max length.
-        let backup = failover::daemon_in_role(&v4, DaemonRole::Backup).with_max_len(100);
-        let rb = ipvs.start_daemon(&backup);
-        eprintln!("backup, max len 100: {rb:?}");
-        let both = facts("master and backup");
-        r.unwrap();
-        assert_eq!(
-            (d[0].mcast_group, d[0].max_len),
-            (Some("ff02::81".parse().unwrap()), Some(100)),
-            "a master takes a small max length as given"
-        );
-        rb.unwrap();
-        assert_eq!(both.len(), 2, "master and backup run side by side");
-        assert_eq!(
-            (both[1].role, both[1].max_len),
-            (DaemonRole::Backup, Some(1024)),
-            "a backup's max length (its receive buffer) is raised to 1024"
-        );
-        // Stopping what is not running: ESRCH.
-        ipvs.stop_daemon(DaemonRole::Backup).unwrap();
-        assert!(matches!(
-            ipvs.stop_daemon(DaemonRole::Backup),
-            Err(ipvs::Error::NoDaemon)
-        ));
-        assert!(!failover::stop_daemon(&ipvs, DaemonRole::Backup).unwrap());
-        assert!(failover::stop_daemon(&ipvs, DaemonRole::Master).unwrap());
-        assert!(ipvs.daemons().unwrap().is_empty());
     });
 }

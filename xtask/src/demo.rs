@@ -8,10 +8,14 @@
 //!    real traffic between namespaces (documentation addresses only);
 //! 3. `run_director_demo dr`: the LVS-DR director, likewise.
 //!
-//! `cargo xtask demo nat` or `cargo xtask demo dr` runs only that director;
-//! `cargo xtask demo failover` runs the LVS-DR director pair with
-//! connection sync, failing over with live connections (not part of the
-//! default run).
+//! `cargo xtask demo nat` or `cargo xtask demo dr` runs only that director.
+//! Two more are not part of the default run:
+//! - `cargo xtask demo failover`: the LVS-DR director pair with connection
+//!   sync under keepalived (VRRP), the master's keepalived killed with live
+//!   connections;
+//! - `cargo xtask demo ecmp`: three directors announcing one VIP over BGP
+//!   (BIRD) to an ECMP router, `mh` and `sloppy_tcp`, one director
+//!   withdrawn with live connections.
 
 use std::process::Command;
 
@@ -19,16 +23,16 @@ use crate::Result;
 use crate::lab::{Kernel, Lab};
 use crate::process::{self, workspace_root};
 
-/// `cargo xtask demo [nat|dr|failover] [--kernel K]`: everything, or one director.
+/// `cargo xtask demo [nat|dr|failover|ecmp] [--kernel K]`: everything, or one setup.
 pub fn main(args: &[String]) -> Result<i32> {
     let mut args = args.to_vec();
     let kernel = Kernel::take_option(&mut args)?;
     let only = match args.as_slice() {
         [] => None,
-        [mode] if ["nat", "dr", "failover"].contains(&mode.as_str()) => Some(mode.clone()),
+        [mode] if ["nat", "dr", "failover", "ecmp"].contains(&mode.as_str()) => Some(mode.clone()),
         _ => {
             return Err(format!(
-                "unexpected arguments {args:?}: cargo xtask demo [nat|dr|failover] [--kernel 6.1|6.12]"
+                "unexpected arguments {args:?}: cargo xtask demo [nat|dr|failover|ecmp] [--kernel 6.1|6.12]"
             ));
         }
     };

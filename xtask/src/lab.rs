@@ -9,7 +9,7 @@
 //! | what | from | where |
 //! |---|---|---|
 //! | qemu-system-x86, kmod, busybox-static, udev | Debian packages (`apt-get install`) | the system |
-//! | ipvsadm, iproute2, nftables, tcpdump, socat, iputils-arping, python3-venv | Debian packages | the system (tests run them inside the VM) |
+//! | ipvsadm, iproute2, nftables, tcpdump, socat, keepalived, bird2, python3-venv | Debian packages | the system (tests run them inside the VM) |
 //! | virtme-ng (pinned) | PyPI, in a venv | `target/lab/venv` |
 //! | the kernels | `apt-get download` of the package the Debian meta package names, unpacked with `dpkg -x` | `target/lab/kernels/` (never /boot) |
 //!
@@ -46,8 +46,12 @@ const HOST_PACKAGES: &[(&str, &str)] = &[
     ("tcpdump", "nlmon captures of golden vectors"),
     ("socat", "small TCP servers and clients in traffic tests"),
     (
-        "iputils-arping",
-        "the gratuitous ARP a promoted backup director sends for the VIP",
+        "keepalived",
+        "VRRP for the active/backup director pair (kernel_failover, demo failover)",
+    ),
+    (
+        "bird2",
+        "BGP for the ECMP router and its directors (kernel_ecmp, demo ecmp)",
     ),
     ("python3-venv", "the virtme-ng venv"),
 ];

@@ -1,19 +1,16 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! `failover_director`: one director of an LVS-DR active/backup pair, with
-//! connection synchronisation (see `ipvs_examples::director::failover`).
+//! connection synchronisation, under keepalived (VRRP only; see
+//! `ipvs_examples::director::failover` and `examples/conf/keepalived-pair.conf`).
 //!
 //! ```text
-//! failover_director setup --role master|backup SERVICE... SYNC...
-//!     # both directors: the same services; the VIP only on the master;
-//!     # ipvsadm -A/-a ... -g, ipvsadm --start-daemon ROLE --mcast-interface IF --syncid ID ...
-//! failover_director promote VIP... SYNC... [--announce N]
-//!     # the backup takes over: ip addr add VIP dev IF, arping -U -c N -I IF VIP
-//!     # (IPv6: ip addr add VIP/128 dev IF nodad, N unsolicited neighbour
-//!     # advertisements to ff02::1, RFC 4861 7.2.6),
-//!     # ipvsadm --stop-daemon backup, ipvsadm --start-daemon master ... (same sync id)
-//! failover_director demote VIP... SYNC...
-//!     # the old master, if alive: ip addr del VIP dev IF,
-//!     # ipvsadm --stop-daemon master, ipvsadm --start-daemon backup ...
+//! failover_director setup SERVICE...
+//!     # both directors: the same services, no VIP (keepalived holds it):
+//!     # ipvsadm -A -t VIP:PORT -s SCHED, ipvsadm -a -t VIP:PORT -r RS -g ...
+//! failover_director notify master|backup|fault SYNC...
+//!     # keepalived's notify_master / notify_backup / notify_fault:
+//!     # master: ipvsadm --stop-daemon backup, ipvsadm --start-daemon master ...
+//!     # backup, fault: ipvsadm --stop-daemon master, ipvsadm --start-daemon backup ...
 //! failover_director status
 //!     # ipvsadm -L --daemon
 //! ```
@@ -21,64 +18,55 @@
 //! SERVICE: `--vip ADDR` (default 192.0.2.100), `--port N` (repeat for
 //! several services on the VIP; default 23), `--scheduler NAME` (default
 //! wlc), `--real-server ADDR[@WEIGHT]` (repeat; required), `--replace`.
-//! VIP: `--vip ADDR` (IPv4 or IPv6), `--vip-iface IFACE` (default eth0),
-//! `--vip-prefix LEN` (default 32 for IPv4, 128 for IPv6: the address alone,
-//! no route). `--announce N` (default 3, at most 20): gratuitous ARPs for an
-//! IPv4 VIP, unsolicited neighbour advertisements for an IPv6 one, one a
-//! second.
-//! SYNC: `--sync-iface IFACE` (default: the VIP interface), `--sync-id N`
-//! (0..255, default 1: a backup with sync id 0 would take every pair's
-//! messages), `--sync-maxlen N`, `--mcast-group ADDR` (IPv4 or IPv6;
-//! default 224.0.0.81), `--mcast-port N` (default 8848), `--mcast-ttl N`
-//! (default 1).
+//! SYNC: `--sync-iface IFACE` (default eth0), `--sync-id N` (0..255,
+//! default 1: a backup with sync id 0 would take every pair's messages),
+//! `--sync-maxlen N`, `--mcast-group ADDR` (IPv4 or IPv6; default
+//! 224.0.0.81), `--mcast-port N` (default 8848), `--mcast-ttl N` (default
+//! 1). Both directors' notify scripts must give the same SYNC flags.
+//!
+//! `notify` prints nothing on success (keepalived discards a script's
+//! output) and exits 1 with the reason on stderr otherwise; keepalived logs
+//! the exit status.
 //!
 //! Privileges: root, or CAP_NET_ADMIN in the initial user namespace plus
-//! write access to /proc/sys; the `ip_vs` module; `arping` (iputils-arping)
-//! to announce an IPv4 VIP, CAP_NET_RAW (a raw ICMPv6 socket) to announce an
-//! IPv6 one. Acts on the network namespace it runs in.
+//! write access to /proc/sys; the `ip_vs` module. Acts on the network
+//! namespace it runs in.
 
 use std::net::IpAddr;
 use std::process::ExitCode;
 
 use ipvs::{DaemonRole, Ipvs, SyncDaemon};
 use ipvs_examples::director::args::{self, RealServer};
-use ipvs_examples::director::failover::{self, Handover, PairMember};
+use ipvs_examples::director::failover::{self, VrrpState};
 use ipvs_examples::director::setup::VirtualService;
 
-const USAGE: &str = "usage: failover_director setup --role master|backup [--vip ADDR] [--port N]... \
-[--scheduler NAME] --real-server ADDR[@WEIGHT]... [--replace] VIP SYNC\n\
-\x20      failover_director promote [--announce N] VIP SYNC\n\
-\x20      failover_director demote VIP SYNC\n\
+const USAGE: &str = "usage: failover_director setup [--vip ADDR] [--port N]... [--scheduler NAME] \
+--real-server ADDR[@WEIGHT]... [--replace]\n\
+\x20      failover_director notify master|backup|fault SYNC\n\
 \x20      failover_director status\n\
-VIP:  [--vip ADDR] [--vip-iface IFACE] [--vip-prefix LEN (default 32, IPv6 128)]\n\
-      --announce N: gratuitous ARPs (IPv4) or unsolicited neighbour advertisements (IPv6), default 3\n\
 SYNC: [--sync-iface IFACE] [--sync-id N] [--sync-maxlen N] [--mcast-group ADDR] [--mcast-port N] [--mcast-ttl N]";
 
 enum Cmd {
-    Setup(PairMember),
-    Promote(Handover),
-    Demote(Handover),
+    Setup(Vec<VirtualService>),
+    Notify(VrrpState, SyncDaemon),
     Status,
 }
 
 /// Every flag of every subcommand; each subcommand refuses the ones it
 /// does not take.
 struct Flags {
-    role: Option<DaemonRole>,
     vip: IpAddr,
     ports: Vec<u16>,
     scheduler: String,
     servers: Vec<RealServer>,
     replace: bool,
-    vip_iface: String,
-    vip_prefix: Option<u8>,
-    sync_iface: Option<String>,
+    sync_iface: String,
     sync_id: u8,
     max_len: Option<u16>,
     group: Option<IpAddr>,
     mcast_port: Option<u16>,
     ttl: Option<u8>,
-    announce: u32,
+    values: Vec<String>,
     seen: Vec<&'static str>,
 }
 
@@ -93,33 +81,27 @@ fn parse() -> Result<Cmd, String> {
         Some(other) => return Err(other.unexpected().to_string()),
     };
     let mut f = Flags {
-        role: None,
         vip: "192.0.2.100".parse().expect("literal"),
         ports: Vec::new(),
         scheduler: "wlc".into(),
         servers: Vec::new(),
         replace: false,
-        vip_iface: "eth0".into(),
-        vip_prefix: None,
-        sync_iface: None,
+        sync_iface: "eth0".into(),
         sync_id: 1,
         max_len: None,
         group: None,
         mcast_port: None,
         ttl: None,
-        announce: 3,
+        values: Vec::new(),
         seen: Vec::new(),
     };
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
-        use lexopt::Arg::Long;
+        use lexopt::Arg::{Long, Value};
         let flag: &'static str = match arg {
-            Long("role") => {
-                f.role = Some(match args::value::<String>(&mut p, "--role")?.as_str() {
-                    "master" => DaemonRole::Master,
-                    "backup" => DaemonRole::Backup,
-                    other => return Err(format!("--role {other}: master or backup")),
-                });
-                "role"
+            Value(v) => {
+                f.values
+                    .push(v.into_string().map_err(|v| format!("{v:?} is not UTF-8"))?);
+                continue;
             }
             Long("vip") => {
                 f.vip = args::value(&mut p, "--vip")?;
@@ -141,16 +123,8 @@ fn parse() -> Result<Cmd, String> {
                 f.replace = true;
                 "replace"
             }
-            Long("vip-iface") => {
-                f.vip_iface = args::value(&mut p, "--vip-iface")?;
-                "vip-iface"
-            }
-            Long("vip-prefix") => {
-                f.vip_prefix = Some(args::value(&mut p, "--vip-prefix")?);
-                "vip-prefix"
-            }
             Long("sync-iface") => {
-                f.sync_iface = Some(args::value(&mut p, "--sync-iface")?);
+                f.sync_iface = args::value(&mut p, "--sync-iface")?;
                 "sync-iface"
             }
             Long("sync-id") => {
@@ -173,10 +147,6 @@ fn parse() -> Result<Cmd, String> {
                 f.ttl = Some(args::value(&mut p, "--mcast-ttl")?);
                 "mcast-ttl"
             }
-            Long("announce") => {
-                f.announce = args::value(&mut p, "--announce")?;
-                "announce"
-            }
             other => return Err(other.unexpected().to_string()),
         };
         f.seen.push(flag);
@@ -187,11 +157,6 @@ fn parse() -> Result<Cmd, String> {
             None => Ok(()),
         }
     };
-    const VIP: &[&str] = &["vip", "vip-iface", "vip-prefix"];
-    // The VIP alone: a host prefix of its family unless told otherwise.
-    let vip_prefix = f
-        .vip_prefix
-        .unwrap_or(if f.vip.is_ipv4() { 32 } else { 128 });
     const SYNC: &[&str] = &[
         "sync-iface",
         "sync-id",
@@ -200,12 +165,8 @@ fn parse() -> Result<Cmd, String> {
         "mcast-port",
         "mcast-ttl",
     ];
-    let sync = |role| {
-        let mut d = SyncDaemon::new(
-            role,
-            f.sync_iface.clone().unwrap_or_else(|| f.vip_iface.clone()),
-            f.sync_id,
-        );
+    let sync = || {
+        let mut d = SyncDaemon::new(DaemonRole::Backup, f.sync_iface.clone(), f.sync_id);
         d.max_len = f.max_len;
         d.mcast_group = f.group;
         d.mcast_port = f.mcast_port;
@@ -213,17 +174,17 @@ fn parse() -> Result<Cmd, String> {
         // The typed errors name the field and its limit.
         d.validate().map(|()| d).map_err(|e| e.to_string())
     };
+    let values = |want: usize| -> Result<(), String> {
+        if f.values.len() == want {
+            Ok(())
+        } else {
+            Err(format!("{sub}: unexpected arguments {:?}", f.values))
+        }
+    };
     match sub.as_str() {
         "setup" => {
-            only(
-                &[
-                    VIP,
-                    SYNC,
-                    &["role", "port", "scheduler", "real-server", "replace"],
-                ]
-                .concat(),
-            )?;
-            let role = f.role.ok_or("setup: --role master|backup is required")?;
+            only(&["vip", "port", "scheduler", "real-server", "replace"])?;
+            values(0)?;
             if f.servers.is_empty() {
                 return Err("setup: at least one --real-server is required".into());
             }
@@ -242,45 +203,23 @@ fn parse() -> Result<Cmd, String> {
                     replace: f.replace,
                 })
                 .collect();
-            Ok(Cmd::Setup(PairMember {
-                services,
-                role,
-                vip_iface: f.vip_iface.clone(),
-                vip_prefix,
-                sync: sync(role)?,
-            }))
+            Ok(Cmd::Setup(services))
         }
-        "promote" | "demote" => {
-            let promote = sub == "promote";
-            if promote {
-                only(&[VIP, SYNC, &["announce"]].concat())?;
-            } else {
-                only(&[VIP, SYNC].concat())?;
-            }
-            let role = if promote {
-                DaemonRole::Master
-            } else {
-                DaemonRole::Backup
+        "notify" => {
+            only(SYNC)?;
+            let state = match f.values.as_slice() {
+                [state] => state.parse()?,
+                _ => return Err("notify: one state is required: master, backup or fault".into()),
             };
-            let h = Handover {
-                vip: f.vip,
-                vip_iface: f.vip_iface.clone(),
-                vip_prefix,
-                sync: sync(role)?,
-                announcements: if promote { f.announce } else { 0 },
-            };
-            Ok(if promote {
-                Cmd::Promote(h)
-            } else {
-                Cmd::Demote(h)
-            })
+            Ok(Cmd::Notify(state, sync()?))
         }
         "status" => {
             only(&[])?;
+            values(0)?;
             Ok(Cmd::Status)
         }
         other => Err(format!(
-            "unknown subcommand {other:?}: setup, promote, demote or status"
+            "unknown subcommand {other:?}: setup, notify or status"
         )),
     }
 }
@@ -309,31 +248,19 @@ fn print_daemons(ipvs: &Ipvs) -> Result<(), String> {
 }
 
 fn run(cmd: Cmd) -> Result<(), String> {
+    let ipvs = Ipvs::new().map_err(|e| format!("opening IPVS: {e}"))?;
     match cmd {
-        Cmd::Setup(member) => {
-            let ipvs = Ipvs::new().map_err(|e| format!("opening IPVS: {e}"))?;
-            let keys = failover::setup_member(&ipvs, &member).map_err(|e| e.to_string())?;
-            let role = match member.role {
-                DaemonRole::Master => "master (holds the VIP)",
-                DaemonRole::Backup => "backup",
-            };
-            println!("LVS-DR pair member ready: {role}");
+        Cmd::Setup(services) => {
+            let keys = failover::setup_member(&ipvs, &services).map_err(|e| e.to_string())?;
+            println!("LVS-DR pair member ready (keepalived's notify starts the sync daemon)");
             for key in keys {
                 println!("  service {}", key.ipvsadm_args());
             }
-            print_daemons(&ipvs)
+            Ok(())
         }
-        Cmd::Promote(h) => {
-            failover::promote(&h).map_err(|e| e.to_string())?;
-            println!("promoted: {} on {}", h.vip, h.vip_iface);
-            print_daemons(&Ipvs::new().map_err(|e| e.to_string())?)
-        }
-        Cmd::Demote(h) => {
-            failover::demote(&h).map_err(|e| e.to_string())?;
-            println!("demoted: {} given up", h.vip);
-            print_daemons(&Ipvs::new().map_err(|e| e.to_string())?)
-        }
-        Cmd::Status => print_daemons(&Ipvs::new().map_err(|e| e.to_string())?),
+        Cmd::Notify(state, sync) => failover::follow_vrrp(&ipvs, &sync, state)
+            .map_err(|e| format!("notify {}: {e}", state.name())),
+        Cmd::Status => print_daemons(&ipvs),
     }
 }
 

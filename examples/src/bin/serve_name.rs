@@ -14,7 +14,8 @@
 //! ```
 //!
 //! Privileges: none beyond binding the port (root for ports below 1024).
-//! It stops by itself after `--max-seconds` (default 600).
+//! It stops accepting after `--max-seconds` (default 600), and drops a
+//! connection idle for as long.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
@@ -71,7 +72,7 @@ fn main() -> ExitCode {
                 std::thread::spawn(move || {
                     let _ = stream.set_nonblocking(false);
                     let _ = stream.write_all(reply.as_bytes());
-                    let _ = stream.set_read_timeout(Some(Duration::from_secs(120)));
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(max)));
                     if echo {
                         answer_lines(stream, &name);
                     } else {

@@ -67,11 +67,6 @@ impl Net {
         move |source| NetError { what, source }
     }
 
-    /// The index of link `name` (`ip link show NAME`).
-    pub fn link_index(&self, name: &str) -> Result<u32, NetError> {
-        self.link_index_and_address(name).map(|(index, _)| index)
-    }
-
     /// `ip link set NAME up`.
     pub fn link_up(&self, name: &str) -> Result<(), NetError> {
         let index = self.link_index(name)?;
@@ -88,68 +83,25 @@ impl Net {
 
     /// `ip addr add ADDR/PREFIX dev NAME`; an address already there is fine.
     pub fn add_address(&self, name: &str, addr: IpAddr, prefix: u8) -> Result<(), NetError> {
-        self.add_address_flags(name, addr, prefix, false)
-    }
-
-    /// `ip addr add ADDR/PREFIX dev NAME nodad` for an IPv6 address
-    /// (`IFA_F_NODAD`: no duplicate address detection, so the address is
-    /// usable at once instead of *tentative* for a second or two); the same
-    /// as [`Net::add_address`] for IPv4. An address already there is fine
-    /// (and keeps its flags).
-    pub fn add_address_nodad(&self, name: &str, addr: IpAddr, prefix: u8) -> Result<(), NetError> {
-        self.add_address_flags(name, addr, prefix, addr.is_ipv6())
-    }
-
-    fn add_address_flags(
-        &self,
-        name: &str,
-        addr: IpAddr,
-        prefix: u8,
-        nodad: bool,
-    ) -> Result<(), NetError> {
-        use netlink_packet_route::address::AddressHeaderFlags;
         let index = self.link_index(name)?;
         let h = self.handle.clone();
-        let r = self.rt.block_on(async move {
-            let mut req = h.address().add(index, addr, prefix);
-            if nodad {
-                // The header's flags byte: the kernel reads it when the
-                // request carries no IFA_FLAGS attribute (this one does not).
-                req.message_mut().header.flags |= AddressHeaderFlags::Nodad;
-            }
-            req.execute().await
-        });
-        let what = if nodad {
-            format!("adding {addr}/{prefix} nodad to {name}")
-        } else {
-            format!("adding {addr}/{prefix} to {name}")
-        };
+        let r = self
+            .rt
+            .block_on(async move { h.address().add(index, addr, prefix).execute().await });
         match r {
             Err(e) if errno(&e) == Some(EEXIST) => Ok(()),
-            other => other.map_err(Self::err(what)),
+            other => other.map_err(Self::err(format!("adding {addr}/{prefix} to {name}"))),
         }
     }
 
-    /// The index and link-layer (MAC) address of link `name` (`ip link show
-    /// NAME`: `link/ether ...`); empty for a link without one.
-    pub fn link_index_and_address(&self, name: &str) -> Result<(u32, Vec<u8>), NetError> {
-        use netlink_packet_route::link::LinkAttribute;
+    /// The index of link `name` (`ip link show NAME`).
+    pub fn link_index(&self, name: &str) -> Result<u32, NetError> {
         let h = self.handle.clone();
         self.rt
             .block_on(async move {
                 let mut links = h.link().get().match_name(name.to_string()).execute();
                 match links.try_next().await? {
-                    Some(l) => {
-                        let mac = l
-                            .attributes
-                            .into_iter()
-                            .find_map(|a| match a {
-                                LinkAttribute::Address(mac) => Some(mac),
-                                _ => None,
-                            })
-                            .unwrap_or_default();
-                        Ok((l.header.index, mac))
-                    }
+                    Some(l) => Ok(l.header.index),
                     None => Err(rtnetlink::Error::RequestFailed),
                 }
             })
@@ -175,32 +127,6 @@ impl Net {
                 Ok(out)
             })
             .map_err(Self::err(format!("listing addresses of {name}")))
-    }
-
-    /// `ip addr del ADDR dev NAME` (whatever its prefix length); returns
-    /// whether it was there, so taking away an absent address is fine.
-    pub fn remove_address(&self, name: &str, addr: IpAddr) -> Result<bool, NetError> {
-        let index = self.link_index(name)?;
-        let h = self.handle.clone();
-        self.rt
-            .block_on(async move {
-                let mut found = Vec::new();
-                let mut s = h
-                    .address()
-                    .get()
-                    .set_link_index_filter(index)
-                    .set_address_filter(addr)
-                    .execute();
-                while let Some(m) = s.try_next().await? {
-                    found.push(m);
-                }
-                let removed = !found.is_empty();
-                for m in found {
-                    h.address().del(m).execute().await?;
-                }
-                Ok(removed)
-            })
-            .map_err(Self::err(format!("removing {addr} from {name}")))
     }
 
     /// `ip route add DEST/PREFIX via GATEWAY` (or `default via GATEWAY`

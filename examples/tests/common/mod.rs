@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! What the traffic tests share: named namespaces and `serve_name`
-//! processes that are removed on drop, and one topology at a time.
+//! What the traffic tests share: named namespaces, `serve_name` processes
+//! and daemons (keepalived, BIRD) that are removed on drop, a scratch
+//! directory for their files, and one topology at a time.
 
 // Each test target uses its own part of this module.
 #![allow(dead_code)]
 
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use ipvs_lab::sh;
 
@@ -36,6 +40,7 @@ pub struct Lab {
     prefix: String,
     namespaces: Vec<String>,
     servers: Vec<Child>,
+    scratch: Option<PathBuf>,
 }
 
 impl Lab {
@@ -44,7 +49,23 @@ impl Lab {
             prefix: prefix.into(),
             namespaces: Vec::new(),
             servers: Vec::new(),
+            scratch: None,
         }
+    }
+
+    /// A directory for this lab's configuration files, logs and sockets,
+    /// removed on drop.
+    pub fn scratch(&mut self) -> PathBuf {
+        let prefix = &self.prefix;
+        self.scratch
+            .get_or_insert_with(|| {
+                let dir =
+                    std::env::temp_dir().join(format!("ipvs-rs-{prefix}-{}", std::process::id()));
+                std::fs::create_dir_all(&dir)
+                    .unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+                dir
+            })
+            .clone()
     }
 
     /// Creates the namespace `PREFIX-host` with its loopback up.
@@ -94,7 +115,7 @@ impl Lab {
         let child = command
             .arg("--listen")
             .arg(format!("0.0.0.0:{port}"))
-            .args(["--name", name, "--max-seconds", "300"])
+            .args(["--name", name, "--max-seconds", "600"])
             .stdin(Stdio::null())
             .spawn()
             .expect("spawn serve_name");
@@ -114,5 +135,99 @@ impl Drop for Lab {
         for n in &self.namespaces {
             let _ = Command::new("ip").args(["netns", "del", n]).status();
         }
+        if let Some(dir) = &self.scratch {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// A daemon (keepalived, bird) running in a namespace in the foreground,
+/// in a process group of its own, so that it and its children can be
+/// signalled at once; its output goes to a log file. Killed on drop.
+pub struct Daemon {
+    name: String,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `program args...` in `ns`, logging to `log` (appended to, so
+    /// that a restart keeps the earlier run's lines).
+    /// A missing program fails the test at once: tests never skip in the VM.
+    pub fn start(ns: &str, program: &str, args: &[&str], log: &Path) -> Daemon {
+        let path = std::env::var("PATH").unwrap_or_default();
+        assert!(
+            std::env::split_paths(&path).any(|dir| dir.join(program).is_file()),
+            "{program} is not installed (`cargo xtask lab` installs its Debian package)"
+        );
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap_or_else(|e| panic!("opening {}: {e}", log.display()));
+        let err = out.try_clone().expect("log file");
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, program])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {program} in {ns} (is it installed?): {e}"));
+        Daemon {
+            name: format!("{program} in {ns}"),
+            child: Some(child),
+            log: log.to_path_buf(),
+        }
+    }
+
+    /// Sends `signal` (`KILL`, `TERM`) to the daemon's whole process group
+    /// at once, and waits for the daemon to end.
+    pub fn stop(&mut self, signal: &str) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args([&format!("-{signal}"), "--", &format!("-{}", child.id())])
+                .status();
+            let _ = child.wait();
+        }
+    }
+
+    /// What it logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Its log's last `n` lines, headed by its name (for failure messages).
+    pub fn tail(&self, n: usize) -> String {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        format!(
+            "--- {} ({}), last {n} lines:\n{}",
+            self.name,
+            self.log.display(),
+            lines[lines.len().saturating_sub(n)..].join("\n")
+        )
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop("KILL");
+    }
+}
+
+/// Polls `done` every 100 ms until it holds or `within` has passed;
+/// returns how long it took, or `None` on timeout.
+pub fn poll(within: Duration, mut done: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    loop {
+        if done() {
+            return Some(start.elapsed());
+        }
+        if start.elapsed() > within {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
