@@ -45,6 +45,9 @@ struct Outcome {
     failed: u64,
     ignored: u64,
     note: String,
+    /// What failed, one line each (`suite: test`), printed after the table
+    /// so that the end of a log names them.
+    failures: Vec<String>,
 }
 
 impl Outcome {
@@ -56,6 +59,7 @@ impl Outcome {
             failed: 0,
             ignored: 0,
             note: String::new(),
+            failures: Vec::new(),
         }
     }
 
@@ -176,10 +180,34 @@ fn libtest(stage: &str, cmd: &mut Command) -> Outcome {
     }
 }
 
-/// Adds up libtest's `test result: ok. 3 passed; 0 failed; 1 ignored; ...` lines.
+/// Adds up libtest's `test result: ok. 3 passed; 0 failed; 1 ignored; ...`
+/// lines, and names each `test NAME ... FAILED` and each kernel suite that
+/// exited abnormally (`xtask-lab: suite NAME exited N`), under the suite
+/// (`xtask-lab: suite NAME`) it ran in.
 fn count_test_results(output: &str, into: &mut Outcome) {
+    let mut suite = "";
     for line in output.lines() {
-        let Some(rest) = line.trim().strip_prefix("test result: ") else {
+        let line = line.trim();
+        if let Some(name) = line.strip_prefix("xtask-lab: suite ") {
+            if name.contains(" exited ") {
+                into.failures.push(name.to_string());
+            } else {
+                suite = name;
+            }
+            continue;
+        }
+        if let Some(test) = line
+            .strip_prefix("test ")
+            .and_then(|l| l.strip_suffix(" ... FAILED"))
+        {
+            into.failures.push(if suite.is_empty() {
+                test.to_string()
+            } else {
+                format!("{suite}: {test}")
+            });
+            continue;
+        }
+        let Some(rest) = line.strip_prefix("test result: ") else {
             continue;
         };
         for part in rest.split([';', '.']) {
@@ -336,7 +364,7 @@ fn kernel_script(suites: &[KernelSuite]) -> String {
         let label = format!("{}/{}", suite.package, suite.target);
         s.push_str(&format!(
             "echo 'xtask-lab: suite {label}'\n\
-             (cd {dir} && {exe} --ignored) || rc=1\n",
+             (cd {dir} && {exe} --ignored) || {{ echo \"xtask-lab: suite {label} exited $?\"; rc=1; }}\n",
             dir = process::shell_quote(&suite.package_dir.to_string_lossy()),
             exe = process::shell_quote(&suite.executable),
         ));
@@ -541,6 +569,11 @@ fn print_summary(outcomes: &[Outcome]) -> i32 {
     let passed: u64 = outcomes.iter().map(|o| o.passed).sum();
     let failed: u64 = outcomes.iter().map(|o| o.failed).sum();
     let failed_stages = outcomes.iter().filter(|o| !o.ok).count();
+    for o in outcomes {
+        for failure in &o.failures {
+            println!("failed in {}: {failure}", o.stage);
+        }
+    }
     if failed_stages > 0 {
         println!("{failed_stages} stage(s) failed");
     }
@@ -556,10 +589,14 @@ mod tests {
     fn counts_libtest_result_lines() {
         let out = "running 3 tests\n\
                    test result: ok. 3 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s\n\
-                   test result: FAILED. 1 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out\n";
+                   xtask-lab: suite ipvs/kernel\n                   test a_dump ... FAILED\n                   test result: FAILED. 1 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out\n                   xtask-lab: suite ipvs/kernel exited 101\n";
         let mut o = Outcome::new("x");
         count_test_results(out, &mut o);
         assert_eq!((o.passed, o.failed, o.ignored), (4, 2, 1));
+        assert_eq!(
+            o.failures,
+            ["ipvs/kernel: a_dump", "ipvs/kernel exited 101"]
+        );
     }
 
     #[test]
