@@ -34,10 +34,10 @@ fn sync_daemon_settings_and_refusals() {
             eprintln!("{what}: {d:?}");
             d
         };
-        // An unknown interface: ENODEV from the kernel.
+        // An unknown interface: ENODEV from the kernel; the error names it.
         let r = ipvs.start_daemon(&SyncDaemon::new(DaemonRole::Master, "nosuch0", 1));
         assert!(
-            matches!(r, Err(ipvs::Error::Kernel { errno: 19, .. })),
+            matches!(&r, Err(ipvs::Error::NoSuchInterface { interface: Some(i) }) if i == "nosuch0"),
             "{r:?}"
         );
         // An IPv4 group on an interface without an IPv4 address: the kernel
