@@ -659,7 +659,8 @@ fn is_unicast(ip: IpAddr) -> bool {
 
 impl fmt::Display for Destination {
     /// The destination as `ipvsadm -S -n` writes it after the service,
-    /// thresholds included: `-r 198.51.100.10:80 -m -w 1`, `-r ... -i -w 1
+    /// plus the thresholds, which ipvsadm's `-S` leaves out (so that this
+    /// reads back whole): `-r 198.51.100.10:80 -m -w 1`, `-r ... -i -w 1
     /// --tun-type gue --tun-port 6080 --tun-nocsum -x 100 -y 10`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "-r {} ", self.addr)?;

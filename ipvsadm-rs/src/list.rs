@@ -500,8 +500,12 @@ fn service_entry(state: &ServiceState, f: &ListFormat, names: &dyn Resolver) -> 
     for d in dests {
         let dname = addrport(d.addr, service_protocol(key), f, names);
         if f.rule {
+            // ipvsadm 1.31's `-S` writes no `-x`/`-y` (so its `-S | -R`
+            // drops thresholds); the crate's `Display` keeps them.
+            let mut saved = d.clone();
+            (saved.upper_threshold, saved.lower_threshold) = (0, 0);
             let line = renamed(
-                d.to_string(),
+                saved.to_string(),
                 &format!("-r {}", d.addr),
                 &format!("-r {dname}"),
             );
@@ -632,6 +636,19 @@ mod tests {
             "-A -t www:http -s rr\n\
              -a -t www:http -r rs1:http -m -w 1\n\
              -a -t www:http -r 192.168.10.2:http -m -w 2\n"
+        );
+    }
+
+    #[test]
+    fn save_writes_no_thresholds_as_ipvsadm() {
+        let mut state = nat();
+        state[0].destinations[0].upper_threshold = 100;
+        state[0].destinations[0].lower_threshold = 50;
+        assert_eq!(
+            table(&state, &rule(), &Numeric),
+            "-A -t 207.175.44.110:80 -s rr\n\
+             -a -t 207.175.44.110:80 -r 192.168.10.1:80 -m -w 1\n\
+             -a -t 207.175.44.110:80 -r 192.168.10.2:80 -m -w 2\n"
         );
     }
 

@@ -28,6 +28,9 @@ const ENOMEM: i32 = 12;
 struct Kernel {
     /// The table, as `ipvsadm -Sn` prints it.
     table: String,
+    /// What `-Sn` leaves out: each destination's thresholds
+    /// (`SERVICE -r ADDR -x U -y L`), where not 0.
+    thresholds: Vec<String>,
     timeouts: Timeouts,
     daemons: Vec<SyncDaemon>,
 }
@@ -88,6 +91,7 @@ fn read(fake: &FakeIpvs) -> Kernel {
     let ipvs = fake.handle().unwrap();
     Kernel {
         table: save(&fake.snapshot()),
+        thresholds: thresholds(&fake.snapshot()),
         timeouts: ipvs.timeouts().unwrap(),
         daemons: ipvs.daemons().unwrap(),
     }
@@ -100,6 +104,29 @@ fn save(snapshot: &Snapshot) -> String {
         ..ListFormat::default()
     };
     list::table(&snapshot.services, &format, &Numeric)
+}
+
+fn thresholds(snapshot: &Snapshot) -> Vec<String> {
+    let mut lines: Vec<String> = snapshot
+        .services
+        .iter()
+        .flat_map(|s| {
+            s.destinations
+                .iter()
+                .filter(|d| (d.upper_threshold, d.lower_threshold) != (0, 0))
+                .map(|d| {
+                    format!(
+                        "{} -r {} -x {} -y {}",
+                        s.service.key.ipvsadm_args(),
+                        d.addr,
+                        d.upper_threshold,
+                        d.lower_threshold
+                    )
+                })
+        })
+        .collect();
+    lines.sort();
+    lines
 }
 
 /// What a failed run prints on stderr, line by line, and its exit status.
@@ -531,15 +558,20 @@ fn a_saved_table_restores_exactly() {
 -A -f 7 -s mh -p 3600 -M 255.255.255.0
 -a -f 7 -r 192.0.2.30:0 -g -w 1
 ";
+    // What -S writes back: the same, without the thresholds.
+    let saved = dump.replace(" -x 100 -y 10", "");
+    let thresholds = ["-t 192.0.2.1:80 -r 192.0.2.11:8080 -x 100 -y 10"];
     let fake = FakeIpvs::new();
     restore(&fake, dump).unwrap_or_else(|f| panic!("{f}"));
-    assert_eq!(save(&fake.snapshot()), dump);
+    assert_eq!(save(&fake.snapshot()), saved);
+    assert_eq!(self::thresholds(&fake.snapshot()), thresholds);
     // Over another table, cleared first, and with settings.
     let (fake, before) = prepared();
     let input = format!("-C\n{dump}--set 60 30 20\n--stop-daemon master\n");
     restore(&fake, &input).unwrap_or_else(|f| panic!("{f}"));
     let now = read(&fake);
-    assert_eq!(now.table, dump);
+    assert_eq!(now.table, saved);
+    assert_eq!(now.thresholds, thresholds);
     assert_eq!(
         now.timeouts,
         Timeouts::new(Some(secs(60)), Some(secs(30)), Some(secs(20)))
