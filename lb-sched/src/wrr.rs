@@ -87,17 +87,17 @@ impl Summary {
 }
 
 /// The weights by position and the summary tree over them (see the module
-/// docs). Positions past the list head hold 0, up to a whole block.
+/// docs). Positions past the list head hold 0.
 #[derive(Clone, Debug, Default)]
 struct Weights {
-    /// The weight word of each position (0 for a hole), in whole blocks.
+    /// The weight word of each position (0 for a hole).
     w: Vec<u32>,
     /// `levels[0][b]` summarises `w[64b..64b + 64]`; `levels[l + 1][g]`
     /// summarises `levels[l][64g..64g + 64]`. The last level is one node, the
     /// whole list.
     levels: Vec<Vec<Summary>>,
-    /// Each block's offsets, by weight word (as `i32`) from the largest:
-    /// the dests a threshold takes are a prefix.
+    /// Each block's offsets, by weight word (as `i32`, 0 past the end of
+    /// `w`) from the largest: the dests a threshold takes are a prefix.
     sorted: Vec<[u8; BLOCK]>,
     /// Each block's mask at the threshold of its last query.
     taken: Vec<Taken>,
@@ -124,7 +124,7 @@ impl Weights {
     /// Indexes every dest: O(n).
     fn rebuild(&mut self, dests: &Dests) {
         let blocks = dests.positions().div_ceil(BLOCK);
-        self.w = vec![0; blocks * BLOCK];
+        self.w = vec![0; dests.positions()];
         for (_, d) in dests.records() {
             self.w[d.pos as usize] = d.ww;
         }
@@ -151,11 +151,25 @@ impl Weights {
             .chunks(BLOCK)
             .map(|c| {
                 let mut order: [u8; BLOCK] = std::array::from_fn(|k| k as u8);
-                order.sort_unstable_by_key(|&k| std::cmp::Reverse(c[k as usize] as i32));
+                order.sort_unstable_by_key(|&k| std::cmp::Reverse(Self::key(c, k)));
                 order
             })
             .collect();
         self.taken = vec![Taken::NONE; blocks];
+    }
+
+    /// The weight words of block `b` (the last one may be short).
+    #[inline]
+    fn block(&self, b: usize) -> &[u32] {
+        let (start, len) = (b * BLOCK, self.w.len());
+        &self.w[start.min(len)..len.min(start + BLOCK)]
+    }
+
+    /// The weight word at offset `k` of `block` as the `i32` it is sorted
+    /// and compared by: an OVERLOAD word is negative, one past the end 0.
+    #[inline]
+    fn key(block: &[u32], k: u8) -> i32 {
+        block.get(usize::from(k)).map_or(0, |&ww| ww as i32)
     }
 
     fn summarize(parts: impl Iterator<Item = Summary>) -> Summary {
@@ -207,7 +221,9 @@ impl Weights {
     /// (and levels) to cover them. Amortised O(1) per position.
     fn grow(&mut self, n: usize) {
         let blocks = n.div_ceil(BLOCK).max(1);
-        self.w.resize(blocks * BLOCK, 0);
+        // New positions in the last block weigh 0, as they did past the end:
+        // its order stands.
+        self.w.resize(n.max(self.w.len()), 0);
         self.sorted.resize(blocks, std::array::from_fn(|k| k as u8));
         self.taken.resize(blocks, Taken::NONE);
         let mut need = blocks;
@@ -237,9 +253,10 @@ impl Weights {
     /// Moves offset `k` of block `b`, whose weight changed, to its place in
     /// the block's order, and forgets the block's mask: O(64).
     fn resort(&mut self, b: usize, k: usize) {
-        let w = &self.w[b * BLOCK..][..BLOCK];
+        let (start, len) = (b * BLOCK, self.w.len());
+        let w = &self.w[start.min(len)..len.min(start + BLOCK)];
         let order = &mut self.sorted[b];
-        let key = |o: u8| w[o as usize] as i32;
+        let key = |o: u8| Self::key(w, o);
         let mut i = order.iter().position(|&o| o as usize == k).unwrap_or(0);
         let own = key(order[i]);
         while i > 0 && key(order[i - 1]) < own {
@@ -263,10 +280,11 @@ impl Weights {
         let t = &mut self.taken[b];
         if t.cw != cw {
             let order = &self.sorted[b];
-            let w = &self.w[b * BLOCK..][..BLOCK];
+            let (start, n) = (b * BLOCK, self.w.len());
+            let w = &self.w[start.min(n)..n.min(start + BLOCK)];
             // Weights and thresholds are below 2³¹: compared as i32, an
             // OVERLOAD word is negative.
-            let reaches = |i: usize| w[order[i] as usize] as i32 >= cw as i32;
+            let reaches = |i: usize| Self::key(w, order[i]) >= cw as i32;
             let mut len = t.len as usize;
             if cw < t.cw {
                 while len < BLOCK && reaches(len) {
@@ -326,7 +344,8 @@ impl Weights {
             return false;
         }
         let (order, taken) = (&self.sorted[i], self.taken[i].len as usize);
-        let weight = |j: usize| i64::from(self.w[i * BLOCK + order[j] as usize] as i32);
+        let block = self.block(i);
+        let weight = |j: usize| i64::from(Self::key(block, order[j]));
         if let Some(least) = taken.checked_sub(1) {
             pass.ceil = pass.ceil.min(weight(least));
         }
@@ -793,9 +812,7 @@ mod tests {
                     }
                 }
             }
-            prop_assert_eq!(&ws.w[..plain_w.len()], &plain_w[..]);
-            prop_assert!(ws.w[plain_w.len()..].iter().all(|&ww| ww == 0));
-            prop_assert_eq!(ws.w.len() % BLOCK, 0);
+            prop_assert_eq!(&ws.w, &plain_w);
             let mut span = BLOCK;
             for level in &ws.levels {
                 for (i, s) in level.iter().enumerate() {
@@ -807,7 +824,7 @@ mod tests {
                 prop_assert_eq!(ws.levels.last().map(Vec::len), Some(1));
             }
             for (b, order) in ws.sorted.iter().enumerate() {
-                let key = |k: u8| ws.w[b * BLOCK + k as usize] as i32;
+                let key = |k: u8| Weights::key(ws.block(b), k);
                 prop_assert!(order.windows(2).all(|p| key(p[0]) >= key(p[1])));
                 let mut seen = *order;
                 seen.sort_unstable();
