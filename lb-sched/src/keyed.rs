@@ -25,15 +25,24 @@ pub(crate) const SMALL: usize = 8;
 /// eligible dests the least key wins, ties going to the earlier list entry.
 pub(crate) trait Rule {
     type Key: Ord + Copy + std::fmt::Debug;
+    /// A key above every eligible dest's: where a scan starts.
+    const WORST: Self::Key;
     fn key(d: &Record) -> Option<Self::Key>;
 }
 
 /// `a / b` compared by cross-multiplication (`a × d` vs `c × b`), as the kernel's
-/// `(__s64)loh * w > (__s64)doh * w_least` tests; `b` is never 0.
+/// `(__s64)loh * w > (__s64)doh * w_least` tests; `b` is never 0 but in
+/// [`Ratio::WORST`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Ratio {
     pub(crate) num: u64,
     pub(crate) den: u64,
+}
+
+impl Ratio {
+    /// 1 / 0, above every ratio of a positive weight: `k < WORST` reads
+    /// `k.num × 0 < 1 × k.den`.
+    pub(crate) const WORST: Ratio = Ratio { num: 1, den: 0 };
 }
 
 impl PartialEq for Ratio {
@@ -217,18 +226,24 @@ impl<R: Rule> Keyed<R> {
         // The kernel's scan over the records in reverse slot order, which
         // is the list order here. It carries the best slot so far, so the
         // connection event that follows reaches its record from the compare
-        // result directly, not through one more load.
+        // result directly, not through one more load. It starts from the
+        // head, or from a key above every dest's when the head is not
+        // eligible: one compare per other dest, and no test for "none yet".
         let slots = dests.slots();
-        let mut best: Option<(R::Key, usize)> = None;
-        for s in (0..slots.len()).rev() {
+        let head = slots.len().checked_sub(1)?;
+        let mut best = match R::key(&slots[head]) {
+            Some(k) => (k, head),
+            None => (R::WORST, usize::MAX),
+        };
+        for s in (0..head).rev() {
             if let Some(k) = R::key(&slots[s])
-                && best.is_none_or(|(bk, _)| k < bk)
+                && k < best.0
             {
-                best = Some((k, s));
+                best = (k, s);
             }
         }
-        let (_, s) = best?;
-        Some(slots[s].id(s as u32))
+        let s = best.1;
+        slots.get(s).map(|r| r.id(s as u32))
     }
 
     /// The kernel's scan over the list in list order, for a list that is not
