@@ -230,7 +230,7 @@ pub(crate) struct Record {
     pub(crate) pos: u32,
     /// Odd while the slot holds a destination, even once freed: a handle only
     /// ever carries an odd generation, so it never matches a freed record.
-    generation: u32,
+    generation: NonZeroU32,
     port: u16,
     flags: u8,
     /// IPv4 in the first 4 bytes, or IPv6 ([`V6`]).
@@ -268,7 +268,7 @@ impl Record {
     }
     #[inline]
     fn live(&self) -> bool {
-        self.generation % 2 == 1
+        self.generation.get() % 2 == 1
     }
     pub(crate) fn addr(&self) -> IpAddr {
         if self.flags & V6 != 0 {
@@ -286,10 +286,7 @@ impl Record {
     }
     #[inline]
     pub(crate) fn id(&self, slot: u32) -> DestId {
-        DestId::new(
-            slot,
-            NonZeroU32::new(self.generation).unwrap_or(NonZeroU32::MIN),
-        )
+        DestId::new(slot, self.generation)
     }
 }
 
@@ -341,7 +338,7 @@ pub struct Dests {
     holes: usize,
     /// Every slot holds the dest at the position of the same number: the
     /// list has only ever grown (no removal, no slot reused), so a scan can
-    /// walk the records themselves (see [`Dests::records_by_slot`]).
+    /// walk the records themselves (see [`Dests::slots`]).
     in_slot_order: bool,
     /// The first free slot ([`NO_SLOT`]: none).
     free: u32,
@@ -476,12 +473,12 @@ impl Dests {
     #[inline]
     pub(crate) fn record(&self, id: DestId) -> Option<&Record> {
         let r = self.slots.get(id.index())?;
-        (r.generation == id.generation()).then_some(r)
+        (r.generation.get() == id.generation()).then_some(r)
     }
     #[inline]
     fn record_mut(&mut self, id: DestId) -> Result<&mut Record, Error> {
         match self.slots.get_mut(id.index()) {
-            Some(r) if r.generation == id.generation() => Ok(r),
+            Some(r) if r.generation.get() == id.generation() => Ok(r),
             _ => Err(Error::UnknownDest),
         }
     }
@@ -502,21 +499,17 @@ impl Dests {
             .map(|&id| (id, &self.slots[id.index()]))
     }
     /// Whether the list has only ever grown (no removal, no slot reused):
-    /// then [`Dests::records_by_slot`] walks it in list order.
+    /// then [`Dests::slots`], in reverse, is the list order.
     #[inline]
     pub(crate) fn in_slot_order(&self) -> bool {
         self.in_slot_order
     }
-    /// The records in reverse slot order: the list order (head first) while
-    /// [`Dests::in_slot_order`], one load and one test less per dest than
-    /// [`Dests::records`] (what the small scans of lc and friends use).
+    /// The records by slot: in reverse, the list order (head first) while
+    /// [`Dests::in_slot_order`], with one load and one test less per dest
+    /// than [`Dests::records`] (what the small scans of lc and friends walk).
     #[inline]
-    pub(crate) fn records_by_slot(&self) -> impl Iterator<Item = (u32, &Record)> + '_ {
-        self.slots
-            .iter()
-            .enumerate()
-            .rev()
-            .map(|(s, r)| (s as u32, r))
+    pub(crate) fn slots(&self) -> &[Record] {
+        &self.slots
     }
 
     /// The handle at position `p`, if a destination is there.
@@ -599,14 +592,14 @@ impl Dests {
             let slot = self.free;
             let r = &mut self.slots[slot as usize];
             self.free = r.pos;
-            // Freed generations are even; wrapping from u32::MAX (odd) gives 0,
-            // so a reused slot never hands out an old handle's generation
-            // within 2³¹ reuses.
-            *r = record(r.generation.wrapping_add(1) | 1);
+            // Freed generations are even (see `free_slot`), live ones odd:
+            // a reused slot hands out an old handle's generation only after
+            // 2³¹ reuses.
+            *r = record(NonZeroU32::MIN | r.generation.get().wrapping_add(1));
             slot
         } else {
             let slot = u32::try_from(self.slots.len()).map_err(|_| Error::TooManyDests)?;
-            self.slots.push(record(1));
+            self.slots.push(record(NonZeroU32::MIN));
             if !self.limits.is_empty() {
                 self.limits.push(Limits::default());
             }
@@ -686,7 +679,9 @@ impl Dests {
             e.remove();
         }
         let r = &mut self.slots[slot as usize];
-        r.generation = r.generation.wrapping_add(1) & !1;
+        // The next even number, 2 after u32::MAX (0 is no generation).
+        let freed = r.generation.get().wrapping_add(1) & !1;
+        r.generation = NonZeroU32::new(freed).unwrap_or(NonZeroU32::MIN.saturating_add(1));
         r.flags = 0;
         r.pos = self.free;
         self.free = slot;
@@ -788,9 +783,10 @@ impl Dests {
         })
     }
 
-    /// `ip_vs_bind_dest`: count a new connection, then set OVERLOAD when the
-    /// total reaches the upper threshold.
-    /// Returns whether OVERLOAD changed.
+    /// `ip_vs_bind_dest`, the counting: `Ok(true)` when that is all there is
+    /// to it (a dest in the list without an upper threshold, the common
+    /// case, inlined into the event); `Ok(false)` when [`Dests::bind_overload`]
+    /// must follow.
     #[inline]
     pub(crate) fn conn_new(&mut self, id: DestId, state: ConnState) -> Result<bool, Error> {
         let r = self.record_mut(id)?;
@@ -799,16 +795,18 @@ impl Dests {
             ConnState::Inactive => &mut r.inactive,
         };
         *c = c.checked_add(1).ok_or(Error::CounterOverflow)?;
-        if r.flags & LIMITED == 0 {
-            return Ok(false);
-        }
-        Ok(self.conn_new_limited(id))
+        Ok(r.flags & (LIMITED | IN_LIST) == IN_LIST)
     }
 
-    /// [`Dests::conn_new`] on a dest with an upper threshold.
+    /// The rest of `ip_vs_bind_dest` after [`Dests::conn_new`] of `id` (a
+    /// valid handle) answered `false`: sets OVERLOAD when the total reaches
+    /// the upper threshold. Returns whether OVERLOAD changed.
     #[cold]
     #[inline(never)]
-    fn conn_new_limited(&mut self, id: DestId) -> bool {
+    pub(crate) fn bind_overload(&mut self, id: DestId) -> bool {
+        if self.slots[id.index()].flags & LIMITED == 0 {
+            return false;
+        }
         let (u, _) = self.thresholds(id.slot());
         let r = &mut self.slots[id.index()];
         let flips = !r.overloaded() && r.total() >= u;
@@ -820,8 +818,9 @@ impl Dests {
 
     /// A state change of a bound connection (`set_tcp_state`): moves one connection
     /// between the counters. OVERLOAD is not re-evaluated, as in the kernel.
+    /// Returns whether the dest is in the list.
     #[inline]
-    pub(crate) fn conn_move(&mut self, id: DestId, to: ConnState) -> Result<(), Error> {
+    pub(crate) fn conn_move(&mut self, id: DestId, to: ConnState) -> Result<bool, Error> {
         let r = self.record_mut(id)?;
         let (from, to) = match to {
             ConnState::Active => (&mut r.inactive, &mut r.active),
@@ -831,7 +830,7 @@ impl Dests {
         let moved_from = from.checked_sub(1).ok_or(Error::NoSuchConn)?;
         let moved_to = to.checked_add(1).ok_or(Error::CounterOverflow)?;
         (*from, *to) = (moved_from, moved_to);
-        Ok(())
+        Ok(r.in_list())
     }
 
     /// `ip_vs_unbind_dest`: uncount a connection, then clear OVERLOAD by the
@@ -842,7 +841,10 @@ impl Dests {
     /// §5.1 also describes a rework (`__ip_vs_dest_update_overload`, flag
     /// recomputed on threshold edits); in the kernel sources read for this crate
     /// that exists only as a proposed patch, so it is not modelled.
-    /// Returns whether OVERLOAD changed.
+    ///
+    /// This is the counting: `Ok(true)` when that is all there is to it (a
+    /// dest in the list and not OVERLOAD, the common case, inlined into the
+    /// event); `Ok(false)` when [`Dests::unbind_overload`] must follow.
     #[inline]
     pub(crate) fn conn_closed(&mut self, id: DestId, state: ConnState) -> Result<bool, Error> {
         let r = self.record_mut(id)?;
@@ -853,16 +855,16 @@ impl Dests {
         *c = c.checked_sub(1).ok_or(Error::NoSuchConn)?;
         // Only a set flag can be cleared, and only a trashed dest is freed:
         // the common case reads the weight word and the flags.
-        if !r.overloaded() && r.in_list() {
-            return Ok(false);
-        }
-        Ok(self.conn_closed_cold(id))
+        Ok(!r.overloaded() && r.in_list())
     }
 
-    /// [`Dests::conn_closed`] on a dest that is OVERLOAD or trashed.
+    /// The rest of `ip_vs_unbind_dest` after [`Dests::conn_closed`] of `id` (a
+    /// valid handle) answered `false`: clears OVERLOAD by the lower-threshold
+    /// rule, and marks a trashed dest left without connections to be freed.
+    /// Returns whether OVERLOAD changed.
     #[cold]
     #[inline(never)]
-    fn conn_closed_cold(&mut self, id: DestId) -> bool {
+    pub(crate) fn unbind_overload(&mut self, id: DestId) -> bool {
         let (u, l) = self.thresholds(id.slot());
         let r = &mut self.slots[id.index()];
         if !r.in_list() && r.total() == 0 {
@@ -900,8 +902,10 @@ mod tests {
     fn overload_flips_are_reported_once() {
         let mut dests = Dests::default();
         let id = dests.add(&cfg(1).thresholds(2, 1)).unwrap();
-        let new = |d: &mut Dests| d.conn_new(id, ConnState::Active).unwrap();
-        let closed = |d: &mut Dests| d.conn_closed(id, ConnState::Active).unwrap();
+        let new =
+            |d: &mut Dests| !d.conn_new(id, ConnState::Active).unwrap() && d.bind_overload(id);
+        let closed =
+            |d: &mut Dests| !d.conn_closed(id, ConnState::Active).unwrap() && d.unbind_overload(id);
         assert!(!new(&mut dests)); // 1 < 2
         assert!(new(&mut dests)); // 2 ≥ 2: set
         assert!(!new(&mut dests)); // already set

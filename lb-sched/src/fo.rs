@@ -14,6 +14,8 @@ use crate::keyed::{Keyed, Rule, keyed_scheduler};
 struct FoRule;
 impl Rule for FoRule {
     type Key = Reverse<u32>;
+    // An eligible dest's weight is at least 1.
+    const WORST: Reverse<u32> = Reverse(0);
     fn key(d: &Record) -> Option<Reverse<u32>> {
         d.usable().then_some(Reverse(d.weight()))
     }

@@ -25,15 +25,24 @@ pub(crate) const SMALL: usize = 8;
 /// eligible dests the least key wins, ties going to the earlier list entry.
 pub(crate) trait Rule {
     type Key: Ord + Copy + std::fmt::Debug;
+    /// A key above every eligible dest's: where a scan starts.
+    const WORST: Self::Key;
     fn key(d: &Record) -> Option<Self::Key>;
 }
 
 /// `a / b` compared by cross-multiplication (`a × d` vs `c × b`), as the kernel's
-/// `(__s64)loh * w > (__s64)doh * w_least` tests; `b` is never 0.
+/// `(__s64)loh * w > (__s64)doh * w_least` tests; `b` is never 0 but in
+/// [`Ratio::WORST`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Ratio {
     pub(crate) num: u64,
     pub(crate) den: u64,
+}
+
+impl Ratio {
+    /// 1 / 0, above every ratio of a positive weight: `k < WORST` reads
+    /// `k.num × 0 < 1 × k.den`.
+    pub(crate) const WORST: Ratio = Ratio { num: 1, den: 0 };
 }
 
 impl PartialEq for Ratio {
@@ -204,37 +213,52 @@ impl<R: Rule> Keyed<R> {
         self.indexed
     }
 
-    /// The least eligible dest.
-    #[inline]
+    /// The least eligible dest. Always inlined: below [`SMALL`] dests this
+    /// is the kernel's scan, which costs less than a call at n = 2.
+    #[inline(always)]
     pub(crate) fn first(&self, dests: &Dests) -> Option<DestId> {
         if self.indexed {
             return self.first_indexed(dests);
         }
-        if dests.in_slot_order() {
-            Self::scan(dests.records_by_slot(), |s, d| d.id(s))
-        } else {
-            Self::scan(dests.records(), |id, _| id)
+        if !dests.in_slot_order() {
+            return Self::scan_list(dests);
         }
-    }
-
-    /// The kernel's scan, over `list` in list order (items naming a dest by
-    /// `T`, its handle made by `id`). It carries the best dest so far, so the
-    /// connection event that follows reaches its record from the compare
-    /// result directly, not through one more load.
-    #[inline]
-    fn scan<'d, T: Copy>(
-        list: impl Iterator<Item = (T, &'d Record)>,
-        id: impl Fn(T, &Record) -> DestId,
-    ) -> Option<DestId> {
-        let mut best: Option<(R::Key, T, &Record)> = None;
-        for (t, d) in list {
-            if let Some(k) = R::key(d)
-                && best.is_none_or(|(bk, _, _)| k < bk)
+        // The kernel's scan over the records in reverse slot order, which
+        // is the list order here. It carries the best slot so far, so the
+        // connection event that follows reaches its record from the compare
+        // result directly, not through one more load. It starts from the
+        // head, or from a key above every dest's when the head is not
+        // eligible: one compare per other dest, and no test for "none yet".
+        let slots = dests.slots();
+        let head = slots.len().checked_sub(1)?;
+        let mut best = match R::key(&slots[head]) {
+            Some(k) => (k, head),
+            None => (R::WORST, usize::MAX),
+        };
+        for s in (0..head).rev() {
+            if let Some(k) = R::key(&slots[s])
+                && k < best.0
             {
-                best = Some((k, t, d));
+                best = (k, s);
             }
         }
-        best.map(|(_, t, d)| id(t, d))
+        let s = best.1;
+        slots.get(s).map(|r| r.id(s as u32))
+    }
+
+    /// The kernel's scan over the list in list order, for a list that is not
+    /// in slot order (after a removal).
+    #[inline(never)]
+    fn scan_list(dests: &Dests) -> Option<DestId> {
+        let mut best: Option<(R::Key, DestId)> = None;
+        for (id, d) in dests.records() {
+            if let Some(k) = R::key(d)
+                && best.is_none_or(|(bk, _)| k < bk)
+            {
+                best = Some((k, id));
+            }
+        }
+        best.map(|(_, id)| id)
     }
 
     /// [`Keyed::first`] from the index, out of line so that the small scan
@@ -275,7 +299,7 @@ macro_rules! keyed_scheduler {
             fn load_changed(&mut self, dests: &$crate::Dests, id: $crate::DestId) {
                 self.idx.update(dests, id);
             }
-            #[inline]
+            #[inline(always)]
             fn schedule(
                 &mut self,
                 dests: &$crate::Dests,

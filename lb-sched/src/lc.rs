@@ -14,6 +14,8 @@ use crate::keyed::{Keyed, Rule, keyed_scheduler};
 struct LcRule;
 impl Rule for LcRule {
     type Key = u64;
+    // An overhead is below 2⁴¹.
+    const WORST: u64 = u64::MAX;
     fn key(d: &Record) -> Option<u64> {
         d.usable().then(|| d.overhead())
     }

@@ -511,24 +511,36 @@ impl<S: Scheduler> Service<S> {
     /// `u_threshold ≠ 0` and active + inactive ≥ `u_threshold`.
     #[inline]
     pub fn conn_new(&mut self, id: DestId, state: ConnState) -> Result<(), Error> {
-        let flipped = self.dests.conn_new(id, state)?;
-        self.counters_changed(id, flipped);
+        if self.dests.conn_new(id, state)? {
+            self.load_hook(id, true);
+        } else {
+            self.conn_new_cold(id);
+        }
         Ok(())
     }
 
-    /// Runs the counter hooks the scheduler asked for. The test is all most
-    /// events pay (a scheduler scanning a small list asks for none), so it is
-    /// inlined into each event and the hooks are not.
+    /// The load hook, if the scheduler asked for it and `id` is in the list
+    /// (a removed dest's counters matter only once it is added again, and
+    /// [`Scheduler::dest_changed`] then sees it whole). The test is all most
+    /// events pay (a scheduler scanning a small list asks for no hook), so it
+    /// is inlined into each event.
     #[inline(always)]
-    fn counters_changed(&mut self, id: DestId, flipped: bool) {
-        if self.hooks.load || (flipped && self.hooks.overload) {
-            self.run_counter_hooks(id, flipped);
+    fn load_hook(&mut self, id: DestId, in_list: bool) {
+        if self.hooks.load && in_list {
+            self.sched.load_changed(&self.dests, id);
         }
     }
 
-    /// The hooks, if `id` is in the list (a removed dest's counters matter
-    /// only once it is added again, and [`Scheduler::dest_changed`] then sees
-    /// it whole).
+    /// [`Service::conn_new`] on a dest with an upper threshold or out of the list.
+    #[cold]
+    #[inline(never)]
+    fn conn_new_cold(&mut self, id: DestId) {
+        let flipped = self.dests.bind_overload(id);
+        self.run_counter_hooks(id, flipped);
+    }
+
+    /// The hooks after an event that may have flipped OVERLOAD, if `id` is in
+    /// the list.
     fn run_counter_hooks(&mut self, id: DestId, flipped: bool) {
         if !self.dests.in_list(id) {
             return;
@@ -544,16 +556,16 @@ impl<S: Scheduler> Service<S> {
     /// A connection of `id` became ESTABLISHED: inactive → active.
     #[inline]
     pub fn conn_established(&mut self, id: DestId) -> Result<(), Error> {
-        self.dests.conn_move(id, ConnState::Active)?;
-        self.counters_changed(id, false);
+        let in_list = self.dests.conn_move(id, ConnState::Active)?;
+        self.load_hook(id, in_list);
         Ok(())
     }
 
     /// A connection of `id` left ESTABLISHED (FIN, RST...): active → inactive.
     #[inline]
     pub fn conn_closing(&mut self, id: DestId) -> Result<(), Error> {
-        self.dests.conn_move(id, ConnState::Inactive)?;
-        self.counters_changed(id, false);
+        let in_list = self.dests.conn_move(id, ConnState::Inactive)?;
+        self.load_hook(id, in_list);
         Ok(())
     }
 
@@ -562,9 +574,20 @@ impl<S: Scheduler> Service<S> {
     /// or below 3/4 of `u_threshold` when `l_threshold` is 0, or always when both are 0.
     #[inline]
     pub fn conn_closed(&mut self, id: DestId, state: ConnState) -> Result<(), Error> {
-        let flipped = self.dests.conn_closed(id, state)?;
-        self.counters_changed(id, flipped);
+        if self.dests.conn_closed(id, state)? {
+            self.load_hook(id, true);
+        } else {
+            self.conn_closed_cold(id);
+        }
         Ok(())
+    }
+
+    /// [`Service::conn_closed`] on a dest that is OVERLOAD or out of the list.
+    #[cold]
+    #[inline(never)]
+    fn conn_closed_cold(&mut self, id: DestId) {
+        let flipped = self.dests.unbind_overload(id);
+        self.run_counter_hooks(id, flipped);
     }
 
     /// Schedules a new connection (connection schedulers); hashing schedulers

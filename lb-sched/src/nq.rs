@@ -19,6 +19,7 @@ use crate::keyed::{Keyed, Ratio, Rule, keyed_scheduler};
 struct NqRule;
 impl Rule for NqRule {
     type Key = Ratio;
+    const WORST: Ratio = Ratio::WORST;
     fn key(d: &Record) -> Option<Ratio> {
         if !d.usable() {
             return None;

@@ -12,6 +12,7 @@ use crate::keyed::{Keyed, Ratio, Rule, keyed_scheduler};
 struct SedRule;
 impl Rule for SedRule {
     type Key = Ratio;
+    const WORST: Ratio = Ratio::WORST;
     fn key(d: &Record) -> Option<Ratio> {
         d.usable().then(|| Ratio {
             num: u64::from(d.active) + 1,

@@ -16,6 +16,7 @@ use crate::keyed::{Keyed, Ratio, Rule, keyed_scheduler};
 pub(crate) struct WlcRule;
 impl Rule for WlcRule {
     type Key = Ratio;
+    const WORST: Ratio = Ratio::WORST;
     fn key(d: &Record) -> Option<Ratio> {
         d.usable().then(|| Ratio {
             num: d.overhead(),

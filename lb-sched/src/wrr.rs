@@ -21,21 +21,26 @@
 //!   recomputes them over the whole list.
 //! - **A pass** ("the first dest after position p with weight ≥ `cw`") skips
 //!   every block and subtree whose largest available weight is below `cw`, and
-//!   compares a block's 64 weights with `cw` at once into a bit mask.
+//!   takes a block's dests at `cw` as a bit mask. Each block keeps its 64
+//!   offsets sorted by weight and the mask of its last query: the mask at the
+//!   next threshold adds (or drops) only the dests whose weight lies between
+//!   the two, so over a whole cycle of passes each dest enters and leaves its
+//!   block's mask once.
 //! - **A pick** takes the highest bit of the mask left from the last one (the
-//!   dests of `cl`'s block after `cl` that the pass takes): O(1). With weights
-//!   spread evenly, a block's weights are compared once per pass, a few
-//!   instructions per pick.
-//! - **A pass that takes at most 64 dests** (a short list; the passes of a
-//!   few heavy dests among light ones, where the kernel scans the whole list
-//!   for each of them) is kept as a list of positions, with the range of
-//!   thresholds whose passes take the same dests (no available weight lies
-//!   between them): the passes that follow reuse it, O(1) per pick again.
+//!   dests of `cl`'s block after `cl` that the pass takes): O(1).
+//! - **A pass that takes few dests** (at most 64, or one in 64 of a long
+//!   list: a short list; the passes of a few heavy dests among light ones, or
+//!   of a pool mostly drained, where the kernel scans the whole list for each
+//!   of them) is kept as a list of positions, with the range of thresholds
+//!   whose passes take the same dests (no available weight lies between
+//!   them): the passes that follow reuse it, O(1) per pick again. A pass
+//!   that does not fit is not collected again at a lower threshold (it only
+//!   grows) until the weights change.
 //!
 //! Runs of passes that cannot find anything (the heaviest dests overloaded)
 //! are skipped arithmetically.
 
-use crate::{Change, DestId, Dests, Flow, Hooks, Scheduler, gcd};
+use crate::{Change, DestId, Dests, Flow, Hooks, MAX_WEIGHT, Scheduler, gcd};
 
 /// Bit 31 of a weight word: OVERLOAD (as in [`crate::dest::Record`]).
 const OVERLOADED: u32 = 1 << 31;
@@ -91,11 +96,34 @@ struct Weights {
     /// summarises `levels[l][64g..64g + 64]`. The last level is one node, the
     /// whole list.
     levels: Vec<Vec<Summary>>,
+    /// Each block's offsets, by weight word (as `i32`, 0 past the end of
+    /// `w`) from the largest: the dests a threshold takes are a prefix.
+    sorted: Vec<[u8; BLOCK]>,
+    /// Each block's mask at the threshold of its last query.
+    taken: Vec<Taken>,
+}
+
+/// A block's dests at threshold `cw`: the prefix `sorted[..len]`, as a mask.
+#[derive(Clone, Copy, Debug)]
+struct Taken {
+    mask: u64,
+    /// `u32::MAX`, above every weight: none taken (the state after a change).
+    cw: u32,
+    len: u8,
+}
+
+impl Taken {
+    const NONE: Taken = Taken {
+        mask: 0,
+        cw: u32::MAX,
+        len: 0,
+    };
 }
 
 impl Weights {
     /// Indexes every dest: O(n).
     fn rebuild(&mut self, dests: &Dests) {
+        let blocks = dests.positions().div_ceil(BLOCK);
         self.w = vec![0; dests.positions()];
         for (_, d) in dests.records() {
             self.w[d.pos as usize] = d.ww;
@@ -118,6 +146,30 @@ impl Weights {
             }
             below = up;
         }
+        self.sorted = self
+            .w
+            .chunks(BLOCK)
+            .map(|c| {
+                let mut order: [u8; BLOCK] = std::array::from_fn(|k| k as u8);
+                order.sort_unstable_by_key(|&k| std::cmp::Reverse(Self::key(c, k)));
+                order
+            })
+            .collect();
+        self.taken = vec![Taken::NONE; blocks];
+    }
+
+    /// The weight words of block `b` (the last one may be short).
+    #[inline]
+    fn block(&self, b: usize) -> &[u32] {
+        let (start, len) = (b * BLOCK, self.w.len());
+        &self.w[start.min(len)..len.min(start + BLOCK)]
+    }
+
+    /// The weight word at offset `k` of `block` as the `i32` it is sorted
+    /// and compared by: an OVERLOAD word is negative, one past the end 0.
+    #[inline]
+    fn key(block: &[u32], k: u8) -> i32 {
+        block.get(usize::from(k)).map_or(0, |&ww| ww as i32)
     }
 
     fn summarize(parts: impl Iterator<Item = Summary>) -> Summary {
@@ -143,6 +195,7 @@ impl Weights {
         }
         self.w[p] = ww;
         let mut i = p / BLOCK;
+        self.resort(i, p % BLOCK);
         let start = i * BLOCK;
         let mut s = Self::summarize(
             self.w[start..self.w.len().min(start + BLOCK)]
@@ -167,8 +220,13 @@ impl Weights {
     /// Room for `n` positions: the new ones hold 0, and the tree grows nodes
     /// (and levels) to cover them. Amortised O(1) per position.
     fn grow(&mut self, n: usize) {
-        self.w.resize(n, 0);
-        let mut need = n.div_ceil(BLOCK).max(1);
+        let blocks = n.div_ceil(BLOCK).max(1);
+        // New positions in the last block weigh 0, as they did past the end:
+        // its order stands.
+        self.w.resize(n.max(self.w.len()), 0);
+        self.sorted.resize(blocks, std::array::from_fn(|k| k as u8));
+        self.taken.resize(blocks, Taken::NONE);
+        let mut need = blocks;
         for l in 0.. {
             if l == self.levels.len() {
                 // A new top, over the level below (none yet: nothing held).
@@ -192,69 +250,111 @@ impl Weights {
         }
     }
 
-    /// The positions of block `b` whose weight word reaches `cw` (OVERLOAD
-    /// words never do), as bits.
-    #[inline]
-    fn block_mask(&self, b: usize, cw: i32) -> u64 {
-        let start = b * BLOCK;
-        let words = &self.w[start..self.w.len().min(start + BLOCK)];
-        let mut m = 0u64;
-        // Eight compares into the bytes of a word, then one multiply
-        // gathers byte k's low bit into bit k of the top byte.
-        for (j, chunk) in words.chunks(8).enumerate() {
-            let mut bytes = [0u8; 8];
-            for (byte, &ww) in bytes.iter_mut().zip(chunk) {
-                *byte = u8::from(ww as i32 >= cw);
-            }
-            let gathered = u64::from_le_bytes(bytes).wrapping_mul(0x0102_0408_1020_4080) >> 56;
-            m |= gathered << (8 * j);
+    /// Moves offset `k` of block `b`, whose weight changed, to its place in
+    /// the block's order, and forgets the block's mask: O(64).
+    fn resort(&mut self, b: usize, k: usize) {
+        let (start, len) = (b * BLOCK, self.w.len());
+        let w = &self.w[start.min(len)..len.min(start + BLOCK)];
+        let order = &mut self.sorted[b];
+        let key = |o: u8| Self::key(w, o);
+        let mut i = order.iter().position(|&o| o as usize == k).unwrap_or(0);
+        let own = key(order[i]);
+        while i > 0 && key(order[i - 1]) < own {
+            order[i] = order[i - 1];
+            i -= 1;
         }
-        m
+        while i + 1 < BLOCK && key(order[i + 1]) > own {
+            order[i] = order[i + 1];
+            i += 1;
+        }
+        order[i] = k as u8;
+        self.taken[b] = Taken::NONE;
     }
 
-    /// The pass at `cw` if it takes at most [`Pass::CAP`] dests: their
-    /// positions, and the thresholds whose passes take the same ones.
-    fn collect(&self, cw: i64) -> Option<Pass> {
-        let mut pass = Pass {
-            list: [0; Pass::CAP],
-            len: 0,
-            floor: 0,
-            ceil: i64::MAX,
+    /// The positions of block `b` whose weight word reaches `cw` ≥ 1
+    /// (OVERLOAD words never do), as bits: the mask of the block's last
+    /// query, with the dests whose weight lies between the two thresholds
+    /// added or dropped.
+    #[inline]
+    fn block_mask(&mut self, b: usize, cw: u32) -> u64 {
+        let t = &mut self.taken[b];
+        if t.cw != cw {
+            let order = &self.sorted[b];
+            let (start, n) = (b * BLOCK, self.w.len());
+            let w = &self.w[start.min(n)..n.min(start + BLOCK)];
+            // Weights and thresholds are below 2³¹: compared as i32, an
+            // OVERLOAD word is negative.
+            let reaches = |i: usize| Self::key(w, order[i]) >= cw as i32;
+            let mut len = t.len as usize;
+            if cw < t.cw {
+                while len < BLOCK && reaches(len) {
+                    t.mask |= 1 << order[len];
+                    len += 1;
+                }
+            } else {
+                while len > 0 && !reaches(len - 1) {
+                    len -= 1;
+                    t.mask &= !(1 << order[len]);
+                }
+            }
+            t.len = len as u8;
+            t.cw = cw;
+        }
+        t.mask
+    }
+
+    /// Collects into `pass` the pass at `cw` (≥ 1), if it takes at most
+    /// [`Pass::cap`] dests: their positions, and the thresholds whose passes
+    /// take the same ones. False if it takes more (`pass` is then partial).
+    fn collect(&mut self, cw: i64, pass: &mut Pass) -> bool {
+        pass.list.clear();
+        pass.floor = 0;
+        pass.ceil = i64::MAX;
+        let Some(cw) = u32::try_from(cw).ok().filter(|&c| c <= MAX_WEIGHT) else {
+            return true;
         };
-        let top = self.levels.len().checked_sub(1)?;
-        self.visit(top, 0, cw, &mut pass).then_some(pass)
+        // Within the capacity reserved at the last change: a pick never
+        // allocates (a clone's capacity may be less; it keeps fewer passes).
+        let cap = Pass::cap(self.w.len()).min(pass.list.capacity());
+        match self.levels.len().checked_sub(1) {
+            Some(top) => self.visit(top, 0, cw, cap, pass),
+            None => true,
+        }
     }
 
     /// Adds what node `i` of level `l` holds to `pass`: its positions that
     /// reach `cw`, in order, and the largest available weight below `cw`
-    /// (a node all below `cw` is one number). False once over the cap.
-    fn visit(&self, l: usize, i: usize, cw: i64, pass: &mut Pass) -> bool {
+    /// (a node all below `cw` is one number). False once over `cap`.
+    fn visit(&mut self, l: usize, i: usize, cw: u32, cap: usize, pass: &mut Pass) -> bool {
         let Some(&s) = self.levels[l].get(i) else {
             return true;
         };
-        if i64::from(s.max_avail) < cw {
+        if s.max_avail < cw {
             pass.floor = pass.floor.max(i64::from(s.max_avail));
             return true;
         }
         if l > 0 {
-            return (i * BLOCK..i * BLOCK + BLOCK).all(|c| self.visit(l - 1, c, cw, pass));
+            return (i * BLOCK..i * BLOCK + BLOCK).all(|c| self.visit(l - 1, c, cw, cap, pass));
         }
-        let start = i * BLOCK;
-        for (k, &ww) in self.w[start..self.w.len().min(start + BLOCK)]
-            .iter()
-            .enumerate()
-        {
-            let w = i64::from(ww as i32);
-            if w >= cw {
-                let Some(slot) = pass.list.get_mut(pass.len) else {
-                    return false;
-                };
-                *slot = (start + k) as u32;
-                pass.len += 1;
-                pass.ceil = pass.ceil.min(w);
-            } else if w > 0 {
-                pass.floor = pass.floor.max(w);
-            }
+        // The block's mask at `cw` is a prefix of its order: the weight
+        // after it is the largest below `cw`, the last in it the least
+        // taken.
+        let mut m = self.block_mask(i, cw);
+        if m.count_ones() as usize > cap - pass.list.len() {
+            return false;
+        }
+        let (order, taken) = (&self.sorted[i], self.taken[i].len as usize);
+        let block = self.block(i);
+        let weight = |j: usize| i64::from(Self::key(block, order[j]));
+        if let Some(least) = taken.checked_sub(1) {
+            pass.ceil = pass.ceil.min(weight(least));
+        }
+        if taken < BLOCK {
+            pass.floor = pass.floor.max(weight(taken));
+        }
+        while m != 0 {
+            pass.list.push((i * BLOCK) as u32 + m.trailing_zeros());
+            m &= m - 1;
         }
         true
     }
@@ -280,16 +380,16 @@ impl Weights {
     /// The highest position below `below` whose dest is not OVERLOAD and has
     /// weight ≥ `cw` (≥ 1), with the mask of the others in its block below it.
     #[inline]
-    fn find_below(&self, below: usize, cw: i64) -> Option<(usize, u64)> {
+    fn find_below(&mut self, below: usize, cw: i64) -> Option<(usize, u64)> {
         let below = below.min(self.w.len());
-        let cw32 = i32::try_from(cw).ok()?;
+        let cw32 = u32::try_from(cw).ok().filter(|&c| c <= MAX_WEIGHT)?;
         let b = below.checked_sub(1)? / BLOCK;
         let n = below - b * BLOCK;
         let low = if n == BLOCK { u64::MAX } else { (1 << n) - 1 };
         let mut m = self.block_mask(b, cw32) & low;
         let mut b = b;
         if m == 0 {
-            b = self.node_below(0, b, cw32 as u32)?;
+            b = self.node_below(0, b, cw32)?;
             m = self.block_mask(b, cw32);
         }
         let bit = 63 - m.leading_zeros() as usize;
@@ -301,35 +401,42 @@ impl Weights {
 const HEAD: usize = usize::MAX;
 
 /// A pass that takes few dests, kept across passes: every threshold in
-/// `(floor, ceil]` takes the dests at positions `list[..len]` (ascending).
-/// `ceil` 0: none kept.
-#[derive(Clone, Copy, Debug)]
+/// `(floor, ceil]` takes the dests at positions `list` (ascending). `ceil`
+/// 0: none kept.
+#[derive(Clone, Debug, Default)]
 struct Pass {
-    list: [u32; Pass::CAP],
-    len: usize,
+    list: Vec<u32>,
     floor: i64,
     ceil: i64,
+    /// A pass at this threshold or below takes more than [`Pass::cap`]
+    /// dests (0: none known), so it is not collected.
+    too_long: i64,
 }
 
 impl Pass {
-    /// The most dests a kept pass lists: one bit each in a mask.
-    const CAP: usize = 64;
-    const NONE: Pass = Pass {
-        list: [0; Pass::CAP],
-        len: 0,
-        floor: 0,
-        ceil: 0,
-    };
+    /// The most dests a kept pass lists, for `positions` positions: 64, or
+    /// one in 64 (4 bytes for every 64 dests), and no more than there are.
+    fn cap(positions: usize) -> usize {
+        (positions / BLOCK).max(BLOCK).min(positions)
+    }
+
+    /// Forgets the pass (the weights changed), keeping the list's capacity.
+    fn forget(&mut self) {
+        self.list.clear();
+        self.floor = 0;
+        self.ceil = 0;
+        self.too_long = 0;
+    }
 
     fn covers(&self, cw: i64) -> bool {
         self.floor < cw && cw <= self.ceil
     }
 
-    /// The first dest of the pass (the highest position), and the mask of
-    /// the others.
+    /// The first dest of the pass (the highest position) as an index into
+    /// `list`, and the mask of the others in its window of 64 indexes.
     fn first(&self) -> Option<(usize, u64)> {
-        let top = self.len.checked_sub(1)?;
-        Some((top, (1u64 << top) - 1))
+        let top = self.list.len().checked_sub(1)?;
+        Some((top, (1u64 << (top % BLOCK)) - 1))
     }
 }
 
@@ -343,12 +450,16 @@ pub struct Wrr {
     di: i64,
     /// What the pass at `cw` takes after `cl`, when `exact` (else 0): bits
     /// of positions in `cl`'s block, or, while `listed`, of indexes into
-    /// `pass.list`.
+    /// `window`.
     mask: u64,
     /// `mask` is known (after a pick), not merely 0 (after anything else).
     exact: bool,
-    /// `mask` indexes `pass.list`.
+    /// `mask` indexes `window`.
     listed: bool,
+    /// While `listed`: `pass.list[wbase..]`, 64 entries at most (all of a
+    /// pass of 64 dests or fewer), where a pick reads them without a check.
+    window: [u32; BLOCK],
+    wbase: usize,
     /// The last pass that took few dests (see [`Wrr::next_listed_pass`]).
     pass: Pass,
     weights: Weights,
@@ -372,7 +483,9 @@ impl Wrr {
             mask: 0,
             exact: false,
             listed: false,
-            pass: Pass::NONE,
+            window: [0; BLOCK],
+            wbase: 0,
+            pass: Pass::default(),
             weights: Weights::default(),
         }
     }
@@ -387,7 +500,7 @@ impl Wrr {
         self.mask = 0;
         self.exact = false;
         self.listed = false;
-        self.pass = Pass::NONE;
+        self.pass.forget();
     }
 }
 
@@ -415,9 +528,12 @@ impl Scheduler for Wrr {
                 // removal, which put `cl` at the head, so no position is kept.
                 debug_assert_eq!(self.cl, HEAD);
                 self.weights.rebuild(dests);
+                self.pass.list.reserve(Pass::cap(dests.positions()));
                 return;
             }
         }
+        // Room for the longest pass kept, so that no pick allocates.
+        self.pass.list.reserve(Pass::cap(dests.positions()));
         // ip_vs_wrr_dest_changed, over the root's summary of the whole list.
         let root = self.weights.root();
         self.cl = HEAD;
@@ -453,25 +569,27 @@ impl Scheduler for Wrr {
             let bit = 63 - self.mask.leading_zeros() as usize;
             self.mask &= !(1 << bit);
             self.cl = if self.listed {
-                self.pass.list[bit] as usize
+                self.window[bit] as usize
             } else {
                 (self.cl & !(BLOCK - 1)) | bit
             };
             return dests.id_at(self.cl);
         }
-        // A kept pass used up, and the next one the same (the common pass
-        // change on short lists and sparse passes): see `next_listed_pass`.
-        if self.exact && self.listed {
+        // A kept pass of one window used up, and the next one the same (the
+        // common pass change on short lists): see `next_listed_pass`.
+        if self.exact && self.listed && self.pass.list.len() <= BLOCK {
             let cw = if self.cw > self.di {
                 self.cw - self.di
             } else {
                 self.mw
             };
             if self.pass.covers(cw)
-                && let Some((i, rest)) = self.pass.first()
+                && let Some(top) = self.pass.list.len().checked_sub(1)
             {
                 self.cw = cw;
-                return self.found(dests, i, rest, true);
+                self.cl = self.window[top] as usize;
+                self.mask = (1 << top) - 1;
+                return dests.id_at(self.cl);
             }
         }
         self.schedule_slow(dests)
@@ -487,11 +605,15 @@ impl Wrr {
         if self.mw == 0 {
             return None;
         }
-        if self.exact
-            && self.listed
-            && let Some(id) = self.next_listed_pass(dests)
-        {
-            return Some(id);
+        if self.exact && self.listed {
+            // A window of a long kept pass used up, and one below it (full).
+            if self.wbase >= BLOCK {
+                let top = self.wbase - 1;
+                return self.found(dests, top, u64::MAX >> 1, true);
+            }
+            if let Some(id) = self.next_listed_pass(dests) {
+                return Some(id);
+            }
         }
         let last = self.cl;
         // Where the scan goes on: below cl, or below cl's block when its
@@ -560,17 +682,23 @@ impl Wrr {
     }
 
     /// Whether `pass` holds the pass at `cw`, collecting it if it takes at
-    /// most [`Pass::CAP`] dests.
+    /// most [`Pass::cap`] dests.
     fn keep_pass(&mut self, cw: i64) -> bool {
         if self.pass.covers(cw) {
             return true;
         }
-        match self.weights.collect(cw) {
-            Some(pass) => {
-                self.pass = pass;
-                true
-            }
-            None => false,
+        if cw <= self.pass.too_long {
+            return false;
+        }
+        let too_long = self.pass.too_long;
+        if self.weights.collect(cw, &mut self.pass) {
+            self.pass.too_long = too_long;
+            true
+        } else {
+            // Partial: keep nothing but the threshold it failed at.
+            self.pass.forget();
+            self.pass.too_long = cw;
+            false
         }
     }
 
@@ -604,16 +732,24 @@ impl Wrr {
     /// The position of a hit: `p` itself, or the listed position at index `p`.
     fn position(&self, p: usize, listed: bool) -> usize {
         if listed {
-            self.pass.list[p] as usize
+            self.pass.list.get(p).map_or(HEAD, |&q| q as usize)
         } else {
             p
         }
     }
 
-    /// The pick of the hit `p` (see [`Wrr::position`]); `rest` becomes the mask.
+    /// The pick of the hit `p` (see [`Wrr::position`]); `rest` becomes the
+    /// mask (of `p`'s window, when `listed`).
     #[inline]
     fn found(&mut self, dests: &Dests, p: usize, rest: u64, listed: bool) -> Option<DestId> {
         self.cl = self.position(p, listed);
+        if listed {
+            self.wbase = p & !(BLOCK - 1);
+            let entries = self.pass.list.get(self.wbase..).unwrap_or_default();
+            for (to, &from) in self.window.iter_mut().zip(entries) {
+                *to = from;
+            }
+        }
         self.mask = rest;
         self.exact = true;
         self.listed = listed;
@@ -631,21 +767,50 @@ mod tests {
         Weights::summarize(w[lo..hi.min(w.len())].iter().map(|&x| Summary::of(x)))
     }
 
+    /// A set of one weight word, or a `find_below` query.
+    #[derive(Clone, Debug)]
+    enum Op {
+        Set(usize, u32),
+        Find(usize, i64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let ww = prop_oneof![Just(0u32), 1u32..7, Just(12), Just(OVERLOADED | 4)];
+        prop_oneof![
+            (0usize..9000, ww).prop_map(|(p, ww)| Op::Set(p, ww)),
+            (0usize..9100, 1i64..13).prop_map(|(b, cw)| Op::Find(b, cw)),
+        ]
+    }
+
     proptest! {
         /// After any sequence of sets (growing the positions past several
-        /// levels), every node is the summary of its positions, and
-        /// `find_below` answers as a scan does.
+        /// levels) and queries in between (each block's mask moves from the
+        /// last query's threshold), every node is the summary of its
+        /// positions, every block's order is by weight, and `find_below`
+        /// answers as a scan does.
         #[test]
-        fn weights_match_a_plain_scan(
-            sets in prop::collection::vec((0usize..9000, prop_oneof![Just(0u32), 1u32..7, Just(12), Just(OVERLOADED | 4)]), 1..200),
-            queries in prop::collection::vec((0usize..9100, 1i64..13), 1..40),
-        ) {
+        fn weights_match_a_plain_scan(ops in prop::collection::vec(op(), 1..300)) {
             let mut ws = Weights::default();
             let mut plain_w: Vec<u32> = Vec::new();
-            for &(p, ww) in &sets {
-                ws.set(p, ww);
-                if p >= plain_w.len() { plain_w.resize(p + 1, 0); }
-                plain_w[p] = ww;
+            for op in ops {
+                match op {
+                    Op::Set(p, ww) => {
+                        ws.set(p, ww);
+                        if p >= plain_w.len() { plain_w.resize(p + 1, 0); }
+                        plain_w[p] = ww;
+                    }
+                    Op::Find(below, cw) => {
+                        let want = (0..below.min(plain_w.len())).rev().find(|&p| plain_w[p] as i32 >= cw as i32);
+                        let got = ws.find_below(below, cw);
+                        prop_assert_eq!(got.map(|g| g.0), want);
+                        if let Some((p, rest)) = got {
+                            let b = p / BLOCK * BLOCK;
+                            let want_rest = (b..p).filter(|&q| plain_w[q] as i32 >= cw as i32)
+                                .fold(0u64, |m, q| m | 1 << (q - b));
+                            prop_assert_eq!(rest, want_rest);
+                        }
+                    }
+                }
             }
             prop_assert_eq!(&ws.w, &plain_w);
             let mut span = BLOCK;
@@ -655,17 +820,15 @@ mod tests {
                 }
                 span *= BLOCK;
             }
-            prop_assert_eq!(ws.levels.last().map(Vec::len), Some(1));
-            for (below, cw) in queries {
-                let want = (0..below.min(plain_w.len())).rev().find(|&p| plain_w[p] as i32 >= cw as i32);
-                let got = ws.find_below(below, cw);
-                prop_assert_eq!(got.map(|g| g.0), want);
-                if let Some((p, rest)) = got {
-                    let b = p / BLOCK * BLOCK;
-                    let want_rest = (b..p).filter(|&q| plain_w[q] as i32 >= cw as i32)
-                        .fold(0u64, |m, q| m | 1 << (q - b));
-                    prop_assert_eq!(rest, want_rest);
-                }
+            if !plain_w.is_empty() {
+                prop_assert_eq!(ws.levels.last().map(Vec::len), Some(1));
+            }
+            for (b, order) in ws.sorted.iter().enumerate() {
+                let key = |k: u8| Weights::key(ws.block(b), k);
+                prop_assert!(order.windows(2).all(|p| key(p[0]) >= key(p[1])));
+                let mut seen = *order;
+                seen.sort_unstable();
+                prop_assert!(seen.iter().enumerate().all(|(i, &k)| i == k as usize));
             }
         }
     }
