@@ -331,9 +331,11 @@ impl Plan {
     ) -> Result<Plan> {
         validate_desired(desired)?;
         let scope = &options.scope;
+        let in_table: HashSet<ServiceKey> =
+            current.services.iter().map(|s| s.service.key).collect();
         for want in desired {
             let key = want.service.key;
-            scope.admit(&key, current.service(&key).is_some())?;
+            scope.admit(&key, in_table.contains(&key))?;
         }
         let current_by_key: HashMap<ServiceKey, &ServiceState> = current
             .services

@@ -58,7 +58,8 @@ impl From<Vec<ServiceState>> for Snapshot {
 }
 
 impl Snapshot {
-    /// The service with this key, if the snapshot has it.
+    /// The service with this key, if the snapshot has it (a linear search:
+    /// index [`Snapshot::services`] by key to look up many).
     pub fn service(&self, key: &ServiceKey) -> Option<&ServiceState> {
         self.services.iter().find(|s| s.service.key == *key)
     }
