@@ -330,19 +330,27 @@ impl Plan {
         options: &ApplyOptions,
     ) -> Result<Plan> {
         validate_desired(desired)?;
+        Self::of_valid(current, desired, options)
+    }
+
+    /// [`Plan::new`] of a desired state `validate_desired` has passed.
+    fn of_valid(
+        current: &Snapshot,
+        desired: &[ServiceState],
+        options: &ApplyOptions,
+    ) -> Result<Plan> {
         let scope = &options.scope;
-        let in_table: HashSet<ServiceKey> =
-            current.services.iter().map(|s| s.service.key).collect();
-        for want in desired {
-            let key = want.service.key;
-            scope.admit(&key, in_table.contains(&key))?;
-        }
         let current_by_key: HashMap<ServiceKey, &ServiceState> = current
             .services
             .iter()
-            .filter(|s| scope.owns(&s.service.key))
             .map(|s| (s.service.key, s))
             .collect();
+        // Once admitted, a desired service the table holds is owned: the
+        // lookups by desired key below need no scope filter.
+        for want in desired {
+            let key = want.service.key;
+            scope.admit(&key, current_by_key.contains_key(&key))?;
+        }
         let desired_keys: HashSet<ServiceKey> = desired.iter().map(|s| s.service.key).collect();
         let busy = |d: &Destination| {
             options.drain && u64::from(d.active_connections) + u64::from(d.inactive_connections) > 0
@@ -596,7 +604,11 @@ impl<L: Link> Session<L> {
         options: &ApplyOptions,
     ) -> Result<Plan> {
         validate_desired(desired)?;
-        Plan::new(&self.snapshot().await?, desired, options)
+        // The destinations of services outside the scope are never
+        // compared: a dump per foreign service would be wasted.
+        let scope = &options.scope;
+        let current = self.snapshot_of(|key| scope.owns(key)).await?;
+        Plan::of_valid(&current, desired, options)
     }
 
     pub(crate) async fn apply(
