@@ -89,9 +89,10 @@ fn restore(fake: &FakeIpvs, input: &str) -> Result<(), Failure> {
 fn read(fake: &FakeIpvs) -> Kernel {
     fake.clear_faults();
     let ipvs = fake.handle().unwrap();
+    let snapshot = fake.snapshot();
     Kernel {
-        table: save(&fake.snapshot()),
-        thresholds: thresholds(&fake.snapshot()),
+        table: save(&snapshot),
+        thresholds: thresholds(&snapshot),
         timeouts: ipvs.timeouts().unwrap(),
         daemons: ipvs.daemons().unwrap(),
     }
@@ -563,8 +564,9 @@ fn a_saved_table_restores_exactly() {
     let thresholds = ["-t 192.0.2.1:80 -r 192.0.2.11:8080 -x 100 -y 10"];
     let fake = FakeIpvs::new();
     restore(&fake, dump).unwrap_or_else(|f| panic!("{f}"));
-    assert_eq!(save(&fake.snapshot()), saved);
-    assert_eq!(self::thresholds(&fake.snapshot()), thresholds);
+    let snapshot = fake.snapshot();
+    assert_eq!(save(&snapshot), saved);
+    assert_eq!(self::thresholds(&snapshot), thresholds);
     // Over another table, cleared first, and with settings.
     let (fake, before) = prepared();
     let input = format!("-C\n{dump}--set 60 30 20\n--stop-daemon master\n");
