@@ -124,10 +124,20 @@ impl fmt::Display for Event {
 }
 
 /// What the desired-state file held when last read.
-#[derive(PartialEq)]
 enum Seen {
     Contents(Vec<u8>),
     Unreadable(io::ErrorKind),
+}
+
+impl Seen {
+    /// Whether a read of the file found the same again.
+    fn is(&self, read: &io::Result<Vec<u8>>) -> bool {
+        match (self, read) {
+            (Seen::Contents(seen), Ok(bytes)) => seen == bytes,
+            (Seen::Unreadable(kind), Err(e)) => *kind == e.kind(),
+            _ => false,
+        }
+    }
 }
 
 impl fmt::Debug for Seen {
@@ -183,17 +193,17 @@ impl Reconciler {
     /// parse, reconciles with them. Nothing when they did not change.
     pub async fn poll(&mut self) -> Vec<Event> {
         let read = tokio::fs::read(&self.desired_path).await;
-        let seen = match &read {
-            Ok(bytes) => Seen::Contents(bytes.clone()),
-            Err(e) => Seen::Unreadable(e.kind()),
-        };
-        if self.seen.as_ref() == Some(&seen) {
+        if self.seen.as_ref().is_some_and(|seen| seen.is(&read)) {
             return Vec::new();
         }
+        let (seen, parsed) = match read {
+            Ok(bytes) => {
+                let parsed = parse_desired(&bytes);
+                (Seen::Contents(bytes), parsed)
+            }
+            Err(e) => (Seen::Unreadable(e.kind()), Err(DesiredError::Read(e))),
+        };
         self.seen = Some(seen);
-        let parsed = read
-            .map_err(DesiredError::Read)
-            .and_then(|bytes| parse_desired(&bytes));
         let path = self.desired_path.clone();
         match parsed {
             Ok(services) => {
