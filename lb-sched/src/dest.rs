@@ -223,8 +223,13 @@ pub(crate) struct Record {
     /// The weight, with OVERLOAD in bit 31: as an `i32`, > 0 exactly when a
     /// scheduler may choose the dest (`weight > 0` and not OVERLOAD).
     pub(crate) ww: u32,
+    /// `activeconns`.
     pub(crate) active: u32,
-    pub(crate) inactive: u32,
+    /// `activeconns + inactconns`: each event then writes one counter (a
+    /// new connection `conns`, ESTABLISHED `active`), so the two events a
+    /// connection starts with do not wait on each other's store, and their
+    /// total is at most `u32::MAX` ([`Error::CounterOverflow`]).
+    conns: u32,
     /// Position in the list while in it (see [`Dest::position`]); for a freed
     /// slot, the next free slot.
     pub(crate) pos: u32,
@@ -253,14 +258,19 @@ impl Record {
     pub(crate) fn usable(&self) -> bool {
         (self.ww as i32) > 0
     }
+    /// `inactconns`.
+    #[inline]
+    pub(crate) fn inactive(&self) -> u32 {
+        self.conns - self.active
+    }
     /// `ip_vs_dest_conn_overhead()`: `activeconns × 256 + inactconns`.
     #[inline]
     pub(crate) fn overhead(&self) -> u64 {
-        (u64::from(self.active) << 8) + u64::from(self.inactive)
+        (u64::from(self.active) << 8) + u64::from(self.inactive())
     }
     #[inline]
     fn total(&self) -> u64 {
-        u64::from(self.active) + u64::from(self.inactive)
+        u64::from(self.conns)
     }
     #[inline]
     pub(crate) fn in_list(&self) -> bool {
@@ -437,7 +447,7 @@ impl Dests {
             u_threshold: l.u_threshold,
             l_threshold: l.l_threshold,
             active: r.active,
-            inactive: r.inactive,
+            inactive: r.inactive(),
             overloaded: r.overloaded(),
             in_list: r.in_list(),
             position: r.pos,
@@ -580,7 +590,7 @@ impl Dests {
         let record = |generation| Record {
             ww: cfg.weight,
             active: 0,
-            inactive: 0,
+            conns: 0,
             pos,
             generation,
             port,
@@ -790,19 +800,18 @@ impl Dests {
     #[inline]
     pub(crate) fn conn_new(&mut self, id: DestId, state: ConnState) -> Result<bool, Error> {
         let r = self.record_mut(id)?;
-        let c = match state {
-            ConnState::Active => &mut r.active,
-            ConnState::Inactive => &mut r.inactive,
-        };
-        *c = c.checked_add(1).ok_or(Error::CounterOverflow)?;
+        r.conns = r.conns.checked_add(1).ok_or(Error::CounterOverflow)?;
+        if state == ConnState::Active {
+            // Below `conns`, which did not overflow.
+            r.active += 1;
+        }
         Ok(r.flags & (LIMITED | IN_LIST) == IN_LIST)
     }
 
     /// The rest of `ip_vs_bind_dest` after [`Dests::conn_new`] of `id` (a
     /// valid handle) answered `false`: sets OVERLOAD when the total reaches
     /// the upper threshold. Returns whether OVERLOAD changed.
-    #[cold]
-    #[inline(never)]
+    #[inline]
     pub(crate) fn bind_overload(&mut self, id: DestId) -> bool {
         if self.slots[id.index()].flags & LIMITED == 0 {
             return false;
@@ -818,19 +827,17 @@ impl Dests {
 
     /// A state change of a bound connection (`set_tcp_state`): moves one connection
     /// between the counters. OVERLOAD is not re-evaluated, as in the kernel.
-    /// Returns whether the dest is in the list.
     #[inline]
-    pub(crate) fn conn_move(&mut self, id: DestId, to: ConnState) -> Result<bool, Error> {
+    pub(crate) fn conn_move(&mut self, id: DestId, to: ConnState) -> Result<(), Error> {
         let r = self.record_mut(id)?;
-        let (from, to) = match to {
-            ConnState::Active => (&mut r.inactive, &mut r.active),
-            ConnState::Inactive => (&mut r.active, &mut r.inactive),
+        // The total stays: only `active` moves, and `conns` is read for
+        // the check alone.
+        r.active = match to {
+            ConnState::Active if r.active < r.conns => r.active + 1,
+            ConnState::Inactive if r.active > 0 => r.active - 1,
+            _ => return Err(Error::NoSuchConn),
         };
-        // Check both before touching either, so an error changes nothing.
-        let moved_from = from.checked_sub(1).ok_or(Error::NoSuchConn)?;
-        let moved_to = to.checked_add(1).ok_or(Error::CounterOverflow)?;
-        (*from, *to) = (moved_from, moved_to);
-        Ok(r.in_list())
+        Ok(())
     }
 
     /// `ip_vs_unbind_dest`: uncount a connection, then clear OVERLOAD by the
@@ -848,11 +855,13 @@ impl Dests {
     #[inline]
     pub(crate) fn conn_closed(&mut self, id: DestId, state: ConnState) -> Result<bool, Error> {
         let r = self.record_mut(id)?;
-        let c = match state {
-            ConnState::Active => &mut r.active,
-            ConnState::Inactive => &mut r.inactive,
-        };
-        *c = c.checked_sub(1).ok_or(Error::NoSuchConn)?;
+        match state {
+            ConnState::Active if r.active > 0 => r.active -= 1,
+            ConnState::Inactive if r.active < r.conns => {}
+            _ => return Err(Error::NoSuchConn),
+        }
+        // Above `active` (before it dropped) or above 0.
+        r.conns -= 1;
         // Only a set flag can be cleared, and only a trashed dest is freed:
         // the common case reads the weight word and the flags.
         Ok(!r.overloaded() && r.in_list())
@@ -862,8 +871,7 @@ impl Dests {
     /// valid handle) answered `false`: clears OVERLOAD by the lower-threshold
     /// rule, and marks a trashed dest left without connections to be freed.
     /// Returns whether OVERLOAD changed.
-    #[cold]
-    #[inline(never)]
+    #[inline]
     pub(crate) fn unbind_overload(&mut self, id: DestId) -> bool {
         let (u, l) = self.thresholds(id.slot());
         let r = &mut self.slots[id.index()];

@@ -176,7 +176,8 @@ pub enum Error {
     /// A close or state change for a connection the counters do not hold.
     #[error("no such connection on this destination (counter would go below zero)")]
     NoSuchConn,
-    /// A connection counter would exceed `u32::MAX`.
+    /// A destination's connections, active and inactive together, would
+    /// exceed `u32::MAX` (the kernel's counters are unchecked `atomic_t`s).
     #[error("connection counter overflow")]
     CounterOverflow,
     /// More destinations than the scheduler's table can hold (mh: more than its
@@ -511,36 +512,27 @@ impl<S: Scheduler> Service<S> {
     /// `u_threshold ≠ 0` and active + inactive ≥ `u_threshold`.
     #[inline]
     pub fn conn_new(&mut self, id: DestId, state: ConnState) -> Result<(), Error> {
-        if self.dests.conn_new(id, state)? {
-            self.load_hook(id, true);
-        } else {
-            self.conn_new_cold(id);
+        // The common case (a dest in the list without an upper threshold,
+        // under a scheduler that keeps no index on the counters) is the
+        // counting alone, with no call on its path: the next event on the
+        // same dest then finds the counters in registers.
+        if !self.dests.conn_new(id, state)? || self.hooks.load {
+            self.conn_new_rest(id);
         }
         Ok(())
     }
 
-    /// The load hook, if the scheduler asked for it and `id` is in the list
-    /// (a removed dest's counters matter only once it is added again, and
-    /// [`Scheduler::dest_changed`] then sees it whole). The test is all most
-    /// events pay (a scheduler scanning a small list asks for no hook), so it
-    /// is inlined into each event.
-    #[inline(always)]
-    fn load_hook(&mut self, id: DestId, in_list: bool) {
-        if self.hooks.load && in_list {
-            self.sched.load_changed(&self.dests, id);
-        }
-    }
-
-    /// [`Service::conn_new`] on a dest with an upper threshold or out of the list.
-    #[cold]
+    /// [`Service::conn_new`] after the counting, when there is more to do:
+    /// OVERLOAD, and the scheduler's hooks.
     #[inline(never)]
-    fn conn_new_cold(&mut self, id: DestId) {
+    fn conn_new_rest(&mut self, id: DestId) {
         let flipped = self.dests.bind_overload(id);
         self.run_counter_hooks(id, flipped);
     }
 
     /// The hooks after an event that may have flipped OVERLOAD, if `id` is in
-    /// the list.
+    /// the list (a removed dest's counters matter only once it is added
+    /// again, and [`Scheduler::dest_changed`] then sees it whole).
     fn run_counter_hooks(&mut self, id: DestId, flipped: bool) {
         if !self.dests.in_list(id) {
             return;
@@ -553,19 +545,30 @@ impl<S: Scheduler> Service<S> {
         }
     }
 
+    /// The load hook after a move between the counters, out of the event's
+    /// line (see [`Service::conn_new`]).
+    #[inline(never)]
+    fn load_hook(&mut self, id: DestId) {
+        self.run_counter_hooks(id, false);
+    }
+
     /// A connection of `id` became ESTABLISHED: inactive → active.
     #[inline]
     pub fn conn_established(&mut self, id: DestId) -> Result<(), Error> {
-        let in_list = self.dests.conn_move(id, ConnState::Active)?;
-        self.load_hook(id, in_list);
+        self.dests.conn_move(id, ConnState::Active)?;
+        if self.hooks.load {
+            self.load_hook(id);
+        }
         Ok(())
     }
 
     /// A connection of `id` left ESTABLISHED (FIN, RST...): active → inactive.
     #[inline]
     pub fn conn_closing(&mut self, id: DestId) -> Result<(), Error> {
-        let in_list = self.dests.conn_move(id, ConnState::Inactive)?;
-        self.load_hook(id, in_list);
+        self.dests.conn_move(id, ConnState::Inactive)?;
+        if self.hooks.load {
+            self.load_hook(id);
+        }
         Ok(())
     }
 
@@ -574,18 +577,17 @@ impl<S: Scheduler> Service<S> {
     /// or below 3/4 of `u_threshold` when `l_threshold` is 0, or always when both are 0.
     #[inline]
     pub fn conn_closed(&mut self, id: DestId, state: ConnState) -> Result<(), Error> {
-        if self.dests.conn_closed(id, state)? {
-            self.load_hook(id, true);
-        } else {
-            self.conn_closed_cold(id);
+        // As in `conn_new`: the common case is the counting alone.
+        if !self.dests.conn_closed(id, state)? || self.hooks.load {
+            self.conn_closed_rest(id);
         }
         Ok(())
     }
 
-    /// [`Service::conn_closed`] on a dest that is OVERLOAD or out of the list.
-    #[cold]
+    /// [`Service::conn_closed`] after the counting, when there is more to
+    /// do: OVERLOAD, the trash, and the scheduler's hooks.
     #[inline(never)]
-    fn conn_closed_cold(&mut self, id: DestId) {
+    fn conn_closed_rest(&mut self, id: DestId) {
         let flipped = self.dests.unbind_overload(id);
         self.run_counter_hooks(id, flipped);
     }

@@ -544,13 +544,14 @@ impl Model {
     }
 
     fn bind(d: &mut RefDest, state: ConnState) -> Result<(), Error> {
+        // lb-sched's bound (the kernel has none): the total fits a u32.
+        if d.total() >= u32::MAX as i64 {
+            return Err(Error::CounterOverflow);
+        }
         let c = match state {
             ConnState::Active => &mut d.active,
             ConnState::Inactive => &mut d.inactive,
         };
-        if *c >= u32::MAX as i64 {
-            return Err(Error::CounterOverflow);
-        }
         *c += 1;
         if d.u_threshold != 0 && d.total() >= d.u_threshold {
             d.overloaded = true;
@@ -573,11 +574,9 @@ impl Model {
             ConnState::Active => (&mut d.inactive, &mut d.active),
             ConnState::Inactive => (&mut d.active, &mut d.inactive),
         };
+        // The total stays, so it stays within lb-sched's bound.
         if *from == 0 {
             return Err(Error::NoSuchConn);
-        }
-        if *to >= u32::MAX as i64 {
-            return Err(Error::CounterOverflow);
         }
         *from -= 1;
         *to += 1;
