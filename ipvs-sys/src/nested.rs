@@ -154,18 +154,19 @@ pub(crate) fn parse_attributes<T>(
 }
 
 /// Parses the attributes of a byte run one at a time, as they are read
-/// (see [`crate::ServiceAttribute::parse_each`]); the first malformed one
+/// (see [`crate::ServiceAttributeRef::parse_each`]); the first malformed one
 /// is an error, with `what` as context, and ends the walk.
-pub(crate) fn parse_each<'a, T: ParseRaw + 'a>(
+pub(crate) fn parse_each<'a, T: 'a>(
     bytes: &'a [u8],
     what: &'static str,
+    parse: fn(RawNla<'a>) -> Result<T, DecodeError>,
 ) -> impl Iterator<Item = Result<T, DecodeError>> + 'a {
     let mut failed = false;
     crate::wire::attributes(bytes).map_while(move |nla| {
         if failed {
             return None;
         }
-        let parsed = nla.and_then(T::parse_raw).context(what);
+        let parsed = nla.and_then(parse).context(what);
         failed = parsed.is_err();
         Some(parsed)
     })
@@ -177,9 +178,78 @@ pub(crate) fn parse_nested<T: ParseRaw>(
     nla: RawNla<'_>,
     what: &'static str,
 ) -> Result<Nested<T>, DecodeError> {
-    let attributes = parse_attributes(nla.value, T::parse_raw).context(what)?;
-    Ok(Nested {
-        attributes,
-        nested_flag: nla.nested_flag(),
-    })
+    NestRef::of(nla, what).to_nested()
+}
+
+/// A nest as it lies in a message, borrowed: its attributes are parsed
+/// as they are iterated, and nothing is allocated until they are collected
+/// into a [`Nested`]. The borrowed attribute views hold their statistics
+/// nests this way ([`ServiceAttributeRef::Stats`](crate::ServiceAttributeRef::Stats),
+/// ...), so a reader that folds the counters into a value of its own pays
+/// for no list.
+pub struct NestRef<'a, T> {
+    value: &'a [u8],
+    nested_flag: bool,
+    /// The context of a decode error (`invalid IPVS_SVC_ATTR_STATS`).
+    what: &'static str,
+    parse: fn(RawNla<'_>) -> Result<T, DecodeError>,
+}
+
+impl<'a, T> NestRef<'a, T> {
+    /// The nest `nla` (its value, and whether it had `NLA_F_NESTED`).
+    pub(crate) fn of(nla: RawNla<'a>, what: &'static str) -> Self
+    where
+        T: ParseRaw,
+    {
+        Self {
+            value: nla.value,
+            nested_flag: nla.nested_flag(),
+            what,
+            parse: T::parse_raw,
+        }
+    }
+}
+
+impl<'a, T: 'a> NestRef<'a, T> {
+    /// The nest's attributes, parsed as they are read; the first malformed
+    /// one is an error and ends the walk.
+    pub fn attributes(&self) -> impl Iterator<Item = Result<T, DecodeError>> + 'a {
+        parse_each(self.value, self.what, self.parse)
+    }
+
+    /// The nest's attributes, collected (what the owned attribute holds).
+    pub fn to_nested(&self) -> Result<Nested<T>, DecodeError> {
+        let attributes = parse_attributes(self.value, self.parse).context(self.what)?;
+        Ok(Nested {
+            attributes,
+            nested_flag: self.nested_flag,
+        })
+    }
+
+    /// The nest's value: its attributes, unparsed.
+    pub fn value(&self) -> &'a [u8] {
+        self.value
+    }
+
+    /// Whether the nest's type field had `NLA_F_NESTED`.
+    pub fn nested_flag(&self) -> bool {
+        self.nested_flag
+    }
+}
+
+impl<T> Clone for NestRef<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for NestRef<'_, T> {}
+
+impl<T> std::fmt::Debug for NestRef<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NestRef")
+            .field("value", &self.value)
+            .field("nested_flag", &self.nested_flag)
+            .finish()
+    }
 }

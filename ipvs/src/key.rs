@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
-use ipvs_sys::{AddressFamily, InetAddr, Protocol, ServiceAttribute};
+use ipvs_sys::{AddressFamily, InetAddr, Protocol, ServiceAttribute, ServiceAttributeRef};
 
 use crate::notation::{ParseError, Problem};
 
@@ -79,19 +79,6 @@ pub enum ServiceKey {
 }
 
 impl ServiceKey {
-    /// The key the identifying attributes of a service nest name (other
-    /// attributes are ignored), and its family; the reason when they do not
-    /// name one.
-    pub(crate) fn from_identity(
-        attributes: &[ServiceAttribute],
-    ) -> Result<(ServiceKey, Family), String> {
-        let mut parts = KeyParts::default();
-        for attribute in attributes {
-            parts.absorb(attribute);
-        }
-        parts.key()
-    }
-
     /// A TCP service (`ipvsadm -t ADDR:PORT`).
     pub fn tcp(addr: SocketAddr) -> Self {
         ServiceKey::Addr {
@@ -210,13 +197,13 @@ pub(crate) struct KeyParts {
 
 impl KeyParts {
     /// Takes `attribute` if it identifies the service; says whether it did.
-    pub(crate) fn absorb(&mut self, attribute: &ServiceAttribute) -> bool {
+    pub(crate) fn absorb(&mut self, attribute: &ServiceAttributeRef<'_>) -> bool {
         match attribute {
-            ServiceAttribute::Af(v) => self.af = Some(*v),
-            ServiceAttribute::Protocol(v) => self.protocol = Some(*v),
-            ServiceAttribute::Addr(v) => self.addr = Some(*v),
-            ServiceAttribute::Port(v) => self.port = Some(*v),
-            ServiceAttribute::Fwmark(v) => self.fwmark = Some(*v),
+            ServiceAttributeRef::Af(v) => self.af = Some(*v),
+            ServiceAttributeRef::Protocol(v) => self.protocol = Some(*v),
+            ServiceAttributeRef::Addr(v) => self.addr = Some(*v),
+            ServiceAttributeRef::Port(v) => self.port = Some(*v),
+            ServiceAttributeRef::Fwmark(v) => self.fwmark = Some(*v),
             _ => return false,
         }
         true

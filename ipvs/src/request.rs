@@ -7,7 +7,8 @@
 use std::net::SocketAddr;
 
 use ipvs_sys::{
-    DaemonAttribute, DestAttribute, IpvsAttribute, IpvsCmd, IpvsMessage, Nested, ServiceAttribute,
+    DaemonAttribute, DestAttribute, DestAttributeRef, IpvsAttribute, IpvsCmd, IpvsMessage, Nested,
+    ServiceAttribute, ServiceAttributeRef,
 };
 use netlink_packet_core::{DecodeError, Emitable, ParseableParametrized};
 use netlink_packet_generic::{GenlFamily, GenlHeader, constants::GENL_HDRLEN};
@@ -15,7 +16,7 @@ use netlink_packet_generic::{GenlFamily, GenlHeader, constants::GENL_HDRLEN};
 use crate::config::{DaemonRole, SyncDaemon, Timeouts};
 use crate::destination::Destination;
 use crate::error::{Error, Op, Result, Subject};
-use crate::key::ServiceKey;
+use crate::key::{KeyParts, ServiceKey};
 use crate::proto::Kind;
 use crate::service::Service;
 use crate::session::{Outbound, ReplySink};
@@ -310,19 +311,25 @@ where
 /// read from its identifying attributes only (its counters and settings
 /// are not parsed).
 pub(crate) fn service_key_of(op: Op, payload: &[u8]) -> Result<ServiceKey> {
-    let attributes = payload.get(GENL_HDRLEN..).unwrap_or_default();
-    let identity = IpvsMessage::parse_service_identity(attributes).map_err(|e| Error::Decode {
+    let nest = nest_of(
         op,
-        reason: e.to_string(),
+        payload,
+        IpvsMessage::service_nest,
+        "IPVS_CMD_ATTR_SERVICE",
+    )?;
+    let decode_error = |reason: String| Error::Decode {
+        op,
+        reason,
         raw: Vec::new(),
-    })?;
-    ServiceKey::from_identity(&identity)
+    };
+    let mut parts = KeyParts::default();
+    for attribute in ServiceAttributeRef::parse_each(nest) {
+        parts.absorb(&attribute.map_err(|e| decode_error(e.to_string()))?);
+    }
+    parts
+        .key()
         .map(|(key, _)| key)
-        .map_err(|reason| Error::Decode {
-            op,
-            reason: format!("service: {reason}"),
-            raw: Vec::new(),
-        })
+        .map_err(|reason| decode_error(format!("service: {reason}")))
 }
 
 /// Attaches the raw reply to a decode error raised by a typed conversion.
@@ -350,13 +357,38 @@ pub(crate) fn service_of(op: Op, payload: &[u8]) -> Result<Service> {
         IpvsMessage::service_nest,
         "IPVS_CMD_ATTR_SERVICE",
     )?;
-    Service::from_attributes(op, ServiceAttribute::parse_each(nest))
+    Service::from_attributes(op, ServiceAttributeRef::parse_each(nest))
 }
 
 /// The destination of `service` in a `GET_DEST` dump message.
 pub(crate) fn destination_of(op: Op, service: &ServiceKey, payload: &[u8]) -> Result<Destination> {
     let nest = nest_of(op, payload, IpvsMessage::dest_nest, "IPVS_CMD_ATTR_DEST")?;
-    Destination::from_attributes(op, service, DestAttribute::parse_each(nest))
+    Destination::from_attributes(op, service, DestAttributeRef::parse_each(nest))
+}
+
+/// A service from attributes held rather than received (the fake kernel's
+/// table, tests): emitted as a reply, then decoded as one.
+pub(crate) fn service_of_attributes(op: Op, attributes: Vec<ServiceAttribute>) -> Result<Service> {
+    let nest = IpvsAttribute::Service(Nested::without_flag(attributes));
+    service_of(
+        op,
+        &encode(&IpvsMessage::new(IpvsCmd::NewService, vec![nest]))?,
+    )
+}
+
+/// A destination of `service` from attributes held rather than received
+/// (see [`service_of_attributes`]).
+pub(crate) fn destination_of_attributes(
+    op: Op,
+    service: &ServiceKey,
+    attributes: Vec<DestAttribute>,
+) -> Result<Destination> {
+    let nest = IpvsAttribute::Dest(Nested::without_flag(attributes));
+    destination_of(
+        op,
+        service,
+        &encode(&IpvsMessage::new(IpvsCmd::NewDest, vec![nest]))?,
+    )
 }
 
 /// How the codec finds a nest among a message's attributes
