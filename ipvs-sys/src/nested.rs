@@ -2,6 +2,7 @@
 //! [`Nested`]: the attribute list of a nested attribute, plus whether its
 //! header carried `NLA_F_NESTED`.
 
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 
 use netlink_packet_core::{DecodeError, ErrorContext, Nla};
@@ -159,14 +160,14 @@ pub(crate) fn parse_attributes<T>(
 pub(crate) fn parse_each<'a, T: 'a>(
     bytes: &'a [u8],
     what: &'static str,
-    parse: fn(RawNla<'a>) -> Result<T, DecodeError>,
+    parse: impl Fn(RawNla<'a>) -> Result<T, DecodeError> + 'a,
 ) -> impl Iterator<Item = Result<T, DecodeError>> + 'a {
     let mut failed = false;
     crate::wire::attributes(bytes).map_while(move |nla| {
         if failed {
             return None;
         }
-        let parsed = nla.and_then(parse).context(what);
+        let parsed = nla.and_then(&parse).context(what);
         failed = parsed.is_err();
         Some(parsed)
     })
@@ -178,7 +179,11 @@ pub(crate) fn parse_nested<T: ParseRaw>(
     nla: RawNla<'_>,
     what: &'static str,
 ) -> Result<Nested<T>, DecodeError> {
-    NestRef::of(nla, what).to_nested()
+    let attributes = parse_attributes(nla.value, T::parse_raw).context(what)?;
+    Ok(Nested {
+        attributes,
+        nested_flag: nla.nested_flag(),
+    })
 }
 
 /// A nest as it lies in a message, borrowed: its attributes are parsed
@@ -192,38 +197,18 @@ pub struct NestRef<'a, T> {
     nested_flag: bool,
     /// The context of a decode error (`invalid IPVS_SVC_ATTR_STATS`).
     what: &'static str,
-    parse: fn(RawNla<'_>) -> Result<T, DecodeError>,
+    attribute: PhantomData<fn() -> T>,
 }
 
 impl<'a, T> NestRef<'a, T> {
     /// The nest `nla` (its value, and whether it had `NLA_F_NESTED`).
-    pub(crate) fn of(nla: RawNla<'a>, what: &'static str) -> Self
-    where
-        T: ParseRaw,
-    {
+    pub(crate) fn of(nla: RawNla<'a>, what: &'static str) -> Self {
         Self {
             value: nla.value,
             nested_flag: nla.nested_flag(),
             what,
-            parse: T::parse_raw,
+            attribute: PhantomData,
         }
-    }
-}
-
-impl<'a, T: 'a> NestRef<'a, T> {
-    /// The nest's attributes, parsed as they are read; the first malformed
-    /// one is an error and ends the walk.
-    pub fn attributes(&self) -> impl Iterator<Item = Result<T, DecodeError>> + 'a {
-        parse_each(self.value, self.what, self.parse)
-    }
-
-    /// The nest's attributes, collected (what the owned attribute holds).
-    pub fn to_nested(&self) -> Result<Nested<T>, DecodeError> {
-        let attributes = parse_attributes(self.value, self.parse).context(self.what)?;
-        Ok(Nested {
-            attributes,
-            nested_flag: self.nested_flag,
-        })
     }
 
     /// The nest's value: its attributes, unparsed.
@@ -236,6 +221,33 @@ impl<'a, T: 'a> NestRef<'a, T> {
         self.nested_flag
     }
 }
+
+/// The reading methods of `NestRef<T>` for each attribute group `T` found
+/// in nests (statically dispatched: a counter read is a few instructions).
+macro_rules! nest_ref_reading {
+    ($($group:ty),*) => {$(
+        impl<'a> NestRef<'a, $group> {
+            /// The nest's attributes, parsed as they are read; the first
+            /// malformed one is an error and ends the walk.
+            pub fn attributes(&self) -> impl Iterator<Item = Result<$group, DecodeError>> + 'a {
+                parse_each(self.value, self.what, <$group as ParseRaw>::parse_raw)
+            }
+
+            /// The nest's attributes, collected (what the owned attribute
+            /// holds).
+            pub fn to_nested(&self) -> Result<Nested<$group>, DecodeError> {
+                let attributes = parse_attributes(self.value, <$group as ParseRaw>::parse_raw)
+                    .context(self.what)?;
+                Ok(Nested {
+                    attributes,
+                    nested_flag: self.nested_flag,
+                })
+            }
+        }
+    )*};
+}
+
+nest_ref_reading!(crate::StatsAttribute, crate::Stats64Attribute);
 
 impl<T> Clone for NestRef<'_, T> {
     fn clone(&self) -> Self {
