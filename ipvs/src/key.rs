@@ -170,16 +170,21 @@ impl ServiceKey {
     /// The identifying attributes, in ipvsadm's order: AF, then FWMARK or
     /// PROTOCOL + ADDR + PORT.
     pub(crate) fn to_attributes(self) -> Vec<ServiceAttribute> {
-        let mut out = vec![ServiceAttribute::Af(self.family().to_wire())];
-        match self {
-            ServiceKey::Addr { protocol, addr } => {
-                out.push(ServiceAttribute::Protocol(protocol));
-                out.push(ServiceAttribute::Addr(InetAddr::from(addr.ip())));
-                out.push(ServiceAttribute::Port(addr.port()));
-            }
-            ServiceKey::Fwmark { mark, .. } => out.push(ServiceAttribute::Fwmark(mark)),
-        }
-        out
+        self.identity().collect()
+    }
+
+    /// [`ServiceKey::to_attributes`], one at a time.
+    pub(crate) fn identity(self) -> impl Iterator<Item = ServiceAttribute> + Clone {
+        let rest = match self {
+            ServiceKey::Addr { protocol, addr } => [
+                Some(ServiceAttribute::Protocol(protocol)),
+                Some(ServiceAttribute::Addr(InetAddr::from(addr.ip()))),
+                Some(ServiceAttribute::Port(addr.port())),
+            ],
+            ServiceKey::Fwmark { mark, .. } => [Some(ServiceAttribute::Fwmark(mark)), None, None],
+        };
+        std::iter::once(ServiceAttribute::Af(self.family().to_wire()))
+            .chain(rest.into_iter().flatten())
     }
 }
 

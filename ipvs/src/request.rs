@@ -10,7 +10,7 @@ use ipvs_sys::{
     DaemonAttribute, DestAttribute, DestAttributeRef, IpvsAttribute, IpvsCmd, IpvsMessage, Nested,
     ServiceAttribute, ServiceAttributeRef,
 };
-use netlink_packet_core::{DecodeError, Emitable, ParseableParametrized};
+use netlink_packet_core::{DecodeError, Emitable, NLA_HEADER_SIZE, Nla, ParseableParametrized};
 use netlink_packet_generic::{GenlFamily, GenlHeader, constants::GENL_HDRLEN};
 
 use crate::config::{DaemonRole, SyncDaemon, Timeouts};
@@ -50,9 +50,18 @@ impl Request {
         rest: Vec<IpvsAttribute>,
     ) -> Result<Self> {
         service.validate()?;
-        let mut attributes = vec![service_nest(service)];
-        attributes.extend(rest);
-        let mut request = Self::new(op, kind, cmd, attributes)?;
+        let mut request = if rest.is_empty() {
+            Self {
+                op,
+                kind,
+                payload: identity_payload(cmd, service),
+                subject: Subject::default(),
+            }
+        } else {
+            let mut attributes = vec![service_nest(service)];
+            attributes.extend(rest);
+            Self::new(op, kind, cmd, attributes)?
+        };
         request.subject.service = Some(*service);
         Ok(request)
     }
@@ -254,6 +263,31 @@ pub(crate) fn encode(message: &IpvsMessage) -> Result<Vec<u8>> {
     Ok(payload)
 }
 
+/// The payload of a command that names a service and nothing else
+/// (`GET_DEST`, `GET_SERVICE`, `DEL_SERVICE`, `ZERO`), written straight
+/// into its buffer: a snapshot sends one `GET_DEST` per service. The same
+/// bytes as [`encode`] makes of the message.
+fn identity_payload(cmd: IpvsCmd, service: &ServiceKey) -> Vec<u8> {
+    let identity = service.identity();
+    let value_len: usize = identity.clone().map(|a| a.buffer_len()).sum();
+    let nest = IpvsAttribute::Service(Nested::new(Vec::new()));
+    let mut payload = vec![0; GENL_HDRLEN + NLA_HEADER_SIZE + value_len];
+    let (header, attributes) = payload.split_at_mut(GENL_HDRLEN);
+    header[0] = cmd.into();
+    header[1] = IpvsMessage::new(cmd, Vec::new()).version();
+    let (nest_header, mut value) = attributes.split_at_mut(NLA_HEADER_SIZE);
+    // An identity nest is a few dozen bytes: its length fits the u16 field.
+    let nest_len = u16::try_from(NLA_HEADER_SIZE + value_len).unwrap_or(u16::MAX);
+    nest_header[..2].copy_from_slice(&nest_len.to_ne_bytes());
+    nest_header[2..].copy_from_slice(&nest.kind().to_ne_bytes());
+    for attribute in identity {
+        let (this, rest) = value.split_at_mut(attribute.buffer_len());
+        attribute.emit(this);
+        value = rest;
+    }
+    payload
+}
+
 /// Decodes one reply payload (generic-netlink header + attributes).
 pub(crate) fn decode(op: Op, raw: &[u8]) -> Result<IpvsMessage> {
     let (Some(&cmd), Some(&version), Some(attributes)) =
@@ -368,6 +402,7 @@ pub(crate) fn destination_of(op: Op, service: &ServiceKey, payload: &[u8]) -> Re
 
 /// A service from attributes held rather than received (the fake kernel's
 /// table, tests): emitted as a reply, then decoded as one.
+#[cfg(any(test, feature = "fake"))]
 pub(crate) fn service_of_attributes(op: Op, attributes: Vec<ServiceAttribute>) -> Result<Service> {
     let nest = IpvsAttribute::Service(Nested::without_flag(attributes));
     service_of(
@@ -378,6 +413,7 @@ pub(crate) fn service_of_attributes(op: Op, attributes: Vec<ServiceAttribute>) -
 
 /// A destination of `service` from attributes held rather than received
 /// (see [`service_of_attributes`]).
+#[cfg(any(test, feature = "fake"))]
 pub(crate) fn destination_of_attributes(
     op: Op,
     service: &ServiceKey,
@@ -409,4 +445,29 @@ fn nest_of<'a>(op: Op, payload: &'a [u8], find: FindNest, what: &str) -> Result<
     find(attributes)
         .map_err(|e| decode_error(e.to_string()))?
         .ok_or_else(|| decode_error(format!("message without {what}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The identity payload is what the general encoder makes of the same
+    /// message, for each kind of key.
+    #[test]
+    fn identity_payloads_match_the_encoder() {
+        let keys = [
+            ServiceKey::tcp("192.0.2.1:80".parse().unwrap()),
+            ServiceKey::udp("[2001:db8::1]:53".parse().unwrap()),
+            ServiceKey::Fwmark {
+                mark: 7,
+                family: crate::key::Family::Ipv6,
+            },
+        ];
+        for key in keys {
+            for cmd in [IpvsCmd::GetDest, IpvsCmd::DelService, IpvsCmd::Zero] {
+                let general = encode(&IpvsMessage::new(cmd, vec![service_nest(&key)])).unwrap();
+                assert_eq!(identity_payload(cmd, &key), general, "{cmd:?} {key:?}");
+            }
+        }
+    }
 }
