@@ -2,9 +2,10 @@
 //! Destination (real server) attributes `IPVS_DEST_ATTR_*`, nested in
 //! `IPVS_CMD_ATTR_DEST`.
 
+use crate::wire::{parse_u8, parse_u16, parse_u16_be, parse_u32};
 use netlink_packet_core::{
     DecodeError, DefaultNla, ErrorContext, Nla, NlaBuffer, Parseable, emit_u16, emit_u16_be,
-    emit_u32, parse_u8, parse_u16, parse_u16_be, parse_u32,
+    emit_u32,
 };
 
 use crate::{
@@ -227,11 +228,13 @@ impl<'a> DestAttributeRef<'a> {
     /// as they are read (the nest from
     /// [`IpvsMessage::dest_nest`](crate::IpvsMessage::dest_nest)). The first
     /// malformed attribute is an error and ends the walk.
+    #[inline]
     pub fn parse_each(nest: &'a [u8]) -> impl Iterator<Item = Result<Self, DecodeError>> + 'a {
         crate::nested::parse_each(nest, "invalid IPVS_CMD_ATTR_DEST", Self::parse)
     }
 
     /// Parses one attribute.
+    #[inline]
     pub fn parse(nla: RawNla<'a>) -> Result<Self, DecodeError> {
         let payload = nla.value;
         let plain = nla.is_plain();

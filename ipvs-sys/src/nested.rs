@@ -229,6 +229,7 @@ macro_rules! nest_ref_reading {
         impl<'a> NestRef<'a, $group> {
             /// The nest's attributes, parsed as they are read; the first
             /// malformed one is an error and ends the walk.
+            #[inline]
             pub fn attributes(&self) -> impl Iterator<Item = Result<$group, DecodeError>> + 'a {
                 parse_each(self.value, self.what, <$group as ParseRaw>::parse_raw)
             }

@@ -2,9 +2,9 @@
 //! Statistics nests: `IPVS_SVC_ATTR_STATS`/`IPVS_DEST_ATTR_STATS` (32-bit
 //! counters, except the byte counters) and `..._STATS64` (all 64-bit).
 
+use crate::wire::{parse_u32, parse_u64};
 use netlink_packet_core::{
     DecodeError, DefaultNla, ErrorContext, Nla, NlaBuffer, Parseable, emit_u32, emit_u64,
-    parse_u32, parse_u64,
 };
 
 use crate::wire::{ParseRaw, RawNla};
@@ -157,6 +157,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for StatsAttribute
 }
 
 impl ParseRaw for StatsAttribute {
+    #[inline]
     fn parse_raw(nla: RawNla<'_>) -> Result<Self, DecodeError> {
         let payload = nla.value;
         if !nla.is_plain() {
@@ -250,6 +251,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for Stats64Attribu
 }
 
 impl ParseRaw for Stats64Attribute {
+    #[inline]
     fn parse_raw(nla: RawNla<'_>) -> Result<Self, DecodeError> {
         let payload = nla.value;
         if !nla.is_plain() {

@@ -6,6 +6,31 @@ use netlink_packet_core::{
     NLA_TYPE_MASK, Nla, NlaBuffer, nla_align,
 };
 
+/// The scalar readers of the attribute groups: `netlink-packet-core`'s
+/// `parse_u16`, `parse_u32`, ... (the same checks, the same errors), inlined
+/// into the parsers: a dump message holds a few dozen scalars, and the
+/// out-of-line calls were a good part of reading one.
+macro_rules! scalar_readers {
+    ($($name:ident: $ty:ty, $from:ident;)*) => {$(
+        #[doc = concat!("Reads a `", stringify!($ty), "` (`", stringify!($from), "`); any other length is an error.")]
+        #[inline]
+        pub(crate) fn $name(payload: &[u8]) -> Result<$ty, DecodeError> {
+            match <[u8; size_of::<$ty>()]>::try_from(payload) {
+                Ok(bytes) => Ok(<$ty>::$from(bytes)),
+                Err(_) => Err(DecodeError::invalid_number(size_of::<$ty>(), payload.len())),
+            }
+        }
+    )*};
+}
+
+scalar_readers! {
+    parse_u8: u8, from_ne_bytes;
+    parse_u16: u16, from_ne_bytes;
+    parse_u16_be: u16, from_be_bytes;
+    parse_u32: u32, from_ne_bytes;
+    parse_u64: u64, from_ne_bytes;
+}
+
 /// A NUL-terminated name (`SCHED_NAME`, `PE_NAME`, `MCAST_IFN`) as a
 /// `String`, dropping one trailing NUL; `None` if it is not UTF-8. The
 /// kernel does not require UTF-8 (an interface name may hold any bytes), so
