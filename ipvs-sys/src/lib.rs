@@ -153,7 +153,7 @@ pub use self::{
     message::{AttributeTooLong, IpvsCmd, IpvsMessage},
     nested::{NestRef, Nested},
     service::{ServiceAttribute, ServiceAttributeRef},
-    stats::{Stats64Attribute, StatsAttribute},
+    stats::{Counters, Stats64Attribute, StatsAttribute},
     wire::RawNla,
 };
 

@@ -220,6 +220,11 @@ impl<'a, T> NestRef<'a, T> {
     pub fn nested_flag(&self) -> bool {
         self.nested_flag
     }
+
+    /// The context of this nest's decode errors.
+    pub(crate) fn what(&self) -> &'static str {
+        self.what
+    }
 }
 
 /// The reading methods of `NestRef<T>` for each attribute group `T` found

@@ -7,8 +7,8 @@
 use std::net::SocketAddr;
 
 use ipvs_sys::{
-    DaemonAttribute, DestAttribute, DestAttributeRef, IpvsAttribute, IpvsCmd, IpvsMessage, Nested,
-    ServiceAttribute, ServiceAttributeRef,
+    DaemonAttribute, DestAttributeRef, IpvsAttribute, IpvsCmd, IpvsMessage, Nested,
+    ServiceAttributeRef,
 };
 use netlink_packet_core::{DecodeError, Emitable, NLA_HEADER_SIZE, Nla, ParseableParametrized};
 use netlink_packet_generic::{GenlFamily, GenlHeader, constants::GENL_HDRLEN};
@@ -403,7 +403,10 @@ pub(crate) fn destination_of(op: Op, service: &ServiceKey, payload: &[u8]) -> Re
 /// A service from attributes held rather than received (the fake kernel's
 /// table, tests): emitted as a reply, then decoded as one.
 #[cfg(any(test, feature = "fake"))]
-pub(crate) fn service_of_attributes(op: Op, attributes: Vec<ServiceAttribute>) -> Result<Service> {
+pub(crate) fn service_of_attributes(
+    op: Op,
+    attributes: Vec<ipvs_sys::ServiceAttribute>,
+) -> Result<Service> {
     let nest = IpvsAttribute::Service(Nested::without_flag(attributes));
     service_of(
         op,
@@ -417,7 +420,7 @@ pub(crate) fn service_of_attributes(op: Op, attributes: Vec<ServiceAttribute>) -
 pub(crate) fn destination_of_attributes(
     op: Op,
     service: &ServiceKey,
-    attributes: Vec<DestAttribute>,
+    attributes: Vec<ipvs_sys::DestAttribute>,
 ) -> Result<Destination> {
     let nest = IpvsAttribute::Dest(Nested::without_flag(attributes));
     destination_of(

@@ -6,7 +6,7 @@ use std::ops::{Add, AddAssign, Sub};
 use std::time::Duration;
 
 use ipvs_sys::netlink_packet_core::DecodeError;
-use ipvs_sys::{NestRef, Stats64Attribute, StatsAttribute};
+use ipvs_sys::{Counters, NestRef, Stats64Attribute, StatsAttribute};
 
 /// Counters and rates, as `ipvsadm -Ln --stats` / `--rate` show them.
 ///
@@ -75,49 +75,21 @@ pub enum CounterWidth {
 }
 
 impl Stats {
-    /// The counters of an `IPVS_*_ATTR_STATS64` nest, read as it is parsed.
-    fn from_stats64(nest: NestRef<'_, Stats64Attribute>) -> Result<Self, DecodeError> {
-        let mut s = Stats::default();
-        for a in nest.attributes() {
-            match a? {
-                Stats64Attribute::Conns(v) => s.connections = v,
-                Stats64Attribute::InPkts(v) => s.packets_in = v,
-                Stats64Attribute::OutPkts(v) => s.packets_out = v,
-                Stats64Attribute::InBytes(v) => s.bytes_in = v,
-                Stats64Attribute::OutBytes(v) => s.bytes_out = v,
-                Stats64Attribute::Cps(v) => s.connections_per_second = v,
-                Stats64Attribute::InPps(v) => s.packets_in_per_second = v,
-                Stats64Attribute::OutPps(v) => s.packets_out_per_second = v,
-                Stats64Attribute::InBps(v) => s.bytes_in_per_second = v,
-                Stats64Attribute::OutBps(v) => s.bytes_out_per_second = v,
-                _ => {}
-            }
+    /// The counters of a statistics nest, 64-bit or 32-bit.
+    fn from_counters(c: Counters, counter_width: CounterWidth) -> Self {
+        Stats {
+            connections: c.conns,
+            packets_in: c.in_pkts,
+            packets_out: c.out_pkts,
+            bytes_in: c.in_bytes,
+            bytes_out: c.out_bytes,
+            connections_per_second: c.cps,
+            packets_in_per_second: c.in_pps,
+            packets_out_per_second: c.out_pps,
+            bytes_in_per_second: c.in_bps,
+            bytes_out_per_second: c.out_bps,
+            counter_width,
         }
-        Ok(s)
-    }
-
-    /// The counters of an `IPVS_*_ATTR_STATS` nest, read as it is parsed.
-    fn from_stats32(nest: NestRef<'_, StatsAttribute>) -> Result<Self, DecodeError> {
-        let mut s = Stats {
-            counter_width: CounterWidth::Bits32,
-            ..Stats::default()
-        };
-        for a in nest.attributes() {
-            match a? {
-                StatsAttribute::Conns(v) => s.connections = v.into(),
-                StatsAttribute::InPkts(v) => s.packets_in = v.into(),
-                StatsAttribute::OutPkts(v) => s.packets_out = v.into(),
-                StatsAttribute::InBytes(v) => s.bytes_in = v,
-                StatsAttribute::OutBytes(v) => s.bytes_out = v,
-                StatsAttribute::Cps(v) => s.connections_per_second = v.into(),
-                StatsAttribute::InPps(v) => s.packets_in_per_second = v.into(),
-                StatsAttribute::OutPps(v) => s.packets_out_per_second = v.into(),
-                StatsAttribute::InBps(v) => s.bytes_in_per_second = v.into(),
-                StatsAttribute::OutBps(v) => s.bytes_out_per_second = v.into(),
-                _ => {}
-            }
-        }
-        Ok(s)
     }
 
     /// Picks STATS64 over STATS.
@@ -126,8 +98,8 @@ impl Stats {
         stats32: Option<NestRef<'_, StatsAttribute>>,
     ) -> Result<Self, DecodeError> {
         match (stats64, stats32) {
-            (Some(s), _) => Self::from_stats64(s),
-            (None, Some(s)) => Self::from_stats32(s),
+            (Some(s), _) => Ok(Self::from_counters(s.counters()?, CounterWidth::Bits64)),
+            (None, Some(s)) => Ok(Self::from_counters(s.counters()?, CounterWidth::Bits32)),
             (None, None) => Ok(Self::default()),
         }
     }
