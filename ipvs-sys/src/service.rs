@@ -218,6 +218,25 @@ impl<'a> ServiceAttributeRef<'a> {
         crate::nested::parse_each(nest, "invalid IPVS_CMD_ATTR_SERVICE", Self::parse)
     }
 
+    /// Parses only the attributes of a service nest's value that identify
+    /// the service (`IPVS_SVC_ATTR_AF`, `_PROTOCOL`, `_ADDR`, `_PORT`,
+    /// `_FWMARK`: what the kernel reads to look one up), skipping the rest
+    /// unparsed: the cheap way to read the keys of a dump. A malformed
+    /// header, or a malformed attribute this reads, is an error.
+    #[inline]
+    pub fn parse_identity(nest: &'a [u8]) -> impl Iterator<Item = Result<Self, DecodeError>> + 'a {
+        crate::wire::attributes(nest)
+            .filter(|nla| {
+                nla.as_ref().map_or(true, |nla| {
+                    nla.is_plain() && ServiceAttribute::is_identity(nla.kind())
+                })
+            })
+            .map(|nla| {
+                nla.and_then(Self::parse)
+                    .context("invalid IPVS_CMD_ATTR_SERVICE")
+            })
+    }
+
     /// Parses one attribute.
     #[inline]
     pub fn parse(nla: RawNla<'a>) -> Result<Self, DecodeError> {

@@ -10,7 +10,9 @@ use ipvs_sys::{
     DaemonAttribute, DestAttributeRef, IpvsAttribute, IpvsCmd, IpvsMessage, Nested,
     ServiceAttributeRef,
 };
-use netlink_packet_core::{DecodeError, Emitable, NLA_HEADER_SIZE, Nla, ParseableParametrized};
+use netlink_packet_core::{
+    DecodeError, Emitable, NLA_ALIGNTO, NLA_HEADER_SIZE, Nla, ParseableParametrized,
+};
 use netlink_packet_generic::{GenlFamily, GenlHeader, constants::GENL_HDRLEN};
 
 use crate::config::{DaemonRole, SyncDaemon, Timeouts};
@@ -268,24 +270,41 @@ pub(crate) fn encode(message: &IpvsMessage) -> Result<Vec<u8>> {
 /// into its buffer: a snapshot sends one `GET_DEST` per service. The same
 /// bytes as [`encode`] makes of the message.
 fn identity_payload(cmd: IpvsCmd, service: &ServiceKey) -> Vec<u8> {
-    let identity = service.identity();
-    let value_len: usize = identity.clone().map(|a| a.buffer_len()).sum();
     let nest = IpvsAttribute::Service(Nested::new(Vec::new()));
-    let mut payload = vec![0; GENL_HDRLEN + NLA_HEADER_SIZE + value_len];
-    let (header, attributes) = payload.split_at_mut(GENL_HDRLEN);
-    header[0] = cmd.into();
-    header[1] = IpvsMessage::new(cmd, Vec::new()).version();
-    let (nest_header, mut value) = attributes.split_at_mut(NLA_HEADER_SIZE);
-    // An identity nest is a few dozen bytes: its length fits the u16 field.
-    let nest_len = u16::try_from(NLA_HEADER_SIZE + value_len).unwrap_or(u16::MAX);
-    nest_header[..2].copy_from_slice(&nest_len.to_ne_bytes());
-    nest_header[2..].copy_from_slice(&nest.kind().to_ne_bytes());
-    for attribute in identity {
-        let (this, rest) = value.split_at_mut(attribute.buffer_len());
-        attribute.emit(this);
-        value = rest;
+    let mut payload = Vec::with_capacity(64);
+    payload.extend_from_slice(&[
+        cmd.into(),
+        IpvsMessage::new(cmd, Vec::new()).version(),
+        0,
+        0,
+    ]);
+    let nest_at = payload.len();
+    payload.extend_from_slice(&[0; NLA_HEADER_SIZE]);
+    for attribute in service.identity() {
+        let at = payload.len();
+        let value_len = attribute.value_len();
+        payload.resize(
+            at + NLA_HEADER_SIZE + value_len.next_multiple_of(NLA_ALIGNTO),
+            0,
+        );
+        write_nla_header(
+            &mut payload[at..],
+            NLA_HEADER_SIZE + value_len,
+            attribute.kind(),
+        );
+        attribute.emit_value(&mut payload[at + NLA_HEADER_SIZE..at + NLA_HEADER_SIZE + value_len]);
     }
+    let nest_len = payload.len() - nest_at;
+    write_nla_header(&mut payload[nest_at..], nest_len, nest.kind());
     payload
+}
+
+/// Writes an attribute header (length, type field) at the start of `out`.
+/// An identity attribute or nest is a few dozen bytes: its length fits.
+fn write_nla_header(out: &mut [u8], len: usize, kind: u16) {
+    let len = u16::try_from(len).unwrap_or(u16::MAX);
+    out[..2].copy_from_slice(&len.to_ne_bytes());
+    out[2..4].copy_from_slice(&kind.to_ne_bytes());
 }
 
 /// Decodes one reply payload (generic-netlink header + attributes).
@@ -357,7 +376,7 @@ pub(crate) fn service_key_of(op: Op, payload: &[u8]) -> Result<ServiceKey> {
         raw: Vec::new(),
     };
     let mut parts = KeyParts::default();
-    for attribute in ServiceAttributeRef::parse_each(nest) {
+    for attribute in ServiceAttributeRef::parse_identity(nest) {
         parts.absorb(&attribute.map_err(|e| decode_error(e.to_string()))?);
     }
     parts
