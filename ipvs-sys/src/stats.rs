@@ -354,13 +354,15 @@ fn read_counters(
         let Some(field) = counters.field(kind) else {
             continue;
         };
-        *field = if u64_only || is_u64_in_stats32(kind) {
+        let value = if u64_only || is_u64_in_stats32(kind) {
             parse_u64(nla.value)
         } else {
             parse_u32(nla.value).map(u64::from)
+        };
+        match value {
+            Ok(value) => *field = value,
+            Err(e) => return Err(e.context(format!("invalid counter {kind}")).context(what)),
         }
-        .with_context(|| format!("invalid counter {kind}"))
-        .context(what)?;
     }
     Ok(counters)
 }
