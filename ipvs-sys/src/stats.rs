@@ -339,7 +339,7 @@ fn is_u64_in_stats32(kind: u16) -> bool {
 /// (same flag rule, same length checks, same errors); anything else
 /// (`PAD`, unknown types, flagged attributes) is skipped.
 #[inline]
-fn read_counters(
+pub(crate) fn read_counters(
     value: &[u8],
     u64_only: bool,
     what: &'static str,
