@@ -2,8 +2,9 @@
 //! Top-level attributes `IPVS_CMD_ATTR_*` (and the GET_INFO reply's
 //! `IPVS_INFO_ATTR_*`, which reuse the same numbers).
 
+use crate::wire::parse_u32;
 use netlink_packet_core::{
-    DecodeError, DefaultNla, ErrorContext, Nla, NlaBuffer, Parseable, emit_u32, parse_u32,
+    DecodeError, DefaultNla, ErrorContext, Nla, NlaBuffer, Parseable, emit_u32,
 };
 
 use crate::{

@@ -2,15 +2,16 @@
 //! Destination (real server) attributes `IPVS_DEST_ATTR_*`, nested in
 //! `IPVS_CMD_ATTR_DEST`.
 
+use crate::wire::{parse_u8, parse_u16, parse_u16_be, parse_u32};
 use netlink_packet_core::{
     DecodeError, DefaultNla, ErrorContext, Nla, NlaBuffer, Parseable, emit_u16, emit_u16_be,
-    emit_u32, parse_u8, parse_u16, parse_u16_be, parse_u32,
+    emit_u32,
 };
 
 use crate::{
     AddressFamily, ForwardMethod, InetAddr, Nested, Stats64Attribute, StatsAttribute, TunnelFlags,
     TunnelType,
-    nested::parse_nested,
+    nested::NestRef,
     wire::{ParseRaw, RawNla},
 };
 
@@ -165,7 +166,7 @@ impl DestAttribute {
     /// [`IpvsMessage::dest_nest`](crate::IpvsMessage::dest_nest)). The first
     /// malformed attribute is an error and ends the walk.
     pub fn parse_each<'a>(nest: &'a [u8]) -> impl Iterator<Item = Result<Self, DecodeError>> + 'a {
-        crate::nested::parse_each(nest, "invalid IPVS_CMD_ATTR_DEST")
+        crate::nested::parse_each(nest, "invalid IPVS_CMD_ATTR_DEST", Self::parse_raw)
     }
 }
 
@@ -177,6 +178,64 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for DestAttribute 
 
 impl ParseRaw for DestAttribute {
     fn parse_raw(nla: RawNla<'_>) -> Result<Self, DecodeError> {
+        DestAttributeRef::parse(nla)?.to_attribute()
+    }
+}
+
+/// A destination attribute as it lies in a message, borrowed: what
+/// [`DestAttribute`] holds, with the statistics nests parsed only as they
+/// are read and any other attribute as its bytes (see
+/// [`ServiceAttributeRef`](crate::ServiceAttributeRef)).
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum DestAttributeRef<'a> {
+    /// `IPVS_DEST_ATTR_ADDR`: see [`DestAttribute::Addr`].
+    Addr(InetAddr),
+    /// `IPVS_DEST_ATTR_PORT`: see [`DestAttribute::Port`].
+    Port(u16),
+    /// `IPVS_DEST_ATTR_FWD_METHOD`: see [`DestAttribute::FwdMethod`].
+    FwdMethod(ForwardMethod),
+    /// `IPVS_DEST_ATTR_WEIGHT`: see [`DestAttribute::Weight`].
+    Weight(u32),
+    /// `IPVS_DEST_ATTR_U_THRESH`: see [`DestAttribute::UpperThreshold`].
+    UpperThreshold(u32),
+    /// `IPVS_DEST_ATTR_L_THRESH`: see [`DestAttribute::LowerThreshold`].
+    LowerThreshold(u32),
+    /// `IPVS_DEST_ATTR_ACTIVE_CONNS`: see [`DestAttribute::ActiveConns`].
+    ActiveConns(u32),
+    /// `IPVS_DEST_ATTR_INACT_CONNS`: see [`DestAttribute::InactiveConns`].
+    InactiveConns(u32),
+    /// `IPVS_DEST_ATTR_PERSIST_CONNS`: see [`DestAttribute::PersistentConns`].
+    PersistentConns(u32),
+    /// `IPVS_DEST_ATTR_STATS`: the 32-bit statistics nest.
+    Stats(NestRef<'a, StatsAttribute>),
+    /// `IPVS_DEST_ATTR_ADDR_FAMILY`: see [`DestAttribute::AddrFamily`].
+    AddrFamily(AddressFamily),
+    /// `IPVS_DEST_ATTR_STATS64`: the 64-bit statistics nest.
+    Stats64(NestRef<'a, Stats64Attribute>),
+    /// `IPVS_DEST_ATTR_TUN_TYPE`: see [`DestAttribute::TunType`].
+    TunType(TunnelType),
+    /// `IPVS_DEST_ATTR_TUN_PORT`: see [`DestAttribute::TunPort`].
+    TunPort(u16),
+    /// `IPVS_DEST_ATTR_TUN_FLAGS`: see [`DestAttribute::TunFlags`].
+    TunFlags(TunnelFlags),
+    /// Any other attribute, as it lies in the message.
+    Other(RawNla<'a>),
+}
+
+impl<'a> DestAttributeRef<'a> {
+    /// Parses the attributes of a destination nest's value one at a time,
+    /// as they are read (the nest from
+    /// [`IpvsMessage::dest_nest`](crate::IpvsMessage::dest_nest)). The first
+    /// malformed attribute is an error and ends the walk.
+    #[inline]
+    pub fn parse_each(nest: &'a [u8]) -> impl Iterator<Item = Result<Self, DecodeError>> + 'a {
+        crate::nested::parse_each(nest, "invalid IPVS_CMD_ATTR_DEST", Self::parse)
+    }
+
+    /// Parses one attribute.
+    #[inline]
+    pub fn parse(nla: RawNla<'a>) -> Result<Self, DecodeError> {
         let payload = nla.value;
         let plain = nla.is_plain();
         Ok(match nla.kind() {
@@ -210,7 +269,7 @@ impl ParseRaw for DestAttribute {
                 parse_u32(payload).context("invalid IPVS_DEST_ATTR_PERSIST_CONNS")?,
             ),
             IPVS_DEST_ATTR_STATS if nla.is_nest() => {
-                Self::Stats(parse_nested(nla, "invalid IPVS_DEST_ATTR_STATS")?)
+                Self::Stats(NestRef::of(nla, "invalid IPVS_DEST_ATTR_STATS"))
             }
             IPVS_DEST_ATTR_ADDR_FAMILY if plain => Self::AddrFamily(
                 parse_u16(payload)
@@ -218,7 +277,7 @@ impl ParseRaw for DestAttribute {
                     .into(),
             ),
             IPVS_DEST_ATTR_STATS64 if nla.is_nest() => {
-                Self::Stats64(parse_nested(nla, "invalid IPVS_DEST_ATTR_STATS64")?)
+                Self::Stats64(NestRef::of(nla, "invalid IPVS_DEST_ATTR_STATS64"))
             }
             IPVS_DEST_ATTR_TUN_TYPE if plain => Self::TunType(
                 parse_u8(payload)
@@ -231,7 +290,30 @@ impl ParseRaw for DestAttribute {
             IPVS_DEST_ATTR_TUN_FLAGS if plain => Self::TunFlags(TunnelFlags::from_bits_retain(
                 parse_u16(payload).context("invalid IPVS_DEST_ATTR_TUN_FLAGS")?,
             )),
-            _ => Self::Other(nla.to_default()),
+            _ => Self::Other(nla),
+        })
+    }
+
+    /// The owned attribute (its statistics nests parsed: a malformed one
+    /// is an error).
+    pub fn to_attribute(&self) -> Result<DestAttribute, DecodeError> {
+        Ok(match self {
+            Self::Addr(v) => DestAttribute::Addr(*v),
+            Self::Port(v) => DestAttribute::Port(*v),
+            Self::FwdMethod(v) => DestAttribute::FwdMethod(*v),
+            Self::Weight(v) => DestAttribute::Weight(*v),
+            Self::UpperThreshold(v) => DestAttribute::UpperThreshold(*v),
+            Self::LowerThreshold(v) => DestAttribute::LowerThreshold(*v),
+            Self::ActiveConns(v) => DestAttribute::ActiveConns(*v),
+            Self::InactiveConns(v) => DestAttribute::InactiveConns(*v),
+            Self::PersistentConns(v) => DestAttribute::PersistentConns(*v),
+            Self::Stats(nest) => DestAttribute::Stats(nest.to_nested()?),
+            Self::AddrFamily(v) => DestAttribute::AddrFamily(*v),
+            Self::Stats64(nest) => DestAttribute::Stats64(nest.to_nested()?),
+            Self::TunType(v) => DestAttribute::TunType(*v),
+            Self::TunPort(v) => DestAttribute::TunPort(*v),
+            Self::TunFlags(v) => DestAttribute::TunFlags(*v),
+            Self::Other(nla) => DestAttribute::Other(nla.to_default()),
         })
     }
 }

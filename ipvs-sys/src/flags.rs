@@ -2,8 +2,9 @@
 //! Flag sets: service flags and their `{flags, mask}` struct, tunnel
 //! checksum flags and the sync daemon state. Unknown bits are retained.
 
+use crate::wire::parse_u32;
 use bitflags::bitflags;
-use netlink_packet_core::{DecodeError, emit_u32, parse_u32};
+use netlink_packet_core::{DecodeError, emit_u32};
 
 bitflags! {
     /// Service flags `IP_VS_SVC_F_*` (host-order u32), the `flags` and

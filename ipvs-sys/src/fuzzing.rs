@@ -65,13 +65,75 @@ pub fn nested_groups(data: &[u8]) {
             };
             genl_payload(cmd, payload);
         }
-        1 => attribute_run::<ServiceAttribute>(rest),
+        1 => {
+            attribute_run::<ServiceAttribute>(rest);
+            identity_agrees(rest);
+        }
         2 => attribute_run::<DestAttribute>(rest),
         3 => attribute_run::<DaemonAttribute>(rest),
-        4 => attribute_run::<StatsAttribute>(rest),
-        5 => attribute_run::<Stats64Attribute>(rest),
+        4 => {
+            attribute_run::<StatsAttribute>(rest);
+            counters_agree(rest, false);
+        }
+        5 => {
+            attribute_run::<Stats64Attribute>(rest);
+            counters_agree(rest, true);
+        }
         _ => attribute_run::<InfoAttribute>(rest),
     }
+}
+
+/// The one-pass counter reader reads a statistics nest's value as its
+/// attribute parser does: it fails when the parser fails, and otherwise
+/// finds the counters the parsed attributes hold.
+fn counters_agree(value: &[u8], u64_only: bool) {
+    let read = crate::stats::read_counters(value, u64_only, "fuzz");
+    let parsed = if u64_only {
+        parse_run::<Stats64Attribute>(value).map(|attrs| emit_run(&attrs))
+    } else {
+        parse_run::<StatsAttribute>(value).map(|attrs| emit_run(&attrs))
+    };
+    match (read, parsed) {
+        (Ok(read), Some(canonical)) => {
+            let again = crate::stats::read_counters(&canonical, u64_only, "fuzz")
+                .unwrap_or_else(|e| panic!("counters of the re-emitted nest: {e}"));
+            assert_eq!(read, again, "counters differ from the parsed attributes'");
+        }
+        (Err(_), None) => {}
+        (read, parsed) => panic!(
+            "the counter reader and the parser disagree: {read:?}, parsed: {}",
+            parsed.is_some()
+        ),
+    }
+}
+
+/// `ServiceAttributeRef::parse_identity` yields what `parse_each` yields
+/// for the identifying attributes, whenever the whole run parses.
+fn identity_agrees(value: &[u8]) {
+    let Ok(all) = crate::ServiceAttributeRef::parse_each(value)
+        .map(|a| a.and_then(|a| a.to_attribute()))
+        .collect::<Result<Vec<_>, _>>()
+    else {
+        return;
+    };
+    let identity: Vec<ServiceAttribute> = crate::ServiceAttributeRef::parse_identity(value)
+        .map(|a| a.and_then(|a| a.to_attribute()))
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("identity of a run that parses: {e}"));
+    let expected: Vec<ServiceAttribute> = all
+        .into_iter()
+        .filter(|a| {
+            matches!(
+                a,
+                ServiceAttribute::Af(_)
+                    | ServiceAttribute::Protocol(_)
+                    | ServiceAttribute::Addr(_)
+                    | ServiceAttribute::Port(_)
+                    | ServiceAttribute::Fwmark(_)
+            )
+        })
+        .collect();
+    assert_eq!(identity, expected, "identity attributes differ");
 }
 
 /// The round-trip law for the part of a genl message after its header.

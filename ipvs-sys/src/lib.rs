@@ -147,13 +147,14 @@ pub use self::{
     attribute::IpvsAttribute,
     codepoint::{AddressFamily, ForwardMethod, Protocol, TunnelType},
     daemon::DaemonAttribute,
-    dest::DestAttribute,
+    dest::{DestAttribute, DestAttributeRef},
     flags::{DaemonState, FlagsMask, ServiceFlags, TunnelFlags},
     info::InfoAttribute,
     message::{AttributeTooLong, IpvsCmd, IpvsMessage},
-    nested::Nested,
-    service::ServiceAttribute,
-    stats::{Stats64Attribute, StatsAttribute},
+    nested::{NestRef, Nested},
+    service::{ServiceAttribute, ServiceAttributeRef},
+    stats::{Counters, Stats64Attribute, StatsAttribute},
+    wire::RawNla,
 };
 
 /// The crate's README, whose examples are compiled and run as doc tests.

@@ -8,7 +8,9 @@ use netlink_packet_generic::{GenlFamily, GenlHeader};
 
 use crate::attribute::{IPVS_CMD_ATTR_DEST, IPVS_CMD_ATTR_SERVICE};
 use crate::wire::ParseRaw;
-use crate::{InfoAttribute, IpvsAttribute, ServiceAttribute, nested::parse_attributes};
+use crate::{
+    InfoAttribute, IpvsAttribute, ServiceAttribute, ServiceAttributeRef, nested::parse_attributes,
+};
 
 /// `IPVS_GENL_NAME`
 const IPVS_GENL_NAME: &str = "IPVS";
@@ -221,11 +223,8 @@ impl IpvsMessage {
             if attribute.kind() != IPVS_CMD_ATTR_SERVICE || !attribute.is_nest() {
                 continue;
             }
-            for inner in crate::wire::attributes(attribute.value) {
-                let inner = inner.context("invalid IPVS_CMD_ATTR_SERVICE")?;
-                if inner.is_plain() && ServiceAttribute::is_identity(inner.kind()) {
-                    identity.push(ServiceAttribute::parse_raw(inner)?);
-                }
+            for inner in ServiceAttributeRef::parse_identity(attribute.value) {
+                identity.push(inner?.to_attribute()?);
             }
         }
         Ok(identity)

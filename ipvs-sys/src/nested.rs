@@ -2,6 +2,7 @@
 //! [`Nested`]: the attribute list of a nested attribute, plus whether its
 //! header carried `NLA_F_NESTED`.
 
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 
 use netlink_packet_core::{DecodeError, ErrorContext, Nla};
@@ -154,18 +155,19 @@ pub(crate) fn parse_attributes<T>(
 }
 
 /// Parses the attributes of a byte run one at a time, as they are read
-/// (see [`crate::ServiceAttribute::parse_each`]); the first malformed one
+/// (see [`crate::ServiceAttributeRef::parse_each`]); the first malformed one
 /// is an error, with `what` as context, and ends the walk.
-pub(crate) fn parse_each<'a, T: ParseRaw + 'a>(
+pub(crate) fn parse_each<'a, T: 'a>(
     bytes: &'a [u8],
     what: &'static str,
+    parse: impl Fn(RawNla<'a>) -> Result<T, DecodeError> + 'a,
 ) -> impl Iterator<Item = Result<T, DecodeError>> + 'a {
     let mut failed = false;
     crate::wire::attributes(bytes).map_while(move |nla| {
         if failed {
             return None;
         }
-        let parsed = nla.and_then(T::parse_raw).context(what);
+        let parsed = nla.and_then(&parse).context(what);
         failed = parsed.is_err();
         Some(parsed)
     })
@@ -182,4 +184,90 @@ pub(crate) fn parse_nested<T: ParseRaw>(
         attributes,
         nested_flag: nla.nested_flag(),
     })
+}
+
+/// A nest as it lies in a message, borrowed: its attributes are parsed
+/// as they are iterated, and nothing is allocated until they are collected
+/// into a [`Nested`]. The borrowed attribute views hold their statistics
+/// nests this way ([`ServiceAttributeRef::Stats`](crate::ServiceAttributeRef::Stats),
+/// ...), so a reader that folds the counters into a value of its own pays
+/// for no list.
+pub struct NestRef<'a, T> {
+    value: &'a [u8],
+    nested_flag: bool,
+    /// The context of a decode error (`invalid IPVS_SVC_ATTR_STATS`).
+    what: &'static str,
+    attribute: PhantomData<fn() -> T>,
+}
+
+impl<'a, T> NestRef<'a, T> {
+    /// The nest `nla` (its value, and whether it had `NLA_F_NESTED`).
+    pub(crate) fn of(nla: RawNla<'a>, what: &'static str) -> Self {
+        Self {
+            value: nla.value,
+            nested_flag: nla.nested_flag(),
+            what,
+            attribute: PhantomData,
+        }
+    }
+
+    /// The nest's value: its attributes, unparsed.
+    pub fn value(&self) -> &'a [u8] {
+        self.value
+    }
+
+    /// Whether the nest's type field had `NLA_F_NESTED`.
+    pub fn nested_flag(&self) -> bool {
+        self.nested_flag
+    }
+
+    /// The context of this nest's decode errors.
+    pub(crate) fn what(&self) -> &'static str {
+        self.what
+    }
+}
+
+/// The reading methods of `NestRef<T>` for each attribute group `T` found
+/// in nests (statically dispatched: a counter read is a few instructions).
+macro_rules! nest_ref_reading {
+    ($($group:ty),*) => {$(
+        impl<'a> NestRef<'a, $group> {
+            /// The nest's attributes, parsed as they are read; the first
+            /// malformed one is an error and ends the walk.
+            #[inline]
+            pub fn attributes(&self) -> impl Iterator<Item = Result<$group, DecodeError>> + 'a {
+                parse_each(self.value, self.what, <$group as ParseRaw>::parse_raw)
+            }
+
+            /// The nest's attributes, collected (what the owned attribute
+            /// holds).
+            pub fn to_nested(&self) -> Result<Nested<$group>, DecodeError> {
+                let attributes = parse_attributes(self.value, <$group as ParseRaw>::parse_raw)
+                    .context(self.what)?;
+                Ok(Nested {
+                    attributes,
+                    nested_flag: self.nested_flag,
+                })
+            }
+        }
+    )*};
+}
+
+nest_ref_reading!(crate::StatsAttribute, crate::Stats64Attribute);
+
+impl<T> Clone for NestRef<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for NestRef<'_, T> {}
+
+impl<T> std::fmt::Debug for NestRef<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NestRef")
+            .field("value", &self.value)
+            .field("nested_flag", &self.nested_flag)
+            .finish()
+    }
 }

@@ -1,17 +1,18 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Service attributes `IPVS_SVC_ATTR_*`, nested in `IPVS_CMD_ATTR_SERVICE`.
 
+use crate::wire::{parse_u16, parse_u16_be, parse_u32};
 use netlink_packet_core::{
     DecodeError, DefaultNla, ErrorContext, Nla, NlaBuffer, Parseable, emit_u16, emit_u16_be,
-    emit_u32, parse_u16, parse_u16_be, parse_u32,
+    emit_u32,
 };
 
 use crate::{
     AddressFamily, FlagsMask, InetAddr, Nested, Netmask, Protocol, Stats64Attribute,
     StatsAttribute,
-    nested::parse_nested,
+    nested::NestRef,
     wire::{ParseRaw, RawNla},
-    wire::{emit_string, name_string, string_len},
+    wire::{emit_string, name_str, string_len},
 };
 
 /// `IPVS_SVC_ATTR_AF`
@@ -135,12 +136,11 @@ impl Nla for ServiceAttribute {
 
 impl ServiceAttribute {
     /// Parses the attributes of a service nest's value one at a time, as
-    /// they are read, without collecting them: for a caller that folds them
-    /// into a value of its own (the nest itself from
-    /// [`IpvsMessage::service_nest`](crate::IpvsMessage::service_nest)).
-    /// The first malformed attribute is an error and ends the walk.
+    /// they are read, without collecting them. The first malformed
+    /// attribute is an error and ends the walk. To read a dump into values
+    /// of one's own without allocating, see [`ServiceAttributeRef::parse_each`].
     pub fn parse_each<'a>(nest: &'a [u8]) -> impl Iterator<Item = Result<Self, DecodeError>> + 'a {
-        crate::nested::parse_each(nest, "invalid IPVS_CMD_ATTR_SERVICE")
+        crate::nested::parse_each(nest, "invalid IPVS_CMD_ATTR_SERVICE", Self::parse_raw)
     }
 
     /// Whether an attribute of this type identifies a service: what the
@@ -167,6 +167,79 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for ServiceAttribu
 
 impl ParseRaw for ServiceAttribute {
     fn parse_raw(nla: RawNla<'_>) -> Result<Self, DecodeError> {
+        ServiceAttributeRef::parse(nla)?.to_attribute()
+    }
+}
+
+/// A service attribute as it lies in a message, borrowed: what
+/// [`ServiceAttribute`] holds, with names as `&str`, the statistics nests
+/// parsed only as they are read, and any other attribute as its bytes. The
+/// allocation-free way to read a dump into values of one's own
+/// ([`ServiceAttributeRef::parse_each`]); [`ServiceAttributeRef::to_attribute`]
+/// makes the owned attribute. The same flag rule decides what is decoded.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ServiceAttributeRef<'a> {
+    /// `IPVS_SVC_ATTR_AF`: see [`ServiceAttribute::Af`].
+    Af(AddressFamily),
+    /// `IPVS_SVC_ATTR_PROTOCOL`: see [`ServiceAttribute::Protocol`].
+    Protocol(Protocol),
+    /// `IPVS_SVC_ATTR_ADDR`: see [`ServiceAttribute::Addr`].
+    Addr(InetAddr),
+    /// `IPVS_SVC_ATTR_PORT`: see [`ServiceAttribute::Port`].
+    Port(u16),
+    /// `IPVS_SVC_ATTR_FWMARK`: see [`ServiceAttribute::Fwmark`].
+    Fwmark(u32),
+    /// `IPVS_SVC_ATTR_SCHED_NAME`, without its NUL (not UTF-8: `Other`).
+    SchedName(&'a str),
+    /// `IPVS_SVC_ATTR_FLAGS`: see [`ServiceAttribute::Flags`].
+    Flags(FlagsMask),
+    /// `IPVS_SVC_ATTR_TIMEOUT`: see [`ServiceAttribute::Timeout`].
+    Timeout(u32),
+    /// `IPVS_SVC_ATTR_NETMASK`: see [`ServiceAttribute::Netmask`].
+    Netmask(Netmask),
+    /// `IPVS_SVC_ATTR_STATS`: the 32-bit statistics nest.
+    Stats(NestRef<'a, StatsAttribute>),
+    /// `IPVS_SVC_ATTR_PE_NAME`, without its NUL (not UTF-8: `Other`).
+    PeName(&'a str),
+    /// `IPVS_SVC_ATTR_STATS64`: the 64-bit statistics nest.
+    Stats64(NestRef<'a, Stats64Attribute>),
+    /// Any other attribute, as it lies in the message.
+    Other(RawNla<'a>),
+}
+
+impl<'a> ServiceAttributeRef<'a> {
+    /// Parses the attributes of a service nest's value one at a time, as
+    /// they are read (the nest from
+    /// [`IpvsMessage::service_nest`](crate::IpvsMessage::service_nest)).
+    /// The first malformed attribute is an error and ends the walk.
+    #[inline]
+    pub fn parse_each(nest: &'a [u8]) -> impl Iterator<Item = Result<Self, DecodeError>> + 'a {
+        crate::nested::parse_each(nest, "invalid IPVS_CMD_ATTR_SERVICE", Self::parse)
+    }
+
+    /// Parses only the attributes of a service nest's value that identify
+    /// the service (`IPVS_SVC_ATTR_AF`, `_PROTOCOL`, `_ADDR`, `_PORT`,
+    /// `_FWMARK`: what the kernel reads to look one up), skipping the rest
+    /// unparsed: the cheap way to read the keys of a dump. A malformed
+    /// header, or a malformed attribute this reads, is an error.
+    #[inline]
+    pub fn parse_identity(nest: &'a [u8]) -> impl Iterator<Item = Result<Self, DecodeError>> + 'a {
+        crate::wire::attributes(nest)
+            .filter(|nla| {
+                nla.as_ref().map_or(true, |nla| {
+                    nla.is_plain() && ServiceAttribute::is_identity(nla.kind())
+                })
+            })
+            .map(|nla| {
+                nla.and_then(Self::parse)
+                    .context("invalid IPVS_CMD_ATTR_SERVICE")
+            })
+    }
+
+    /// Parses one attribute.
+    #[inline]
+    pub fn parse(nla: RawNla<'a>) -> Result<Self, DecodeError> {
         let payload = nla.value;
         let plain = nla.is_plain();
         Ok(match nla.kind() {
@@ -189,9 +262,9 @@ impl ParseRaw for ServiceAttribute {
             IPVS_SVC_ATTR_FWMARK if plain => {
                 Self::Fwmark(parse_u32(payload).context("invalid IPVS_SVC_ATTR_FWMARK")?)
             }
-            IPVS_SVC_ATTR_SCHED_NAME if plain => match name_string(payload) {
+            IPVS_SVC_ATTR_SCHED_NAME if plain => match name_str(payload) {
                 Some(name) => Self::SchedName(name),
-                None => Self::Other(nla.to_default()),
+                None => Self::Other(nla),
             },
             IPVS_SVC_ATTR_FLAGS if plain => {
                 Self::Flags(FlagsMask::parse(payload).context("invalid IPVS_SVC_ATTR_FLAGS")?)
@@ -203,16 +276,36 @@ impl ParseRaw for ServiceAttribute {
                 parse_u32(payload).context("invalid IPVS_SVC_ATTR_NETMASK")?,
             )),
             IPVS_SVC_ATTR_STATS if nla.is_nest() => {
-                Self::Stats(parse_nested(nla, "invalid IPVS_SVC_ATTR_STATS")?)
+                Self::Stats(NestRef::of(nla, "invalid IPVS_SVC_ATTR_STATS"))
             }
-            IPVS_SVC_ATTR_PE_NAME if plain => match name_string(payload) {
+            IPVS_SVC_ATTR_PE_NAME if plain => match name_str(payload) {
                 Some(name) => Self::PeName(name),
-                None => Self::Other(nla.to_default()),
+                None => Self::Other(nla),
             },
             IPVS_SVC_ATTR_STATS64 if nla.is_nest() => {
-                Self::Stats64(parse_nested(nla, "invalid IPVS_SVC_ATTR_STATS64")?)
+                Self::Stats64(NestRef::of(nla, "invalid IPVS_SVC_ATTR_STATS64"))
             }
-            _ => Self::Other(nla.to_default()),
+            _ => Self::Other(nla),
+        })
+    }
+
+    /// The owned attribute (its statistics nests parsed: a malformed one
+    /// is an error).
+    pub fn to_attribute(&self) -> Result<ServiceAttribute, DecodeError> {
+        Ok(match self {
+            Self::Af(v) => ServiceAttribute::Af(*v),
+            Self::Protocol(v) => ServiceAttribute::Protocol(*v),
+            Self::Addr(v) => ServiceAttribute::Addr(*v),
+            Self::Port(v) => ServiceAttribute::Port(*v),
+            Self::Fwmark(v) => ServiceAttribute::Fwmark(*v),
+            Self::SchedName(v) => ServiceAttribute::SchedName((*v).to_owned()),
+            Self::Flags(v) => ServiceAttribute::Flags(v.clone()),
+            Self::Timeout(v) => ServiceAttribute::Timeout(*v),
+            Self::Netmask(v) => ServiceAttribute::Netmask(*v),
+            Self::Stats(nest) => ServiceAttribute::Stats(nest.to_nested()?),
+            Self::PeName(v) => ServiceAttribute::PeName((*v).to_owned()),
+            Self::Stats64(nest) => ServiceAttribute::Stats64(nest.to_nested()?),
+            Self::Other(nla) => ServiceAttribute::Other(nla.to_default()),
         })
     }
 }

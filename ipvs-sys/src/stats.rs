@@ -2,11 +2,12 @@
 //! Statistics nests: `IPVS_SVC_ATTR_STATS`/`IPVS_DEST_ATTR_STATS` (32-bit
 //! counters, except the byte counters) and `..._STATS64` (all 64-bit).
 
+use crate::wire::{parse_u32, parse_u64};
 use netlink_packet_core::{
     DecodeError, DefaultNla, ErrorContext, Nla, NlaBuffer, Parseable, emit_u32, emit_u64,
-    parse_u32, parse_u64,
 };
 
+use crate::NestRef;
 use crate::wire::{ParseRaw, RawNla};
 
 /// `IPVS_STATS_ATTR_CONNS`
@@ -157,6 +158,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for StatsAttribute
 }
 
 impl ParseRaw for StatsAttribute {
+    #[inline]
     fn parse_raw(nla: RawNla<'_>) -> Result<Self, DecodeError> {
         let payload = nla.value;
         if !nla.is_plain() {
@@ -250,6 +252,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for Stats64Attribu
 }
 
 impl ParseRaw for Stats64Attribute {
+    #[inline]
     fn parse_raw(nla: RawNla<'_>) -> Result<Self, DecodeError> {
         let payload = nla.value;
         if !nla.is_plain() {
@@ -271,5 +274,194 @@ impl ParseRaw for Stats64Attribute {
             IPVS_STATS_ATTR_PAD => Self::Pad(payload.to_vec()),
             _ => Self::Other(nla.to_default()),
         })
+    }
+}
+
+/// The ten counters and rates of a statistics nest, as `struct
+/// ip_vs_kstats` holds them: what [`NestRef::counters`] reads from an
+/// `IPVS_*_ATTR_STATS64` or `IPVS_*_ATTR_STATS` nest in one pass, with no
+/// allocation. A counter the nest lacks reads 0; a 32-bit one is widened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Counters {
+    /// `IPVS_STATS_ATTR_CONNS`: connections scheduled.
+    pub conns: u64,
+    /// `IPVS_STATS_ATTR_INPKTS`: incoming packets.
+    pub in_pkts: u64,
+    /// `IPVS_STATS_ATTR_OUTPKTS`: outgoing packets.
+    pub out_pkts: u64,
+    /// `IPVS_STATS_ATTR_INBYTES`: incoming bytes.
+    pub in_bytes: u64,
+    /// `IPVS_STATS_ATTR_OUTBYTES`: outgoing bytes.
+    pub out_bytes: u64,
+    /// `IPVS_STATS_ATTR_CPS`: connections per second.
+    pub cps: u64,
+    /// `IPVS_STATS_ATTR_INPPS`: incoming packets per second.
+    pub in_pps: u64,
+    /// `IPVS_STATS_ATTR_OUTPPS`: outgoing packets per second.
+    pub out_pps: u64,
+    /// `IPVS_STATS_ATTR_INBPS`: incoming bytes per second.
+    pub in_bps: u64,
+    /// `IPVS_STATS_ATTR_OUTBPS`: outgoing bytes per second.
+    pub out_bps: u64,
+}
+
+impl Counters {
+    /// The field of counter attribute `kind` (`IPVS_STATS_ATTR_CONNS`
+    /// ..= `_OUTBPS`), if it is one.
+    #[inline]
+    fn field(&mut self, kind: u16) -> Option<&mut u64> {
+        Some(match kind {
+            IPVS_STATS_ATTR_CONNS => &mut self.conns,
+            IPVS_STATS_ATTR_INPKTS => &mut self.in_pkts,
+            IPVS_STATS_ATTR_OUTPKTS => &mut self.out_pkts,
+            IPVS_STATS_ATTR_INBYTES => &mut self.in_bytes,
+            IPVS_STATS_ATTR_OUTBYTES => &mut self.out_bytes,
+            IPVS_STATS_ATTR_CPS => &mut self.cps,
+            IPVS_STATS_ATTR_INPPS => &mut self.in_pps,
+            IPVS_STATS_ATTR_OUTPPS => &mut self.out_pps,
+            IPVS_STATS_ATTR_INBPS => &mut self.in_bps,
+            IPVS_STATS_ATTR_OUTBPS => &mut self.out_bps,
+            _ => return None,
+        })
+    }
+}
+
+/// Whether counter `kind` is a u64 in the 32-bit nest (`INBYTES`,
+/// `OUTBYTES`; the others are u32 there). Every counter of the 64-bit nest
+/// is a u64.
+fn is_u64_in_stats32(kind: u16) -> bool {
+    matches!(kind, IPVS_STATS_ATTR_INBYTES | IPVS_STATS_ATTR_OUTBYTES)
+}
+
+/// Reads the counters of a nest's value: `u64_only` for the 64-bit nest.
+/// What the attribute parsers decode as a counter is read the same way
+/// (same flag rule, same length checks, same errors); anything else
+/// (`PAD`, unknown types, flagged attributes) is skipped.
+#[inline]
+pub(crate) fn read_counters(
+    value: &[u8],
+    u64_only: bool,
+    what: &'static str,
+) -> Result<Counters, DecodeError> {
+    let mut counters = Counters::default();
+    for nla in crate::wire::attributes(value) {
+        let nla = nla.context(what)?;
+        if !nla.is_plain() {
+            continue;
+        }
+        let kind = nla.kind();
+        let Some(field) = counters.field(kind) else {
+            continue;
+        };
+        let value = if u64_only || is_u64_in_stats32(kind) {
+            parse_u64(nla.value)
+        } else {
+            parse_u32(nla.value).map(u64::from)
+        };
+        match value {
+            Ok(value) => *field = value,
+            Err(e) => return Err(e.context(format!("invalid counter {kind}")).context(what)),
+        }
+    }
+    Ok(counters)
+}
+
+impl NestRef<'_, Stats64Attribute> {
+    /// The nest's counters, read in one pass (see [`Counters`]); a
+    /// malformed attribute is an error, as [`NestRef::attributes`] reports.
+    #[inline]
+    pub fn counters(&self) -> Result<Counters, DecodeError> {
+        read_counters(self.value(), true, self.what())
+    }
+}
+
+impl NestRef<'_, StatsAttribute> {
+    /// The nest's counters, read in one pass, the 32-bit ones widened (see
+    /// [`Counters`]).
+    #[inline]
+    pub fn counters(&self) -> Result<Counters, DecodeError> {
+        read_counters(self.value(), false, self.what())
+    }
+}
+
+#[cfg(test)]
+mod counter_tests {
+    use super::*;
+    use crate::wire::attributes;
+
+    /// What the attribute parser makes of one attribute, as a counter.
+    fn by_enum64(attribute: &Stats64Attribute) -> Option<(u16, u64)> {
+        use Stats64Attribute::*;
+        Some(match *attribute {
+            Conns(v) => (1, v),
+            InPkts(v) => (2, v),
+            OutPkts(v) => (3, v),
+            InBytes(v) => (4, v),
+            OutBytes(v) => (5, v),
+            Cps(v) => (6, v),
+            InPps(v) => (7, v),
+            OutPps(v) => (8, v),
+            InBps(v) => (9, v),
+            OutBps(v) => (10, v),
+            _ => return None,
+        })
+    }
+
+    fn by_enum32(attribute: &StatsAttribute) -> Option<(u16, u64)> {
+        use StatsAttribute::*;
+        Some(match *attribute {
+            Conns(v) => (1, v.into()),
+            InPkts(v) => (2, v.into()),
+            OutPkts(v) => (3, v.into()),
+            InBytes(v) => (4, v),
+            OutBytes(v) => (5, v),
+            Cps(v) => (6, v.into()),
+            InPps(v) => (7, v.into()),
+            OutPps(v) => (8, v.into()),
+            InBps(v) => (9, v.into()),
+            OutBps(v) => (10, v.into()),
+            _ => return None,
+        })
+    }
+
+    /// Every type 0..=12, with and without flags, at lengths 0..=9: the
+    /// one-pass reader reads what the attribute parsers decode, fails
+    /// where they fail, and skips the rest.
+    #[test]
+    fn counters_agree_with_the_attribute_parsers() {
+        for flags in [0u16, 0x8000, 0x4000] {
+            for kind in 0u16..=12 {
+                for len in 0usize..=9 {
+                    let mut nla = vec![0u8; 4 + len.next_multiple_of(4)];
+                    nla[0..2].copy_from_slice(&((4 + len) as u16).to_ne_bytes());
+                    nla[2..4].copy_from_slice(&(kind | flags).to_ne_bytes());
+                    for (i, b) in nla[4..4 + len].iter_mut().enumerate() {
+                        *b = 0x11 * (i as u8 + 1);
+                    }
+                    let raw = attributes(&nla).next().unwrap().unwrap();
+                    let mut expected = Counters::default();
+                    let parsed = Stats64Attribute::parse_raw(raw);
+                    if let Ok(Some((k, v))) = parsed.as_ref().map(by_enum64) {
+                        *expected.field(k).unwrap() = v;
+                    }
+                    let read = read_counters(&nla, true, "nest");
+                    assert_eq!(read.is_ok(), parsed.is_ok(), "64 {kind} {flags} {len}");
+                    if let Ok(read) = read {
+                        assert_eq!(read, expected, "64 {kind} {flags} {len}");
+                    }
+                    let mut expected = Counters::default();
+                    let parsed = StatsAttribute::parse_raw(raw);
+                    if let Ok(Some((k, v))) = parsed.as_ref().map(by_enum32) {
+                        *expected.field(k).unwrap() = v;
+                    }
+                    let read = read_counters(&nla, false, "nest");
+                    assert_eq!(read.is_ok(), parsed.is_ok(), "32 {kind} {flags} {len}");
+                    if let Ok(read) = read {
+                        assert_eq!(read, expected, "32 {kind} {flags} {len}");
+                    }
+                }
+            }
+        }
     }
 }

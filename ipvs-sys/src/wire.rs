@@ -6,14 +6,44 @@ use netlink_packet_core::{
     NLA_TYPE_MASK, Nla, NlaBuffer, nla_align,
 };
 
+/// The scalar readers of the attribute groups: `netlink-packet-core`'s
+/// `parse_u16`, `parse_u32`, ... (the same checks, the same errors), inlined
+/// into the parsers: a dump message holds a few dozen scalars, and the
+/// out-of-line calls were a good part of reading one.
+macro_rules! scalar_readers {
+    ($($name:ident: $ty:ty, $from:ident;)*) => {$(
+        #[doc = concat!("Reads a `", stringify!($ty), "` (`", stringify!($from), "`); any other length is an error.")]
+        #[inline]
+        pub(crate) fn $name(payload: &[u8]) -> Result<$ty, DecodeError> {
+            match <[u8; size_of::<$ty>()]>::try_from(payload) {
+                Ok(bytes) => Ok(<$ty>::$from(bytes)),
+                Err(_) => Err(DecodeError::invalid_number(size_of::<$ty>(), payload.len())),
+            }
+        }
+    )*};
+}
+
+scalar_readers! {
+    parse_u8: u8, from_ne_bytes;
+    parse_u16: u16, from_ne_bytes;
+    parse_u16_be: u16, from_be_bytes;
+    parse_u32: u32, from_ne_bytes;
+    parse_u64: u64, from_ne_bytes;
+}
+
 /// A NUL-terminated name (`SCHED_NAME`, `PE_NAME`, `MCAST_IFN`) as a
 /// `String`, dropping one trailing NUL; `None` if it is not UTF-8. The
 /// kernel does not require UTF-8 (an interface name may hold any bytes), so
 /// callers keep such an attribute verbatim in `Other` instead of failing
 /// the whole message.
 pub(crate) fn name_string(payload: &[u8]) -> Option<String> {
+    name_str(payload).map(str::to_owned)
+}
+
+/// [`name_string`], borrowed.
+pub(crate) fn name_str(payload: &[u8]) -> Option<&str> {
     let name = payload.strip_suffix(&[0]).unwrap_or(payload);
-    String::from_utf8(name.to_vec()).ok()
+    std::str::from_utf8(name).ok()
 }
 
 /// Length of `s` emitted as a NUL-terminated string.
@@ -75,12 +105,14 @@ pub(crate) fn emit_attributes<T: Nla>(attrs: &[T], buffer: &mut [u8]) {
 }
 
 /// One attribute as it lies in a byte run: its type field exactly as on the
-/// wire (flags included) and its value. The parsers of every attribute group
-/// read attributes through this view: `netlink-packet-core`'s `NlaBuffer`
-/// re-reads and re-checks the header through out-of-line helpers on every
-/// accessor, which made it most of a dump's decoding time.
+/// wire (flags included) and its value, borrowed. The parsers of every
+/// attribute group read attributes through this view: `netlink-packet-core`'s
+/// `NlaBuffer` re-reads and re-checks the header through out-of-line helpers
+/// on every accessor, which made it most of a dump's decoding time. The
+/// borrowed attribute views ([`ServiceAttributeRef::Other`](crate::ServiceAttributeRef::Other),
+/// ...) hold an attribute they do not decode as one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct RawNla<'a> {
+pub struct RawNla<'a> {
     /// `nla_type`, `NLA_F_NESTED` and `NLA_F_NET_BYTEORDER` included.
     pub(crate) kind_field: u16,
     /// The value, without padding.
@@ -105,8 +137,21 @@ impl<'a> RawNla<'a> {
 
     /// The attribute type, flags masked off.
     #[inline]
-    pub(crate) fn kind(&self) -> u16 {
+    pub fn kind(&self) -> u16 {
         self.kind_field & NLA_TYPE_MASK
+    }
+
+    /// The type field as on the wire: `NLA_F_NESTED` and
+    /// `NLA_F_NET_BYTEORDER` included.
+    #[inline]
+    pub fn kind_field(&self) -> u16 {
+        self.kind_field
+    }
+
+    /// The value, without padding.
+    #[inline]
+    pub fn value(&self) -> &'a [u8] {
+        self.value
     }
 
     /// Neither `NLA_F_NESTED` nor `NLA_F_NET_BYTEORDER`: only such
@@ -132,7 +177,7 @@ impl<'a> RawNla<'a> {
 
     /// The attribute kept verbatim, flags included (what
     /// `DefaultNla::parse` makes of it).
-    pub(crate) fn to_default(self) -> DefaultNla {
+    pub fn to_default(self) -> DefaultNla {
         DefaultNla::new(self.kind_field, self.value.to_vec())
     }
 }

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
 use ipvs_sys::netlink_packet_core::DecodeError;
-use ipvs_sys::{DestAttribute, ForwardMethod, InetAddr, TunnelFlags, TunnelType};
+use ipvs_sys::{DestAttribute, DestAttributeRef, ForwardMethod, InetAddr, TunnelFlags, TunnelType};
 
 use crate::error::{Error, Op};
 use crate::key::{Family, ServiceKey};
@@ -579,14 +579,14 @@ impl Destination {
         out
     }
 
-    /// Decodes a dest nest from the kernel; the address family defaults to
-    /// the service's (kernels before 3.18 do not send it).
     /// Decodes a destination nest of `service` from the kernel, its
     /// attributes as they are parsed (a malformed one fails the decode).
-    pub(crate) fn from_attributes(
+    /// The address family defaults to the service's (kernels before 3.18
+    /// do not send it).
+    pub(crate) fn from_attributes<'a>(
         op: Op,
         service: &ServiceKey,
-        attrs: impl IntoIterator<Item = Result<DestAttribute, DecodeError>>,
+        attrs: impl IntoIterator<Item = Result<DestAttributeRef<'a>, DecodeError>>,
     ) -> Result<Self, Error> {
         let mut af = None;
         let mut addr = None;
@@ -606,24 +606,24 @@ impl Destination {
                 raw: Vec::new(),
             })?;
             match a {
-                DestAttribute::AddrFamily(v) => af = Some(v),
-                DestAttribute::Addr(v) => addr = Some(v),
-                DestAttribute::Port(v) => port = Some(v),
-                DestAttribute::FwdMethod(v) => method = Some(v),
-                DestAttribute::Weight(v) => dest.weight = v,
-                DestAttribute::UpperThreshold(v) => dest.upper_threshold = v,
-                DestAttribute::LowerThreshold(v) => dest.lower_threshold = v,
-                DestAttribute::ActiveConns(v) => dest.active_connections = v,
-                DestAttribute::InactiveConns(v) => dest.inactive_connections = v,
-                DestAttribute::PersistentConns(v) => dest.persistent_connections = v,
-                DestAttribute::TunType(v) => tun_type = Some(v),
-                DestAttribute::TunPort(v) => tun_port = v,
-                DestAttribute::TunFlags(v) => tun_flags = v,
-                DestAttribute::Stats(v) => stats32 = Some(v),
-                DestAttribute::Stats64(v) => stats64 = Some(v),
-                DestAttribute::Other(nla) => dest
+                DestAttributeRef::AddrFamily(v) => af = Some(v),
+                DestAttributeRef::Addr(v) => addr = Some(v),
+                DestAttributeRef::Port(v) => port = Some(v),
+                DestAttributeRef::FwdMethod(v) => method = Some(v),
+                DestAttributeRef::Weight(v) => dest.weight = v,
+                DestAttributeRef::UpperThreshold(v) => dest.upper_threshold = v,
+                DestAttributeRef::LowerThreshold(v) => dest.lower_threshold = v,
+                DestAttributeRef::ActiveConns(v) => dest.active_connections = v,
+                DestAttributeRef::InactiveConns(v) => dest.inactive_connections = v,
+                DestAttributeRef::PersistentConns(v) => dest.persistent_connections = v,
+                DestAttributeRef::TunType(v) => tun_type = Some(v),
+                DestAttributeRef::TunPort(v) => tun_port = v,
+                DestAttributeRef::TunFlags(v) => tun_flags = v,
+                DestAttributeRef::Stats(v) => stats32 = Some(v),
+                DestAttributeRef::Stats64(v) => stats64 = Some(v),
+                DestAttributeRef::Other(nla) => dest
                     .unknown_attributes
-                    .push(UnknownAttribute::from_nla(&nla)),
+                    .push(UnknownAttribute::from_raw(nla)),
                 other => log::debug!("{op}: ignoring destination attribute {other:?}"),
             }
         }
@@ -646,7 +646,11 @@ impl Destination {
                 TunnelChecksum::from_wire(tun_flags),
             )
         });
-        dest.stats = Stats::pick(stats64.as_ref(), stats32.as_ref());
+        dest.stats = Stats::pick(stats64, stats32).map_err(|e| Error::Decode {
+            op,
+            reason: e.to_string(),
+            raw: Vec::new(),
+        })?;
         Ok(dest)
     }
 }
@@ -753,10 +757,10 @@ mod tests {
             let d = Destination::new("198.51.100.2:80".parse().unwrap(), forwarding)
                 .with_thresholds(100, 10);
             d.validate_for(&svc4()).unwrap();
-            let back = Destination::from_attributes(
+            let back = crate::request::destination_of_attributes(
                 Op::ListDestinations,
                 &svc4(),
-                d.to_attributes().into_iter().map(Ok),
+                d.to_attributes(),
             )
             .unwrap();
             assert_eq!(back, d);
@@ -773,8 +777,7 @@ mod tests {
             .filter(|a| !matches!(a, DestAttribute::AddrFamily(_)))
             .collect();
         assert_eq!(
-            Destination::from_attributes(Op::ListDestinations, &v6, attrs.into_iter().map(Ok))
-                .unwrap(),
+            crate::request::destination_of_attributes(Op::ListDestinations, &v6, attrs).unwrap(),
             d
         );
     }

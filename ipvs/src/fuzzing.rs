@@ -4,7 +4,10 @@
 //! same code.
 
 use crate::datagram::{self, NLMSG_HDRLEN};
+use crate::error::Op;
 use crate::family;
+use crate::key::ServiceKey;
+use crate::request;
 
 /// Walks `data` as a received datagram and classifies every message.
 ///
@@ -241,4 +244,23 @@ pub fn protocol(data: &[u8]) {
     assert!(ended.iter().all(|e| *e), "every request ended: {ended:?}");
     protocol.retire(PORT + 1);
     assert_eq!(protocol.draining(), None);
+}
+
+/// Decodes `data` as the generic-netlink payload of a dump message, as a
+/// snapshot reads one: a service (`GET_SERVICE`), its key alone (the
+/// verification dump), and a destination (`GET_DEST`) of an IPv4 and an
+/// IPv6 service.
+///
+/// Invariants checked: no panic; when the service decodes, the key-only
+/// read names the same key.
+pub fn reply(data: &[u8]) {
+    let service = request::service_of(Op::ListServices, data);
+    let key = request::service_key_of(Op::ListServices, data);
+    if let Ok(service) = &service {
+        assert_eq!(key.as_ref().ok(), Some(&service.key), "{service:?}");
+    }
+    for addr in ["192.0.2.1:80", "[2001:db8::1]:80"] {
+        let service = ServiceKey::tcp(addr.parse().expect("a socket address"));
+        let _ = request::destination_of(Op::ListDestinations, &service, data);
+    }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
-use ipvs_sys::{AddressFamily, InetAddr, Protocol, ServiceAttribute};
+use ipvs_sys::{AddressFamily, InetAddr, Protocol, ServiceAttribute, ServiceAttributeRef};
 
 use crate::notation::{ParseError, Problem};
 
@@ -79,19 +79,6 @@ pub enum ServiceKey {
 }
 
 impl ServiceKey {
-    /// The key the identifying attributes of a service nest name (other
-    /// attributes are ignored), and its family; the reason when they do not
-    /// name one.
-    pub(crate) fn from_identity(
-        attributes: &[ServiceAttribute],
-    ) -> Result<(ServiceKey, Family), String> {
-        let mut parts = KeyParts::default();
-        for attribute in attributes {
-            parts.absorb(attribute);
-        }
-        parts.key()
-    }
-
     /// A TCP service (`ipvsadm -t ADDR:PORT`).
     pub fn tcp(addr: SocketAddr) -> Self {
         ServiceKey::Addr {
@@ -183,16 +170,21 @@ impl ServiceKey {
     /// The identifying attributes, in ipvsadm's order: AF, then FWMARK or
     /// PROTOCOL + ADDR + PORT.
     pub(crate) fn to_attributes(self) -> Vec<ServiceAttribute> {
-        let mut out = vec![ServiceAttribute::Af(self.family().to_wire())];
-        match self {
-            ServiceKey::Addr { protocol, addr } => {
-                out.push(ServiceAttribute::Protocol(protocol));
-                out.push(ServiceAttribute::Addr(InetAddr::from(addr.ip())));
-                out.push(ServiceAttribute::Port(addr.port()));
-            }
-            ServiceKey::Fwmark { mark, .. } => out.push(ServiceAttribute::Fwmark(mark)),
-        }
-        out
+        self.identity().collect()
+    }
+
+    /// [`ServiceKey::to_attributes`], one at a time.
+    pub(crate) fn identity(self) -> impl Iterator<Item = ServiceAttribute> + Clone {
+        let rest = match self {
+            ServiceKey::Addr { protocol, addr } => [
+                Some(ServiceAttribute::Protocol(protocol)),
+                Some(ServiceAttribute::Addr(InetAddr::from(addr.ip()))),
+                Some(ServiceAttribute::Port(addr.port())),
+            ],
+            ServiceKey::Fwmark { mark, .. } => [Some(ServiceAttribute::Fwmark(mark)), None, None],
+        };
+        std::iter::once(ServiceAttribute::Af(self.family().to_wire()))
+            .chain(rest.into_iter().flatten())
     }
 }
 
@@ -210,13 +202,13 @@ pub(crate) struct KeyParts {
 
 impl KeyParts {
     /// Takes `attribute` if it identifies the service; says whether it did.
-    pub(crate) fn absorb(&mut self, attribute: &ServiceAttribute) -> bool {
+    pub(crate) fn absorb(&mut self, attribute: &ServiceAttributeRef<'_>) -> bool {
         match attribute {
-            ServiceAttribute::Af(v) => self.af = Some(*v),
-            ServiceAttribute::Protocol(v) => self.protocol = Some(*v),
-            ServiceAttribute::Addr(v) => self.addr = Some(*v),
-            ServiceAttribute::Port(v) => self.port = Some(*v),
-            ServiceAttribute::Fwmark(v) => self.fwmark = Some(*v),
+            ServiceAttributeRef::Af(v) => self.af = Some(*v),
+            ServiceAttributeRef::Protocol(v) => self.protocol = Some(*v),
+            ServiceAttributeRef::Addr(v) => self.addr = Some(*v),
+            ServiceAttributeRef::Port(v) => self.port = Some(*v),
+            ServiceAttributeRef::Fwmark(v) => self.fwmark = Some(*v),
             _ => return false,
         }
         true

@@ -7,15 +7,18 @@
 use std::net::SocketAddr;
 
 use ipvs_sys::{
-    DaemonAttribute, DestAttribute, IpvsAttribute, IpvsCmd, IpvsMessage, Nested, ServiceAttribute,
+    DaemonAttribute, DestAttributeRef, IpvsAttribute, IpvsCmd, IpvsMessage, Nested,
+    ServiceAttributeRef,
 };
-use netlink_packet_core::{DecodeError, Emitable, ParseableParametrized};
+use netlink_packet_core::{
+    DecodeError, Emitable, NLA_ALIGNTO, NLA_HEADER_SIZE, Nla, ParseableParametrized,
+};
 use netlink_packet_generic::{GenlFamily, GenlHeader, constants::GENL_HDRLEN};
 
 use crate::config::{DaemonRole, SyncDaemon, Timeouts};
 use crate::destination::Destination;
 use crate::error::{Error, Op, Result, Subject};
-use crate::key::ServiceKey;
+use crate::key::{KeyParts, ServiceKey};
 use crate::proto::Kind;
 use crate::service::Service;
 use crate::session::{Outbound, ReplySink};
@@ -49,9 +52,18 @@ impl Request {
         rest: Vec<IpvsAttribute>,
     ) -> Result<Self> {
         service.validate()?;
-        let mut attributes = vec![service_nest(service)];
-        attributes.extend(rest);
-        let mut request = Self::new(op, kind, cmd, attributes)?;
+        let mut request = if rest.is_empty() {
+            Self {
+                op,
+                kind,
+                payload: identity_payload(cmd, service),
+                subject: Subject::default(),
+            }
+        } else {
+            let mut attributes = vec![service_nest(service)];
+            attributes.extend(rest);
+            Self::new(op, kind, cmd, attributes)?
+        };
         request.subject.service = Some(*service);
         Ok(request)
     }
@@ -253,6 +265,48 @@ pub(crate) fn encode(message: &IpvsMessage) -> Result<Vec<u8>> {
     Ok(payload)
 }
 
+/// The payload of a command that names a service and nothing else
+/// (`GET_DEST`, `GET_SERVICE`, `DEL_SERVICE`, `ZERO`), written straight
+/// into its buffer: a snapshot sends one `GET_DEST` per service. The same
+/// bytes as [`encode`] makes of the message.
+fn identity_payload(cmd: IpvsCmd, service: &ServiceKey) -> Vec<u8> {
+    let nest = IpvsAttribute::Service(Nested::new(Vec::new()));
+    let mut payload = Vec::with_capacity(64);
+    payload.extend_from_slice(&[
+        cmd.into(),
+        IpvsMessage::new(cmd, Vec::new()).version(),
+        0,
+        0,
+    ]);
+    let nest_at = payload.len();
+    payload.extend_from_slice(&[0; NLA_HEADER_SIZE]);
+    for attribute in service.identity() {
+        let at = payload.len();
+        let value_len = attribute.value_len();
+        payload.resize(
+            at + NLA_HEADER_SIZE + value_len.next_multiple_of(NLA_ALIGNTO),
+            0,
+        );
+        write_nla_header(
+            &mut payload[at..],
+            NLA_HEADER_SIZE + value_len,
+            attribute.kind(),
+        );
+        attribute.emit_value(&mut payload[at + NLA_HEADER_SIZE..at + NLA_HEADER_SIZE + value_len]);
+    }
+    let nest_len = payload.len() - nest_at;
+    write_nla_header(&mut payload[nest_at..], nest_len, nest.kind());
+    payload
+}
+
+/// Writes an attribute header (length, type field) at the start of `out`.
+/// An identity attribute or nest is a few dozen bytes: its length fits.
+fn write_nla_header(out: &mut [u8], len: usize, kind: u16) {
+    let len = u16::try_from(len).unwrap_or(u16::MAX);
+    out[..2].copy_from_slice(&len.to_ne_bytes());
+    out[2..4].copy_from_slice(&kind.to_ne_bytes());
+}
+
 /// Decodes one reply payload (generic-netlink header + attributes).
 pub(crate) fn decode(op: Op, raw: &[u8]) -> Result<IpvsMessage> {
     let (Some(&cmd), Some(&version), Some(attributes)) =
@@ -310,19 +364,25 @@ where
 /// read from its identifying attributes only (its counters and settings
 /// are not parsed).
 pub(crate) fn service_key_of(op: Op, payload: &[u8]) -> Result<ServiceKey> {
-    let attributes = payload.get(GENL_HDRLEN..).unwrap_or_default();
-    let identity = IpvsMessage::parse_service_identity(attributes).map_err(|e| Error::Decode {
+    let nest = nest_of(
         op,
-        reason: e.to_string(),
+        payload,
+        IpvsMessage::service_nest,
+        "IPVS_CMD_ATTR_SERVICE",
+    )?;
+    let decode_error = |reason: String| Error::Decode {
+        op,
+        reason,
         raw: Vec::new(),
-    })?;
-    ServiceKey::from_identity(&identity)
+    };
+    let mut parts = KeyParts::default();
+    for attribute in ServiceAttributeRef::parse_identity(nest) {
+        parts.absorb(&attribute.map_err(|e| decode_error(e.to_string()))?);
+    }
+    parts
+        .key()
         .map(|(key, _)| key)
-        .map_err(|reason| Error::Decode {
-            op,
-            reason: format!("service: {reason}"),
-            raw: Vec::new(),
-        })
+        .map_err(|reason| decode_error(format!("service: {reason}")))
 }
 
 /// Attaches the raw reply to a decode error raised by a typed conversion.
@@ -350,13 +410,43 @@ pub(crate) fn service_of(op: Op, payload: &[u8]) -> Result<Service> {
         IpvsMessage::service_nest,
         "IPVS_CMD_ATTR_SERVICE",
     )?;
-    Service::from_attributes(op, ServiceAttribute::parse_each(nest))
+    Service::from_attributes(op, ServiceAttributeRef::parse_each(nest))
 }
 
 /// The destination of `service` in a `GET_DEST` dump message.
 pub(crate) fn destination_of(op: Op, service: &ServiceKey, payload: &[u8]) -> Result<Destination> {
     let nest = nest_of(op, payload, IpvsMessage::dest_nest, "IPVS_CMD_ATTR_DEST")?;
-    Destination::from_attributes(op, service, DestAttribute::parse_each(nest))
+    Destination::from_attributes(op, service, DestAttributeRef::parse_each(nest))
+}
+
+/// A service from attributes held rather than received (the fake kernel's
+/// table, tests): emitted as a reply, then decoded as one.
+#[cfg(any(test, feature = "fake"))]
+pub(crate) fn service_of_attributes(
+    op: Op,
+    attributes: Vec<ipvs_sys::ServiceAttribute>,
+) -> Result<Service> {
+    let nest = IpvsAttribute::Service(Nested::without_flag(attributes));
+    service_of(
+        op,
+        &encode(&IpvsMessage::new(IpvsCmd::NewService, vec![nest]))?,
+    )
+}
+
+/// A destination of `service` from attributes held rather than received
+/// (see [`service_of_attributes`]).
+#[cfg(any(test, feature = "fake"))]
+pub(crate) fn destination_of_attributes(
+    op: Op,
+    service: &ServiceKey,
+    attributes: Vec<ipvs_sys::DestAttribute>,
+) -> Result<Destination> {
+    let nest = IpvsAttribute::Dest(Nested::without_flag(attributes));
+    destination_of(
+        op,
+        service,
+        &encode(&IpvsMessage::new(IpvsCmd::NewDest, vec![nest]))?,
+    )
 }
 
 /// How the codec finds a nest among a message's attributes
@@ -377,4 +467,29 @@ fn nest_of<'a>(op: Op, payload: &'a [u8], find: FindNest, what: &str) -> Result<
     find(attributes)
         .map_err(|e| decode_error(e.to_string()))?
         .ok_or_else(|| decode_error(format!("message without {what}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The identity payload is what the general encoder makes of the same
+    /// message, for each kind of key.
+    #[test]
+    fn identity_payloads_match_the_encoder() {
+        let keys = [
+            ServiceKey::tcp("192.0.2.1:80".parse().unwrap()),
+            ServiceKey::udp("[2001:db8::1]:53".parse().unwrap()),
+            ServiceKey::Fwmark {
+                mark: 7,
+                family: crate::key::Family::Ipv6,
+            },
+        ];
+        for key in keys {
+            for cmd in [IpvsCmd::GetDest, IpvsCmd::DelService, IpvsCmd::Zero] {
+                let general = encode(&IpvsMessage::new(cmd, vec![service_nest(&key)])).unwrap();
+                assert_eq!(identity_payload(cmd, &key), general, "{cmd:?} {key:?}");
+            }
+        }
+    }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bitflags::bitflags;
 use ipvs_sys::netlink_packet_core::DecodeError;
-use ipvs_sys::{FlagsMask, Netmask, Protocol, ServiceAttribute, ServiceFlags};
+use ipvs_sys::{FlagsMask, Netmask, Protocol, ServiceAttribute, ServiceAttributeRef, ServiceFlags};
 
 use crate::config::{seconds, whole_seconds};
 use crate::error::{Error, Op};
@@ -366,10 +366,15 @@ impl Service {
 
     /// Decodes a service nest from the kernel, its attributes as they are
     /// parsed (a malformed one fails the decode).
-    pub(crate) fn from_attributes(
+    pub(crate) fn from_attributes<'a>(
         op: Op,
-        attrs: impl IntoIterator<Item = Result<ServiceAttribute, DecodeError>>,
+        attrs: impl IntoIterator<Item = Result<ServiceAttributeRef<'a>, DecodeError>>,
     ) -> Result<Self, Error> {
+        let decode_error = |reason: String| Error::Decode {
+            op,
+            reason,
+            raw: Vec::new(),
+        };
         let mut parts = KeyParts::default();
         let mut sched = None;
         let mut pe = None;
@@ -380,31 +385,25 @@ impl Service {
         let mut stats64 = None;
         let mut unknown = Vec::new();
         for a in attrs {
-            let a = a.map_err(|e| Error::Decode {
-                op,
-                reason: e.to_string(),
-                raw: Vec::new(),
-            })?;
+            let a = a.map_err(|e| decode_error(e.to_string()))?;
             if parts.absorb(&a) {
                 continue;
             }
             match a {
-                ServiceAttribute::SchedName(v) => sched = Some(v),
-                ServiceAttribute::PeName(v) => pe = Some(v).filter(|s| !s.is_empty()),
-                ServiceAttribute::Flags(v) => flags = v.flags,
-                ServiceAttribute::Timeout(v) => timeout = v,
-                ServiceAttribute::Netmask(v) => netmask = Some(v),
-                ServiceAttribute::Stats(v) => stats32 = Some(v),
-                ServiceAttribute::Stats64(v) => stats64 = Some(v),
-                ServiceAttribute::Other(nla) => unknown.push(UnknownAttribute::from_nla(&nla)),
+                ServiceAttributeRef::SchedName(v) => sched = Some(v),
+                ServiceAttributeRef::PeName(v) => pe = Some(v).filter(|s| !s.is_empty()),
+                ServiceAttributeRef::Flags(v) => flags = v.flags,
+                ServiceAttributeRef::Timeout(v) => timeout = v,
+                ServiceAttributeRef::Netmask(v) => netmask = Some(v),
+                ServiceAttributeRef::Stats(v) => stats32 = Some(v),
+                ServiceAttributeRef::Stats64(v) => stats64 = Some(v),
+                ServiceAttributeRef::Other(nla) => unknown.push(UnknownAttribute::from_raw(nla)),
                 other => log::debug!("{op}: ignoring service attribute {other:?}"),
             }
         }
-        let (key, family) = parts.key().map_err(|reason| Error::Decode {
-            op,
-            reason: format!("service: {reason}"),
-            raw: Vec::new(),
-        })?;
+        let (key, family) = parts
+            .key()
+            .map_err(|reason| decode_error(format!("service: {reason}")))?;
         let persistence = flags
             .contains(ServiceFlags::PERSISTENT)
             .then(|| Persistence {
@@ -415,13 +414,13 @@ impl Service {
             });
         Ok(Service {
             key,
-            scheduler: Scheduler::from_name(sched.as_deref().unwrap_or("none")),
+            scheduler: Scheduler::from_name(sched.unwrap_or("none")),
             persistence,
-            persistence_engine: pe,
+            persistence_engine: pe.map(str::to_owned),
             one_packet: flags.contains(ServiceFlags::ONE_PACKET),
             scheduler_flags: SchedulerFlags::from_bits_truncate(flags.bits()),
             unknown_flags: flags.bits() & !known_flag_bits() & !ServiceFlags::HASHED.bits(),
-            stats: Stats::pick(stats64.as_ref(), stats32.as_ref()),
+            stats: Stats::pick(stats64, stats32).map_err(|e| decode_error(e.to_string()))?,
             unknown_attributes: unknown,
         })
     }
@@ -716,7 +715,7 @@ mod tests {
         attrs.push(ServiceAttribute::Other(
             netlink_packet_core::DefaultNla::new(99, vec![1, 2, 3, 4]),
         ));
-        let back = Service::from_attributes(Op::ListServices, attrs.into_iter().map(Ok)).unwrap();
+        let back = crate::request::service_of_attributes(Op::ListServices, attrs).unwrap();
         assert_eq!(
             back.unknown_attributes,
             vec![UnknownAttribute::new(99, vec![1, 2, 3, 4])]

@@ -197,7 +197,10 @@ impl<L: Link> Session<L> {
         requests: &[Outbound<'_>],
         sink: &mut dyn ReplySink,
     ) -> Result<Vec<Result<Completed>>> {
-        let family = self.family(false).await?.id;
+        let family = match &self.family {
+            Some(family) => family.id,
+            None => self.family(false).await?.id,
+        };
         let mut results = self.exchange(family, requests, sink).await;
         let family_gone = matches!(results.first(),
             Some(Err(Error::Kernel { errno, .. })) if *errno == nix::libc::ENOENT);

@@ -182,15 +182,17 @@ impl Transport for NetlinkSocket {
     }
 
     fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<Received>> {
-        let deadline = Instant::now() + timeout;
         // Replies are usually queued already (the kernel answers inside
-        // sendmsg): try first, poll only when the queue is empty.
+        // sendmsg): try first, and read the clock and poll only when the
+        // queue is empty.
+        let mut deadline = None;
         loop {
             match recv_now(&self.socket, buf) {
                 Ok(received) => return Ok(Some(received)),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
             }
+            let deadline = *deadline.get_or_insert_with(|| Instant::now() + timeout);
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
                 return Ok(None);

@@ -5,7 +5,8 @@
 use std::ops::{Add, AddAssign, Sub};
 use std::time::Duration;
 
-use ipvs_sys::{Nested, Stats64Attribute, StatsAttribute};
+use ipvs_sys::netlink_packet_core::DecodeError;
+use ipvs_sys::{Counters, NestRef, Stats64Attribute, StatsAttribute};
 
 /// Counters and rates, as `ipvsadm -Ln --stats` / `--rate` show them.
 ///
@@ -74,58 +75,32 @@ pub enum CounterWidth {
 }
 
 impl Stats {
-    pub(crate) fn from_stats64(attrs: &Nested<Stats64Attribute>) -> Self {
-        let mut s = Stats::default();
-        for a in attrs.iter() {
-            match a {
-                Stats64Attribute::Conns(v) => s.connections = *v,
-                Stats64Attribute::InPkts(v) => s.packets_in = *v,
-                Stats64Attribute::OutPkts(v) => s.packets_out = *v,
-                Stats64Attribute::InBytes(v) => s.bytes_in = *v,
-                Stats64Attribute::OutBytes(v) => s.bytes_out = *v,
-                Stats64Attribute::Cps(v) => s.connections_per_second = *v,
-                Stats64Attribute::InPps(v) => s.packets_in_per_second = *v,
-                Stats64Attribute::OutPps(v) => s.packets_out_per_second = *v,
-                Stats64Attribute::InBps(v) => s.bytes_in_per_second = *v,
-                Stats64Attribute::OutBps(v) => s.bytes_out_per_second = *v,
-                _ => {}
-            }
+    /// The counters of a statistics nest, 64-bit or 32-bit.
+    fn from_counters(c: Counters, counter_width: CounterWidth) -> Self {
+        Stats {
+            connections: c.conns,
+            packets_in: c.in_pkts,
+            packets_out: c.out_pkts,
+            bytes_in: c.in_bytes,
+            bytes_out: c.out_bytes,
+            connections_per_second: c.cps,
+            packets_in_per_second: c.in_pps,
+            packets_out_per_second: c.out_pps,
+            bytes_in_per_second: c.in_bps,
+            bytes_out_per_second: c.out_bps,
+            counter_width,
         }
-        s
-    }
-
-    pub(crate) fn from_stats32(attrs: &Nested<StatsAttribute>) -> Self {
-        let mut s = Stats {
-            counter_width: CounterWidth::Bits32,
-            ..Stats::default()
-        };
-        for a in attrs.iter() {
-            match a {
-                StatsAttribute::Conns(v) => s.connections = (*v).into(),
-                StatsAttribute::InPkts(v) => s.packets_in = (*v).into(),
-                StatsAttribute::OutPkts(v) => s.packets_out = (*v).into(),
-                StatsAttribute::InBytes(v) => s.bytes_in = *v,
-                StatsAttribute::OutBytes(v) => s.bytes_out = *v,
-                StatsAttribute::Cps(v) => s.connections_per_second = (*v).into(),
-                StatsAttribute::InPps(v) => s.packets_in_per_second = (*v).into(),
-                StatsAttribute::OutPps(v) => s.packets_out_per_second = (*v).into(),
-                StatsAttribute::InBps(v) => s.bytes_in_per_second = (*v).into(),
-                StatsAttribute::OutBps(v) => s.bytes_out_per_second = (*v).into(),
-                _ => {}
-            }
-        }
-        s
     }
 
     /// Picks STATS64 over STATS.
     pub(crate) fn pick(
-        stats64: Option<&Nested<Stats64Attribute>>,
-        stats32: Option<&Nested<StatsAttribute>>,
-    ) -> Self {
+        stats64: Option<NestRef<'_, Stats64Attribute>>,
+        stats32: Option<NestRef<'_, StatsAttribute>>,
+    ) -> Result<Self, DecodeError> {
         match (stats64, stats32) {
-            (Some(s), _) => Self::from_stats64(s),
-            (None, Some(s)) => Self::from_stats32(s),
-            (None, None) => Self::default(),
+            (Some(s), _) => Ok(Self::from_counters(s.counters()?, CounterWidth::Bits64)),
+            (None, Some(s)) => Ok(Self::from_counters(s.counters()?, CounterWidth::Bits32)),
+            (None, None) => Ok(Self::default()),
         }
     }
 
@@ -259,21 +234,36 @@ pub struct Rates {
 mod tests {
     use super::*;
 
+    use ipvs_sys::netlink_packet_core::Emitable;
+    use ipvs_sys::{Nested, ServiceAttribute, ServiceAttributeRef};
+
     #[test]
     fn stats64_wins_and_is_not_truncated() {
         let big = u64::from(u32::MAX) + 5;
-        let s64 = Nested::without_flag(vec![
-            Stats64Attribute::Conns(big),
-            Stats64Attribute::Pad(vec![]),
-        ]);
-        let s32 = Nested::without_flag(vec![StatsAttribute::Conns(4)]);
-        let picked = Stats::pick(Some(&s64), Some(&s32));
+        let nests = [
+            ServiceAttribute::Stats64(Nested::without_flag(vec![
+                Stats64Attribute::Conns(big),
+                Stats64Attribute::Pad(vec![]),
+            ])),
+            ServiceAttribute::Stats(Nested::without_flag(vec![StatsAttribute::Conns(4)])),
+        ];
+        let mut bytes = vec![0; nests.as_slice().buffer_len()];
+        nests.as_slice().emit(&mut bytes);
+        let (mut s64, mut s32) = (None, None);
+        for attribute in ServiceAttributeRef::parse_each(&bytes) {
+            match attribute.unwrap() {
+                ServiceAttributeRef::Stats64(nest) => s64 = Some(nest),
+                ServiceAttributeRef::Stats(nest) => s32 = Some(nest),
+                other => panic!("{other:?}"),
+            }
+        }
+        let picked = Stats::pick(s64, s32).unwrap();
         assert_eq!(picked.connections, big);
         assert_eq!(picked.counter_width, CounterWidth::Bits64);
-        let old = Stats::pick(None, Some(&s32));
+        let old = Stats::pick(None, s32).unwrap();
         assert_eq!(old.connections, 4);
         assert_eq!(old.counter_width, CounterWidth::Bits32);
-        assert_eq!(Stats::pick(None, None), Stats::default());
+        assert_eq!(Stats::pick(None, None).unwrap(), Stats::default());
     }
 
     fn sample(width: CounterWidth, counters: u64, bytes: u64) -> Stats {

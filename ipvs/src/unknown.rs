@@ -2,7 +2,7 @@
 //! [`UnknownAttribute`]: what a newer kernel sends that this crate does not
 //! know, kept so that nothing read is lost.
 
-use netlink_packet_core::{DefaultNla, Nla};
+use ipvs_sys::RawNla;
 
 /// An attribute of a service or destination that this crate does not know
 /// (a newer kernel's), kept as received.
@@ -26,13 +26,11 @@ impl UnknownAttribute {
         Self { kind, value }
     }
 
-    /// The codec's attribute, as received.
-    pub(crate) fn from_nla(nla: &DefaultNla) -> Self {
-        let mut value = vec![0; nla.value_len()];
-        nla.emit_value(&mut value);
+    /// The attribute as it lies in a message.
+    pub(crate) fn from_raw(nla: RawNla<'_>) -> Self {
         Self {
-            kind: nla.kind(),
-            value,
+            kind: nla.kind_field(),
+            value: nla.value().to_vec(),
         }
     }
 }
@@ -43,9 +41,16 @@ mod tests {
 
     #[test]
     fn the_type_field_keeps_its_flags() {
-        let nla = DefaultNla::new(0x8000 | 99, vec![1, 2, 3]);
+        let bytes = [7, 0, 0x63, 0x80, 1, 2, 3, 0];
+        let nla = ipvs_sys::ServiceAttributeRef::parse_each(&bytes)
+            .next()
+            .unwrap()
+            .unwrap();
+        let ipvs_sys::ServiceAttributeRef::Other(nla) = nla else {
+            panic!("{nla:?}");
+        };
         assert_eq!(
-            UnknownAttribute::from_nla(&nla),
+            UnknownAttribute::from_raw(nla),
             UnknownAttribute::new(0x8063, vec![1, 2, 3])
         );
     }

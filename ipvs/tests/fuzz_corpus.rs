@@ -69,3 +69,11 @@ fn protocol_corpus() {
         "the protocol seeds are committed"
     );
 }
+
+#[test]
+fn reply_corpus() {
+    assert!(
+        replay("reply", ipvs::fuzzing::reply) > 0,
+        "the reply seeds are committed"
+    );
+}

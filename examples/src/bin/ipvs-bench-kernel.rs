@@ -69,13 +69,28 @@ fn main() -> ExitCode {
 
 type Result<T> = std::result::Result<T, String>;
 
+/// The parts of a run, for `--only`.
+const PARTS: [&str; 3] = ["program", "snapshot", "apply"];
+
 struct Options {
     runs: usize,
     scale: usize,
+    /// `--only program|snapshot|apply`: one part of the run.
+    only: Option<String>,
+}
+
+impl Options {
+    fn runs_part(&self, part: &str) -> bool {
+        self.only.as_deref().is_none_or(|only| only == part)
+    }
 }
 
 fn options() -> Result<Options> {
-    let mut options = Options { runs: 5, scale: 1 };
+    let mut options = Options {
+        runs: 5,
+        scale: 1,
+        only: None,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -94,9 +109,16 @@ fn options() -> Result<Options> {
                     .filter(|&n| n >= 1)
                     .ok_or("--scale takes a divisor from 1")?;
             }
+            "--only" => {
+                options.only = Some(
+                    args.next()
+                        .filter(|part| PARTS.contains(&part.as_str()))
+                        .ok_or("--only takes program, snapshot or apply")?,
+                );
+            }
             other => {
                 return Err(format!(
-                    "unexpected argument {other:?}: ipvs-bench-kernel [--runs N] [--smoke | --scale N]"
+                    "unexpected argument {other:?}: ipvs-bench-kernel [--runs N] [--smoke | --scale N] [--only program|snapshot|apply]"
                 ));
             }
         }
@@ -117,12 +139,25 @@ fn run() -> Result<bool> {
             String::new()
         }
     );
-    let size = |n: usize| n / options.scale;
     let mut rows = Vec::new();
+    if options.runs_part("program") {
+        program_rows(&options, &mut rows)?;
+    }
+    if options.runs_part("snapshot") {
+        snapshot_rows(&options, &mut rows)?;
+    }
+    if options.runs_part("apply") {
+        apply_rows(&options, &mut rows)?;
+    }
+    print!("{}", render(&rows));
+    Ok(rows.iter().all(Row::met))
+}
 
-    // (a) Programming from empty, each run in a fresh namespace, the two
-    // tools alternating so background work (the previous namespace's
-    // teardown) falls on both alike.
+/// (a) Programming from empty, each run in a fresh namespace, the two
+/// tools alternating so background work (the previous namespace's
+/// teardown) falls on both alike.
+fn program_rows(options: &Options, rows: &mut Vec<Row>) -> Result<()> {
+    let size = |n: usize| n / options.scale;
     let (services, dests) = (size(10_000), 4);
     let state = table(services, dests);
     let rules = restore_rules(&state);
@@ -163,7 +198,7 @@ fn run() -> Result<bool> {
     }
     let (ours, ours_async, theirs) = (median_of(ours), median_of(ours_async), median_of(theirs));
     report(
-        &mut rows,
+        rows,
         Row::faster(
             format!("program {services}x{dests} (execute_batch vs ipvsadm -R)"),
             ours,
@@ -172,7 +207,7 @@ fn run() -> Result<bool> {
         ),
     );
     report(
-        &mut rows,
+        rows,
         Row::at_most(
             format!("program {services}x{dests} (AsyncIpvs vs Ipvs)"),
             ours_async,
@@ -181,10 +216,15 @@ fn run() -> Result<bool> {
         ),
     );
 
-    // (b) Snapshots, against their floor and ipvsadm; the four take turns
-    // within each run.
+    Ok(())
+}
+
+/// (b) Snapshots, against their floor and ipvsadm; the four take turns
+/// within each run.
+fn snapshot_rows(options: &Options, rows: &mut Vec<Row>) -> Result<()> {
+    let size = |n: usize| n / options.scale;
     for (services, dests) in [(size(16_000), 1), (size(1_000), 4)] {
-        let [ours, ours_async, floor, theirs] = in_fresh_netns(|handles| {
+        let [ours, ours_async, floor, theirs, list] = in_fresh_netns(|handles| {
             let state = table(services, dests);
             program(&handles.ipvs, &state)?;
             let family = handles.ipvs.family().map_err(|e| e.to_string())?.id;
@@ -194,26 +234,27 @@ fn run() -> Result<bool> {
                 Ok(s) => Err(format!("snapshot saw {} services", s.services.len())),
                 Err(e) => Err(e.to_string()),
             };
-            let mut times: [Vec<Duration>; 4] = Default::default();
+            let mut times: [Vec<Duration>; 5] = Default::default();
             for _ in 0..options.runs {
                 times[0].push(timed(|| check(handles.ipvs.snapshot()))?);
                 times[1].push(timed(|| check(handles.run(|ipvs| ipvs.snapshot())))?);
                 times[2].push(floor_requests.run()?);
                 times[3].push(timed_ipvsadm(&["-Sn"], None)?);
+                times[4].push(floor_requests.list()?);
             }
             Ok(times.map(median_of))
         })?;
         let name = format!("snapshot {services}x{dests}");
         report(
-            &mut rows,
+            rows,
             Row::at_most(format!("{name} (snapshot vs floor)"), ours, floor, 1.15),
         );
         report(
-            &mut rows,
+            rows,
             Row::at_most(format!("{name} (AsyncIpvs vs Ipvs)"), ours_async, ours, 1.1),
         );
         report(
-            &mut rows,
+            rows,
             Row::faster(
                 format!("{name} (snapshot vs ipvsadm -Sn)"),
                 ours,
@@ -222,12 +263,25 @@ fn run() -> Result<bool> {
             ),
         );
         report(
-            &mut rows,
+            rows,
             Row::reference(format!("{name} (ipvsadm -Sn vs floor)"), theirs, floor),
+        );
+        report(
+            rows,
+            Row::reference(
+                format!("{name} (the floor's service dump vs floor)"),
+                list,
+                floor,
+            ),
         );
     }
 
-    // (c) A no-op apply against one snapshot of the same table.
+    Ok(())
+}
+
+/// (c) A no-op apply against one snapshot of the same table.
+fn apply_rows(options: &Options, rows: &mut Vec<Row>) -> Result<()> {
+    let size = |n: usize| n / options.scale;
     let (services, dests) = (size(10_000), 4);
     let state = table(services, dests);
     let [apply, apply_async, snapshot] = in_fresh_netns(|handles| {
@@ -251,7 +305,7 @@ fn run() -> Result<bool> {
         Ok(times.map(median_of))
     })?;
     report(
-        &mut rows,
+        rows,
         Row {
             name: format!("no-op apply {services}x{dests} (apply vs one snapshot)"),
             ours: apply,
@@ -261,7 +315,7 @@ fn run() -> Result<bool> {
         },
     );
     report(
-        &mut rows,
+        rows,
         Row::at_most(
             format!("no-op apply {services}x{dests} (AsyncIpvs vs Ipvs)"),
             apply_async,
@@ -269,8 +323,7 @@ fn run() -> Result<bool> {
             1.1,
         ),
     );
-    print!("{}", render(&rows));
-    Ok(rows.iter().all(Row::met))
+    Ok(())
 }
 
 /// `services` services with `dests` masquerading destinations each.
@@ -504,6 +557,13 @@ impl FloorRequests {
             self.dump(request, &mut buffer)?;
         }
         Ok(start.elapsed())
+    }
+
+    /// The service dump alone: the part of the floor a snapshot's
+    /// service-list check repeats.
+    fn list(&self) -> Result<Duration> {
+        let mut buffer = vec![0u8; 64 * 1024];
+        timed(|| self.dump(&self.list, &mut buffer))
     }
 
     /// One dump: send, then read datagrams until one holds `NLMSG_DONE`.

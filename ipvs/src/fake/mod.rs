@@ -124,9 +124,9 @@ use self::table::{AF_INET, AF_INET6, Environment, ServiceId, Table};
 use crate::error::{Op, Result};
 use crate::handle::Ipvs;
 use crate::key::{Family, ServiceKey};
+use crate::request::{destination_of_attributes, service_of_attributes};
 use crate::snapshot::{ServiceState, Snapshot};
 use crate::stats::Stats;
-use crate::{Destination, Service};
 
 /// An in-memory IPVS; see the [module docs](self). Cheap to clone: the
 /// clones share one table.
@@ -233,19 +233,13 @@ impl FakeIpvs {
         let kernel = lock(&self.kernel);
         let services = kernel.table.dump_order().filter_map(|entry| {
             let attrs = reply::service_attributes(entry);
-            let service =
-                Service::from_attributes(Op::ListServices, attrs.into_iter().map(Ok)).ok()?;
+            let service = service_of_attributes(Op::ListServices, attrs).ok()?;
             let destinations = entry
                 .dests
                 .iter()
                 .filter_map(|d| {
                     let attrs = reply::dest_attributes(d);
-                    Destination::from_attributes(
-                        Op::ListDestinations,
-                        &service.key,
-                        attrs.into_iter().map(Ok),
-                    )
-                    .ok()
+                    destination_of_attributes(Op::ListDestinations, &service.key, attrs).ok()
                 })
                 .collect();
             Some(ServiceState {
