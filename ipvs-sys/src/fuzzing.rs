@@ -120,20 +120,20 @@ fn identity_agrees(value: &[u8]) {
         .map(|a| a.and_then(|a| a.to_attribute()))
         .collect::<Result<_, _>>()
         .unwrap_or_else(|e| panic!("identity of a run that parses: {e}"));
-    let expected: Vec<ServiceAttribute> = all
-        .into_iter()
-        .filter(|a| {
-            matches!(
-                a,
-                ServiceAttribute::Af(_)
-                    | ServiceAttribute::Protocol(_)
-                    | ServiceAttribute::Addr(_)
-                    | ServiceAttribute::Port(_)
-                    | ServiceAttribute::Fwmark(_)
-            )
-        })
-        .collect();
+    let expected: Vec<ServiceAttribute> = all.into_iter().filter(identifies_the_service).collect();
     assert_eq!(identity, expected, "identity attributes differ");
+}
+
+/// Whether a parsed attribute is one the identity parse reads.
+fn identifies_the_service(attribute: &ServiceAttribute) -> bool {
+    matches!(
+        attribute,
+        ServiceAttribute::Af(_)
+            | ServiceAttribute::Protocol(_)
+            | ServiceAttribute::Addr(_)
+            | ServiceAttribute::Port(_)
+            | ServiceAttribute::Fwmark(_)
+    )
 }
 
 /// The round-trip law for the part of a genl message after its header.
@@ -152,16 +152,7 @@ pub fn genl_payload(cmd: u8, payload: &[u8]) -> Option<Vec<u8>> {
                 _ => None,
             })
             .flatten()
-            .filter(|a| {
-                matches!(
-                    a,
-                    ServiceAttribute::Af(_)
-                        | ServiceAttribute::Protocol(_)
-                        | ServiceAttribute::Addr(_)
-                        | ServiceAttribute::Port(_)
-                        | ServiceAttribute::Fwmark(_)
-                )
-            })
+            .filter(|a| identifies_the_service(a))
             .cloned()
             .collect();
         match identity {
