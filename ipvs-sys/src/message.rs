@@ -193,6 +193,7 @@ impl IpvsMessage {
     /// The value of the `IPVS_CMD_ATTR_SERVICE` nest among the attributes of
     /// a message (`payload`: what follows the generic-netlink header), not
     /// parsed: for a caller that reads a dump into values of its own with
+    /// [`ServiceAttributeRef::parse_each`] (borrowed, allocation-free) or
     /// [`ServiceAttribute::parse_each`], instead of lists of attributes.
     /// `None` when the message has no such nest.
     pub fn service_nest(payload: &[u8]) -> Result<Option<&[u8]>, DecodeError> {
@@ -201,7 +202,8 @@ impl IpvsMessage {
 
     /// The value of the `IPVS_CMD_ATTR_DEST` nest, as
     /// [`IpvsMessage::service_nest`] finds the service's (parse it with
-    /// [`DestAttribute::parse_each`](crate::DestAttribute::parse_each)).
+    /// [`DestAttributeRef::parse_each`](crate::DestAttributeRef::parse_each)
+    /// or [`DestAttribute::parse_each`](crate::DestAttribute::parse_each)).
     pub fn dest_nest(payload: &[u8]) -> Result<Option<&[u8]>, DecodeError> {
         nest_value(payload, IPVS_CMD_ATTR_DEST)
     }
