@@ -3,7 +3,7 @@
 //! of the settings it is given, inside the lab VM (`failover::restart_daemon`,
 //! `failover::stop_daemon`; no traffic: one namespace, a dummy link).
 //!
-//! A suite of its own, so that it runs before the traffic suites: stopping a
+//! A suite of its own, which `cargo xtask test` runs first: stopping a
 //! daemon releases its multicast socket under the RTNL lock, which the
 //! teardown of an earlier suite's namespaces (bridges, veths, sync daemons)
 //! can hold for minutes on the emulated CPUs of a busy machine.
