@@ -132,16 +132,7 @@ pub fn main(args: &[String]) -> Result<i32> {
                     "--all-features",
                 ]),
             )),
-            // One invocation: cargo packages the crates that depend on each
-            // other (not yet on crates.io) against a local registry of the
-            // others' tarballs. A dirty tree is allowed: the stage checks what
-            // the crates would publish, not the developer's checkout.
-            "package" => outcomes.push(simple(
-                "package",
-                cargo()
-                    .args(["package", "--allow-dirty"])
-                    .args(PUBLISHED.iter().flat_map(|p| ["--package", p])),
-            )),
+            "package" => outcomes.push(package_stage()),
             "bench" => outcomes.push(benches()),
             "fuzz" => outcomes.push(fuzz_smoke(fuzz_seconds)),
             _ => unreachable!("stage list is checked above"),
@@ -154,6 +145,84 @@ fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(workspace_root());
     cmd
+}
+
+/// `cargo package` of the published crates, verified as crates.io would
+/// build them.
+///
+/// One invocation: cargo packages the crates that depend on each other (not
+/// yet on crates.io) against a local registry of the others' tarballs. A dirty
+/// tree is allowed: the stage checks what the crates would publish, not the
+/// developer's checkout.
+///
+/// Cargo unpacks that local registry's crates under
+/// `$CARGO_HOME/registry/src/-HASH/`, HASH being the registry's path, and
+/// never unpacks a crate again once its directory is there; and it never
+/// rebuilds a registry crate whose version it has built before. A second run
+/// from the same checkout path therefore verifies `ipvs` against the
+/// *previous* run's `ipvs-sys` of the same version (it failed CI once, on
+/// items added since). The stage removes those unpacked copies and our
+/// crates' build artifacts first.
+fn package_stage() -> Outcome {
+    if let Err(e) = forget_unpacked_local_crates() {
+        return Outcome::new("package").fail(e);
+    }
+    let clean = simple(
+        "package",
+        cargo()
+            .args(["clean", "--quiet"])
+            .args(PUBLISHED.iter().flat_map(|p| ["--package", p])),
+    );
+    if !clean.ok {
+        return clean;
+    }
+    simple(
+        "package",
+        cargo()
+            .args(["package", "--allow-dirty"])
+            .args(PUBLISHED.iter().flat_map(|p| ["--package", p])),
+    )
+}
+
+/// Removes `$CARGO_HOME/registry/src/-*/CRATE-VERSION` for each published
+/// crate: the copies cargo unpacked from `cargo package`'s local registries
+/// (their directory names start with `-`: a local registry has no host).
+/// crates.io's copies (`index.crates.io-*`) are never touched.
+fn forget_unpacked_local_crates() -> Result<()> {
+    let cargo_home = match std::env::var_os("CARGO_HOME") {
+        Some(home) => PathBuf::from(home),
+        None => match std::env::var_os("HOME") {
+            Some(home) => PathBuf::from(home).join(".cargo"),
+            None => return Ok(()),
+        },
+    };
+    let Ok(registries) = std::fs::read_dir(cargo_home.join("registry/src")) else {
+        return Ok(());
+    };
+    for registry in registries.flatten() {
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        let Ok(crates) = std::fs::read_dir(registry.path()) else {
+            continue;
+        };
+        for unpacked in crates.flatten() {
+            let name = unpacked.file_name().to_string_lossy().into_owned();
+            if PUBLISHED.iter().any(|p| is_unpacked_copy_of(&name, p)) {
+                std::fs::remove_dir_all(unpacked.path())
+                    .map_err(|e| format!("removing {}: {e}", unpacked.path().display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `dir` is cargo's unpacked `CRATE-VERSION` directory of `krate`
+/// (`ipvs-sys-0.2.0` is ipvs-sys's, not ipvs's).
+fn is_unpacked_copy_of(dir: &str, krate: &str) -> bool {
+    dir.strip_prefix(krate)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|version| version.starts_with(|c: char| c.is_ascii_digit()))
 }
 
 /// A stage judged by its exit status alone.
@@ -624,6 +693,15 @@ mod tests {
             Ok((0, "xtask-lab: kernel 6.1.0: IP Virtual Server\ntest result: ok. 2 passed; 0 failed; 0 ignored\n".into())),
         );
         assert!(o.ok);
+    }
+
+    #[test]
+    fn unpacked_copies_are_told_apart_by_crate() {
+        assert!(is_unpacked_copy_of("ipvs-0.2.0", "ipvs"));
+        assert!(!is_unpacked_copy_of("ipvs-sys-0.2.0", "ipvs"));
+        assert!(is_unpacked_copy_of("ipvs-sys-0.2.0", "ipvs-sys"));
+        assert!(!is_unpacked_copy_of("ipvsadm-rs-0.2.0", "ipvs"));
+        assert!(!is_unpacked_copy_of("ipvs", "ipvs"));
     }
 
     #[test]
