@@ -52,11 +52,15 @@ fn nanos(timeout: Duration) -> u64 {
 /// A handle on the kernel's IPVS table (of one network namespace), for
 /// blocking code.
 ///
-/// It owns one netlink socket and is `Send + Sync`; clones share the socket
-/// (share it between threads by cloning). Calls on one socket take turns:
-/// a call holds the socket for its request and whole reply, so replies of
-/// concurrent calls never mix (a pool of sockets would buy parallelism the
-/// kernel does not have: IPVS configuration runs under one global mutex).
+/// It owns one netlink socket, and a second one for listing services
+/// (opened on the first list or snapshot: the kernel makes its dump
+/// datagrams as large as a socket's largest read, and a service list wants
+/// them large, everything else small). It is `Send + Sync`; clones share
+/// the sockets (share them between threads by cloning). Calls take turns:
+/// a call holds the sockets for its requests and whole replies, so replies
+/// of concurrent calls never mix (a pool of sockets would buy parallelism
+/// the kernel does not have: IPVS configuration runs under one global
+/// mutex).
 ///
 /// Every call takes at most the handle's timeout ([`Ipvs::timeout`], 10 s
 /// unless set), counted from when it gets the socket; it then fails with
@@ -134,9 +138,10 @@ impl Ipvs {
 /// A handle on the kernel's IPVS table (of one network namespace), for
 /// tokio (feature `tokio`). The same operations as [`Ipvs`], as `async fn`s.
 ///
-/// It owns one netlink socket, registered with tokio's reactor; clones
-/// share it, so clone the handle into tasks. Calls take turns on the socket
-/// and their replies never mix. A call's future may be dropped at any
+/// It owns one netlink socket (and one for listing services, as [`Ipvs`]
+/// does), registered with tokio's reactor; clones share them, so clone the
+/// handle into tasks. Calls take turns on the sockets and their replies
+/// never mix. A call's future may be dropped at any
 /// point (cancelled, or timed out by `tokio::time::timeout`): the next call
 /// first reads away whatever it left running, or replaces the socket, so
 /// the handle stays usable.

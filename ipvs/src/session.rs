@@ -2,7 +2,8 @@
 //! [`Session`]: one socket ([`Link`]), its [`Protocol`] state, its buffers and
 //! the resolved IPVS family, driven through one receive path,
 //! [`Session::exchange`], whatever is asked: a single request, a dump or a
-//! batch.
+//! batch. Service dumps run on a second session of the same kind, on a
+//! second socket that reads more at a time ([`Session::take_wide`]).
 //!
 //! A call has one deadline for all of it ([`Session::start_call`]). A call
 //! that stops early (deadline, error, or a dropped future under the async
@@ -22,7 +23,7 @@ use netlink_packet_generic::constants::GENL_ID_CTRL;
 use crate::error::{Error, Op, Result, Subject};
 use crate::family::{self, FamilyInfo};
 use crate::proto::{Completed, Event, Failure, Kind, Outgoing, Protocol};
-use crate::socket::RECV_BUFFER_LEN;
+use crate::socket::{WIDE_RECV_LEN, narrow_recv_len};
 use crate::transport::Link;
 
 /// Default time a call may take.
@@ -103,22 +104,44 @@ struct Call {
 pub(crate) struct Session<L> {
     link: L,
     protocol: Protocol,
+    /// Its length is what the socket reads at a time, which sizes the
+    /// kernel's dump datagrams (see [`crate::socket::WIDE_RECV_LEN`]).
     buffer: Vec<u8>,
     outgoing: Vec<u8>,
     family: Option<FamilyInfo>,
     call: Call,
+    /// The session on a second socket that reads service dumps, opened on
+    /// the first one ([`Session::take_wide`]).
+    wide: Wide<L>,
+}
+
+/// The session for service dumps, if any.
+#[derive(Debug)]
+enum Wide<L> {
+    /// Not opened yet (or dropped with a call it was in).
+    Closed,
+    Open(Box<Session<L>>),
+    /// This session's link cannot open a second socket, or is the second
+    /// socket: service dumps run here.
+    Unavailable,
 }
 
 impl<L: Link> Session<L> {
-    /// A session over `link`; the family is resolved on first use.
+    /// A session over `link` that reads a page at a time; the family is
+    /// resolved on first use.
     pub(crate) fn new(link: L) -> Self {
+        Self::reading(link, narrow_recv_len(), Wide::Closed)
+    }
+
+    fn reading(link: L, recv_len: usize, wide: Wide<L>) -> Self {
         let port = link.local_port();
         Self {
             link,
             protocol: Protocol::new(port),
-            buffer: vec![0; RECV_BUFFER_LEN],
+            buffer: vec![0; recv_len],
             outgoing: Vec::new(),
             family: None,
+            wide,
             call: Call {
                 deadline: Instant::now(),
                 options: CallOptions {
@@ -137,6 +160,54 @@ impl<L: Link> Session<L> {
                 .unwrap_or_else(far_future),
             options,
         };
+    }
+
+    /// The session for service dumps, taken out of this one for the call
+    /// in progress (its deadline, its options and the family as this
+    /// session knows it): a session on a second socket, opened in the same
+    /// namespace on first use, that reads [`WIDE_RECV_LEN`] at a time.
+    /// `None` when the link cannot open one: the dumps then run on this
+    /// session. Give it back with [`Session::restore_wide`], which keeps
+    /// what it learnt of the family; a call dropped in between drops it,
+    /// and with it any dump it left running.
+    pub(crate) fn take_wide(&mut self) -> Option<Box<Session<L>>> {
+        if matches!(self.wide, Wide::Closed) {
+            self.wide = match self.link.sibling() {
+                Ok(Some(link)) => Wide::Open(Box::new(Self::reading(
+                    link,
+                    WIDE_RECV_LEN,
+                    Wide::Unavailable,
+                ))),
+                Ok(None) => Wide::Unavailable,
+                Err(e) => {
+                    log::debug!(
+                        "cannot open a second socket for service dumps ({e}); using this one"
+                    );
+                    Wide::Closed
+                }
+            };
+        }
+        match std::mem::replace(&mut self.wide, Wide::Closed) {
+            Wide::Open(mut wide) => {
+                wide.call = self.call;
+                wide.family.clone_from(&self.family);
+                Some(wide)
+            }
+            other => {
+                self.wide = other;
+                None
+            }
+        }
+    }
+
+    /// Gives back what [`Session::take_wide`] took.
+    pub(crate) fn restore_wide(&mut self, wide: Option<Box<Session<L>>>) {
+        if let Some(wide) = wide {
+            if wide.family.is_some() {
+                self.family.clone_from(&wide.family);
+            }
+            self.wide = Wide::Open(wide);
+        }
     }
 
     /// Gives the call a fresh deadline, as long as its first: for a part of

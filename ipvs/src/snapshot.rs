@@ -151,7 +151,24 @@ impl<L: Link> Session<L> {
     /// have the same keys and no repeats, the full one is returned.
     /// [`Error::DumpInterrupted`] after [`SERVICE_LIST_ATTEMPTS`] dumps
     /// without agreement.
+    ///
+    /// The dumps run on the session's second socket, which reads 64 KiB at
+    /// a time: the kernel walks its table from the start for every
+    /// datagram of a service dump, so fewer, larger datagrams cost less
+    /// (see [`crate::socket::WIDE_RECV_LEN`]).
     pub(crate) async fn services(&mut self) -> Result<Vec<Service>> {
+        let mut wide = self.take_wide();
+        let session = match wide.as_deref_mut() {
+            Some(wide) => wide,
+            None => &mut *self,
+        };
+        let services = session.consistent_services().await;
+        self.restore_wide(wide);
+        services
+    }
+
+    /// [`Session::services`], on this session.
+    async fn consistent_services(&mut self) -> Result<Vec<Service>> {
         type KeySet = HashSet<ServiceKey, foldhash::fast::RandomState>;
         let mut dumps = 0;
         let mut full: Option<(Vec<Service>, KeySet)> = None;

@@ -18,9 +18,33 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use crate::netns;
 use crate::transport::{Received, Transport};
 
-/// Size of the receive buffer: the kernel caps dump datagrams at 32 KiB;
-/// twice that leaves room and is above any page size in use.
-pub(crate) const RECV_BUFFER_LEN: usize = 64 * 1024;
+/// How much a socket reads at a time decides how large the kernel makes
+/// every dump datagram it sends that socket afterwards: `netlink_dump()`
+/// allocates the larger of `NLMSG_GOODSIZE` and the largest read the socket
+/// has ever made (`max_recvmsg_len`, capped at 32 KiB), and kernels built
+/// with `init_on_alloc` (Debian's among them) zero all of it. A small dump
+/// (one service's destinations, and the `NLMSG_DONE` after it) then costs
+/// two zeroed 32 KiB buffers; read a page at a time, two slab objects. So
+/// a handle's socket reads a page at a time ([`narrow_recv_len`]), and
+/// service dumps, which the kernel resumes by walking its table from the
+/// start for every datagram, run on a second socket that reads
+/// [`WIDE_RECV_LEN`] (see `Session::services`).
+pub(crate) const WIDE_RECV_LEN: usize = 64 * 1024;
+
+/// The page size: never less than `NLMSG_GOODSIZE` (a page or 8 KiB less
+/// the skb's overhead), the smallest datagram the kernel fills, so no reply
+/// is ever truncated. [`WIDE_RECV_LEN`] if the page size is unknown.
+pub(crate) fn narrow_recv_len() -> usize {
+    use nix::unistd::{SysconfVar, sysconf};
+    match sysconf(SysconfVar::PAGE_SIZE) {
+        Ok(Some(page)) => usize::try_from(page).unwrap_or(WIDE_RECV_LEN),
+        _ => WIDE_RECV_LEN,
+    }
+}
+
+/// The receive queue a socket asks for: room for a few of the largest dump
+/// datagrams in flight (the kernel doubles it).
+const RECEIVE_QUEUE: usize = 256 * 1024;
 
 /// The network namespace a handle's socket lives in, kept open so that the
 /// socket can be opened again there.
@@ -53,6 +77,13 @@ impl Namespace {
     pub(crate) fn at_path(path: &Path) -> io::Result<Self> {
         Ok(Self {
             file: Some(netns::open_netns(path)?.into()),
+        })
+    }
+
+    /// The same namespace, for a second socket.
+    fn try_clone(&self) -> io::Result<Self> {
+        Ok(Self {
+            file: self.file.as_ref().map(OwnedFd::try_clone).transpose()?,
         })
     }
 
@@ -106,8 +137,7 @@ fn open_socket() -> io::Result<(Socket, u32)> {
     if let Err(e) = socket.set_cap_ack(true) {
         log::debug!("NETLINK_CAP_ACK unavailable: {e}");
     }
-    // Room for a few dump datagrams in flight (the kernel doubles it).
-    let rcvbuf = nix::libc::c_int::try_from(4 * RECV_BUFFER_LEN).unwrap_or(nix::libc::c_int::MAX);
+    let rcvbuf = nix::libc::c_int::try_from(RECEIVE_QUEUE).unwrap_or(nix::libc::c_int::MAX);
     if let Err(e) = socket.set_rx_buf_sz(rcvbuf) {
         log::debug!("SO_RCVBUF: {e}");
     }
@@ -151,7 +181,7 @@ fn reserve_receive_queue(socket: &Socket, wanted: usize) -> usize {
     }
     socket.get_rx_buf_sz().unwrap_or_else(|e| {
         log::debug!("getsockopt(SO_RCVBUF): {e}");
-        2 * RECV_BUFFER_LEN
+        2 * RECEIVE_QUEUE
     })
 }
 
@@ -223,6 +253,10 @@ impl Transport for NetlinkSocket {
         self.socket = socket;
         self.port = port;
         Ok(())
+    }
+
+    fn sibling(&self) -> io::Result<Option<Box<dyn Transport>>> {
+        Ok(Some(Box::new(Self::open(self.namespace.try_clone()?)?)))
     }
 }
 
@@ -325,6 +359,11 @@ mod tokio_socket {
             self.port = port;
             Ok(())
         }
+
+        /// A second socket in the same namespace.
+        pub(crate) fn sibling(&self) -> io::Result<Self> {
+            Self::open(self.namespace.try_clone()?)
+        }
     }
 
     /// The asynchronous driver: the tokio socket, or another transport.
@@ -380,6 +419,15 @@ mod tokio_socket {
             match self {
                 AsyncLink::Socket(s) => s.reopen(),
                 AsyncLink::Other(t) => t.0.reopen(),
+            }
+        }
+
+        fn sibling(&self) -> io::Result<Option<Self>> {
+            match self {
+                AsyncLink::Socket(s) => s.sibling().map(|s| Some(AsyncLink::Socket(s))),
+                AsyncLink::Other(t) => {
+                    Ok(t.0.sibling()?.map(|t| AsyncLink::Other(OtherTransport(t))))
+                }
             }
         }
     }

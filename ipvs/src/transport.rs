@@ -48,6 +48,11 @@ pub trait Transport: Send {
     fn reopen(&mut self) -> io::Result<()> {
         Err(io::ErrorKind::Unsupported.into())
     }
+    /// A second socket in the same namespace, for the session's service
+    /// dumps; `None` (the default: fakes) runs them on this one.
+    fn sibling(&self) -> io::Result<Option<Box<dyn Transport>>> {
+        Ok(None)
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for Box<T> {
@@ -65,6 +70,9 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     }
     fn reopen(&mut self) -> io::Result<()> {
         (**self).reopen()
+    }
+    fn sibling(&self) -> io::Result<Option<Box<dyn Transport>>> {
+        (**self).sibling()
     }
 }
 
@@ -84,6 +92,10 @@ pub(crate) trait Link: Send {
     fn reserve_receive_queue(&mut self, wanted: usize) -> usize;
     /// See [`Transport::reopen`].
     fn reopen(&mut self) -> io::Result<()>;
+    /// See [`Transport::sibling`].
+    fn sibling(&self) -> io::Result<Option<Self>>
+    where
+        Self: Sized;
 }
 
 /// The blocking driver: a [`Transport`]; each step completes when called.
@@ -121,6 +133,10 @@ impl Link for BlockingLink {
 
     fn reopen(&mut self) -> io::Result<()> {
         Transport::reopen(self)
+    }
+
+    fn sibling(&self) -> io::Result<Option<Self>> {
+        Transport::sibling(&**self)
     }
 }
 
@@ -170,6 +186,10 @@ mod asynchronous {
         fn reopen(&mut self) -> io::Result<()> {
             Err(io::ErrorKind::Unsupported.into())
         }
+        /// See [`Transport::sibling`].
+        fn sibling(&self) -> io::Result<Option<Box<dyn AsyncTransport>>> {
+            Ok(None)
+        }
     }
 
     impl<T: Transport> AsyncTransport for T {
@@ -194,6 +214,9 @@ mod asynchronous {
         }
         fn reopen(&mut self) -> io::Result<()> {
             Transport::reopen(self)
+        }
+        fn sibling(&self) -> io::Result<Option<Box<dyn AsyncTransport>>> {
+            Ok(Transport::sibling(self)?.map(|t| Box::new(t) as Box<dyn AsyncTransport>))
         }
     }
 }

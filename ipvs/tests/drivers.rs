@@ -247,9 +247,9 @@ fn a_truncated_datagram_is_an_error_and_the_next_call_works() {
                 err,
                 Error::Truncated {
                     len: 200_000,
-                    capacity: 65536,
+                    capacity,
                     ..
-                }
+                } if capacity < 200_000
             ),
             "{err:?}"
         );

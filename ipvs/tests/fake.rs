@@ -540,6 +540,43 @@ fn a_failed_send_is_an_io_error_and_never_reaches_the_table() {
 }
 
 #[test]
+fn service_dumps_read_wide_on_a_second_socket_and_the_rest_a_page_at_a_time() {
+    each_driver(|fake, h| {
+        on!(h, add_service(&web())).unwrap();
+        on!(h, add_destination(&web().key, &masq("192.0.2.10:80"))).unwrap();
+        let first = fake.requests().len();
+        on!(h, snapshot()).unwrap();
+        // The second snapshot: both sockets have read before.
+        let second = fake.requests().len();
+        on!(h, snapshot()).unwrap();
+        let log = fake.requests();
+        let main = log[first - 1].port;
+        let dumps_of = |command| {
+            log[second..]
+                .iter()
+                .filter(move |r| r.dump && r.command == Some(command))
+        };
+        let wide = 32768 - 320;
+        assert_eq!(dumps_of(IpvsCmd::GetService).count(), 2);
+        for dump in dumps_of(IpvsCmd::GetService) {
+            assert_ne!(dump.port, main, "{dump:?}");
+            assert_eq!(dump.dump_datagram_room, wide, "{dump:?}");
+        }
+        assert_eq!(dumps_of(IpvsCmd::GetDest).count(), 1);
+        for dump in dumps_of(IpvsCmd::GetDest) {
+            assert_eq!(dump.port, main, "{dump:?}");
+            assert!(dump.dump_datagram_room < wide, "{dump:?}");
+        }
+        assert!(
+            log[first..second]
+                .iter()
+                .all(|r| r.command.is_some() || r.port == main),
+            "the second socket knows the family from the first"
+        );
+    });
+}
+
+#[test]
 fn shifted_service_dumps_are_read_again() {
     each_driver(|fake, h| {
         on!(h, add_service(&web())).unwrap();

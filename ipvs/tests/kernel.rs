@@ -791,6 +791,8 @@ fn opened_in_another_namespace(driver: ipvs_lab::Driver) {
                 sh(&format!("ip netns exec {name} ipvsadm -S -n")),
                 "-A -u 192.0.2.53:53 -s rr\n"
             );
+            // Listing opens a second socket: there too.
+            assert_eq!(there.services().unwrap().len(), 1);
             // The calling thread did not move: its own table is empty.
             assert_eq!(sh("ipvsadm -S -n"), "");
             let here = Handle::new(driver).unwrap();

@@ -149,6 +149,13 @@ pub struct LoggedRequest {
     pub errno: i32,
     /// The fault it met, if any.
     pub fault: Option<Fault>,
+    /// The port id (`nl_pid`) of the socket that sent it: a handle reads
+    /// service dumps on a second socket.
+    pub port: u32,
+    /// How large the kernel makes the dump datagrams of that socket: the
+    /// largest read it has made, from `NLMSG_GOODSIZE` up to 32 KiB
+    /// (`netlink_dump()`'s allocation, which a real kernel may zero whole).
+    pub dump_datagram_room: usize,
 }
 
 impl LoggedRequest {

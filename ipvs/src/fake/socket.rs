@@ -122,6 +122,8 @@ impl FakeSocket {
             dump,
             errno: answer.errno,
             fault: fault.clone(),
+            port: self.port,
+            dump_datagram_room: dump::room(self.max_recvmsg_len),
         });
         let ready_at = match fault {
             Some(Fault::LoseReply) => return,
@@ -244,6 +246,10 @@ impl Transport for FakeSocket {
         self.replace();
         Ok(())
     }
+
+    fn sibling(&self) -> io::Result<Option<Box<dyn Transport>>> {
+        Ok(Some(Box::new(Self::open(&self.kernel))))
+    }
 }
 
 /// Longer than any test waits.
@@ -317,6 +323,12 @@ mod asynchronous {
         fn reopen(&mut self) -> io::Result<()> {
             self.0.replace();
             Ok(())
+        }
+
+        fn sibling(&self) -> io::Result<Option<Box<dyn AsyncTransport>>> {
+            Ok(Some(Box::new(AsyncFakeSocket(FakeSocket::open(
+                &self.0.kernel,
+            )))))
         }
     }
 }
