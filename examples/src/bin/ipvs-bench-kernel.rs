@@ -13,10 +13,14 @@
 //! The *floor* of a snapshot is the least any snapshot can cost on a kernel
 //! without a dump of every destination: the same `IPVS_CMD_GET_SERVICE`
 //! dump and one `IPVS_CMD_GET_DEST` dump per service, sent from prebuilt
-//! bytes over a bare netlink socket, each datagram read into one buffer and
-//! only walked for its `NLMSG_DONE`, nothing decoded. The snapshot rows
-//! also print `ipvsadm -Sn` against the floor: the most any snapshot could
-//! gain over ipvsadm.
+//! bytes over bare netlink sockets, each datagram read into one buffer and
+//! only walked for its `NLMSG_DONE`, nothing decoded. Like a handle, it
+//! reads the service dump 64 KiB at a time on one socket and the
+//! destination dumps a page at a time on another (the kernel sizes, and
+//! zeroes, each dump datagram by the largest read its socket has made).
+//! The snapshot rows also print `ipvsadm -Sn` against the floor, the most
+//! any snapshot could gain over ipvsadm, and the one-socket floor (every
+//! dump read 64 KiB at a time) against the floor.
 //!
 //! Each figure is the median of `--runs N` runs (default 5). `--smoke`
 //! divides every size by 10 (`--scale N` by N). Needs CAP_SYS_ADMIN and
@@ -224,7 +228,7 @@ fn program_rows(options: &Options, rows: &mut Vec<Row>) -> Result<()> {
 fn snapshot_rows(options: &Options, rows: &mut Vec<Row>) -> Result<()> {
     let size = |n: usize| n / options.scale;
     for (services, dests) in [(size(16_000), 1), (size(1_000), 4)] {
-        let [ours, ours_async, floor, theirs, list] = in_fresh_netns(|handles| {
+        let [ours, ours_async, floor, theirs, list, one_socket] = in_fresh_netns(|handles| {
             let state = table(services, dests);
             program(&handles.ipvs, &state)?;
             let family = handles.ipvs.family().map_err(|e| e.to_string())?.id;
@@ -234,13 +238,14 @@ fn snapshot_rows(options: &Options, rows: &mut Vec<Row>) -> Result<()> {
                 Ok(s) => Err(format!("snapshot saw {} services", s.services.len())),
                 Err(e) => Err(e.to_string()),
             };
-            let mut times: [Vec<Duration>; 5] = Default::default();
+            let mut times: [Vec<Duration>; 6] = Default::default();
             for _ in 0..options.runs {
                 times[0].push(timed(|| check(handles.ipvs.snapshot()))?);
                 times[1].push(timed(|| check(handles.run(|ipvs| ipvs.snapshot())))?);
                 times[2].push(floor_requests.run()?);
                 times[3].push(timed_ipvsadm(&["-Sn"], None)?);
                 times[4].push(floor_requests.list()?);
+                times[5].push(floor_requests.run_on_one_socket()?);
             }
             Ok(times.map(median_of))
         })?;
@@ -271,6 +276,14 @@ fn snapshot_rows(options: &Options, rows: &mut Vec<Row>) -> Result<()> {
             Row::reference(
                 format!("{name} (the floor's service dump vs floor)"),
                 list,
+                floor,
+            ),
+        );
+        report(
+            rows,
+            Row::reference(
+                format!("{name} (the one-socket floor vs floor)"),
+                one_socket,
                 floor,
             ),
         );
@@ -489,20 +502,40 @@ fn timed(once: impl FnOnce() -> Result<()>) -> Result<Duration> {
     Ok(start.elapsed())
 }
 
-/// The snapshot's floor: its requests, prebuilt, and a bare socket.
+/// The snapshot's floor: its requests, prebuilt, and bare sockets.
 struct FloorRequests {
-    socket: netlink_sys::Socket,
+    /// Reads the service dump 64 KiB at a time.
+    wide: netlink_sys::Socket,
+    /// Reads the destination dumps a page at a time.
+    narrow: netlink_sys::Socket,
+    /// Reads every dump 64 KiB at a time: the one-socket floor.
+    single: netlink_sys::Socket,
     list: Vec<u8>,
     destinations: Vec<Vec<u8>>,
+}
+
+/// 64 KiB: what the wide sockets read at a time.
+const WIDE_READ: usize = 64 * 1024;
+
+/// A page: what the narrow socket reads at a time.
+fn narrow_read() -> usize {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .and_then(|page| usize::try_from(page).ok())
+        .unwrap_or(WIDE_READ)
 }
 
 impl FloorRequests {
     /// The `GET_SERVICE` dump and a `GET_DEST` dump for each service of
     /// `state` (TCP, IPv4), as datagrams for family id `family`.
     fn new(family: u16, state: &[ServiceState]) -> Result<Self> {
-        let mut socket = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_GENERIC)
-            .map_err(|e| format!("netlink socket: {e}"))?;
-        socket.bind_auto().map_err(|e| format!("bind: {e}"))?;
+        let socket = || {
+            let mut socket = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_GENERIC)
+                .map_err(|e| format!("netlink socket: {e}"))?;
+            socket.bind_auto().map_err(|e| format!("bind: {e}"))?;
+            Ok::<_, String>(socket)
+        };
         let dump = |attributes: Vec<IpvsAttribute>| {
             let message = IpvsMessage::new(
                 if attributes.is_empty() {
@@ -542,7 +575,9 @@ impl FloorRequests {
             })
             .collect::<Result<_>>()?;
         Ok(Self {
-            socket,
+            wide: socket()?,
+            narrow: socket()?,
+            single: socket()?,
             list: dump(Vec::new()),
             destinations,
         })
@@ -550,11 +585,23 @@ impl FloorRequests {
 
     /// Sends every dump and reads each to its end.
     fn run(&self) -> Result<Duration> {
-        let mut buffer = vec![0u8; 64 * 1024];
+        let mut buffer = vec![0u8; WIDE_READ];
+        let narrow = narrow_read().min(WIDE_READ);
         let start = Instant::now();
-        self.dump(&self.list, &mut buffer)?;
+        dump(&self.wide, &self.list, &mut buffer)?;
         for request in &self.destinations {
-            self.dump(request, &mut buffer)?;
+            dump(&self.narrow, request, &mut buffer[..narrow])?;
+        }
+        Ok(start.elapsed())
+    }
+
+    /// The same dumps, all on one socket that reads 64 KiB at a time.
+    fn run_on_one_socket(&self) -> Result<Duration> {
+        let mut buffer = vec![0u8; WIDE_READ];
+        let start = Instant::now();
+        dump(&self.single, &self.list, &mut buffer)?;
+        for request in &self.destinations {
+            dump(&self.single, request, &mut buffer)?;
         }
         Ok(start.elapsed())
     }
@@ -562,32 +609,32 @@ impl FloorRequests {
     /// The service dump alone: the part of the floor a snapshot's
     /// service-list check repeats.
     fn list(&self) -> Result<Duration> {
-        let mut buffer = vec![0u8; 64 * 1024];
-        timed(|| self.dump(&self.list, &mut buffer))
+        let mut buffer = vec![0u8; WIDE_READ];
+        timed(|| dump(&self.wide, &self.list, &mut buffer))
     }
+}
 
-    /// One dump: send, then read datagrams until one holds `NLMSG_DONE`.
-    fn dump(&self, request: &[u8], buffer: &mut [u8]) -> Result<()> {
-        let kernel = netlink_sys::SocketAddr::new(0, 0);
-        self.socket
-            .send_to(request, &kernel, 0)
-            .map_err(|e| format!("send: {e}"))?;
-        loop {
-            let mut window: &mut [u8] = buffer;
-            let len = self
-                .socket
-                .recv(&mut window, 0)
-                .map_err(|e| format!("recv: {e}"))?;
-            let mut at = 0;
-            while at + 16 <= len {
-                let length = u32::from_ne_bytes(buffer[at..at + 4].try_into().unwrap_or_default());
-                match u16::from_ne_bytes([buffer[at + 4], buffer[at + 5]]) {
-                    3 => return Ok(()),                                  // NLMSG_DONE
-                    2 => return Err("the kernel refused a dump".into()), // NLMSG_ERROR
-                    _ => {}
-                }
-                at += (length as usize).max(16).next_multiple_of(4);
+/// One dump: send, then read datagrams (each at most `buffer`'s length)
+/// until one holds `NLMSG_DONE`.
+fn dump(socket: &netlink_sys::Socket, request: &[u8], buffer: &mut [u8]) -> Result<()> {
+    let kernel = netlink_sys::SocketAddr::new(0, 0);
+    socket
+        .send_to(request, &kernel, 0)
+        .map_err(|e| format!("send: {e}"))?;
+    loop {
+        let mut window: &mut [u8] = buffer;
+        let len = socket
+            .recv(&mut window, 0)
+            .map_err(|e| format!("recv: {e}"))?;
+        let mut at = 0;
+        while at + 16 <= len {
+            let length = u32::from_ne_bytes(buffer[at..at + 4].try_into().unwrap_or_default());
+            match u16::from_ne_bytes([buffer[at + 4], buffer[at + 5]]) {
+                3 => return Ok(()),                                  // NLMSG_DONE
+                2 => return Err("the kernel refused a dump".into()), // NLMSG_ERROR
+                _ => {}
             }
+            at += (length as usize).max(16).next_multiple_of(4);
         }
     }
 }
