@@ -6,6 +6,8 @@
 //! if the kernel rejects any of them.
 
 use std::collections::{HashMap, HashSet};
+
+use foldhash::fast::RandomState as FastHash;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -340,7 +342,7 @@ impl Plan {
         options: &ApplyOptions,
     ) -> Result<Plan> {
         let scope = &options.scope;
-        let current_by_key: HashMap<ServiceKey, &ServiceState> = current
+        let current_by_key: HashMap<ServiceKey, &ServiceState, FastHash> = current
             .services
             .iter()
             .map(|s| (s.service.key, s))
@@ -351,7 +353,8 @@ impl Plan {
             let key = want.service.key;
             scope.admit(&key, current_by_key.contains_key(&key))?;
         }
-        let desired_keys: HashSet<ServiceKey> = desired.iter().map(|s| s.service.key).collect();
+        let desired_keys: HashSet<ServiceKey, FastHash> =
+            desired.iter().map(|s| s.service.key).collect();
         let busy = |d: &Destination| {
             options.drain && u64::from(d.active_connections) + u64::from(d.inactive_connections) > 0
         };
@@ -399,6 +402,9 @@ impl Plan {
                 service_deletes.push(Step::DeleteService(state.clone()));
             }
         }
+        // One pair of maps for every service, emptied between them.
+        let mut wanted: HashMap<SocketAddr, &Destination, FastHash> = HashMap::default();
+        let mut existing: HashMap<SocketAddr, &Destination, FastHash> = HashMap::default();
         for want in desired {
             let key = want.service.key;
             let Some(have) = current_by_key.get(&key) else {
@@ -415,15 +421,15 @@ impl Plan {
                     to: want.service.clone(),
                 });
             }
-            let wanted: HashMap<SocketAddr, &Destination> =
-                want.destinations.iter().map(|d| (d.addr, d)).collect();
+            wanted.clear();
+            wanted.extend(want.destinations.iter().map(|d| (d.addr, d)));
             for dest in &have.destinations {
                 if !wanted.contains_key(&dest.addr) {
                     remove(&mut plan, &mut dest_updates, key, dest);
                 }
             }
-            let existing: HashMap<SocketAddr, &Destination> =
-                have.destinations.iter().map(|d| (d.addr, d)).collect();
+            existing.clear();
+            existing.extend(have.destinations.iter().map(|d| (d.addr, d)));
             for dest in &want.destinations {
                 match existing.get(&dest.addr) {
                     None => dest_adds.push(Step::AddDestination {
@@ -550,7 +556,9 @@ fn same_destination_settings(have: &Destination, want: &Destination) -> bool {
 }
 
 fn validate_desired(desired: &[ServiceState]) -> Result<()> {
-    let mut keys = HashSet::new();
+    let mut keys = HashSet::with_capacity_and_hasher(desired.len(), FastHash::default());
+    // One set for every service, emptied between them.
+    let mut addrs = HashSet::with_hasher(FastHash::default());
     for state in desired {
         let key = state.service.key;
         state.service.validate()?;
@@ -560,7 +568,7 @@ fn validate_desired(desired: &[ServiceState]) -> Result<()> {
                 format!("service {key} appears twice"),
             ));
         }
-        let mut addrs = HashSet::new();
+        addrs.clear();
         for dest in &state.destinations {
             dest.validate_for(&key)?;
             if !addrs.insert(dest.addr) {
