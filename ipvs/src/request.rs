@@ -52,20 +52,26 @@ impl Request {
         rest: Vec<IpvsAttribute>,
     ) -> Result<Self> {
         service.validate()?;
-        let mut request = if rest.is_empty() {
-            Self {
-                op,
-                kind,
-                payload: identity_payload(cmd, service),
-                subject: Subject::default(),
-            }
-        } else {
-            let mut attributes = vec![service_nest(service)];
-            attributes.extend(rest);
-            Self::new(op, kind, cmd, attributes)?
-        };
+        let mut attributes = vec![service_nest(service)];
+        attributes.extend(rest);
+        let mut request = Self::new(op, kind, cmd, attributes)?;
         request.subject.service = Some(*service);
         Ok(request)
+    }
+
+    /// A command that names `service` and nothing else (`GET_DEST`,
+    /// `GET_SERVICE`, `DEL_SERVICE`, `ZERO`).
+    fn naming(op: Op, kind: Kind, cmd: IpvsCmd, service: &ServiceKey) -> Result<Self> {
+        service.validate()?;
+        Ok(Self {
+            op,
+            kind,
+            payload: identity_payload(cmd, service),
+            subject: Subject {
+                service: Some(*service),
+                ..Subject::default()
+            },
+        })
     }
 
     /// `ipvsadm -A`: `IPVS_CMD_NEW_SERVICE` with the full service nest.
@@ -96,24 +102,12 @@ impl Request {
 
     /// `ipvsadm -D`: `IPVS_CMD_DEL_SERVICE`.
     pub(crate) fn delete_service(key: &ServiceKey) -> Result<Self> {
-        Self::about(
-            Op::DeleteService,
-            Kind::Acked,
-            IpvsCmd::DelService,
-            key,
-            vec![],
-        )
+        Self::naming(Op::DeleteService, Kind::Acked, IpvsCmd::DelService, key)
     }
 
     /// `ipvsadm -L -t ...`: `IPVS_CMD_GET_SERVICE` for one service.
     pub(crate) fn get_service(key: &ServiceKey) -> Result<Self> {
-        Self::about(
-            Op::GetService,
-            Kind::Acked,
-            IpvsCmd::GetService,
-            key,
-            vec![],
-        )
+        Self::naming(Op::GetService, Kind::Acked, IpvsCmd::GetService, key)
     }
 
     /// `ipvsadm -L`: the `IPVS_CMD_GET_SERVICE` dump.
@@ -156,13 +150,7 @@ impl Request {
 
     /// `ipvsadm -L -t ...` destinations: the `IPVS_CMD_GET_DEST` dump.
     pub(crate) fn list_destinations(service: &ServiceKey) -> Result<Self> {
-        Self::about(
-            Op::ListDestinations,
-            Kind::Dump,
-            IpvsCmd::GetDest,
-            service,
-            vec![],
-        )
+        Self::naming(Op::ListDestinations, Kind::Dump, IpvsCmd::GetDest, service)
     }
 
     /// `ipvsadm -C`: `IPVS_CMD_FLUSH`.
@@ -173,7 +161,7 @@ impl Request {
     /// `ipvsadm -Z [-t ...]`: `IPVS_CMD_ZERO`, for one service or all.
     pub(crate) fn zero(service: Option<&ServiceKey>) -> Result<Self> {
         match service {
-            Some(key) => Self::about(Op::Zero, Kind::Acked, IpvsCmd::Zero, key, vec![]),
+            Some(key) => Self::naming(Op::Zero, Kind::Acked, IpvsCmd::Zero, key),
             None => Self::new(Op::Zero, Kind::Acked, IpvsCmd::Zero, vec![]),
         }
     }
@@ -270,32 +258,33 @@ pub(crate) fn encode(message: &IpvsMessage) -> Result<Vec<u8>> {
 /// into its buffer: a snapshot sends one `GET_DEST` per service. The same
 /// bytes as [`encode`] makes of the message.
 fn identity_payload(cmd: IpvsCmd, service: &ServiceKey) -> Vec<u8> {
-    let nest = IpvsAttribute::Service(Nested::new(Vec::new()));
-    let mut payload = Vec::with_capacity(64);
-    payload.extend_from_slice(&[
-        cmd.into(),
-        IpvsMessage::new(cmd, Vec::new()).version(),
-        0,
-        0,
-    ]);
+    /// The longest identity attribute: ADDR, 16 bytes.
+    const LONGEST_ATTRIBUTE: usize = NLA_HEADER_SIZE + 16;
+    /// The generic-netlink header, the nest's header, and the longest
+    /// identity: AF, PROTOCOL, ADDR and PORT.
+    const LONGEST: usize =
+        GENL_HDRLEN + NLA_HEADER_SIZE + 3 * (NLA_HEADER_SIZE + 4) + LONGEST_ATTRIBUTE;
+    let mut payload = Vec::with_capacity(LONGEST);
+    let version = IpvsMessage::new(cmd, Vec::new()).version();
+    payload.extend_from_slice(&[cmd.into(), version, 0, 0]);
     let nest_at = payload.len();
     payload.extend_from_slice(&[0; NLA_HEADER_SIZE]);
-    for attribute in service.identity() {
-        let at = payload.len();
+    service.each_identity(|attribute| {
         let value_len = attribute.value_len();
-        payload.resize(
-            at + NLA_HEADER_SIZE + value_len.next_multiple_of(NLA_ALIGNTO),
-            0,
-        );
-        write_nla_header(
-            &mut payload[at..],
-            NLA_HEADER_SIZE + value_len,
-            attribute.kind(),
-        );
-        attribute.emit_value(&mut payload[at + NLA_HEADER_SIZE..at + NLA_HEADER_SIZE + value_len]);
-    }
+        let len = NLA_HEADER_SIZE + value_len;
+        let mut nla = [0; LONGEST_ATTRIBUTE];
+        if let (Some(value), Some(padded)) = (
+            nla.get_mut(NLA_HEADER_SIZE..len),
+            len.checked_next_multiple_of(NLA_ALIGNTO),
+        ) {
+            attribute.emit_value(value);
+            write_nla_header(&mut nla, len, attribute.kind());
+            payload.extend_from_slice(nla.get(..padded).unwrap_or_default());
+        }
+    });
     let nest_len = payload.len() - nest_at;
-    write_nla_header(&mut payload[nest_at..], nest_len, nest.kind());
+    let nest_kind = IpvsAttribute::Service(Nested::new(Vec::new())).kind();
+    write_nla_header(&mut payload[nest_at..], nest_len, nest_kind);
     payload
 }
 
