@@ -29,8 +29,35 @@ pub(crate) struct Request {
     pub(crate) op: Op,
     pub(crate) kind: Kind,
     /// Generic-netlink header and attributes.
-    pub(crate) payload: Vec<u8>,
+    payload: Payload,
     subject: Subject,
+}
+
+/// A request's generic-netlink header and attributes: in place when they
+/// are as short as a request that only names a service (a snapshot sends
+/// one `GET_DEST` per service, and allocates nothing for it).
+#[derive(Clone, Debug)]
+enum Payload {
+    /// The first `len` bytes of `bytes`.
+    Short {
+        bytes: [u8; SHORT_PAYLOAD],
+        len: usize,
+    },
+    Long(Vec<u8>),
+}
+
+/// The longest payload kept in place: the generic-netlink header, the
+/// service nest's header, and the longest identity (AF, PROTOCOL, a 16-byte
+/// ADDR and PORT), 52 bytes, rounded up.
+const SHORT_PAYLOAD: usize = 64;
+
+impl Payload {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Payload::Short { bytes, len } => bytes.get(..*len).unwrap_or_default(),
+            Payload::Long(bytes) => bytes,
+        }
+    }
 }
 
 impl Request {
@@ -38,7 +65,7 @@ impl Request {
         Ok(Self {
             op,
             kind,
-            payload: encode(&IpvsMessage::new(cmd, attributes))?,
+            payload: Payload::Long(encode(&IpvsMessage::new(cmd, attributes))?),
             subject: Subject::default(),
         })
     }
@@ -219,7 +246,7 @@ impl Request {
         Ok(Self {
             op: Op::Raw,
             kind,
-            payload: encode(message)?,
+            payload: Payload::Long(encode(message)?),
             subject: Subject::default(),
         })
     }
@@ -229,7 +256,7 @@ impl Request {
         Outbound {
             op: self.op,
             kind: self.kind,
-            payload: &self.payload,
+            payload: self.payload.as_slice(),
         }
     }
 
@@ -254,38 +281,28 @@ pub(crate) fn encode(message: &IpvsMessage) -> Result<Vec<u8>> {
 }
 
 /// The payload of a command that names a service and nothing else
-/// (`GET_DEST`, `GET_SERVICE`, `DEL_SERVICE`, `ZERO`), written straight
-/// into its buffer: a snapshot sends one `GET_DEST` per service. The same
-/// bytes as [`encode`] makes of the message.
-fn identity_payload(cmd: IpvsCmd, service: &ServiceKey) -> Vec<u8> {
-    /// The longest identity attribute: ADDR, 16 bytes.
-    const LONGEST_ATTRIBUTE: usize = NLA_HEADER_SIZE + 16;
-    /// The generic-netlink header, the nest's header, and the longest
-    /// identity: AF, PROTOCOL, ADDR and PORT.
-    const LONGEST: usize =
-        GENL_HDRLEN + NLA_HEADER_SIZE + 3 * (NLA_HEADER_SIZE + 4) + LONGEST_ATTRIBUTE;
-    let mut payload = Vec::with_capacity(LONGEST);
-    let version = IpvsMessage::new(cmd, Vec::new()).version();
-    payload.extend_from_slice(&[cmd.into(), version, 0, 0]);
-    let nest_at = payload.len();
-    payload.extend_from_slice(&[0; NLA_HEADER_SIZE]);
+/// (`GET_DEST`, `GET_SERVICE`, `DEL_SERVICE`, `ZERO`), written in place: a
+/// snapshot sends one `GET_DEST` per service. The same bytes as [`encode`]
+/// makes of the message.
+fn identity_payload(cmd: IpvsCmd, service: &ServiceKey) -> Payload {
+    let mut bytes = [0; SHORT_PAYLOAD];
+    bytes[0] = cmd.into();
+    bytes[1] = IpvsMessage::new(cmd, Vec::new()).version();
+    let nest_at = GENL_HDRLEN;
+    let mut len = nest_at + NLA_HEADER_SIZE;
+    // Every identity attribute fits (see SHORT_PAYLOAD); the padding
+    // stays zero.
     service.each_identity(|attribute| {
-        let value_len = attribute.value_len();
-        let len = NLA_HEADER_SIZE + value_len;
-        let mut nla = [0; LONGEST_ATTRIBUTE];
-        if let (Some(value), Some(padded)) = (
-            nla.get_mut(NLA_HEADER_SIZE..len),
-            len.checked_next_multiple_of(NLA_ALIGNTO),
-        ) {
-            attribute.emit_value(value);
-            write_nla_header(&mut nla, len, attribute.kind());
-            payload.extend_from_slice(nla.get(..padded).unwrap_or_default());
+        let nla_len = NLA_HEADER_SIZE + attribute.value_len();
+        if let Some(nla) = bytes.get_mut(len..len + nla_len) {
+            write_nla_header(nla, nla_len, attribute.kind());
+            attribute.emit_value(&mut nla[NLA_HEADER_SIZE..]);
+            len += nla_len.next_multiple_of(NLA_ALIGNTO);
         }
     });
-    let nest_len = payload.len() - nest_at;
     let nest_kind = IpvsAttribute::Service(Nested::new(Vec::new())).kind();
-    write_nla_header(&mut payload[nest_at..], nest_len, nest_kind);
-    payload
+    write_nla_header(&mut bytes[nest_at..], len - nest_at, nest_kind);
+    Payload::Short { bytes, len }
 }
 
 /// Writes an attribute header (length, type field) at the start of `out`.
@@ -477,7 +494,11 @@ mod tests {
         for key in keys {
             for cmd in [IpvsCmd::GetDest, IpvsCmd::DelService, IpvsCmd::Zero] {
                 let general = encode(&IpvsMessage::new(cmd, vec![service_nest(&key)])).unwrap();
-                assert_eq!(identity_payload(cmd, &key), general, "{cmd:?} {key:?}");
+                assert_eq!(
+                    identity_payload(cmd, &key).as_slice(),
+                    general,
+                    "{cmd:?} {key:?}"
+                );
             }
         }
     }
