@@ -37,6 +37,7 @@ pub struct InetAddr {
 impl InetAddr {
     /// The attribute value `bytes`; `None` if longer than 16 bytes (the
     /// kernel's policy limit).
+    #[inline]
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
         let mut out = [0u8; NF_INET_ADDR_LEN];
         out.get_mut(..bytes.len())?.copy_from_slice(bytes);
@@ -46,6 +47,7 @@ impl InetAddr {
         })
     }
 
+    #[inline]
     pub(crate) fn parse(payload: &[u8]) -> Result<Self, DecodeError> {
         Self::from_bytes(payload).ok_or_else(|| {
             DecodeError::from(format!(
@@ -56,11 +58,13 @@ impl InetAddr {
     }
 
     /// The bytes as received (or as built: 16 for [`From<IpAddr>`]).
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         self.bytes.get(..usize::from(self.len)).unwrap_or(&[])
     }
 
     /// The first 4 bytes as an IPv4 address; `None` if fewer were received.
+    #[inline]
     pub fn to_ipv4(&self) -> Option<Ipv4Addr> {
         let b: [u8; 4] = self.as_bytes().get(..4)?.try_into().ok()?;
         Some(Ipv4Addr::from(b))
@@ -68,6 +72,7 @@ impl InetAddr {
 
     /// The 16 bytes as an IPv6 address; `None` unless exactly 16 were
     /// received.
+    #[inline]
     pub fn to_ipv6(&self) -> Option<Ipv6Addr> {
         let b: [u8; 16] = self.as_bytes().try_into().ok()?;
         Some(Ipv6Addr::from(b))
@@ -76,6 +81,7 @@ impl InetAddr {
     /// The address interpreted with its family: IPv4 for
     /// [`AddressFamily::Inet`], IPv6 for [`AddressFamily::Inet6`], `None`
     /// for any other family or too few bytes.
+    #[inline]
     pub fn to_ip(&self, family: AddressFamily) -> Option<IpAddr> {
         match family {
             AddressFamily::Inet => self.to_ipv4().map(IpAddr::V4),
@@ -100,6 +106,7 @@ impl std::fmt::Debug for InetAddr {
 
 impl From<IpAddr> for InetAddr {
     /// 16 bytes: IPv4 is zero-padded, as ipvsadm and the kernel send it.
+    #[inline]
     fn from(ip: IpAddr) -> Self {
         match ip {
             IpAddr::V4(v4) => v4.into(),
@@ -110,6 +117,7 @@ impl From<IpAddr> for InetAddr {
 
 impl From<Ipv4Addr> for InetAddr {
     /// 16 bytes: the 4 address bytes and 12 zero bytes.
+    #[inline]
     fn from(ip: Ipv4Addr) -> Self {
         let mut bytes = [0u8; NF_INET_ADDR_LEN];
         for (dst, src) in bytes.iter_mut().zip(ip.octets()) {
@@ -120,6 +128,7 @@ impl From<Ipv4Addr> for InetAddr {
 }
 
 impl From<Ipv6Addr> for InetAddr {
+    #[inline]
     fn from(ip: Ipv6Addr) -> Self {
         Self {
             bytes: ip.octets(),
@@ -156,11 +165,13 @@ pub struct Netmask {
 
 impl Netmask {
     /// From the host-order value (what `nla_get_u32` would return).
+    #[inline]
     pub fn from_raw(raw: u32) -> Self {
         Self { raw }
     }
 
     /// The host-order value (what `nla_get_u32` would return).
+    #[inline]
     pub fn raw(self) -> u32 {
         self.raw
     }

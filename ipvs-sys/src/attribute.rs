@@ -2,10 +2,9 @@
 //! Top-level attributes `IPVS_CMD_ATTR_*` (and the GET_INFO reply's
 //! `IPVS_INFO_ATTR_*`, which reuse the same numbers).
 
+use crate::wire::Context as _;
 use crate::wire::parse_u32;
-use netlink_packet_core::{
-    DecodeError, DefaultNla, ErrorContext, Nla, NlaBuffer, Parseable, emit_u32,
-};
+use netlink_packet_core::{DecodeError, DefaultNla, Nla, NlaBuffer, Parseable, emit_u32};
 
 use crate::{
     DaemonAttribute, DestAttribute, InfoAttribute, Nested, ServiceAttribute,
@@ -70,6 +69,7 @@ impl Nla for IpvsAttribute {
         }
     }
 
+    #[inline]
     fn kind(&self) -> u16 {
         match self {
             Self::Service(nest) => nest.kind(IPVS_CMD_ATTR_SERVICE),

@@ -2,12 +2,11 @@
 //! Sync daemon attributes `IPVS_DAEMON_ATTR_*`, nested in
 //! `IPVS_CMD_ATTR_DAEMON`.
 
+use crate::wire::Context as _;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::wire::{parse_u8, parse_u16, parse_u32};
-use netlink_packet_core::{
-    DecodeError, DefaultNla, ErrorContext, Nla, NlaBuffer, Parseable, emit_u16, emit_u32,
-};
+use netlink_packet_core::{DecodeError, DefaultNla, Nla, NlaBuffer, Parseable, emit_u16, emit_u32};
 
 use crate::{
     DaemonState,

@@ -2,10 +2,10 @@
 //! Destination (real server) attributes `IPVS_DEST_ATTR_*`, nested in
 //! `IPVS_CMD_ATTR_DEST`.
 
+use crate::wire::Context as _;
 use crate::wire::{parse_u8, parse_u16, parse_u16_be, parse_u32};
 use netlink_packet_core::{
-    DecodeError, DefaultNla, ErrorContext, Nla, NlaBuffer, Parseable, emit_u16, emit_u16_be,
-    emit_u32,
+    DecodeError, DefaultNla, Nla, NlaBuffer, Parseable, emit_u16, emit_u16_be, emit_u32,
 };
 
 use crate::{

@@ -108,6 +108,7 @@ impl FlagsMask {
     }
 
     /// Parses the attribute value: at least 8 bytes, host order.
+    #[inline]
     pub fn parse(payload: &[u8]) -> Result<Self, DecodeError> {
         let (Some(flags), Some(mask), Some(tail)) = (
             payload.get(0..4),

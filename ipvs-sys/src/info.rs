@@ -2,10 +2,9 @@
 //! Info attributes `IPVS_INFO_ATTR_*`: the top-level attributes of the
 //! `IPVS_CMD_GET_INFO` reply (command `IPVS_CMD_SET_INFO`).
 
+use crate::wire::Context as _;
 use crate::wire::parse_u32;
-use netlink_packet_core::{
-    DecodeError, DefaultNla, ErrorContext, Nla, NlaBuffer, Parseable, emit_u32,
-};
+use netlink_packet_core::{DecodeError, DefaultNla, Nla, NlaBuffer, Parseable, emit_u32};
 
 use crate::wire::{ParseRaw, RawNla};
 

@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! The IPVS generic-netlink message: command plus top-level attributes.
 
-use netlink_packet_core::{
-    DecodeError, Emitable, ErrorContext, NLA_HEADER_SIZE, Nla, ParseableParametrized,
-};
+use crate::wire::Context as _;
+use netlink_packet_core::{DecodeError, Emitable, NLA_HEADER_SIZE, Nla, ParseableParametrized};
 use netlink_packet_generic::{GenlFamily, GenlHeader};
 
 use crate::attribute::{IPVS_CMD_ATTR_DEST, IPVS_CMD_ATTR_SERVICE};
@@ -196,6 +195,7 @@ impl IpvsMessage {
     /// [`ServiceAttributeRef::parse_each`] (borrowed, allocation-free) or
     /// [`ServiceAttribute::parse_each`], instead of lists of attributes.
     /// `None` when the message has no such nest.
+    #[inline]
     pub fn service_nest(payload: &[u8]) -> Result<Option<&[u8]>, DecodeError> {
         nest_value(payload, IPVS_CMD_ATTR_SERVICE)
     }
@@ -204,6 +204,7 @@ impl IpvsMessage {
     /// [`IpvsMessage::service_nest`] finds the service's (parse it with
     /// [`DestAttributeRef::parse_each`](crate::DestAttributeRef::parse_each)
     /// or [`DestAttribute::parse_each`](crate::DestAttribute::parse_each)).
+    #[inline]
     pub fn dest_nest(payload: &[u8]) -> Result<Option<&[u8]>, DecodeError> {
         nest_value(payload, IPVS_CMD_ATTR_DEST)
     }
@@ -235,6 +236,7 @@ impl IpvsMessage {
 
 /// The value of the first nest of type `kind` among the top-level
 /// attributes of `payload` (a nest: `NLA_F_NET_BYTEORDER` clear).
+#[inline]
 fn nest_value(payload: &[u8], kind: u16) -> Result<Option<&[u8]>, DecodeError> {
     for attribute in crate::wire::attributes(payload) {
         let attribute = attribute?;

@@ -2,10 +2,11 @@
 //! [`Nested`]: the attribute list of a nested attribute, plus whether its
 //! header carried `NLA_F_NESTED`.
 
+use crate::wire::Context as _;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 
-use netlink_packet_core::{DecodeError, ErrorContext, Nla};
+use netlink_packet_core::{DecodeError, Nla};
 
 use crate::wire::{ParseRaw, RawNla};
 

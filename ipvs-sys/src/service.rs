@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Service attributes `IPVS_SVC_ATTR_*`, nested in `IPVS_CMD_ATTR_SERVICE`.
 
+use crate::wire::Context as _;
 use crate::wire::{parse_u16, parse_u16_be, parse_u32};
 use netlink_packet_core::{
-    DecodeError, DefaultNla, ErrorContext, Nla, NlaBuffer, Parseable, emit_u16, emit_u16_be,
-    emit_u32,
+    DecodeError, DefaultNla, Nla, NlaBuffer, Parseable, emit_u16, emit_u16_be, emit_u32,
 };
 
 use crate::{
@@ -86,6 +86,7 @@ pub enum ServiceAttribute {
 }
 
 impl Nla for ServiceAttribute {
+    #[inline]
     fn value_len(&self) -> usize {
         match self {
             Self::Af(_) | Self::Protocol(_) | Self::Port(_) => 2,
@@ -99,6 +100,7 @@ impl Nla for ServiceAttribute {
         }
     }
 
+    #[inline]
     fn kind(&self) -> u16 {
         match self {
             Self::Af(_) => IPVS_SVC_ATTR_AF,
@@ -117,6 +119,7 @@ impl Nla for ServiceAttribute {
         }
     }
 
+    #[inline]
     fn emit_value(&self, buffer: &mut [u8]) {
         match self {
             Self::Af(af) => emit_u16(buffer, (*af).into()).unwrap(),

@@ -2,10 +2,9 @@
 //! Statistics nests: `IPVS_SVC_ATTR_STATS`/`IPVS_DEST_ATTR_STATS` (32-bit
 //! counters, except the byte counters) and `..._STATS64` (all 64-bit).
 
+use crate::wire::Context as _;
 use crate::wire::{parse_u32, parse_u64};
-use netlink_packet_core::{
-    DecodeError, DefaultNla, ErrorContext, Nla, NlaBuffer, Parseable, emit_u32, emit_u64,
-};
+use netlink_packet_core::{DecodeError, DefaultNla, Nla, NlaBuffer, Parseable, emit_u32, emit_u64};
 
 use crate::NestRef;
 use crate::wire::{ParseRaw, RawNla};
@@ -306,25 +305,49 @@ pub struct Counters {
     pub out_bps: u64,
 }
 
+/// Number of counter attributes: `IPVS_STATS_ATTR_CONNS` (1) ..=
+/// `IPVS_STATS_ATTR_OUTBPS` (10), numbered consecutively.
+const COUNTERS: usize = 10;
+
 impl Counters {
-    /// The field of counter attribute `kind` (`IPVS_STATS_ATTR_CONNS`
-    /// ..= `_OUTBPS`), if it is one.
+    /// The counters indexed by attribute type minus one (`CONNS` first).
     #[inline]
-    fn field(&mut self, kind: u16) -> Option<&mut u64> {
-        Some(match kind {
-            IPVS_STATS_ATTR_CONNS => &mut self.conns,
-            IPVS_STATS_ATTR_INPKTS => &mut self.in_pkts,
-            IPVS_STATS_ATTR_OUTPKTS => &mut self.out_pkts,
-            IPVS_STATS_ATTR_INBYTES => &mut self.in_bytes,
-            IPVS_STATS_ATTR_OUTBYTES => &mut self.out_bytes,
-            IPVS_STATS_ATTR_CPS => &mut self.cps,
-            IPVS_STATS_ATTR_INPPS => &mut self.in_pps,
-            IPVS_STATS_ATTR_OUTPPS => &mut self.out_pps,
-            IPVS_STATS_ATTR_INBPS => &mut self.in_bps,
-            IPVS_STATS_ATTR_OUTBPS => &mut self.out_bps,
-            _ => return None,
-        })
+    fn from_array(c: [u64; COUNTERS]) -> Self {
+        const _: () =
+            assert!(IPVS_STATS_ATTR_CONNS == 1 && IPVS_STATS_ATTR_OUTBPS as usize == COUNTERS);
+        let [
+            conns,
+            in_pkts,
+            out_pkts,
+            in_bytes,
+            out_bytes,
+            cps,
+            in_pps,
+            out_pps,
+            in_bps,
+            out_bps,
+        ] = c;
+        Self {
+            conns,
+            in_pkts,
+            out_pkts,
+            in_bytes,
+            out_bytes,
+            cps,
+            in_pps,
+            out_pps,
+            in_bps,
+            out_bps,
+        }
     }
+}
+
+/// The index of counter attribute `kind` in [`Counters::from_array`]'s
+/// array, if it is a counter.
+#[inline]
+fn counter_index(kind: u16) -> Option<usize> {
+    let index = usize::from(kind).wrapping_sub(usize::from(IPVS_STATS_ATTR_CONNS));
+    (index < COUNTERS).then_some(index)
 }
 
 /// Whether counter `kind` is a u64 in the 32-bit nest (`INBYTES`,
@@ -344,14 +367,14 @@ pub(crate) fn read_counters(
     u64_only: bool,
     what: &'static str,
 ) -> Result<Counters, DecodeError> {
-    let mut counters = Counters::default();
+    let mut counters = [0; COUNTERS];
     for nla in crate::wire::attributes(value) {
         let nla = nla.context(what)?;
         if !nla.is_plain() {
             continue;
         }
         let kind = nla.kind();
-        let Some(field) = counters.field(kind) else {
+        let Some(field) = counter_index(kind).and_then(|i| counters.get_mut(i)) else {
             continue;
         };
         let value = if u64_only || is_u64_in_stats32(kind) {
@@ -364,7 +387,7 @@ pub(crate) fn read_counters(
             Err(e) => return Err(e.context(format!("invalid counter {kind}")).context(what)),
         }
     }
-    Ok(counters)
+    Ok(Counters::from_array(counters))
 }
 
 impl NestRef<'_, Stats64Attribute> {
@@ -425,6 +448,31 @@ mod counter_tests {
         })
     }
 
+    /// Each counter attribute lands in its own field.
+    #[test]
+    fn each_counter_is_read_into_its_field() {
+        let mut nest = Vec::new();
+        for kind in 1u16..=10 {
+            nest.extend(12u16.to_ne_bytes());
+            nest.extend(kind.to_ne_bytes());
+            nest.extend((u64::from(kind) * 11).to_ne_bytes());
+        }
+        let read = read_counters(&nest, true, "nest").unwrap();
+        let fields = [
+            read.conns,
+            read.in_pkts,
+            read.out_pkts,
+            read.in_bytes,
+            read.out_bytes,
+            read.cps,
+            read.in_pps,
+            read.out_pps,
+            read.in_bps,
+            read.out_bps,
+        ];
+        assert_eq!(fields, [11, 22, 33, 44, 55, 66, 77, 88, 99, 110]);
+    }
+
     /// Every type 0..=12, with and without flags, at lengths 0..=9: the
     /// one-pass reader reads what the attribute parsers decode, fails
     /// where they fail, and skips the rest.
@@ -445,10 +493,11 @@ mod counter_tests {
                     let parsed64 = Stats64Attribute::parse_raw(raw).map(|a| by_enum64(&a));
                     let parsed32 = StatsAttribute::parse_raw(raw).map(|a| by_enum32(&a));
                     for (width, u64_only, parsed) in [(64, true, parsed64), (32, false, parsed32)] {
-                        let mut expected = Counters::default();
+                        let mut expected = [0; COUNTERS];
                         if let Ok(Some((k, v))) = parsed {
-                            *expected.field(k).unwrap() = v;
+                            expected[counter_index(k).unwrap()] = v;
                         }
+                        let expected = Counters::from_array(expected);
                         let read = read_counters(&nla, u64_only, "nest");
                         assert_eq!(read.is_ok(), parsed.is_ok(), "{width} {kind} {flags} {len}");
                         if let Ok(read) = read {

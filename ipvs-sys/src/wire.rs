@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Small emit helpers shared by the attribute groups.
 
+use std::fmt::Display;
+
 use netlink_packet_core::{
-    DecodeError, DefaultNla, NLA_ALIGNTO, NLA_F_NESTED, NLA_F_NET_BYTEORDER, NLA_HEADER_SIZE,
-    NLA_TYPE_MASK, Nla, NlaBuffer, nla_align,
+    DecodeError, DefaultNla, ErrorContext, NLA_ALIGNTO, NLA_F_NESTED, NLA_F_NET_BYTEORDER,
+    NLA_HEADER_SIZE, NLA_TYPE_MASK, Nla, NlaBuffer, nla_align,
 };
 
 /// The scalar readers of the attribute groups: `netlink-packet-core`'s
@@ -31,6 +33,50 @@ scalar_readers! {
     parse_u64: u64, from_ne_bytes;
 }
 
+/// `netlink-packet-core`'s `ErrorContext` (the same messages), with the
+/// happy path inlined: the parsers give every attribute they read its
+/// context, and the out-of-line call, which moved each parsed value
+/// through it, was a good part of reading one.
+pub(crate) trait Context: Sized {
+    /// Adds `msg` to an error.
+    fn context<M: Display>(self, msg: M) -> Self;
+    /// Adds the message `msg` makes, only on an error.
+    fn with_context<M: Display>(self, msg: impl FnOnce() -> M) -> Self;
+}
+
+impl<T> Context for Result<T, DecodeError> {
+    #[inline(always)]
+    fn context<M: Display>(self, msg: M) -> Self {
+        match self {
+            Ok(value) => Ok(value),
+            Err(e) => Err(add_context(e, msg)),
+        }
+    }
+
+    #[inline(always)]
+    fn with_context<M: Display>(self, msg: impl FnOnce() -> M) -> Self {
+        match self {
+            Ok(value) => Ok(value),
+            Err(e) => Err(add_context(e, msg())),
+        }
+    }
+}
+
+impl Context for DecodeError {
+    fn context<M: Display>(self, msg: M) -> Self {
+        add_context(self, msg)
+    }
+
+    fn with_context<M: Display>(self, msg: impl FnOnce() -> M) -> Self {
+        add_context(self, msg())
+    }
+}
+
+#[cold]
+fn add_context<M: Display>(e: DecodeError, msg: M) -> DecodeError {
+    ErrorContext::context(e, msg)
+}
+
 /// A NUL-terminated name (`SCHED_NAME`, `PE_NAME`, `MCAST_IFN`) as a
 /// `String`, dropping one trailing NUL; `None` if it is not UTF-8. The
 /// kernel does not require UTF-8 (an interface name may hold any bytes), so
@@ -41,6 +87,7 @@ pub(crate) fn name_string(payload: &[u8]) -> Option<String> {
 }
 
 /// [`name_string`], borrowed.
+#[inline]
 pub(crate) fn name_str(payload: &[u8]) -> Option<&str> {
     let name = payload.strip_suffix(&[0]).unwrap_or(payload);
     std::str::from_utf8(name).ok()

@@ -89,7 +89,7 @@ pub fn conn_table(data: &[u8]) {
 /// - at the end the exchange is finished, and once the socket is retired
 ///   nothing is left draining.
 pub fn protocol(data: &[u8]) {
-    use crate::proto::{Event, Failure, Kind, Outgoing, Protocol};
+    use crate::proto::{Event, Failure, Kind, Protocol};
 
     const PORT: u32 = 77;
     const FAMILY: u16 = 0x20;
@@ -101,17 +101,10 @@ pub fn protocol(data: &[u8]) {
     let window = usize::from(next().unwrap_or(0) % 8) + 1;
     let kind = if dump { Kind::Dump } else { Kind::Acked };
     let payload = [1u8, 1, 0, 0];
-    let requests = vec![
-        Outgoing {
-            message_type: FAMILY,
-            kind,
-            payload: &payload,
-        };
-        count
-    ];
+    let requests = vec![(kind, &payload[..]); count];
     let mut protocol = Protocol::new(PORT);
     protocol.size_window(window * crate::proto::ACK_RECEIVE_BUDGET);
-    protocol.begin(&requests);
+    protocol.begin(FAMILY, &requests);
 
     // Sequence number of each request, learnt from what was packed.
     let mut sequences: Vec<Option<u32>> = vec![None; count];

@@ -170,21 +170,24 @@ impl ServiceKey {
     /// The identifying attributes, in ipvsadm's order: AF, then FWMARK or
     /// PROTOCOL + ADDR + PORT.
     pub(crate) fn to_attributes(self) -> Vec<ServiceAttribute> {
-        self.identity().collect()
+        let mut attributes = Vec::with_capacity(4);
+        self.each_identity(|attribute| attributes.push(attribute.clone()));
+        attributes
     }
 
-    /// [`ServiceKey::to_attributes`], one at a time.
-    pub(crate) fn identity(self) -> impl Iterator<Item = ServiceAttribute> + Clone {
-        let rest = match self {
-            ServiceKey::Addr { protocol, addr } => [
-                Some(ServiceAttribute::Protocol(protocol)),
-                Some(ServiceAttribute::Addr(InetAddr::from(addr.ip()))),
-                Some(ServiceAttribute::Port(addr.port())),
-            ],
-            ServiceKey::Fwmark { mark, .. } => [Some(ServiceAttribute::Fwmark(mark)), None, None],
-        };
-        std::iter::once(ServiceAttribute::Af(self.family().to_wire()))
-            .chain(rest.into_iter().flatten())
+    /// Shows each of [`ServiceKey::to_attributes`] to `each`, in order (a
+    /// request that names a service writes them as they come).
+    #[inline]
+    pub(crate) fn each_identity(self, mut each: impl FnMut(&ServiceAttribute)) {
+        each(&ServiceAttribute::Af(self.family().to_wire()));
+        match self {
+            ServiceKey::Addr { protocol, addr } => {
+                each(&ServiceAttribute::Protocol(protocol));
+                each(&ServiceAttribute::Addr(InetAddr::from(addr.ip())));
+                each(&ServiceAttribute::Port(addr.port()));
+            }
+            ServiceKey::Fwmark { mark, .. } => each(&ServiceAttribute::Fwmark(mark)),
+        }
     }
 }
 

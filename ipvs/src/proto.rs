@@ -66,16 +66,26 @@ pub(crate) enum Kind {
     Acked,
 }
 
-/// One request to send: `payload` (generic-netlink header and attributes)
-/// in a message of type `message_type` (the family id).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Outgoing<'a> {
-    /// `nlmsg_type`.
-    pub(crate) message_type: u16,
+/// One request to send, as the protocol reads it: the caller's own request
+/// type (the session's, which also names the operation), so an exchange
+/// needs no list of its own.
+pub(crate) trait Outgoing {
     /// Dump or acknowledged.
-    pub(crate) kind: Kind,
-    /// Everything after the netlink header.
-    pub(crate) payload: &'a [u8],
+    fn kind(&self) -> Kind;
+    /// Everything after the netlink header: the generic-netlink header and
+    /// attributes.
+    fn payload(&self) -> &[u8];
+}
+
+/// A request as its kind and payload (the tests' and the fuzz harness's).
+impl Outgoing for (Kind, &[u8]) {
+    fn kind(&self) -> Kind {
+        self.0
+    }
+
+    fn payload(&self) -> &[u8] {
+        self.1
+    }
 }
 
 /// How a request ended well.
@@ -165,8 +175,11 @@ pub(crate) struct Protocol {
     sequence: u32,
     /// Sequence number of request 0 of the exchange.
     first: u32,
-    /// Each request's kind and message type.
-    requests: Vec<(Kind, u16)>,
+    /// The `nlmsg_type` of the exchange's requests and data replies (the
+    /// family id).
+    message_type: u16,
+    /// Each request's kind.
+    kinds: Vec<Kind>,
     slots: Vec<Slot>,
     /// Requests packed so far (`slots[..packed]` were handed to the driver).
     packed: usize,
@@ -190,7 +203,8 @@ impl Protocol {
             port,
             sequence: 0,
             first: 1,
-            requests: Vec::new(),
+            message_type: 0,
+            kinds: Vec::new(),
             slots: Vec::new(),
             packed: 0,
             window_end: 0,
@@ -228,20 +242,21 @@ impl Protocol {
         self.window = Some((receive_queue / ACK_RECEIVE_BUDGET).clamp(1, MAX_WINDOW));
     }
 
-    /// Starts an exchange of `requests`; request `i` gets sequence number
-    /// `first + i`. What the previous exchange left open is abandoned: its
-    /// late replies are skipped, and an open dump is drained.
+    /// Starts an exchange of `requests`, in messages of type `message_type`
+    /// (the family id); request `i` gets sequence number `first + i`. What
+    /// the previous exchange left open is abandoned: its late replies are
+    /// skipped, and an open dump is drained.
     ///
     /// A dump is alone in its exchange (the kernel runs one dump per socket
     /// at a time); the driver never asks otherwise.
-    pub(crate) fn begin(&mut self, requests: &[Outgoing<'_>]) {
-        debug_assert!(requests.len() <= 1 || requests.iter().all(|r| r.kind == Kind::Acked));
+    pub(crate) fn begin(&mut self, message_type: u16, requests: &[impl Outgoing]) {
+        debug_assert!(requests.len() <= 1 || requests.iter().all(|r| r.kind() == Kind::Acked));
         self.abandon_all();
         self.first = self.sequence.wrapping_add(1);
         self.sequence = self.sequence.wrapping_add(requests.len() as u32);
-        self.requests.clear();
-        self.requests
-            .extend(requests.iter().map(|r| (r.kind, r.message_type)));
+        self.message_type = message_type;
+        self.kinds.clear();
+        self.kinds.extend(requests.iter().map(Outgoing::kind));
         self.slots.clear();
         self.slots.resize(requests.len(), Slot::Waiting);
         self.packed = 0;
@@ -271,7 +286,7 @@ impl Protocol {
     /// [`Failure::NotSent`] instead (the typed layer never builds one).
     pub(crate) fn pack(
         &mut self,
-        requests: &[Outgoing<'_>],
+        requests: &[impl Outgoing],
         out: &mut Vec<u8>,
         on: &mut dyn FnMut(Event<'_>),
     ) -> Option<Range<usize>> {
@@ -294,7 +309,8 @@ impl Protocol {
         while self.packed < self.window_end {
             let index = self.packed;
             let request = requests.get(index)?;
-            let length = NLMSG_HDRLEN + request.payload.len();
+            let payload = request.payload();
+            let length = NLMSG_HDRLEN + payload.len();
             let Ok(length_field) = u32::try_from(length) else {
                 self.packed += 1;
                 self.slots[index] = Slot::Ended;
@@ -308,7 +324,7 @@ impl Protocol {
                 break;
             }
             let flags = NLM_F_REQUEST
-                | match request.kind {
+                | match request.kind() {
                     Kind::Dump => NLM_F_DUMP,
                     Kind::Acked => NLM_F_ACK,
                 };
@@ -316,13 +332,13 @@ impl Protocol {
             out.resize(at + NLMSG_HDRLEN, 0);
             MessageHeader {
                 length: length_field,
-                message_type: request.message_type,
+                message_type: self.message_type,
                 flags,
                 sequence: self.first.wrapping_add(index as u32),
                 port: self.port,
             }
             .emit(&mut out[at..]);
-            out.extend_from_slice(request.payload);
+            out.extend_from_slice(payload);
             out.resize(at + datagram::nlmsg_align(length), 0);
             self.slots[index] = Slot::Open { interrupted: false };
             self.open += 1;
@@ -397,7 +413,7 @@ impl Protocol {
             if header.flags & NLM_F_DUMP_INTR != 0 {
                 self.slots[index] = Slot::Open { interrupted: true };
             }
-            let (kind, message_type) = self.requests[index];
+            let (kind, message_type) = (self.kinds[index], self.message_type);
             let reply = match datagram::classify(&message) {
                 Ok(reply) => reply,
                 Err(reason) => {
@@ -452,7 +468,7 @@ impl Protocol {
     pub(crate) fn overrun(&mut self, on: &mut dyn FnMut(Event<'_>)) {
         self.overrun = true;
         for index in 0..self.packed {
-            if self.requests[index].0 == Kind::Dump && self.is_open(index) {
+            if self.kinds[index] == Kind::Dump && self.is_open(index) {
                 self.end(index, Err(Failure::Overrun), false, on);
             }
         }
@@ -543,7 +559,7 @@ impl Protocol {
     fn close(&mut self, index: usize, terminal: bool) {
         self.slots[index] = Slot::Ended;
         self.open -= 1;
-        if self.requests[index].0 == Kind::Dump && !terminal {
+        if self.kinds[index] == Kind::Dump && !terminal {
             self.draining = Some(self.first.wrapping_add(index as u32));
         }
     }
@@ -622,28 +638,19 @@ mod tests {
         error(sequence, 0, None)
     }
 
-    const DUMP: [Outgoing<'static>; 1] = [Outgoing {
-        message_type: FAMILY,
-        kind: Kind::Dump,
-        payload: &[1, 1, 0, 0],
-    }];
+    type Request = (Kind, &'static [u8]);
 
-    fn writes(n: usize) -> Vec<Outgoing<'static>> {
-        vec![
-            Outgoing {
-                message_type: FAMILY,
-                kind: Kind::Acked,
-                payload: &[5, 1, 0, 0],
-            };
-            n
-        ]
+    const DUMP: [Request; 1] = [(Kind::Dump, &[1, 1, 0, 0])];
+
+    fn writes(n: usize) -> Vec<Request> {
+        vec![(Kind::Acked, &[5, 1, 0, 0]); n]
     }
 
     /// A protocol with `requests` begun and packed; returns the datagrams.
-    fn started(requests: &[Outgoing<'_>]) -> (Protocol, Vec<Vec<u8>>) {
+    fn started(requests: &[Request]) -> (Protocol, Vec<Vec<u8>>) {
         let mut p = Protocol::new(PORT);
         p.size_window(1 << 20);
-        p.begin(requests);
+        p.begin(FAMILY, requests);
         let mut sent = Vec::new();
         let mut out = Vec::new();
         while p
@@ -834,7 +841,7 @@ mod tests {
         let mut p = Protocol::new(PORT);
         p.sequence = u32::MAX - 1;
         let requests = writes(3);
-        p.begin(&requests);
+        p.begin(FAMILY, &requests);
         p.size_window(1 << 20);
         let mut out = Vec::new();
         p.pack(&requests, &mut out, &mut |_| {});
@@ -857,7 +864,7 @@ mod tests {
         let mut p = Protocol::new(PORT);
         p.size_window(3 * ACK_RECEIVE_BUDGET);
         assert_eq!(p.window(), Some(3));
-        p.begin(&requests);
+        p.begin(FAMILY, &requests);
         let mut out = Vec::new();
         assert_eq!(p.pack(&requests, &mut out, &mut |_| {}), Some(0..3));
         assert_eq!(p.pack(&requests, &mut out, &mut |_| {}), None);
@@ -874,17 +881,10 @@ mod tests {
 
         // A large request splits a window over several datagrams.
         let big = vec![0u8; MAX_DATAGRAM / 3];
-        let requests = vec![
-            Outgoing {
-                message_type: FAMILY,
-                kind: Kind::Acked,
-                payload: &big,
-            };
-            4
-        ];
+        let requests = vec![(Kind::Acked, &big[..]); 4];
         let mut p = Protocol::new(PORT);
         p.size_window(1 << 20);
-        p.begin(&requests);
+        p.begin(FAMILY, &requests);
         let mut sizes = Vec::new();
         while let Some(range) = p.pack(&requests, &mut out, &mut |_| {}) {
             assert!(out.len() <= MAX_DATAGRAM);
@@ -898,7 +898,7 @@ mod tests {
         let requests = writes(8);
         let mut p = Protocol::new(PORT);
         p.size_window(4 * ACK_RECEIVE_BUDGET);
-        p.begin(&requests);
+        p.begin(FAMILY, &requests);
         let mut out = Vec::new();
         assert_eq!(p.pack(&requests, &mut out, &mut |_| {}), Some(0..4));
         let mut log = Log::default();
@@ -940,7 +940,7 @@ mod tests {
         let requests = writes(5);
         let mut p = Protocol::new(PORT);
         p.size_window(2 * ACK_RECEIVE_BUDGET);
-        p.begin(&requests);
+        p.begin(FAMILY, &requests);
         let mut out = Vec::new();
         p.pack(&requests, &mut out, &mut |_| {});
         let mut log = Log::default();
@@ -968,7 +968,7 @@ mod tests {
         assert_eq!(p.draining(), Some(1));
         // The next exchange starts while the old dump still sends.
         let requests = writes(1);
-        p.begin(&requests);
+        p.begin(FAMILY, &requests);
         let mut out = Vec::new();
         p.pack(&requests, &mut out, &mut |_| {});
         feed(&mut p, &data(1, b"second"), &mut log);
@@ -996,7 +996,7 @@ mod tests {
         assert_eq!(log.data.len(), 1);
         // A dropped caller: the next begin abandons what is open.
         let (mut p, _) = started(&DUMP);
-        p.begin(&writes(1));
+        p.begin(FAMILY, &writes(1));
         assert_eq!(p.draining(), Some(1));
         p.retire(PORT + 1);
         assert_eq!((p.draining(), p.port), (None, PORT + 1));

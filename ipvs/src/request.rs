@@ -29,8 +29,35 @@ pub(crate) struct Request {
     pub(crate) op: Op,
     pub(crate) kind: Kind,
     /// Generic-netlink header and attributes.
-    pub(crate) payload: Vec<u8>,
+    payload: Payload,
     subject: Subject,
+}
+
+/// A request's generic-netlink header and attributes: in place when they
+/// are as short as a request that only names a service (a snapshot sends
+/// one `GET_DEST` per service, and allocates nothing for it).
+#[derive(Clone, Debug)]
+enum Payload {
+    /// The first `len` bytes of `bytes`.
+    Short {
+        bytes: [u8; SHORT_PAYLOAD],
+        len: usize,
+    },
+    Long(Vec<u8>),
+}
+
+/// The longest payload kept in place: the generic-netlink header, the
+/// service nest's header, and the longest identity (AF, PROTOCOL, a 16-byte
+/// ADDR and PORT), 52 bytes, rounded up.
+const SHORT_PAYLOAD: usize = 64;
+
+impl Payload {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Payload::Short { bytes, len } => bytes.get(..*len).unwrap_or_default(),
+            Payload::Long(bytes) => bytes,
+        }
+    }
 }
 
 impl Request {
@@ -38,7 +65,7 @@ impl Request {
         Ok(Self {
             op,
             kind,
-            payload: encode(&IpvsMessage::new(cmd, attributes))?,
+            payload: Payload::Long(encode(&IpvsMessage::new(cmd, attributes))?),
             subject: Subject::default(),
         })
     }
@@ -52,20 +79,26 @@ impl Request {
         rest: Vec<IpvsAttribute>,
     ) -> Result<Self> {
         service.validate()?;
-        let mut request = if rest.is_empty() {
-            Self {
-                op,
-                kind,
-                payload: identity_payload(cmd, service),
-                subject: Subject::default(),
-            }
-        } else {
-            let mut attributes = vec![service_nest(service)];
-            attributes.extend(rest);
-            Self::new(op, kind, cmd, attributes)?
-        };
+        let mut attributes = vec![service_nest(service)];
+        attributes.extend(rest);
+        let mut request = Self::new(op, kind, cmd, attributes)?;
         request.subject.service = Some(*service);
         Ok(request)
+    }
+
+    /// A command that names `service` and nothing else (`GET_DEST`,
+    /// `GET_SERVICE`, `DEL_SERVICE`, `ZERO`).
+    fn naming(op: Op, kind: Kind, cmd: IpvsCmd, service: &ServiceKey) -> Result<Self> {
+        service.validate()?;
+        Ok(Self {
+            op,
+            kind,
+            payload: identity_payload(cmd, service),
+            subject: Subject {
+                service: Some(*service),
+                ..Subject::default()
+            },
+        })
     }
 
     /// `ipvsadm -A`: `IPVS_CMD_NEW_SERVICE` with the full service nest.
@@ -96,24 +129,12 @@ impl Request {
 
     /// `ipvsadm -D`: `IPVS_CMD_DEL_SERVICE`.
     pub(crate) fn delete_service(key: &ServiceKey) -> Result<Self> {
-        Self::about(
-            Op::DeleteService,
-            Kind::Acked,
-            IpvsCmd::DelService,
-            key,
-            vec![],
-        )
+        Self::naming(Op::DeleteService, Kind::Acked, IpvsCmd::DelService, key)
     }
 
     /// `ipvsadm -L -t ...`: `IPVS_CMD_GET_SERVICE` for one service.
     pub(crate) fn get_service(key: &ServiceKey) -> Result<Self> {
-        Self::about(
-            Op::GetService,
-            Kind::Acked,
-            IpvsCmd::GetService,
-            key,
-            vec![],
-        )
+        Self::naming(Op::GetService, Kind::Acked, IpvsCmd::GetService, key)
     }
 
     /// `ipvsadm -L`: the `IPVS_CMD_GET_SERVICE` dump.
@@ -156,13 +177,7 @@ impl Request {
 
     /// `ipvsadm -L -t ...` destinations: the `IPVS_CMD_GET_DEST` dump.
     pub(crate) fn list_destinations(service: &ServiceKey) -> Result<Self> {
-        Self::about(
-            Op::ListDestinations,
-            Kind::Dump,
-            IpvsCmd::GetDest,
-            service,
-            vec![],
-        )
+        Self::naming(Op::ListDestinations, Kind::Dump, IpvsCmd::GetDest, service)
     }
 
     /// `ipvsadm -C`: `IPVS_CMD_FLUSH`.
@@ -173,7 +188,7 @@ impl Request {
     /// `ipvsadm -Z [-t ...]`: `IPVS_CMD_ZERO`, for one service or all.
     pub(crate) fn zero(service: Option<&ServiceKey>) -> Result<Self> {
         match service {
-            Some(key) => Self::about(Op::Zero, Kind::Acked, IpvsCmd::Zero, key, vec![]),
+            Some(key) => Self::naming(Op::Zero, Kind::Acked, IpvsCmd::Zero, key),
             None => Self::new(Op::Zero, Kind::Acked, IpvsCmd::Zero, vec![]),
         }
     }
@@ -231,7 +246,7 @@ impl Request {
         Ok(Self {
             op: Op::Raw,
             kind,
-            payload: encode(message)?,
+            payload: Payload::Long(encode(message)?),
             subject: Subject::default(),
         })
     }
@@ -241,7 +256,7 @@ impl Request {
         Outbound {
             op: self.op,
             kind: self.kind,
-            payload: &self.payload,
+            payload: self.payload.as_slice(),
         }
     }
 
@@ -266,37 +281,28 @@ pub(crate) fn encode(message: &IpvsMessage) -> Result<Vec<u8>> {
 }
 
 /// The payload of a command that names a service and nothing else
-/// (`GET_DEST`, `GET_SERVICE`, `DEL_SERVICE`, `ZERO`), written straight
-/// into its buffer: a snapshot sends one `GET_DEST` per service. The same
-/// bytes as [`encode`] makes of the message.
-fn identity_payload(cmd: IpvsCmd, service: &ServiceKey) -> Vec<u8> {
-    let nest = IpvsAttribute::Service(Nested::new(Vec::new()));
-    let mut payload = Vec::with_capacity(64);
-    payload.extend_from_slice(&[
-        cmd.into(),
-        IpvsMessage::new(cmd, Vec::new()).version(),
-        0,
-        0,
-    ]);
-    let nest_at = payload.len();
-    payload.extend_from_slice(&[0; NLA_HEADER_SIZE]);
-    for attribute in service.identity() {
-        let at = payload.len();
-        let value_len = attribute.value_len();
-        payload.resize(
-            at + NLA_HEADER_SIZE + value_len.next_multiple_of(NLA_ALIGNTO),
-            0,
-        );
-        write_nla_header(
-            &mut payload[at..],
-            NLA_HEADER_SIZE + value_len,
-            attribute.kind(),
-        );
-        attribute.emit_value(&mut payload[at + NLA_HEADER_SIZE..at + NLA_HEADER_SIZE + value_len]);
-    }
-    let nest_len = payload.len() - nest_at;
-    write_nla_header(&mut payload[nest_at..], nest_len, nest.kind());
-    payload
+/// (`GET_DEST`, `GET_SERVICE`, `DEL_SERVICE`, `ZERO`), written in place: a
+/// snapshot sends one `GET_DEST` per service. The same bytes as [`encode`]
+/// makes of the message.
+fn identity_payload(cmd: IpvsCmd, service: &ServiceKey) -> Payload {
+    let mut bytes = [0; SHORT_PAYLOAD];
+    bytes[0] = cmd.into();
+    bytes[1] = IpvsMessage::new(cmd, Vec::new()).version();
+    let nest_at = GENL_HDRLEN;
+    let mut len = nest_at + NLA_HEADER_SIZE;
+    // Every identity attribute fits (see SHORT_PAYLOAD); the padding
+    // stays zero.
+    service.each_identity(|attribute| {
+        let nla_len = NLA_HEADER_SIZE + attribute.value_len();
+        if let Some(nla) = bytes.get_mut(len..len + nla_len) {
+            write_nla_header(nla, nla_len, attribute.kind());
+            attribute.emit_value(&mut nla[NLA_HEADER_SIZE..]);
+            len += nla_len.next_multiple_of(NLA_ALIGNTO);
+        }
+    });
+    let nest_kind = IpvsAttribute::Service(Nested::new(Vec::new())).kind();
+    write_nla_header(&mut bytes[nest_at..], len - nest_at, nest_kind);
+    Payload::Short { bytes, len }
 }
 
 /// Writes an attribute header (length, type field) at the start of `out`.
@@ -488,7 +494,11 @@ mod tests {
         for key in keys {
             for cmd in [IpvsCmd::GetDest, IpvsCmd::DelService, IpvsCmd::Zero] {
                 let general = encode(&IpvsMessage::new(cmd, vec![service_nest(&key)])).unwrap();
-                assert_eq!(identity_payload(cmd, &key), general, "{cmd:?} {key:?}");
+                assert_eq!(
+                    identity_payload(cmd, &key).as_slice(),
+                    general,
+                    "{cmd:?} {key:?}"
+                );
             }
         }
     }

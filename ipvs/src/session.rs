@@ -49,6 +49,16 @@ pub(crate) struct Outbound<'a> {
     pub(crate) payload: &'a [u8],
 }
 
+impl Outgoing for Outbound<'_> {
+    fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    fn payload(&self) -> &[u8] {
+        self.payload
+    }
+}
+
 /// Receives the data messages of an exchange, straight from the receive
 /// buffer.
 pub(crate) trait ReplySink: Send {
@@ -108,6 +118,11 @@ pub(crate) struct Session<L> {
     /// kernel's dump datagrams (see [`crate::socket::WIDE_RECV_LEN`]).
     buffer: Vec<u8>,
     outgoing: Vec<u8>,
+    /// How each request of the exchange ended (kept for its capacity).
+    ends: Vec<End>,
+    /// The results of the last exchange, one per request (kept for its
+    /// capacity).
+    results: Vec<Result<Completed>>,
     family: Option<FamilyInfo>,
     call: Call,
     /// The session on a second socket that reads service dumps, opened on
@@ -140,6 +155,8 @@ impl<L: Link> Session<L> {
             protocol: Protocol::new(port),
             buffer: vec![0; recv_len],
             outgoing: Vec::new(),
+            ends: Vec::new(),
+            results: Vec::new(),
             family: None,
             wide,
             call: Call {
@@ -256,7 +273,7 @@ impl<L: Link> Session<L> {
     }
 
     /// Sends `requests` to the IPVS family and returns one result per
-    /// request; data goes to `sink`.
+    /// request, in order; data goes to `sink`.
     ///
     /// `ENOENT` on the first request may also mean that the `ip_vs` module
     /// was unloaded (and maybe loaded again under a new family id): the
@@ -267,23 +284,27 @@ impl<L: Link> Session<L> {
         &mut self,
         requests: &[Outbound<'_>],
         sink: &mut dyn ReplySink,
-    ) -> Result<Vec<Result<Completed>>> {
+    ) -> Result<std::vec::Drain<'_, Result<Completed>>> {
         let family = match &self.family {
             Some(family) => family.id,
             None => self.family(false).await?.id,
         };
-        let mut results = self.exchange(family, requests, sink).await;
+        let results = self.exchange(family, requests, sink).await;
         let family_gone = matches!(results.first(),
             Some(Err(Error::Kernel { errno, .. })) if *errno == nix::libc::ENOENT);
         if family_gone {
+            // Resolving the family is an exchange of its own.
+            let results = std::mem::take(&mut self.results);
             let fresh = self.family(true).await?.id;
-            if fresh != family {
+            if fresh == family {
+                self.results = results;
+            } else {
                 log::info!("IPVS family id changed from {family} to {fresh}; sending again");
                 sink.restart();
-                results = self.exchange(fresh, requests, sink).await;
+                self.exchange(fresh, requests, sink).await;
             }
         }
-        Ok(results)
+        Ok(self.results.drain(..))
     }
 
     /// One acknowledged request.
@@ -292,7 +313,7 @@ impl<L: Link> Session<L> {
         request: Outbound<'_>,
         sink: &mut dyn ReplySink,
     ) -> Result<()> {
-        let result = self.call(&[request], sink).await?.pop();
+        let result = self.call(&[request], sink).await?.next();
         result
             .unwrap_or(Err(Error::Internal {
                 what: "an exchange answers every request",
@@ -316,7 +337,7 @@ impl<L: Link> Session<L> {
                     request.op
                 );
             }
-            let result = self.call(&[request], sink).await?.pop();
+            let result = self.call(&[request], sink).await?.next();
             match result {
                 Some(Ok(Completed {
                     interrupted: false, ..
@@ -339,39 +360,35 @@ impl<L: Link> Session<L> {
     /// The one receive path: sends `requests` (one dump, or acknowledged
     /// requests) to `message_type`, and reads until each has ended or the
     /// call's deadline passed. Data goes to `sink`; kernel errors stay raw.
+    /// Returns one result per request, in order (the session's, until its
+    /// next exchange).
     pub(crate) async fn exchange(
         &mut self,
         message_type: u16,
         requests: &[Outbound<'_>],
         sink: &mut dyn ReplySink,
-    ) -> Vec<Result<Completed>> {
+    ) -> &mut Vec<Result<Completed>> {
         self.settle().await;
-        let outgoing: Vec<Outgoing<'_>> = requests
-            .iter()
-            .map(|r| Outgoing {
-                message_type,
-                kind: r.kind,
-                payload: r.payload,
-            })
-            .collect();
         if requests.len() > 1 && self.protocol.window().is_none() {
             let queue = self.link.reserve_receive_queue(BATCH_RECEIVE_BUFFER);
             self.protocol.size_window(queue);
         }
-        self.protocol.begin(&outgoing);
-        let mut ends = Ends::new(requests.len(), sink);
+        self.protocol.begin(message_type, requests);
         let Self {
             link,
             protocol,
             buffer,
             outgoing: datagram,
+            ends,
+            results,
             call,
             ..
         } = self;
+        let mut ends = Ends::new(ends, requests.len(), sink);
         let mut io_error = None;
         'exchange: loop {
             while protocol
-                .pack(&outgoing, datagram, &mut |e| ends.on(e))
+                .pack(requests, datagram, &mut |e| ends.on(e))
                 .is_some()
             {
                 if let Err(e) = link.send(datagram).await {
@@ -415,7 +432,8 @@ impl<L: Link> Session<L> {
                 }
             }
         }
-        ends.into_results(requests, call.options.timeout, io_error)
+        ends.into_results(requests, call.options.timeout, io_error, results);
+        results
     }
 
     /// Replaces the socket by a fresh one in the same namespace: closing
@@ -471,18 +489,24 @@ impl<L: Link> Session<L> {
     }
 }
 
+/// How a request of an exchange ended, once it has.
+type End = Option<Result<Completed, Failure>>;
+
 /// How each request of an exchange ended, as events arrive.
 struct Ends<'s> {
-    ends: Vec<Option<Result<Completed, Failure>>>,
+    ends: &'s mut Vec<End>,
     sink: &'s mut dyn ReplySink,
     /// The first message the sink refused, and why.
     refused: Option<(usize, Error)>,
 }
 
 impl<'s> Ends<'s> {
-    fn new(len: usize, sink: &'s mut dyn ReplySink) -> Self {
+    /// For `len` requests, in `ends` (cleared first).
+    fn new(ends: &'s mut Vec<End>, len: usize, sink: &'s mut dyn ReplySink) -> Self {
+        ends.clear();
+        ends.resize_with(len, || None);
         Self {
-            ends: (0..len).map(|_| None).collect(),
+            ends,
             sink,
             refused: None,
         }
@@ -509,17 +533,21 @@ impl<'s> Ends<'s> {
         self.refused.as_ref().map(|(index, _)| *index)
     }
 
-    /// One result per request: kernel errors raw, other failures as this
-    /// crate's errors for the request's operation.
+    /// One result per request, into `results` (cleared first): kernel
+    /// errors raw, other failures as this crate's errors for the request's
+    /// operation.
     fn into_results(
         self,
         requests: &[Outbound<'_>],
         timeout: Duration,
         mut io_error: Option<io::Error>,
-    ) -> Vec<Result<Completed>> {
+        results: &mut Vec<Result<Completed>>,
+    ) {
         let mut refused = self.refused;
-        self.ends
-            .into_iter()
+        results.clear();
+        let ends = self
+            .ends
+            .drain(..)
             .zip(requests)
             .enumerate()
             .map(|(index, (end, request))| {
@@ -541,8 +569,8 @@ impl<'s> Ends<'s> {
                         what: "the protocol ends every request of an exchange",
                     }),
                 }
-            })
-            .collect()
+            });
+        results.extend(ends);
     }
 }
 

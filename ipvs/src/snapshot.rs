@@ -133,6 +133,26 @@ impl From<&Snapshot> for StatsSnapshot {
     }
 }
 
+/// The keys of a service dump.
+type KeySet = HashSet<ServiceKey, foldhash::fast::RandomState>;
+
+/// Whether `again` lists the keys of `services` (whose set is `keys`, with
+/// no repeats), each once, in any order. An unchanged table dumps in the
+/// same order, so that is checked first.
+fn same_keys(services: &[Service], keys: &KeySet, again: &[ServiceKey]) -> bool {
+    if again.len() != services.len() {
+        return false;
+    }
+    if services.iter().map(|s| &s.key).eq(again) {
+        return true;
+    }
+    // As many keys, all of them known and none repeated: the same set.
+    let mut seen = KeySet::with_capacity_and_hasher(again.len(), Default::default());
+    again
+        .iter()
+        .all(|key| keys.contains(key) && seen.insert(*key))
+}
+
 /// Service-list dumps made at most, looking for two consecutive ones that
 /// agree (see [`Session::services`]).
 const SERVICE_LIST_ATTEMPTS: u32 = 5;
@@ -169,7 +189,6 @@ impl<L: Link> Session<L> {
 
     /// [`Session::services`], on this session.
     async fn consistent_services(&mut self) -> Result<Vec<Service>> {
-        type KeySet = HashSet<ServiceKey, foldhash::fast::RandomState>;
         let mut dumps = 0;
         let mut full: Option<(Vec<Service>, KeySet)> = None;
         while dumps < SERVICE_LIST_ATTEMPTS {
@@ -183,8 +202,7 @@ impl<L: Link> Session<L> {
                 continue;
             };
             let again = self.service_key_dump().await?;
-            let again_keys: KeySet = again.iter().copied().collect();
-            if again_keys.len() == again.len() && again_keys == keys {
+            if same_keys(&services, &keys, &again) {
                 return Ok(services);
             }
             log::debug!("the service dump differs from the previous one; reading again");
@@ -227,5 +245,33 @@ impl<L: Link> Session<L> {
 
     pub(crate) async fn stats_snapshot(&mut self) -> Result<StatsSnapshot> {
         Ok(StatsSnapshot::from(&self.snapshot().await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheduler::Scheduler;
+
+    fn key(i: u16) -> ServiceKey {
+        ServiceKey::tcp(SocketAddr::from(([192, 0, 2, 1], i)))
+    }
+
+    #[test]
+    fn two_dumps_agree_on_the_same_keys_each_once_in_any_order() {
+        let services: Vec<Service> = (1..=3)
+            .map(|i| Service::new(key(i), Scheduler::RoundRobin))
+            .collect();
+        let keys: KeySet = services.iter().map(|s| s.key).collect();
+        let agree = |again: &[u16]| {
+            let again: Vec<ServiceKey> = again.iter().map(|&i| key(i)).collect();
+            same_keys(&services, &keys, &again)
+        };
+        assert!(agree(&[1, 2, 3]));
+        assert!(agree(&[3, 1, 2]));
+        assert!(!agree(&[1, 2]), "one skipped");
+        assert!(!agree(&[1, 2, 3, 3]), "one repeated");
+        assert!(!agree(&[1, 2, 2]), "one repeated, one skipped");
+        assert!(!agree(&[1, 2, 4]), "one replaced");
     }
 }

@@ -387,10 +387,9 @@ mod tests {
                 crate::ServiceKey::fwmark(n + 1),
                 crate::Scheduler::RoundRobin,
             );
-            let payload = crate::request::Request::add_service(&service)
-                .unwrap()
-                .payload;
-            datagram.extend(request(FAMILY, NLM_F_REQUEST | NLM_F_ACK, n + 10, &payload));
+            let add = crate::request::Request::add_service(&service).unwrap();
+            let payload = add.outbound().payload;
+            datagram.extend(request(FAMILY, NLM_F_REQUEST | NLM_F_ACK, n + 10, payload));
         }
         Transport::send(socket, &datagram).unwrap();
         assert_eq!(drain(socket).len(), count as usize, "one ACK each");
