@@ -352,7 +352,9 @@ impl ipvs::testing::Transport for Replay {
         _timeout: std::time::Duration,
     ) -> std::io::Result<Option<ipvs::testing::Received>> {
         Ok(self.queue.pop_front().map(|datagram| {
-            buf[..datagram.len()].copy_from_slice(&datagram);
+            // MSG_TRUNC: the real length; what does not fit is lost.
+            let stored = datagram.len().min(buf.len());
+            buf[..stored].copy_from_slice(&datagram[..stored]);
             ipvs::testing::Received {
                 len: datagram.len(),
                 sender: 0,
@@ -362,6 +364,15 @@ impl ipvs::testing::Transport for Replay {
 
     fn local_port(&self) -> u32 {
         PORT
+    }
+
+    /// The service dumps' socket, as a handle on the kernel has one.
+    fn sibling(&self) -> std::io::Result<Option<Box<dyn ipvs::testing::Transport>>> {
+        Ok(Some(Box::new(Replay {
+            services: self.services.clone(),
+            destination: self.destination.clone(),
+            queue: Default::default(),
+        })))
     }
 }
 
