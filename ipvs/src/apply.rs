@@ -5,6 +5,7 @@
 //! `ipvsadm -R` script), send them as one batch, and roll everything back
 //! if the kernel rejects any of them.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use foldhash::fast::RandomState as FastHash;
@@ -402,9 +403,9 @@ impl Plan {
                 service_deletes.push(Step::DeleteService(state.clone()));
             }
         }
-        // One pair of maps for every service, emptied between them.
-        let mut wanted: HashMap<SocketAddr, &Destination, FastHash> = HashMap::default();
-        let mut existing: HashMap<SocketAddr, &Destination, FastHash> = HashMap::default();
+        // One pair of indexes for every service, refilled for each.
+        let mut wanted = AddrIndex::default();
+        let mut existing = AddrIndex::default();
         for want in desired {
             let key = want.service.key;
             let Some(have) = current_by_key.get(&key) else {
@@ -421,15 +422,13 @@ impl Plan {
                     to: want.service.clone(),
                 });
             }
-            wanted.clear();
-            wanted.extend(want.destinations.iter().map(|d| (d.addr, d)));
+            wanted.index(&want.destinations);
             for dest in &have.destinations {
-                if !wanted.contains_key(&dest.addr) {
+                if wanted.get(&dest.addr).is_none() {
                     remove(&mut plan, &mut dest_updates, key, dest);
                 }
             }
-            existing.clear();
-            existing.extend(have.destinations.iter().map(|d| (d.addr, d)));
+            existing.index(&have.destinations);
             for dest in &want.destinations {
                 match existing.get(&dest.addr) {
                     None => dest_adds.push(Step::AddDestination {
@@ -557,8 +556,8 @@ fn same_destination_settings(have: &Destination, want: &Destination) -> bool {
 
 fn validate_desired(desired: &[ServiceState]) -> Result<()> {
     let mut keys = HashSet::with_capacity_and_hasher(desired.len(), FastHash::default());
-    // One set for every service, emptied between them.
-    let mut addrs = HashSet::with_hasher(FastHash::default());
+    // One index for every service, refilled for each.
+    let mut addrs = AddrIndex::default();
     for state in desired {
         let key = state.service.key;
         state.service.validate()?;
@@ -568,18 +567,67 @@ fn validate_desired(desired: &[ServiceState]) -> Result<()> {
                 format!("service {key} appears twice"),
             ));
         }
-        addrs.clear();
         for dest in &state.destinations {
             dest.validate_for(&key)?;
-            if !addrs.insert(dest.addr) {
-                return Err(Error::invalid(
-                    "desired destinations",
-                    format!("destination {} appears twice in service {key}", dest.addr),
-                ));
-            }
+        }
+        if let Some(addr) = addrs.index(&state.destinations) {
+            return Err(Error::invalid(
+                "desired destinations",
+                format!("destination {addr} appears twice in service {key}"),
+            ));
         }
     }
     Ok(())
+}
+
+/// One service's destinations by address: searched in place when they are
+/// few (most services have a handful, where hashing costs more than
+/// comparing), through a hash map when they are many.
+#[derive(Default)]
+struct AddrIndex<'a> {
+    destinations: &'a [Destination],
+    /// Filled when there are more than [`AddrIndex::SCANNED`].
+    by_addr: HashMap<SocketAddr, &'a Destination, FastHash>,
+}
+
+impl<'a> AddrIndex<'a> {
+    /// Up to this many destinations are searched in place.
+    const SCANNED: usize = 16;
+
+    /// Indexes `destinations` (forgetting the previous ones); returns the
+    /// first address that appears twice, if any.
+    fn index(&mut self, destinations: &'a [Destination]) -> Option<SocketAddr> {
+        self.destinations = destinations;
+        self.by_addr.clear();
+        if destinations.len() <= Self::SCANNED {
+            return destinations
+                .iter()
+                .enumerate()
+                .find(|(i, d)| destinations[..*i].iter().any(|e| e.addr == d.addr))
+                .map(|(_, d)| d.addr);
+        }
+        let mut twice = None;
+        for dest in destinations {
+            match self.by_addr.entry(dest.addr) {
+                Entry::Vacant(entry) => {
+                    entry.insert(dest);
+                }
+                Entry::Occupied(_) => {
+                    twice = twice.or(Some(dest.addr));
+                }
+            }
+        }
+        twice
+    }
+
+    /// The first destination at `addr`.
+    fn get(&self, addr: &SocketAddr) -> Option<&'a Destination> {
+        if self.destinations.len() <= Self::SCANNED {
+            self.destinations.iter().find(|d| d.addr == *addr)
+        } else {
+            self.by_addr.get(addr).copied()
+        }
+    }
 }
 
 /// What is known of a step after its batch.

@@ -274,6 +274,61 @@ fn a_plan_of_explicit_steps_is_sent_as_given_and_rolled_back_as_a_whole() {
 }
 
 #[test]
+fn many_destinations_are_compared_as_a_few_are() {
+    let options = ApplyOptions::default();
+    // A service's destinations are searched in place up to 16, hashed above.
+    for n in [4u8, 40] {
+        let service = || ServiceState::new(Service::new(web(), Scheduler::RoundRobin));
+        let have: Vec<Destination> = (1..=n)
+            .map(|i| dest(&format!("198.51.100.{i}:80"), 1))
+            .collect();
+        let mut want = have.clone();
+        want.remove(0);
+        want[0] = want[0].clone().with_weight(5);
+        want.push(dest("198.51.100.250:80", 1));
+        let with = |dests: &[Destination]| {
+            dests
+                .iter()
+                .cloned()
+                .fold(service(), ServiceState::with_destination)
+        };
+        let current = Snapshot::from(vec![with(&have)]);
+        let plan = Plan::new(&current, &[with(&want)], &options).unwrap();
+        let steps: Vec<String> = plan
+            .steps()
+            .iter()
+            .map(|step| match step {
+                Step::DeleteDestination { destination, .. } => format!("-{}", destination.addr),
+                Step::UpdateDestination { to, .. } => format!("~{} {}", to.addr, to.weight),
+                Step::AddDestination { destination, .. } => format!("+{}", destination.addr),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                "-198.51.100.1:80",
+                "~198.51.100.2:80 5",
+                "+198.51.100.250:80"
+            ],
+            "n = {n}"
+        );
+        want.push(want[n as usize / 2].clone());
+        let err = Plan::new(&current, &[with(&want)], &options).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::InvalidArgument {
+                    field: "desired destinations",
+                    reason,
+                } if reason.contains(&format!("198.51.100.{}:80 appears twice", n / 2 + 2))
+            ),
+            "n = {n}: {err:?}"
+        );
+    }
+}
+
+#[test]
 fn desired_state_is_validated_before_anything_is_read_or_sent() {
     let current = Snapshot::default();
     let options = ApplyOptions::default();
