@@ -25,7 +25,9 @@ pub(crate) const SMALL: usize = 8;
 /// eligible dests the least key wins, ties going to the earlier list entry.
 pub(crate) trait Rule {
     type Key: Ord + Copy + std::fmt::Debug;
-    /// A key above every eligible dest's: where a scan starts.
+    /// A key above every eligible dest's and below none: where a scan
+    /// starts, and what the scan reads for a dest that is not eligible
+    /// (which so never wins, with one compare and no test of its own).
     const WORST: Self::Key;
     fn key(d: &Record) -> Option<Self::Key>;
 }
@@ -242,9 +244,8 @@ impl<R: Rule> Keyed<R> {
             None => (R::WORST, usize::MAX),
         };
         for s in (0..head).rev() {
-            if let Some(k) = R::key(&slots[s])
-                && k < best.0
-            {
+            let k = R::key(&slots[s]).unwrap_or(R::WORST);
+            if k < best.0 {
                 best = (k, s);
             }
         }
