@@ -212,12 +212,9 @@ const OUT_OF_LIST: u8 = 2;
 /// [`Record::flags`]: `u_threshold ≠ 0`, so a new connection may set
 /// OVERLOAD; OVERLOAD is never set without it.
 const LIMITED: u8 = 4;
-/// [`Record::flags`]: the scheduler needs the load hook on every connection
-/// event (see [`Dests::set_load_hook`]).
-const LOAD_HOOK: u8 = 8;
 /// The flags that send a connection event past the counting: a connection
-/// event on a dest with none is the counting alone.
-const EVENT_SLOW_PATH: u8 = LIMITED | OUT_OF_LIST | LOAD_HOOK;
+/// event on a dest with neither is the counting alone.
+const EVENT_SLOW_PATH: u8 = LIMITED | OUT_OF_LIST;
 
 /// One destination as the schedulers read it: 40 bytes.
 ///
@@ -373,8 +370,6 @@ pub struct Dests {
     /// [`Limits`] by slot; empty until some dest has a threshold or a last
     /// weight other than its weight.
     limits: Vec<Limits>,
-    /// Every record carries [`LOAD_HOOK`].
-    load_hook: bool,
 }
 
 const NO_SLOT: u32 = u32::MAX;
@@ -391,7 +386,6 @@ impl Default for Dests {
             hasher: Default::default(),
             idle_trash: Vec::new(),
             limits: Vec::new(),
-            load_hook: false,
         }
     }
 }
@@ -615,7 +609,7 @@ impl Dests {
             pos,
             generation,
             port,
-            flags: v6 | if self.load_hook { LOAD_HOOK } else { 0 },
+            flags: v6,
             addr,
         };
         let slot = if self.free != NO_SLOT {
@@ -673,25 +667,6 @@ impl Dests {
         }
         self.free_idle_trash();
         Ok(dest)
-    }
-
-    /// Marks every record, trashed ones included, for the load hook or
-    /// unmarks them: the [`Service`](crate::Service)'s copy of
-    /// [`Hooks::load`](crate::Hooks::load), read by a connection event from
-    /// the record it counts on. O(slots) when it changes, which is when an
-    /// index is built or dropped as the list grows or shrinks past a size.
-    pub(crate) fn set_load_hook(&mut self, on: bool) {
-        if on == self.load_hook {
-            return;
-        }
-        self.load_hook = on;
-        for r in &mut self.slots {
-            if on {
-                r.flags |= LOAD_HOOK;
-            } else {
-                r.flags &= !LOAD_HOOK;
-            }
-        }
     }
 
     /// Whether the holes left by removals outnumber the destinations, so that
@@ -834,10 +809,9 @@ impl Dests {
     }
 
     /// `ip_vs_bind_dest`, the counting: `Ok(true)` when that is all there is
-    /// to it (a dest in the list without an upper threshold, under a
-    /// scheduler that needs no load hook: the common case, inlined into the
-    /// event); `Ok(false)` when [`Dests::bind_overload`] and the hooks must
-    /// follow.
+    /// to it (a dest in the list without an upper threshold, the common
+    /// case, inlined into the event); `Ok(false)` when [`Dests::bind_overload`]
+    /// must follow.
     #[inline]
     pub(crate) fn conn_new(&mut self, id: DestId, state: ConnState) -> Result<bool, Error> {
         let r = self.record_mut(id)?;
@@ -890,9 +864,9 @@ impl Dests {
     /// recomputed on threshold edits); in the kernel sources read for this crate
     /// that exists only as a proposed patch, so it is not modelled.
     ///
-    /// This is the counting: `Ok(true)` when that is all there is to it (as
-    /// for [`Dests::conn_new`]); `Ok(false)` when [`Dests::unbind_overload`]
-    /// and the hooks must follow.
+    /// This is the counting: `Ok(true)` when that is all there is to it (a
+    /// dest in the list without an upper threshold, the common case, inlined
+    /// into the event); `Ok(false)` when [`Dests::unbind_overload`] must follow.
     #[inline]
     pub(crate) fn conn_closed(&mut self, id: DestId, state: ConnState) -> Result<bool, Error> {
         let r = self.record_mut(id)?;

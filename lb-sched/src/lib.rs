@@ -347,13 +347,12 @@ impl<S: Scheduler> Service<S> {
         // init_service on an empty list, so a scheduler taken from another
         // service starts fresh too.
         sched.dest_changed(&dests, Change::Bound);
-        let mut svc = Service {
+        let hooks = sched.hooks();
+        Service {
             dests,
             sched,
-            hooks: Hooks::ALL,
-        };
-        svc.refresh_hooks();
-        svc
+            hooks,
+        }
     }
 
     /// A service with these destinations, added in this order (the last one
@@ -379,7 +378,7 @@ impl<S: Scheduler> Service<S> {
             hooks: Hooks::ALL,
         };
         svc.sched.dest_changed(&svc.dests, Change::Bound);
-        svc.refresh_hooks();
+        svc.hooks = svc.sched.hooks();
         Ok(svc)
     }
 
@@ -390,17 +389,8 @@ impl<S: Scheduler> Service<S> {
         sched.check_len(self.dests.len())?;
         let old = std::mem::replace(&mut self.sched, sched);
         self.sched.dest_changed(&self.dests, Change::Bound);
-        self.refresh_hooks();
-        Ok(old)
-    }
-
-    /// Reads the hooks the scheduler needs now (after every
-    /// [`Scheduler::dest_changed`]), and marks every record for the load
-    /// hook when it changed, so that a connection event's common case is
-    /// one test of its record's flags.
-    fn refresh_hooks(&mut self) {
         self.hooks = self.sched.hooks();
-        self.dests.set_load_hook(self.hooks.load);
+        Ok(old)
     }
 
     /// The destinations, in list order via [`Dests::iter`].
@@ -439,7 +429,7 @@ impl<S: Scheduler> Service<S> {
         self.sched.check_len(self.dests.len() + 1)?;
         let id = self.dests.add(&cfg)?;
         self.sched.dest_changed(&self.dests, Change::Added(id));
-        self.refresh_hooks();
+        self.hooks = self.sched.hooks();
         Ok(id)
     }
 
@@ -459,7 +449,7 @@ impl<S: Scheduler> Service<S> {
             let c = self.dests.compact();
             self.sched.dest_changed(&self.dests, Change::Compacted(&c));
         }
-        self.refresh_hooks();
+        self.hooks = self.sched.hooks();
         Ok(d)
     }
 
@@ -473,7 +463,7 @@ impl<S: Scheduler> Service<S> {
     ) -> Result<(), Error> {
         self.dests.update(id, weight, u_threshold, l_threshold)?;
         self.sched.dest_changed(&self.dests, Change::Updated(id));
-        self.refresh_hooks();
+        self.hooks = self.sched.hooks();
         Ok(())
     }
 
@@ -526,7 +516,7 @@ impl<S: Scheduler> Service<S> {
         // under a scheduler that keeps no index on the counters) is the
         // counting alone, with no call on its path: the next event on the
         // same dest then finds the counters in registers.
-        if !self.dests.conn_new(id, state)? {
+        if !self.dests.conn_new(id, state)? || self.hooks.load {
             self.conn_new_rest(id);
         }
         Ok(())
@@ -588,7 +578,7 @@ impl<S: Scheduler> Service<S> {
     #[inline]
     pub fn conn_closed(&mut self, id: DestId, state: ConnState) -> Result<(), Error> {
         // As in `conn_new`: the common case is the counting alone.
-        if !self.dests.conn_closed(id, state)? {
+        if !self.dests.conn_closed(id, state)? || self.hooks.load {
             self.conn_closed_rest(id);
         }
         Ok(())
