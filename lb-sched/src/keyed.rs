@@ -25,7 +25,9 @@ pub(crate) const SMALL: usize = 8;
 /// eligible dests the least key wins, ties going to the earlier list entry.
 pub(crate) trait Rule {
     type Key: Ord + Copy + std::fmt::Debug;
-    /// A key above every eligible dest's: where a scan starts.
+    /// A key above every eligible dest's and below none: where a scan
+    /// starts, and what the scan reads for a dest that is not eligible
+    /// (which so never wins, with one compare and no test of its own).
     const WORST: Self::Key;
     fn key(d: &Record) -> Option<Self::Key>;
 }
@@ -89,6 +91,10 @@ pub(crate) struct Keyed<R: Rule> {
     /// while not indexed.
     nodes: Vec<u32>,
     indexed: bool,
+    /// Not indexed, and the list in slot order ([`Dests::in_slot_order`]):
+    /// a pick scans the records themselves. Set with `indexed` at every
+    /// change of the list ([`Keyed::resize`]), so a pick tests one flag.
+    slot_scan: bool,
     rule: PhantomData<R>,
 }
 
@@ -97,6 +103,7 @@ impl<R: Rule> Default for Keyed<R> {
         Keyed {
             nodes: Vec::new(),
             indexed: false,
+            slot_scan: false,
             rule: PhantomData,
         }
     }
@@ -195,7 +202,9 @@ impl<R: Rule> Keyed<R> {
         self.resize(dests);
     }
 
-    /// Switches between the index and the plain scan as the list grows or shrinks.
+    /// Switches between the index and the plain scan as the list grows or
+    /// shrinks. Called at every change of the list: removals and slot reuse
+    /// end its slot order.
     pub(crate) fn resize(&mut self, dests: &Dests) {
         let n = dests.len();
         if !self.indexed && n > 2 * SMALL {
@@ -205,6 +214,7 @@ impl<R: Rule> Keyed<R> {
             self.indexed = false;
             self.nodes = Vec::new();
         }
+        self.slot_scan = !self.indexed && dests.in_slot_order();
     }
 
     /// Whether connection events must reach [`Keyed::update`] (only while the
@@ -217,12 +227,10 @@ impl<R: Rule> Keyed<R> {
     /// is the kernel's scan, which costs less than a call at n = 2.
     #[inline(always)]
     pub(crate) fn first(&self, dests: &Dests) -> Option<DestId> {
-        if self.indexed {
-            return self.first_indexed(dests);
+        if !self.slot_scan {
+            return self.first_elsewhere(dests);
         }
-        if !dests.in_slot_order() {
-            return Self::scan_list(dests);
-        }
+        debug_assert!(dests.in_slot_order());
         // The kernel's scan over the records in reverse slot order, which
         // is the list order here. It carries the best slot so far, so the
         // connection event that follows reaches its record from the compare
@@ -236,9 +244,8 @@ impl<R: Rule> Keyed<R> {
             None => (R::WORST, usize::MAX),
         };
         for s in (0..head).rev() {
-            if let Some(k) = R::key(&slots[s])
-                && k < best.0
-            {
+            let k = R::key(&slots[s]).unwrap_or(R::WORST);
+            if k < best.0 {
                 best = (k, s);
             }
         }
@@ -248,7 +255,6 @@ impl<R: Rule> Keyed<R> {
 
     /// The kernel's scan over the list in list order, for a list that is not
     /// in slot order (after a removal).
-    #[inline(never)]
     fn scan_list(dests: &Dests) -> Option<DestId> {
         let mut best: Option<(R::Key, DestId)> = None;
         for (id, d) in dests.records() {
@@ -261,10 +267,13 @@ impl<R: Rule> Keyed<R> {
         best.map(|(_, id)| id)
     }
 
-    /// [`Keyed::first`] from the index, out of line so that the small scan
-    /// inlines into the pick.
+    /// [`Keyed::first`] from the index, or by a scan in list order; out of
+    /// line so that the small scan inlines into the pick.
     #[inline(never)]
-    fn first_indexed(&self, dests: &Dests) -> Option<DestId> {
+    fn first_elsewhere(&self, dests: &Dests) -> Option<DestId> {
+        if !self.indexed {
+            return Self::scan_list(dests);
+        }
         dests.at_slot(*self.nodes.get(1)?).map(|(id, _)| id)
     }
 }

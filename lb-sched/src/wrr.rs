@@ -561,7 +561,9 @@ impl Scheduler for Wrr {
         }
     }
 
-    #[inline]
+    // Always inlined: the steady state is a few instructions, less than
+    // a call's prologue and epilogue.
+    #[inline(always)]
     fn schedule(&mut self, dests: &Dests, _flow: &Flow) -> Option<DestId> {
         // The steady state, inlined into the caller: the next dest of the
         // pass in `cl`'s block.
