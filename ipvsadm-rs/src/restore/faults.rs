@@ -252,7 +252,9 @@ fn a_step_whose_reply_never_came_is_undone_too() {
 fn an_undo_whose_replies_never_came_is_not_called_done() {
     let (fake, before) = prepared();
     // Step 2's replies, and every reply queued behind them, arrive long
-    // after the undo and the read back have given up on theirs.
+    // after the undo and the read back have given up on theirs. (The read
+    // back lists the services on the handle's second socket, which the late
+    // replies do not hold up, and gives up on the destinations.)
     fake.inject(When::Write(2), Fault::Delay(TIMEOUT * 100));
     let (stderr, status) = stderr(restore(&fake, TABLE));
     assert_eq!(
@@ -262,7 +264,7 @@ fn an_undo_whose_replies_never_came_is_not_called_done() {
             "line 4: -A -t 192.0.2.3:443 -s lc",
             "undoing the changes failed at `-d -t 192.0.2.3:443 -r 192.0.2.30:443`: \
              timed out after 300ms deleting a destination (ipvsadm -d)",
-            "the table could not be read back: timed out after 300ms listing services (ipvsadm -L)",
+            "the table could not be read back: timed out after 300ms listing destinations (ipvsadm -L)",
             "the undo left these -R lines to run:",
             "  -d -t 192.0.2.3:443 -r 192.0.2.30:443",
             "  -D -t 192.0.2.3:443",
