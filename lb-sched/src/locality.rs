@@ -481,12 +481,17 @@ impl Cached {
     /// The cached dest as it is now: in the list (`IP_VS_DEST_F_AVAILABLE`), or
     /// removed and kept for its connections, or `None` once freed (the kernel's
     /// trashed dest then has no connections and no OVERLOAD). Follows a re-add
-    /// that gave the address a new handle.
+    /// that gave the address a new handle, in the list or removed again since:
+    /// the kernel revives the trashed dest its sets hold, so an address is one
+    /// dest to them throughout.
     pub(crate) fn resolve<'d>(&mut self, dests: &'d Dests) -> Option<(DestId, &'d Record)> {
         if let Some(d) = dests.record(self.id) {
             return Some((self.id, d));
         }
-        let id = dests.find(self.key.0, self.key.1)?;
+        let (addr, port) = self.key;
+        let id = dests
+            .find(addr, port)
+            .or_else(|| dests.find_removed(addr, port))?;
         self.id = id;
         dests.record(id).map(|d| (id, d))
     }
