@@ -332,14 +332,16 @@ impl Plan {
         desired: &[ServiceState],
         options: &ApplyOptions,
     ) -> Result<Plan> {
-        validate_desired(desired)?;
-        Self::of_valid(current, desired, options)
+        let desired_keys = validate_desired(desired)?;
+        Self::of_valid(current, desired, &desired_keys, options)
     }
 
-    /// [`Plan::new`] of a desired state `validate_desired` has passed.
+    /// [`Plan::new`] of a desired state `validate_desired` has passed, with
+    /// the keys it returned.
     fn of_valid(
         current: &Snapshot,
         desired: &[ServiceState],
+        desired_keys: &KeySet,
         options: &ApplyOptions,
     ) -> Result<Plan> {
         let scope = &options.scope;
@@ -354,8 +356,6 @@ impl Plan {
             let key = want.service.key;
             scope.admit(&key, current_by_key.contains_key(&key))?;
         }
-        let desired_keys: HashSet<ServiceKey, FastHash> =
-            desired.iter().map(|s| s.service.key).collect();
         let busy = |d: &Destination| {
             options.drain && u64::from(d.active_connections) + u64::from(d.inactive_connections) > 0
         };
@@ -554,7 +554,12 @@ fn same_destination_settings(have: &Destination, want: &Destination) -> bool {
         && have.lower_threshold == want.lower_threshold
 }
 
-fn validate_desired(desired: &[ServiceState]) -> Result<()> {
+/// The desired services' keys, as `validate_desired` collects them.
+type KeySet = HashSet<ServiceKey, FastHash>;
+
+/// Checks every desired service and destination, and that no key or
+/// address appears twice; returns the keys.
+fn validate_desired(desired: &[ServiceState]) -> Result<KeySet> {
     let mut keys = HashSet::with_capacity_and_hasher(desired.len(), FastHash::default());
     // One index for every service, refilled for each.
     let mut addrs = AddrIndex::default();
@@ -577,7 +582,7 @@ fn validate_desired(desired: &[ServiceState]) -> Result<()> {
             ));
         }
     }
-    Ok(())
+    Ok(keys)
 }
 
 /// One service's destinations by address: searched in place when they are
@@ -659,12 +664,12 @@ impl<L: Link> Session<L> {
         desired: &[ServiceState],
         options: &ApplyOptions,
     ) -> Result<Plan> {
-        validate_desired(desired)?;
+        let desired_keys = validate_desired(desired)?;
         // The destinations of services outside the scope are never
         // compared: a dump per foreign service would be wasted.
         let scope = &options.scope;
         let current = self.snapshot_of(|key| scope.owns(key)).await?;
-        Plan::of_valid(&current, desired, options)
+        Plan::of_valid(&current, desired, &desired_keys, options)
     }
 
     pub(crate) async fn apply(
