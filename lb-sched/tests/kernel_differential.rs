@@ -65,33 +65,53 @@ while True:
 "#;
 
 const CLIENT: &str = r#"
-import socket, sys
+import errno, socket, sys
 held = []
+
+def connect(src, sport, dst, dport):
+    s = socket.socket()
+    try:
+        s.settimeout(20)
+        if sport:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((src, sport))
+        s.connect((dst, dport))
+    except BaseException:
+        s.close()
+        raise
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = s.recv(64)
+        if not chunk:
+            break
+        data += chunk
+    held.append(s)
+    return data.decode().strip() or "EOF"
+
 print("ready", flush=True)
 for line in sys.stdin:
     cmd = line.split()
     if not cmd:
         continue
     if cmd[0] == "c":
-        try:
-            s = socket.socket()
-            s.settimeout(20)
-            if int(cmd[2]):
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((cmd[1], int(cmd[2])))
-            s.connect((cmd[3], int(cmd[4])))
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = s.recv(64)
-                if not chunk:
-                    break
-                data += chunk
-            held.append(s)
-            print(data.decode().strip() or "EOF", flush=True)
-        except ConnectionRefusedError:
-            print("REFUSED", flush=True)
-        except Exception as e:
-            print("ERR " + repr(e), flush=True)
+        src, sport, dst, dport = cmd[1], int(cmd[2]), cmd[3], int(cmd[4])
+        # A port the kernel picks (sport 0) at bind time may still be in
+        # TIME_WAIT towards this destination: connect then fails before
+        # any SYN leaves, so the director has scheduled nothing and a new
+        # socket (a new port) is a clean retry. A given port is the test's
+        # own, never retried.
+        for attempt in range(8):
+            try:
+                print(connect(src, sport, dst, dport), flush=True)
+            except ConnectionRefusedError:
+                print("REFUSED", flush=True)
+            except OSError as e:
+                if sport == 0 and attempt < 7 and e.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL):
+                    continue
+                print("ERR " + repr(e), flush=True)
+            except Exception as e:
+                print("ERR " + repr(e), flush=True)
+            break
     elif cmd[0] == "k":
         n = int(cmd[1])
         for s in held[:n]:
