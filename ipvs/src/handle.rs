@@ -434,7 +434,8 @@ macro_rules! for_each_operation {
         /// Kernel errors are [`Error::Kernel`] with [`Op::Raw`] (only `EPERM`
         /// becomes [`Error::PermissionDenied`]), since the meaning of an errno
         /// depends on the command. Equivalent to no ipvsadm command: use it for
-        /// what the typed API does not cover.
+        /// what the typed API does not cover. An `IPVS_CMD_GET_SERVICE` dump
+        /// runs on the handle's second socket, as [`Ipvs::services`] does.
         fn request(&self, message: &$crate::ipvs_sys::IpvsMessage, dump: bool) -> Vec<$crate::ipvs_sys::IpvsMessage>;
     }
     };

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use ipvs_sys::{InfoAttribute, IpvsAttribute, IpvsMessage};
+use ipvs_sys::{InfoAttribute, IpvsAttribute, IpvsCmd, IpvsMessage};
 
 use crate::config::{DaemonRole, Info, SyncDaemon, Timeouts, Version, seconds};
 use crate::destination::Destination;
@@ -65,12 +65,29 @@ impl<L: Link> Session<L> {
         Ok(sink.items)
     }
 
+    /// A raw request; a service dump runs on the wide session, as
+    /// [`Session::services`] does, so that it is not quadratic in the
+    /// kernel.
     pub(crate) async fn request(
         &mut self,
         message: &IpvsMessage,
         dump: bool,
     ) -> Result<Vec<IpvsMessage>> {
         let kind = if dump { Kind::Dump } else { Kind::Acked };
+        if !(dump && message.cmd == IpvsCmd::GetService) {
+            return self.raw_request(message, kind).await;
+        }
+        let mut wide = self.take_wide();
+        let session = match wide.as_deref_mut() {
+            Some(wide) => wide,
+            None => &mut *self,
+        };
+        let replies = session.raw_request(message, kind).await;
+        self.restore_wide(wide);
+        replies
+    }
+
+    async fn raw_request(&mut self, message: &IpvsMessage, kind: Kind) -> Result<Vec<IpvsMessage>> {
         self.read(Request::raw(message, kind), |m, out| {
             out.push(m.clone());
             Ok(())

@@ -577,6 +577,43 @@ fn service_dumps_read_wide_on_a_second_socket_and_the_rest_a_page_at_a_time() {
 }
 
 #[test]
+fn raw_service_dumps_read_wide_too() {
+    each_driver(|fake, h| {
+        on!(h, add_service(&web())).unwrap();
+        on!(h, add_destination(&web().key, &masq("192.0.2.10:80"))).unwrap();
+        on!(h, info()).unwrap();
+        let first = fake.requests().len();
+        let main = fake.requests()[first - 1].port;
+        let services = IpvsMessage::new(IpvsCmd::GetService, Vec::new());
+        // Twice: the kernel sizes a dump's first datagram before the
+        // socket has read anything.
+        for _ in 0..2 {
+            assert_eq!(on!(h, request(&services, true)).unwrap().len(), 1);
+        }
+        let destinations = IpvsMessage::new(
+            IpvsCmd::GetDest,
+            vec![IpvsAttribute::Service(Nested::new(vec![
+                ServiceAttribute::Af(ipvs::ipvs_sys::AddressFamily::Inet),
+                ServiceAttribute::Protocol(ipvs::ipvs_sys::Protocol::Tcp),
+                ServiceAttribute::Addr(std::net::Ipv4Addr::new(203, 0, 113, 1).into()),
+                ServiceAttribute::Port(80),
+            ]))],
+        );
+        assert_eq!(on!(h, request(&destinations, true)).unwrap().len(), 1);
+        let log = fake.requests();
+        let [services, destinations] = [IpvsCmd::GetService, IpvsCmd::GetDest].map(|command| {
+            log[first..]
+                .iter()
+                .rfind(|r| r.dump && r.command == Some(command))
+                .unwrap()
+        });
+        assert_ne!(services.port, main, "{services:?}");
+        assert_eq!(services.dump_datagram_room, 32768 - 320, "{services:?}");
+        assert_eq!(destinations.port, main, "{destinations:?}");
+    });
+}
+
+#[test]
 fn shifted_service_dumps_are_read_again() {
     each_driver(|fake, h| {
         on!(h, add_service(&web())).unwrap();
