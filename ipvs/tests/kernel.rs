@@ -835,6 +835,32 @@ fn raw_request_escape_hatch() {
             matches!(err, Error::Kernel { errno, .. } if errno == 95),
             "EOPNOTSUPP: {err:?}"
         );
+        // A service dump (which runs on the handle's second socket) and a
+        // destination dump (on the first).
+        let web = Service::new(svc("tcp:203.0.113.1:80"), Scheduler::RoundRobin);
+        ipvs.add_service(&web).unwrap();
+        let real = Destination::new(addr("198.51.100.10:80"), Forwarding::Masquerade);
+        ipvs.add_destination(&web.key, &real).unwrap();
+        let services = ipvs
+            .request(&IpvsMessage::new(IpvsCmd::GetService, vec![]), true)
+            .unwrap();
+        assert_eq!(services.len(), 1, "{services:?}");
+        assert_eq!(services[0].cmd, IpvsCmd::NewService);
+        let [IpvsAttribute::Service(service)] = services[0].attributes.as_slice() else {
+            panic!("{services:?}")
+        };
+        let destinations = ipvs
+            .request(
+                &IpvsMessage::new(
+                    IpvsCmd::GetDest,
+                    vec![IpvsAttribute::Service(service.clone())],
+                ),
+                true,
+            )
+            .unwrap();
+        assert_eq!(destinations.len(), 1, "{destinations:?}");
+        assert_eq!(destinations[0].cmd, IpvsCmd::NewDest);
+        ipvs.delete_service(&web.key).unwrap();
     });
 }
 
