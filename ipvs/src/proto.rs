@@ -94,8 +94,52 @@ pub(crate) struct Completed {
     /// A message of the dump carried `NLM_F_DUMP_INTR`: the kernel's table
     /// changed while it was dumped, and the data may be inconsistent.
     pub(crate) interrupted: bool,
+    /// The datagrams that carried the request's data.
+    pub(crate) passes: Passes,
     /// Extended-ACK text on a successful ACK or `NLMSG_DONE` (a warning).
     pub(crate) warning: ExtAck,
+}
+
+/// The datagrams that carried a request's data. The kernel writes a dump
+/// one datagram per call of the family's dump function (`netlink_dump()`),
+/// each call resuming from a count of the entries passed so far; IPVS
+/// never flags `NLM_F_DUMP_INTR`, so a dump written in more than one pass
+/// silently skips or repeats entries when its list changed in between.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Passes {
+    /// None did (an empty dump, or an ACK alone).
+    #[default]
+    None,
+    /// One datagram, of `len` bytes, carried all of it.
+    One {
+        /// The datagram's length.
+        len: usize,
+    },
+    /// More than one did.
+    Many,
+}
+
+impl Passes {
+    /// `self` after data arrived in datagram `datagram`, when the last
+    /// data before it arrived in `last`.
+    fn with_data(self, len: usize, datagram: u64, last: u64) -> Self {
+        match self {
+            Self::None => Self::One { len },
+            Self::One { .. } if datagram == last => self,
+            Self::One { .. } | Self::Many => Self::Many,
+        }
+    }
+}
+
+/// Where an open request stands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Progress {
+    /// A message carried `NLM_F_DUMP_INTR`.
+    interrupted: bool,
+    /// The datagrams that carried its data so far.
+    passes: Passes,
+    /// The number of the datagram its last data came in.
+    last_datagram: u64,
 }
 
 /// Why a request failed, as the protocol saw it. The session gives each its
@@ -161,7 +205,7 @@ enum Slot {
     /// Not sent yet.
     Waiting,
     /// Sent, not yet answered in full.
-    Open { interrupted: bool },
+    Open(Progress),
     /// Ended (or abandoned).
     Ended,
 }
@@ -194,6 +238,8 @@ pub(crate) struct Protocol {
     draining: Option<u32>,
     /// Acknowledged requests in flight at most; `None` until sized.
     window: Option<usize>,
+    /// Datagrams received so far (numbers them for [`Passes`]).
+    datagrams: u64,
 }
 
 impl Protocol {
@@ -212,6 +258,7 @@ impl Protocol {
             overrun: false,
             draining: None,
             window: None,
+            datagrams: 0,
         }
     }
 
@@ -340,7 +387,7 @@ impl Protocol {
             .emit(&mut out[at..]);
             out.extend_from_slice(payload);
             out.resize(at + datagram::nlmsg_align(length), 0);
-            self.slots[index] = Slot::Open { interrupted: false };
+            self.slots[index] = Slot::Open(Progress::default());
             self.open += 1;
             self.packed += 1;
         }
@@ -375,6 +422,8 @@ impl Protocol {
             }
             return;
         }
+        self.datagrams += 1;
+        let datagram_number = self.datagrams;
         for message in datagram::messages(bytes) {
             let message = match message {
                 Ok(message) => message,
@@ -410,8 +459,10 @@ impl Protocol {
                 );
                 continue;
             };
-            if header.flags & NLM_F_DUMP_INTR != 0 {
-                self.slots[index] = Slot::Open { interrupted: true };
+            if let (true, Slot::Open(progress)) =
+                (header.flags & NLM_F_DUMP_INTR != 0, &mut self.slots[index])
+            {
+                progress.interrupted = true;
             }
             let (kind, message_type) = (self.kinds[index], self.message_type);
             let reply = match datagram::classify(&message) {
@@ -430,6 +481,14 @@ impl Protocol {
                     payload,
                 } => {
                     if got == message_type {
+                        if let Slot::Open(progress) = &mut self.slots[index] {
+                            progress.passes = progress.passes.with_data(
+                                bytes.len(),
+                                datagram_number,
+                                progress.last_datagram,
+                            );
+                            progress.last_datagram = datagram_number;
+                        }
                         on(Event::Data { index, payload });
                     } else {
                         let failure = Failure::Unexpected("a message of another family");
@@ -516,7 +575,7 @@ impl Protocol {
     }
 
     fn is_open(&self, index: usize) -> bool {
-        matches!(self.slots.get(index), Some(Slot::Open { .. }))
+        matches!(self.slots.get(index), Some(Slot::Open(_)))
     }
 
     /// The open request a message header is addressed to.
@@ -529,8 +588,13 @@ impl Protocol {
     }
 
     fn completed(&self, index: usize, warning: ExtAck) -> Completed {
+        let progress = match self.slots[index] {
+            Slot::Open(progress) => progress,
+            Slot::Waiting | Slot::Ended => Progress::default(),
+        };
         Completed {
-            interrupted: matches!(self.slots[index], Slot::Open { interrupted: true }),
+            interrupted: progress.interrupted,
+            passes: progress.passes,
             warning,
         }
     }
@@ -689,7 +753,11 @@ mod tests {
                 (0, b"svc3".to_vec())
             ]
         );
-        assert_eq!(log.ends, [(0, Ok(Completed::default()))]);
+        let completed = Completed {
+            passes: Passes::Many,
+            ..Completed::default()
+        };
+        assert_eq!(log.ends, [(0, Ok(completed))]);
         assert_eq!(p.draining(), None);
     }
 
@@ -704,6 +772,36 @@ mod tests {
             [(0, Err(Failure::Kernel { errno: 22, .. }))]
         ));
         assert_eq!(p.draining(), None);
+    }
+
+    #[test]
+    fn a_dumps_end_says_how_many_datagrams_carried_its_data() {
+        let passes = |datagrams: &[Vec<u8>]| {
+            let (mut p, _) = started(&DUMP);
+            let mut log = Log::default();
+            for datagram in datagrams {
+                feed(&mut p, datagram, &mut log);
+            }
+            feed(&mut p, &done(1, 0), &mut log);
+            match &log.ends[..] {
+                [(0, Ok(completed))] => completed.passes,
+                other => panic!("{other:?}"),
+            }
+        };
+        let two = [data(1, b"a"), data(1, b"b")].concat();
+        assert_eq!(passes(&[]), Passes::None);
+        assert_eq!(
+            passes(std::slice::from_ref(&two)),
+            Passes::One { len: two.len() }
+        );
+        assert_eq!(passes(&[data(1, b"a"), data(1, b"b")]), Passes::Many);
+        // A datagram of another request's, or of a stale one, is no pass.
+        assert_eq!(
+            passes(&[data(1, b"a"), data(7, b"b")]),
+            Passes::One {
+                len: data(1, b"a").len()
+            }
+        );
     }
 
     #[test]
@@ -740,7 +838,13 @@ mod tests {
         assert!(log.ends.is_empty());
         feed(&mut p, &ack(1), &mut log);
         assert_eq!(log.data, [(0, b"info".to_vec())]);
-        assert_eq!(log.ends, [(0, Ok(Completed::default()))]);
+        let completed = Completed {
+            passes: Passes::One {
+                len: data(1, b"info").len(),
+            },
+            ..Completed::default()
+        };
+        assert_eq!(log.ends, [(0, Ok(completed))]);
     }
 
     #[test]
