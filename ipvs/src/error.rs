@@ -232,7 +232,8 @@ pub enum Error {
         /// The undecodable bytes (a message payload or whole datagram).
         raw: Vec<u8>,
     },
-    /// A dump kept being interrupted by concurrent changes (`NLM_F_DUMP_INTR`).
+    /// A dump kept being interrupted by concurrent changes (`NLM_F_DUMP_INTR`,
+    /// or readings of a list that never agreed: see [`Ipvs::snapshot`](crate::Ipvs::snapshot)).
     #[error("{op} was interrupted by concurrent changes {attempts} times in a row; retry later")]
     DumpInterrupted {
         /// The dump.

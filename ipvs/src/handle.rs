@@ -302,7 +302,10 @@ macro_rules! for_each_operation {
         /// The destinations of a service, in kernel order (newest first).
         /// Equivalent to the real-server lines of `ipvsadm -Ln -t ADDR:PORT`.
         /// [`Error::NoSuchService`] if the service does not exist (the kernel's
-        /// dump alone cannot tell, so an empty dump is checked).
+        /// dump alone cannot tell, so an empty dump is checked). A list the
+        /// kernel wrote in more than one datagram, which skips or repeats a
+        /// destination added or removed meanwhile, is read again until two
+        /// readings agree ([`Error::DumpInterrupted`] if they keep changing).
         fn destinations(&self, key: &$crate::ServiceKey) -> Vec<$crate::Destination>;
 
         /// Adds a destination to a service. Equivalent to
@@ -359,8 +362,9 @@ macro_rules! for_each_operation {
         ///
         /// The service list is read until two dumps agree (see `services`),
         /// then one `IPVS_CMD_GET_DEST` dump per service (the kernel has no
-        /// dump of every destination), messages decoded straight from the
-        /// receive buffer. The call holds the socket throughout, so other calls
+        /// dump of every destination; read again as `destinations` does
+        /// when the kernel wrote it in more than one datagram), messages
+        /// decoded straight from the receive buffer. The call holds the socket throughout, so other calls
         /// on the handle wait. Not atomic against other writers: a service
         /// deleted meanwhile shows no destinations. The whole read is one
         /// call, within one deadline: for tens of thousands of services on a

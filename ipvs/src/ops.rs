@@ -10,7 +10,7 @@ use crate::config::{DaemonRole, Info, SyncDaemon, Timeouts, Version, seconds};
 use crate::destination::Destination;
 use crate::error::{Error, Op, Result};
 use crate::key::ServiceKey;
-use crate::proto::Kind;
+use crate::proto::{Kind, Passes};
 use crate::request::{
     Decoded, Request, decode as decode_message, destination_of, service_key_of, service_of,
 };
@@ -20,7 +20,12 @@ use crate::transport::Link;
 
 impl<L: Link> Session<L> {
     /// Sends `request`, its data to `sink`; errors get their meaning.
-    pub(crate) async fn run(&mut self, request: &Request, sink: &mut dyn ReplySink) -> Result<()> {
+    /// Returns how the kernel wrote the data.
+    pub(crate) async fn run(
+        &mut self,
+        request: &Request,
+        sink: &mut dyn ReplySink,
+    ) -> Result<Passes> {
         let outbound = request.outbound();
         let result = match request.kind {
             Kind::Dump => self.dump(outbound, sink).await,
@@ -31,7 +36,7 @@ impl<L: Link> Session<L> {
 
     /// Sends a write, which is answered by its ACK alone.
     pub(crate) async fn write(&mut self, request: Result<Request>) -> Result<()> {
-        self.run(&request?, &mut NoData).await
+        self.run(&request?, &mut NoData).await.map(drop)
     }
 
     /// Sends `request` and decodes each reply message with `decode`.
@@ -166,20 +171,28 @@ impl<L: Link> Session<L> {
         .await
     }
 
-    /// One `IPVS_CMD_GET_DEST` dump.
-    pub(crate) async fn destination_dump(&mut self, key: &ServiceKey) -> Result<Vec<Destination>> {
+    /// One `IPVS_CMD_GET_DEST` dump, and how the kernel wrote it (see
+    /// `snapshot.rs` for the list the handles return, read again when the
+    /// kernel wrote it in more than one pass).
+    pub(crate) async fn destination_dump(
+        &mut self,
+        key: &ServiceKey,
+    ) -> Result<(Vec<Destination>, Passes)> {
         let op = Op::ListDestinations;
-        self.read_each(Request::list_destinations(key), |payload| {
-            destination_of(op, key, payload)
-        })
-        .await
+        let request = Request::list_destinations(key)?;
+        let mut sink = Decoded::new(|payload: &[u8], out: &mut Vec<Destination>| {
+            out.push(destination_of(op, key, payload)?);
+            Ok(())
+        });
+        let passes = self.run(&request, &mut sink).await?;
+        Ok((sink.items, passes))
     }
 
     /// The destinations of a service; [`Error::NoSuchService`] if it does
     /// not exist (the kernel's dump alone cannot tell: an empty dump is
     /// checked).
     pub(crate) async fn destinations(&mut self, key: &ServiceKey) -> Result<Vec<Destination>> {
-        let destinations = self.destination_dump(key).await?;
+        let destinations = self.consistent_destinations(key).await?;
         if destinations.is_empty() {
             self.service(key).await.map_err(|e| match e {
                 Error::NoSuchService { service, .. } => Error::NoSuchService {
@@ -261,7 +274,7 @@ impl<L: Link> Session<L> {
 
     pub(crate) async fn set_timeouts(&mut self, timeouts: &Timeouts) -> Result<()> {
         match Request::set_timeouts(timeouts)? {
-            Some(request) => self.run(&request, &mut NoData).await,
+            Some(request) => self.write(Ok(request)).await,
             None => Ok(()),
         }
     }

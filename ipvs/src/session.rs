@@ -22,8 +22,8 @@ use netlink_packet_generic::constants::GENL_ID_CTRL;
 
 use crate::error::{Error, Op, Result, Subject};
 use crate::family::{self, FamilyInfo};
-use crate::proto::{Completed, Event, Failure, Kind, Outgoing, Protocol};
-use crate::socket::{WIDE_RECV_LEN, narrow_recv_len};
+use crate::proto::{Completed, Event, Failure, Kind, Outgoing, Passes, Protocol};
+use crate::socket::{WIDE_RECV_LEN, least_dump_room, narrow_recv_len};
 use crate::transport::Link;
 
 /// Default time a call may take.
@@ -166,6 +166,23 @@ impl<L: Link> Session<L> {
                     dump_attempts: DEFAULT_DUMP_ATTEMPTS,
                 },
             },
+        }
+    }
+
+    /// Whether the kernel wrote a dump this session read as `passes` in one
+    /// walk of its list, whose entries are at most `largest_entry` bytes:
+    /// all of it in one datagram with room left for another entry, so the
+    /// call that wrote it reached the end of the list (the next call,
+    /// which writes `NLMSG_DONE`, resumes past it and finds nothing). A
+    /// dump written in more passes may skip or repeat entries if its list
+    /// changed between them, and so may one whose single datagram was
+    /// full: that pass stopped for room, and entries removed before the
+    /// next can hide the rest.
+    pub(crate) fn one_walk(&self, passes: Passes, largest_entry: usize) -> bool {
+        match passes {
+            Passes::None => true,
+            Passes::One { len } => len + largest_entry <= least_dump_room(len, self.buffer.len()),
+            Passes::Many => false,
         }
     }
 
@@ -312,22 +329,23 @@ impl<L: Link> Session<L> {
         &mut self,
         request: Outbound<'_>,
         sink: &mut dyn ReplySink,
-    ) -> Result<()> {
+    ) -> Result<Passes> {
         let result = self.call(&[request], sink).await?.next();
         result
             .unwrap_or(Err(Error::Internal {
                 what: "an exchange answers every request",
             }))
-            .map(drop)
+            .map(|completed| completed.passes)
     }
 
     /// One dump, read again while the kernel flags it `NLM_F_DUMP_INTR`
-    /// (at most [`CallOptions::dump_attempts`] times).
+    /// (at most [`CallOptions::dump_attempts`] times); returns how the
+    /// kernel wrote the reading that counts.
     pub(crate) async fn dump(
         &mut self,
         request: Outbound<'_>,
         sink: &mut dyn ReplySink,
-    ) -> Result<()> {
+    ) -> Result<Passes> {
         let attempts = self.call.options.dump_attempts.max(1);
         for attempt in 0..attempts {
             if attempt > 0 {
@@ -340,8 +358,10 @@ impl<L: Link> Session<L> {
             let result = self.call(&[request], sink).await?.next();
             match result {
                 Some(Ok(Completed {
-                    interrupted: false, ..
-                })) => return Ok(()),
+                    interrupted: false,
+                    passes,
+                    ..
+                })) => return Ok(passes),
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e),
                 None => {

@@ -153,9 +153,28 @@ fn same_keys(services: &[Service], keys: &KeySet, again: &[ServiceKey]) -> bool 
         .all(|key| keys.contains(key) && seen.insert(*key))
 }
 
-/// Service-list dumps made at most, looking for two consecutive ones that
-/// agree (see [`Session::services`]).
-const SERVICE_LIST_ATTEMPTS: u32 = 5;
+/// Whether `again` lists the destinations of `previous` in the same order,
+/// none of them twice: an unchanged list dumps in the same order.
+fn same_addresses(previous: &[Destination], again: &[Destination]) -> bool {
+    let mut seen = HashSet::<SocketAddr, foldhash::fast::RandomState>::with_capacity_and_hasher(
+        again.len(),
+        Default::default(),
+    );
+    previous
+        .iter()
+        .map(|d| d.addr)
+        .eq(again.iter().map(|d| d.addr))
+        && again.iter().all(|d| seen.insert(d.addr))
+}
+
+/// Dumps of one list made at most, looking for two consecutive ones that
+/// agree (see [`Session::services`] and [`Session::consistent_destinations`]).
+const LIST_ATTEMPTS: u32 = 5;
+
+/// More than any one `IPVS_CMD_NEW_DEST` message takes: about 360 bytes
+/// with every attribute `ip_vs_genl_fill_dest()` writes (6.12), both
+/// statistics nests included.
+const LARGEST_DESTINATION_MESSAGE: usize = 512;
 
 impl<L: Link> Session<L> {
     /// The service list, read until two consecutive dumps agree.
@@ -169,7 +188,7 @@ impl<L: Link> Session<L> {
     /// `ipvsadm -S` has the same flaw). So the list is dumped in full, then
     /// dumped again for its keys alone (nothing else parsed); when both
     /// have the same keys and no repeats, the full one is returned.
-    /// [`Error::DumpInterrupted`] after [`SERVICE_LIST_ATTEMPTS`] dumps
+    /// [`Error::DumpInterrupted`] after [`LIST_ATTEMPTS`] dumps
     /// without agreement.
     ///
     /// The dumps run on the session's second socket, which reads 64 KiB at
@@ -191,7 +210,7 @@ impl<L: Link> Session<L> {
     async fn consistent_services(&mut self) -> Result<Vec<Service>> {
         let mut dumps = 0;
         let mut full: Option<(Vec<Service>, KeySet)> = None;
-        while dumps < SERVICE_LIST_ATTEMPTS {
+        while dumps < LIST_ATTEMPTS {
             dumps += 1;
             let Some((services, keys)) = full.take() else {
                 let services = self.service_dump().await?;
@@ -209,8 +228,67 @@ impl<L: Link> Session<L> {
         }
         Err(Error::DumpInterrupted {
             op: Op::ListServices,
-            attempts: SERVICE_LIST_ATTEMPTS,
+            attempts: LIST_ATTEMPTS,
         })
+    }
+
+    /// The destinations of a service, consistent as a list as far as the
+    /// kernel allows.
+    ///
+    /// The kernel resumes a multi-datagram `IPVS_CMD_GET_DEST` dump from a
+    /// count of the destinations it has passed, and never flags
+    /// `NLM_F_DUMP_INTR`: a destination added to or removed from the
+    /// service between two datagrams makes the dump repeat or silently
+    /// skip one. A dump the kernel wrote in one walk of the list
+    /// ([`Session::one_walk`]: a service with a few destinations, the
+    /// common case, or up to about 80 on the second socket) is taken as it
+    /// is. Any other is read again, on the two sockets in turn, until two
+    /// consecutive readings list the same destinations in the same order,
+    /// none twice, or one is written in one walk; [`Error::DumpInterrupted`]
+    /// after [`LIST_ATTEMPTS`] readings without agreement. The sockets
+    /// alternate because their datagrams differ in size: two readings that
+    /// agree were cut at different places, so a change that hit both
+    /// would have to hit two gaps that hold the same destination. That is
+    /// unlikely, not impossible: no read of a list longer than a datagram
+    /// is atomic (`ipvsadm -L` has the same flaw, without the re-reading).
+    pub(crate) async fn consistent_destinations(
+        &mut self,
+        key: &ServiceKey,
+    ) -> Result<Vec<Destination>> {
+        let (mut previous, passes) = self.destination_dump(key).await?;
+        if self.one_walk(passes, LARGEST_DESTINATION_MESSAGE) {
+            return Ok(previous);
+        }
+        let mut wide = self.take_wide();
+        let mut agreed = Err(Error::DumpInterrupted {
+            op: Op::ListDestinations,
+            attempts: LIST_ATTEMPTS,
+        });
+        for reading in 1..LIST_ATTEMPTS {
+            let session = match (reading % 2, wide.as_deref_mut()) {
+                (1, Some(wide)) => wide,
+                _ => &mut *self,
+            };
+            let (again, passes) = match session.destination_dump(key).await {
+                Ok(reading) => reading,
+                Err(e) => {
+                    agreed = Err(e);
+                    break;
+                }
+            };
+            if session.one_walk(passes, LARGEST_DESTINATION_MESSAGE)
+                || same_addresses(&previous, &again)
+            {
+                agreed = Ok(again);
+                break;
+            }
+            log::debug!(
+                "the destination dump of {key} differs from the previous one; reading again"
+            );
+            previous = again;
+        }
+        self.restore_wide(wide);
+        agreed
     }
 
     /// Every service with its destinations: the consistent service list,
@@ -231,7 +309,7 @@ impl<L: Link> Session<L> {
         let mut states = Vec::with_capacity(services.len());
         for service in services {
             let destinations = if read_destinations(&service.key) {
-                self.destination_dump(&service.key).await?
+                self.consistent_destinations(&service.key).await?
             } else {
                 Vec::new()
             };

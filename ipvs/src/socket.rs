@@ -42,6 +42,26 @@ pub(crate) fn narrow_recv_len() -> usize {
     }
 }
 
+/// More than `sizeof(struct skb_shared_info)` (320 bytes on x86-64),
+/// which the kernel takes off every dump allocation for its own use.
+const SHARED_INFO_BOUND: usize = 1024;
+
+/// The least room the kernel had for a dump datagram that came `len` bytes
+/// long to a socket that reads `recv_len` at a time. `netlink_dump()`
+/// allocates either `NLMSG_GOODSIZE` (a page or 8 KiB, whichever is less,
+/// less the shared info: never less than a 4 KiB page less it) or, when
+/// larger and it can, the largest read the socket has made
+/// (`max_recvmsg_len`, at most 32 KiB less the shared info), and fills no
+/// more than that. A datagram longer than a page or 8 KiB can only have
+/// come from the second.
+pub(crate) fn least_dump_room(len: usize, recv_len: usize) -> usize {
+    if len > narrow_recv_len().min(8192) {
+        recv_len.min(32 * 1024).saturating_sub(SHARED_INFO_BOUND)
+    } else {
+        4096 - SHARED_INFO_BOUND
+    }
+}
+
 /// The receive queue a socket asks for: room for a few of the largest dump
 /// datagrams in flight (the kernel doubles it).
 const RECEIVE_QUEUE: usize = 256 * 1024;

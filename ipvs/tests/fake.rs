@@ -613,6 +613,99 @@ fn raw_service_dumps_read_wide_too() {
     });
 }
 
+/// `web()` with `count` masquerading destinations on 192.0.2.10.
+fn web_with(h: &Handle, count: u16) -> Vec<SocketAddr> {
+    on!(h, add_service(&web())).unwrap();
+    let addrs: Vec<SocketAddr> = (1..=count)
+        .map(|port| SocketAddr::from(([192, 0, 2, 10], port)))
+        .collect();
+    for addr in &addrs {
+        let dest = Destination::new(*addr, Forwarding::Masquerade);
+        on!(h, add_destination(&web().key, &dest)).unwrap();
+    }
+    addrs
+}
+
+/// The destination dumps logged from `first` on, with their ports.
+fn destination_dumps(fake: &FakeIpvs, first: usize) -> Vec<u32> {
+    fake.requests()[first..]
+        .iter()
+        .filter(|r| r.dump && r.command == Some(IpvsCmd::GetDest))
+        .map(|r| r.port)
+        .collect()
+}
+
+#[test]
+fn a_destination_dump_written_in_one_walk_is_read_once() {
+    each_driver(|fake, h| {
+        web_with(h, 3);
+        let first = fake.requests().len();
+        assert_eq!(on!(h, destinations(&web().key)).unwrap().len(), 3);
+        assert_eq!(destination_dumps(fake, first).len(), 1);
+        // A destination added after its one datagram makes the dump list
+        // one again, in a second: read again.
+        fake.shift_destination_dumps(1);
+        let first = fake.requests().len();
+        assert_eq!(on!(h, destinations(&web().key)).unwrap().len(), 3);
+        assert_eq!(destination_dumps(fake, first).len(), 2);
+    });
+}
+
+#[test]
+fn destination_dumps_shifted_between_datagrams_are_read_again() {
+    each_driver(|fake, h| {
+        // 40 destinations take several page-sized datagrams.
+        let addrs = web_with(h, 40);
+        // The second socket sizes its datagrams once it has read (the
+        // kernel makes the first datagram of a fresh socket's dump small).
+        on!(h, services()).unwrap();
+        let ours = |destinations: &[Destination]| -> Vec<SocketAddr> {
+            let mut listed: Vec<SocketAddr> = destinations.iter().map(|d| d.addr).collect();
+            listed.sort();
+            listed
+        };
+        for read in ["destinations", "snapshot"] {
+            fake.shift_destination_dumps(1);
+            let first = fake.requests().len();
+            let destinations = match read {
+                "destinations" => on!(h, destinations(&web().key)).unwrap(),
+                _ => on!(h, snapshot()).unwrap().services.remove(0).destinations,
+            };
+            assert_eq!(ours(&destinations), addrs, "{read}: each once");
+            // The shifted dump, then one on the second socket, which
+            // holds them all in one datagram.
+            let dumps = destination_dumps(fake, first);
+            assert_eq!(dumps.len(), 2, "{read}: {dumps:?}");
+            assert_ne!(dumps[0], dumps[1], "{read}: {dumps:?}");
+        }
+    });
+}
+
+#[test]
+fn destination_dumps_that_never_agree_are_an_interrupted_dump() {
+    each_driver(|fake, h| {
+        // 150 destinations take several datagrams even on the second socket.
+        let addrs = web_with(h, 150);
+        fake.shift_destination_dumps(5);
+        let err = on!(h, destinations(&web().key)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::DumpInterrupted {
+                    op: Op::ListDestinations,
+                    attempts: 5
+                }
+            ),
+            "{err:?}"
+        );
+        fake.shift_destination_dumps(1);
+        let first = fake.requests().len();
+        assert_eq!(on!(h, destinations(&web().key)).unwrap().len(), addrs.len());
+        // The shifted dump, then two that agree.
+        assert_eq!(destination_dumps(fake, first).len(), 3);
+    });
+}
+
 #[test]
 fn shifted_service_dumps_are_read_again() {
     each_driver(|fake, h| {

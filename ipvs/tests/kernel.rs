@@ -928,6 +928,88 @@ fn unprivileged(ipvs: &Handle) {
 
 #[test]
 #[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
+fn destination_lists_stay_whole_while_the_service_changes() {
+    use std::collections::BTreeSet;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    with_each_handle(|ipvs| {
+        let web = Service::new(svc("tcp:203.0.113.1:80"), Scheduler::RoundRobin);
+        ipvs.add_service(&web).unwrap();
+        // Destinations that stay, over many page-sized datagrams.
+        let kept: BTreeSet<SocketAddr> = (1..=200)
+            .map(|port| SocketAddr::from(([198, 51, 100, 10], port)))
+            .collect();
+        for addr in &kept {
+            let dest = Destination::new(*addr, Forwarding::Masquerade);
+            ipvs.add_destination(&web.key, &dest).unwrap();
+        }
+        let check = |listed: &[Destination]| {
+            let listed: Vec<SocketAddr> = listed
+                .iter()
+                .map(|d| d.addr)
+                .filter(|a| kept.contains(a))
+                .collect();
+            let distinct: BTreeSet<SocketAddr> = listed.iter().copied().collect();
+            assert_eq!(listed.len(), distinct.len(), "a destination listed twice");
+            let skipped: Vec<_> = kept.difference(&distinct).collect();
+            assert!(skipped.is_empty(), "skipped {skipped:?}");
+        };
+        let (stop, done) = (AtomicBool::new(false), AtomicBool::new(false));
+        /// Stops the writer however the readings end (a failed assertion
+        /// would otherwise wait for it).
+        struct Stop<'a>(&'a AtomicBool);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        std::thread::scope(|scope| {
+            // Another writer, in this namespace (a thread inherits it):
+            // one destination joins the head of the list and leaves again,
+            // 30 times, shifting the kernel's count under every dump that
+            // spans a change (without reading again, such a reading lists
+            // one destination twice or skips one).
+            scope.spawn(|| {
+                let writer = ipvs::Ipvs::new().unwrap();
+                let churn = Destination::new(addr("198.51.100.11:80"), Forwarding::Masquerade);
+                for _ in 0..15 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    writer.add_destination(&web.key, &churn).unwrap();
+                    std::thread::sleep(Duration::from_millis(40));
+                    writer.delete_destination(&web.key, churn.addr).unwrap();
+                    std::thread::sleep(Duration::from_millis(40));
+                }
+                done.store(true, Ordering::Relaxed);
+            });
+            let _stop = Stop(&stop);
+            // Each reading that returns is whole; under changes this fast
+            // some readings never agree, which is `DumpInterrupted`.
+            let (mut readings, mut whole) = (0, 0);
+            while !done.load(Ordering::Relaxed) {
+                match ipvs.destinations(&web.key) {
+                    Ok(listed) => {
+                        check(&listed);
+                        whole += 1;
+                    }
+                    Err(Error::DumpInterrupted { .. }) => {}
+                    Err(e) => panic!("{e}"),
+                }
+                readings += 1;
+            }
+            eprintln!("{whole} of {readings} readings during the changes agreed");
+            assert!(readings >= 2, "only {readings} readings during the changes");
+        });
+        // The writer is done: the list reads whole at once.
+        let listed = ipvs.destinations(&web.key).unwrap();
+        check(&listed);
+        assert_eq!(listed.len(), kept.len());
+        ipvs.delete_service(&web.key).unwrap();
+    });
+}
+
+#[test]
+#[ignore = "kernel test: cargo xtask test runs it in the lab VM"]
 fn large_tables_are_dumped_across_many_datagrams() {
     with_each_handle(|ipvs| {
         // 500 services and 450 destinations: several 32 KiB dump datagrams

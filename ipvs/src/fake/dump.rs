@@ -39,8 +39,9 @@ enum What {
     /// for a dump shifted by another namespace's changes.
     Services { repeat_first: bool },
     /// `ip_vs_genl_dump_dests()`, which parses its request again for each
-    /// datagram: the request's genl payload.
-    Dests { request: Vec<u8> },
+    /// datagram: the request's genl payload; `shift` when the test asked
+    /// for a dump shifted by a destination added between its datagrams.
+    Dests { request: Vec<u8>, shift: bool },
     /// `ip_vs_genl_dump_daemons()`: the master, then the backup, each
     /// once (`cb->args[0]`, `cb->args[1]`).
     Daemons {
@@ -66,10 +67,11 @@ impl Dump {
         Self::new(What::Services { repeat_first }, to)
     }
 
-    /// A destination dump for the request with genl payload `request`.
-    pub(super) fn dests(to: To, request: &[u8]) -> Self {
+    /// A destination dump for the request with genl payload `request`;
+    /// the test may have asked for it to be shifted.
+    pub(super) fn dests(to: To, request: &[u8], shift: bool) -> Self {
         let request = request.to_vec();
-        Self::new(What::Dests { request }, to)
+        Self::new(What::Dests { request, shift }, to)
     }
 
     /// A daemon dump.
@@ -93,6 +95,17 @@ impl Dump {
     /// entries, and whether it was the `NLMSG_DONE` that ends the dump.
     pub(super) fn next(&mut self, table: &Table, family: u16, room: usize) -> (Vec<u8>, bool) {
         let to = self.to;
+        if let What::Dests {
+            shift: shift @ true,
+            ..
+        } = &mut self.what
+            && self.cursor > 0
+        {
+            // A destination joined the head of the list since the last
+            // datagram: the count resumes one entry early.
+            *shift = false;
+            self.cursor -= 1;
+        }
         let mut datagram = Vec::new();
         // Adds an entry if it fits (`genlmsg_put()` and the fill function
         // succeed), as the callbacks do until one does not.
@@ -152,7 +165,7 @@ fn entries<'t>(
                 services.map(|s| IpvsMessage::new(IpvsCmd::NewService, vec![reply::service(s)])),
             )
         }
-        What::Dests { request } => {
+        What::Dests { request, .. } => {
             // A request that does not parse, or names no service, dumps
             // nothing and no error.
             let service = Genl::of(request)

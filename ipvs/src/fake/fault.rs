@@ -55,6 +55,8 @@ pub(super) struct FaultPlan {
     sends: Vec<(usize, i32)>,
     /// Service dumps still to shift.
     shifted_dumps: usize,
+    /// Destination dumps still to shift.
+    shifted_destination_dumps: usize,
 }
 
 impl FaultPlan {
@@ -64,6 +66,10 @@ impl FaultPlan {
 
     pub(super) fn fail_send(&mut self, nth: usize, errno: i32) {
         self.sends.push((nth, errno));
+    }
+
+    pub(super) fn shift_destination_dumps(&mut self, count: usize) {
+        self.shifted_destination_dumps = count;
     }
 
     pub(super) fn shift_service_dumps(&mut self, count: usize) {
@@ -113,6 +119,13 @@ impl FaultPlan {
     pub(super) fn on_service_dump(&mut self) -> bool {
         let shifted = self.shifted_dumps > 0;
         self.shifted_dumps = self.shifted_dumps.saturating_sub(1);
+        shifted
+    }
+
+    /// A destination dump starts: whether it is to be shifted.
+    pub(super) fn on_destination_dump(&mut self) -> bool {
+        let shifted = self.shifted_destination_dumps > 0;
+        self.shifted_destination_dumps = self.shifted_destination_dumps.saturating_sub(1);
         shifted
     }
 }

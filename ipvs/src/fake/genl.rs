@@ -198,7 +198,9 @@ fn genl_rcv_msg(
         }
         return Ok(Handled::Dump(match cmd {
             IpvsCmd::GetService => Dump::services(to, kernel.faults.on_service_dump()),
-            IpvsCmd::GetDest => Dump::dests(to, message.payload),
+            IpvsCmd::GetDest => {
+                Dump::dests(to, message.payload, kernel.faults.on_destination_dump())
+            }
             _ => Dump::daemons(to),
         }));
     }

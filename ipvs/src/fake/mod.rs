@@ -341,6 +341,16 @@ impl FakeIpvs {
         lock(&self.kernel).faults.shift_service_dumps(count);
     }
 
+    /// Makes each of the next `count` destination dumps resume one
+    /// destination early after its first datagram, so that it lists the
+    /// last destination of that datagram again, as the kernel's dump does
+    /// when a destination joins the head of the service's list after its
+    /// first datagram (even one that held them all: the call that would
+    /// have written `NLMSG_DONE` finds the repeated one instead).
+    pub fn shift_destination_dumps(&self, count: usize) {
+        lock(&self.kernel).faults.shift_destination_dumps(count);
+    }
+
     /// Forgets every fault planned and not yet met.
     pub fn clear_faults(&self) {
         lock(&self.kernel).faults.clear();
