@@ -164,7 +164,17 @@ impl Scheduler for AnyScheduler {
     // pick reaches its record from the slot without waiting on the handle.
     #[inline(always)]
     fn schedule(&mut self, dests: &Dests, flow: &Flow) -> Option<DestId> {
-        let id = dispatch!(self, s => s.schedule(dests, flow))?;
-        dests.id_of_slot(id.slot())
+        // The lc family hands over its slot itself, without a handle to
+        // build and take apart in its arm.
+        let s = match self {
+            AnyScheduler::Lc(s) => s.schedule_slot(dests),
+            AnyScheduler::Wlc(s) => s.schedule_slot(dests),
+            AnyScheduler::Sed(s) => s.schedule_slot(dests),
+            AnyScheduler::Nq(s) => s.schedule_slot(dests),
+            AnyScheduler::Fo(s) => s.schedule_slot(dests),
+            AnyScheduler::Ovf(s) => s.schedule_slot(dests),
+            other => dispatch!(other, s => s.schedule(dests, flow)).map(DestId::slot),
+        };
+        dests.id_of_slot(s?)
     }
 }

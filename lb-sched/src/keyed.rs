@@ -227,12 +227,17 @@ impl<R: Rule> Keyed<R> {
     /// is the kernel's scan, which costs less than a call at n = 2.
     #[inline(always)]
     pub(crate) fn first(&self, dests: &Dests) -> Option<DestId> {
-        let s = if self.slot_scan {
-            Self::scan_slots(dests)?
+        dests.id_of_slot(self.first_slot(dests)?)
+    }
+
+    /// The slot of [`Keyed::first`].
+    #[inline(always)]
+    pub(crate) fn first_slot(&self, dests: &Dests) -> Option<u32> {
+        if self.slot_scan {
+            Self::scan_slots(dests)
         } else {
-            self.first_elsewhere(dests)?
-        };
-        dests.id_of_slot(s)
+            self.first_elsewhere(dests)
+        }
     }
 
     /// The kernel's scan over the records in reverse slot order, which is the
@@ -288,6 +293,13 @@ impl<R: Rule> Keyed<R> {
 /// Implements [`crate::Scheduler`] for a type wrapping one [`Keyed`] in field `idx`.
 macro_rules! keyed_scheduler {
     ($ty:ident, $name:literal) => {
+        impl $ty {
+            /// The slot of the dest [`crate::Scheduler::schedule`] picks.
+            #[inline(always)]
+            pub(crate) fn schedule_slot(&self, dests: &$crate::Dests) -> Option<u32> {
+                self.idx.first_slot(dests)
+            }
+        }
         impl $crate::Scheduler for $ty {
             fn name(&self) -> &'static str {
                 $name
