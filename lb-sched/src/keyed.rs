@@ -233,11 +233,14 @@ impl<R: Rule> Keyed<R> {
     /// The slot of [`Keyed::first`].
     #[inline(always)]
     pub(crate) fn first_slot(&self, dests: &Dests) -> Option<u32> {
-        if self.slot_scan {
-            Self::scan_slots(dests)
+        // `?` on each side, not one `Option` out of both: the merge is then
+        // of the slot alone, with no "is there one" flag carried past it.
+        let s = if self.slot_scan {
+            Self::scan_slots(dests)?
         } else {
-            self.first_elsewhere(dests)
-        }
+            self.first_elsewhere(dests)?
+        };
+        Some(s)
     }
 
     /// The kernel's scan over the records in reverse slot order, which is the
