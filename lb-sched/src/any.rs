@@ -157,9 +157,24 @@ impl Scheduler for AnyScheduler {
         dispatch!(self, s => s.overload_changed(dests, id))
     }
     // Always inlined: called out of line, the dispatch pays a prologue and
-    // epilogue that cost as much as a whole pick at small n.
+    // epilogue that cost as much as a whole pick at small n. The handle is
+    // built again from its slot after the dispatch, in one place for every
+    // scheduler (see `Dests::id_of_slot`): the compiler folds each
+    // scheduler's handle into its slot, and the connection event after the
+    // pick reaches its record from the slot without waiting on the handle.
     #[inline(always)]
     fn schedule(&mut self, dests: &Dests, flow: &Flow) -> Option<DestId> {
-        dispatch!(self, s => s.schedule(dests, flow))
+        // The lc family hands over its slot itself, without a handle to
+        // build and take apart in its arm.
+        let s = match self {
+            AnyScheduler::Lc(s) => s.schedule_slot(dests),
+            AnyScheduler::Wlc(s) => s.schedule_slot(dests),
+            AnyScheduler::Sed(s) => s.schedule_slot(dests),
+            AnyScheduler::Nq(s) => s.schedule_slot(dests),
+            AnyScheduler::Fo(s) => s.schedule_slot(dests),
+            AnyScheduler::Ovf(s) => s.schedule_slot(dests),
+            other => dispatch!(other, s => s.schedule(dests, flow)).map(DestId::slot),
+        };
+        dests.id_of_slot(s?)
     }
 }

@@ -553,6 +553,17 @@ impl Dests {
     pub(crate) fn positions(&self) -> usize {
         self.order.len()
     }
+    /// The handle of the record in slot `s`, if there is one (for a slot a
+    /// scheduler chose: a dest in the list). A pick that builds its handle
+    /// here, from the slot it chose, and in no other place lets the
+    /// connection event that a caller makes next, inlined after it, find
+    /// the record from that slot rather than from the handle's bits (which
+    /// wait on the load of the generation); the compiler then sees that the
+    /// event's handle check is this one.
+    #[inline]
+    pub(crate) fn id_of_slot(&self, s: u32) -> Option<DestId> {
+        self.slots.get(s as usize).map(|r| r.id(s))
+    }
     /// The destination in the list in slot `s`, if any.
     #[inline]
     pub(crate) fn at_slot(&self, s: u32) -> Option<(DestId, &Record)> {

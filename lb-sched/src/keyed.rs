@@ -227,18 +227,33 @@ impl<R: Rule> Keyed<R> {
     /// is the kernel's scan, which costs less than a call at n = 2.
     #[inline(always)]
     pub(crate) fn first(&self, dests: &Dests) -> Option<DestId> {
-        if !self.slot_scan {
-            return self.first_elsewhere(dests);
-        }
+        dests.id_of_slot(self.first_slot(dests)?)
+    }
+
+    /// The slot of [`Keyed::first`].
+    #[inline(always)]
+    pub(crate) fn first_slot(&self, dests: &Dests) -> Option<u32> {
+        // `?` on each side, not one `Option` out of both: the merge is then
+        // of the slot alone, with no "is there one" flag carried past it.
+        let s = if self.slot_scan {
+            Self::scan_slots(dests)?
+        } else {
+            self.first_elsewhere(dests)?
+        };
+        Some(s)
+    }
+
+    /// The kernel's scan over the records in reverse slot order, which is the
+    /// list order while [`Dests::in_slot_order`]. It carries the best slot so
+    /// far, and starts from the head, or from a key above every dest's when
+    /// the head is not eligible: one compare per other dest, and no test for
+    /// "none yet".
+    #[inline(always)]
+    fn scan_slots(dests: &Dests) -> Option<u32> {
         debug_assert!(dests.in_slot_order());
-        // The kernel's scan over the records in reverse slot order, which
-        // is the list order here. It carries the best slot so far, so the
-        // connection event that follows reaches its record from the compare
-        // result directly, not through one more load. It starts from the
-        // head, or from a key above every dest's when the head is not
-        // eligible: one compare per other dest, and no test for "none yet".
         let slots = dests.slots();
         let head = slots.len().checked_sub(1)?;
+        // usize::MAX: no slot (`NONE` once cast), if nothing is eligible.
         let mut best = match R::key(&slots[head]) {
             Some(k) => (k, head),
             None => (R::WORST, usize::MAX),
@@ -249,13 +264,12 @@ impl<R: Rule> Keyed<R> {
                 best = (k, s);
             }
         }
-        let s = best.1;
-        slots.get(s).map(|r| r.id(s as u32))
+        Some(best.1 as u32)
     }
 
     /// The kernel's scan over the list in list order, for a list that is not
     /// in slot order (after a removal).
-    fn scan_list(dests: &Dests) -> Option<DestId> {
+    fn scan_list(dests: &Dests) -> Option<u32> {
         let mut best: Option<(R::Key, DestId)> = None;
         for (id, d) in dests.records() {
             if let Some(k) = R::key(d)
@@ -264,23 +278,31 @@ impl<R: Rule> Keyed<R> {
                 best = Some((k, id));
             }
         }
-        best.map(|(_, id)| id)
+        best.map(|(_, id)| id.slot())
     }
 
-    /// [`Keyed::first`] from the index, or by a scan in list order; out of
-    /// line so that the small scan inlines into the pick.
+    /// The slot of [`Keyed::first`] from the index, or by a scan in list
+    /// order; out of line so that the small scan inlines into the pick.
     #[inline(never)]
-    fn first_elsewhere(&self, dests: &Dests) -> Option<DestId> {
+    fn first_elsewhere(&self, dests: &Dests) -> Option<u32> {
         if !self.indexed {
             return Self::scan_list(dests);
         }
-        dests.at_slot(*self.nodes.get(1)?).map(|(id, _)| id)
+        let s = *self.nodes.get(1)?;
+        dests.at_slot(s).map(|_| s)
     }
 }
 
 /// Implements [`crate::Scheduler`] for a type wrapping one [`Keyed`] in field `idx`.
 macro_rules! keyed_scheduler {
     ($ty:ident, $name:literal) => {
+        impl $ty {
+            /// The slot of the dest [`crate::Scheduler::schedule`] picks.
+            #[inline(always)]
+            pub(crate) fn schedule_slot(&self, dests: &$crate::Dests) -> Option<u32> {
+                self.idx.first_slot(dests)
+            }
+        }
         impl $crate::Scheduler for $ty {
             fn name(&self) -> &'static str {
                 $name
