@@ -59,15 +59,24 @@ impl<L: Link> Session<L> {
     async fn read_each<T: Send>(
         &mut self,
         request: Result<Request>,
-        mut decode: impl FnMut(&[u8]) -> Result<T> + Send,
+        decode: impl FnMut(&[u8]) -> Result<T> + Send,
     ) -> Result<Vec<T>> {
+        Ok(self.read_each_passes(request, decode).await?.0)
+    }
+
+    /// [`Session::read_each`], with how the kernel wrote the replies.
+    async fn read_each_passes<T: Send>(
+        &mut self,
+        request: Result<Request>,
+        mut decode: impl FnMut(&[u8]) -> Result<T> + Send,
+    ) -> Result<(Vec<T>, Passes)> {
         let request = request?;
         let mut sink = Decoded::new(|payload: &[u8], out: &mut Vec<T>| {
             out.push(decode(payload)?);
             Ok(())
         });
-        self.run(&request, &mut sink).await?;
-        Ok(sink.items)
+        let passes = self.run(&request, &mut sink).await?;
+        Ok((sink.items, passes))
     }
 
     /// A raw request; a service dump runs on the wide session, as
@@ -179,13 +188,10 @@ impl<L: Link> Session<L> {
         key: &ServiceKey,
     ) -> Result<(Vec<Destination>, Passes)> {
         let op = Op::ListDestinations;
-        let request = Request::list_destinations(key)?;
-        let mut sink = Decoded::new(|payload: &[u8], out: &mut Vec<Destination>| {
-            out.push(destination_of(op, key, payload)?);
-            Ok(())
-        });
-        let passes = self.run(&request, &mut sink).await?;
-        Ok((sink.items, passes))
+        self.read_each_passes(Request::list_destinations(key), |payload| {
+            destination_of(op, key, payload)
+        })
+        .await
     }
 
     /// The destinations of a service; [`Error::NoSuchService`] if it does
