@@ -162,12 +162,17 @@ impl<L: Link> Session<L> {
             })
     }
 
-    /// One `IPVS_CMD_GET_SERVICE` dump (see `snapshot.rs` for the list the
-    /// handles return, read until two dumps agree).
-    pub(crate) async fn service_dump(&mut self) -> Result<Vec<Service>> {
+    /// One `IPVS_CMD_GET_SERVICE` dump, and how the kernel wrote it (see
+    /// `snapshot.rs` for the list the handles return).
+    pub(crate) async fn service_dump(&mut self) -> Result<(Vec<Service>, Passes)> {
         let op = Op::ListServices;
-        self.read_each(Request::list_services(), |payload| service_of(op, payload))
-            .await
+        let request = Request::list_services()?;
+        let mut sink = Decoded::new(|payload: &[u8], out: &mut Vec<Service>| {
+            out.push(service_of(op, payload)?);
+            Ok(())
+        });
+        let passes = self.run(&request, &mut sink).await?;
+        Ok((sink.items, passes))
     }
 
     /// One `IPVS_CMD_GET_SERVICE` dump read for its keys alone (see

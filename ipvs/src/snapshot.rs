@@ -171,13 +171,19 @@ fn same_addresses(previous: &[Destination], again: &[Destination]) -> bool {
 /// agree (see [`Session::services`] and [`Session::consistent_destinations`]).
 const LIST_ATTEMPTS: u32 = 5;
 
+/// More than any one `IPVS_CMD_NEW_SERVICE` message takes: about 380 bytes
+/// with every attribute `ip_vs_genl_fill_service()` writes (6.12), both
+/// statistics nests and the longest scheduler and engine names included.
+const LARGEST_SERVICE_MESSAGE: usize = 512;
+
 /// More than any one `IPVS_CMD_NEW_DEST` message takes: about 360 bytes
 /// with every attribute `ip_vs_genl_fill_dest()` writes (6.12), both
 /// statistics nests included.
 const LARGEST_DESTINATION_MESSAGE: usize = 512;
 
 impl<L: Link> Session<L> {
-    /// The service list, read until two consecutive dumps agree.
+    /// The service list, as one walk of the kernel's table or read until
+    /// two consecutive dumps agree.
     ///
     /// The kernel resumes a multi-datagram `IPVS_CMD_GET_SERVICE` dump from
     /// a count of the services it has passed in its global table, those of
@@ -185,7 +191,9 @@ impl<L: Link> Session<L> {
     /// a service added or removed in *any* namespace while the dump runs
     /// shifts the count, and the dump silently skips or repeats services
     /// (seen in the lab with two namespaces programming 2000 services each;
-    /// `ipvsadm -S` has the same flaw). So the list is dumped in full, then
+    /// `ipvsadm -S` has the same flaw). A dump the kernel wrote in one walk
+    /// of its table ([`Session::one_walk`]: up to about 80 services, once
+    /// the second socket has read) is taken as it is. Any other list is
     /// dumped again for its keys alone (nothing else parsed); when both
     /// have the same keys and no repeats, the full one is returned.
     /// [`Error::DumpInterrupted`] after [`LIST_ATTEMPTS`] dumps
@@ -213,7 +221,10 @@ impl<L: Link> Session<L> {
         while dumps < LIST_ATTEMPTS {
             dumps += 1;
             let Some((services, keys)) = full.take() else {
-                let services = self.service_dump().await?;
+                let (services, passes) = self.service_dump().await?;
+                if self.one_walk(passes, LARGEST_SERVICE_MESSAGE) {
+                    return Ok(services);
+                }
                 let keys: KeySet = services.iter().map(|s| s.key).collect();
                 if keys.len() == services.len() {
                     full = Some((services, keys));

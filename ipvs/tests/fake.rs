@@ -557,7 +557,8 @@ fn service_dumps_read_wide_on_a_second_socket_and_the_rest_a_page_at_a_time() {
                 .filter(move |r| r.dump && r.command == Some(command))
         };
         let wide = 32768 - 320;
-        assert_eq!(dumps_of(IpvsCmd::GetService).count(), 2);
+        // One: a table this small is written in one walk.
+        assert_eq!(dumps_of(IpvsCmd::GetService).count(), 1);
         for dump in dumps_of(IpvsCmd::GetService) {
             assert_ne!(dump.port, main, "{dump:?}");
             assert_eq!(dump.dump_datagram_room, wide, "{dump:?}");
@@ -713,7 +714,7 @@ fn shifted_service_dumps_are_read_again() {
         fake.shift_service_dumps(2);
         assert_eq!(on!(h, services()).unwrap(), vec![web()]);
         let dumps = fake.requests().iter().filter(|r| r.dump).count();
-        assert_eq!(dumps, 4, "two shifted dumps, then two that agree");
+        assert_eq!(dumps, 3, "two shifted dumps, then one written in one walk");
     });
 }
 

@@ -35,13 +35,11 @@ pub(super) fn room(max_recvmsg_len: usize) -> usize {
 /// What is dumped.
 #[derive(Clone, Debug)]
 enum What {
-    /// `ip_vs_genl_dump_services()`; `repeat_first` when the test asked
-    /// for a dump shifted by another namespace's changes.
-    Services { repeat_first: bool },
+    /// `ip_vs_genl_dump_services()`.
+    Services,
     /// `ip_vs_genl_dump_dests()`, which parses its request again for each
-    /// datagram: the request's genl payload; `shift` when the test asked
-    /// for a dump shifted by a destination added between its datagrams.
-    Dests { request: Vec<u8>, shift: bool },
+    /// datagram: the request's genl payload.
+    Dests { request: Vec<u8> },
     /// `ip_vs_genl_dump_daemons()`: the master, then the backup, each
     /// once (`cb->args[0]`, `cb->args[1]`).
     Daemons {
@@ -58,20 +56,22 @@ pub(super) struct Dump {
     /// `cb->args[0]` of the service and destination dumps: entries
     /// already passed.
     cursor: usize,
+    /// The test asked for the dump to be shifted: after its first
+    /// datagram, an entry joins the list ahead of the cursor.
+    shift: bool,
 }
 
 impl Dump {
-    /// A service dump; the test may have asked for it to repeat its
-    /// first service.
-    pub(super) fn services(to: To, repeat_first: bool) -> Self {
-        Self::new(What::Services { repeat_first }, to)
+    /// A service dump; the test may have asked for it to be shifted.
+    pub(super) fn services(to: To, shift: bool) -> Self {
+        Self::new(What::Services, to, shift)
     }
 
     /// A destination dump for the request with genl payload `request`;
     /// the test may have asked for it to be shifted.
     pub(super) fn dests(to: To, request: &[u8], shift: bool) -> Self {
         let request = request.to_vec();
-        Self::new(What::Dests { request, shift }, to)
+        Self::new(What::Dests { request }, to, shift)
     }
 
     /// A daemon dump.
@@ -80,14 +80,15 @@ impl Dump {
             master_sent: false,
             backup_sent: false,
         };
-        Self::new(what, to)
+        Self::new(what, to, false)
     }
 
-    fn new(what: What, to: To) -> Self {
+    fn new(what: What, to: To, shift: bool) -> Self {
         Self {
             what,
             to,
             cursor: 0,
+            shift,
         }
     }
 
@@ -95,15 +96,10 @@ impl Dump {
     /// entries, and whether it was the `NLMSG_DONE` that ends the dump.
     pub(super) fn next(&mut self, table: &Table, family: u16, room: usize) -> (Vec<u8>, bool) {
         let to = self.to;
-        if let What::Dests {
-            shift: shift @ true,
-            ..
-        } = &mut self.what
-            && self.cursor > 0
-        {
-            // A destination joined the head of the list since the last
+        if self.shift && self.cursor > 0 {
+            // An entry joined the list ahead of the cursor since the last
             // datagram: the count resumes one entry early.
-            *shift = false;
+            self.shift = false;
             self.cursor -= 1;
         }
         let mut datagram = Vec::new();
@@ -158,9 +154,8 @@ fn entries<'t>(
     skip: usize,
 ) -> Box<dyn Iterator<Item = IpvsMessage> + 't> {
     match what {
-        What::Services { repeat_first } => {
-            let repeated = repeat_first.then(|| table.dump_order().next()).flatten();
-            let services = table.dump_order().chain(repeated).skip(skip);
+        What::Services => {
+            let services = table.dump_order().skip(skip);
             Box::new(
                 services.map(|s| IpvsMessage::new(IpvsCmd::NewService, vec![reply::service(s)])),
             )

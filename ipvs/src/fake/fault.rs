@@ -54,7 +54,7 @@ pub(super) struct FaultPlan {
     /// Each failing `send` and how many pass before it.
     sends: Vec<(usize, i32)>,
     /// Service dumps still to shift.
-    shifted_dumps: usize,
+    shifted_service_dumps: usize,
     /// Destination dumps still to shift.
     shifted_destination_dumps: usize,
 }
@@ -73,7 +73,7 @@ impl FaultPlan {
     }
 
     pub(super) fn shift_service_dumps(&mut self, count: usize) {
-        self.shifted_dumps = count;
+        self.shifted_service_dumps = count;
     }
 
     pub(super) fn clear(&mut self) {
@@ -115,19 +115,22 @@ impl FaultPlan {
         due
     }
 
-    /// A service dump starts: whether it is to repeat its first service.
+    /// A service dump starts: whether it is to be shifted.
     pub(super) fn on_service_dump(&mut self) -> bool {
-        let shifted = self.shifted_dumps > 0;
-        self.shifted_dumps = self.shifted_dumps.saturating_sub(1);
-        shifted
+        count_down(&mut self.shifted_service_dumps)
     }
 
     /// A destination dump starts: whether it is to be shifted.
     pub(super) fn on_destination_dump(&mut self) -> bool {
-        let shifted = self.shifted_destination_dumps > 0;
-        self.shifted_destination_dumps = self.shifted_destination_dumps.saturating_sub(1);
-        shifted
+        count_down(&mut self.shifted_destination_dumps)
     }
+}
+
+/// Whether one of `left` is still to come, taking it.
+fn count_down(left: &mut usize) -> bool {
+    let due = *left > 0;
+    *left = left.saturating_sub(1);
+    due
 }
 
 #[cfg(test)]

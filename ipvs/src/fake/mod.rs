@@ -333,10 +333,13 @@ impl FakeIpvs {
         lock(&self.kernel).faults.fail_send(nth, errno);
     }
 
-    /// Makes each of the next `count` service dumps list its first
-    /// service twice, as a dump spanning several datagrams does when
-    /// another namespace adds a service while it runs (the kernel resumes
-    /// from a count of every namespace's services).
+    /// Makes each of the next `count` service dumps resume one service
+    /// early after its first datagram, so that it lists the last service
+    /// of that datagram again, as the kernel's dump does when a service of
+    /// any namespace joins its table ahead of the dump after the first
+    /// datagram (the kernel resumes from a count of every namespace's
+    /// services; even a dump whose first datagram held them all is
+    /// shifted, by the call that would have written `NLMSG_DONE`).
     pub fn shift_service_dumps(&self, count: usize) {
         lock(&self.kernel).faults.shift_service_dumps(count);
     }
