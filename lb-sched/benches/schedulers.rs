@@ -41,6 +41,9 @@
 //! where the code and the heap land moves a small-n ratio by up to a third
 //! between builds and runs (lc at n = 2 read 1.06× and 1.44×; lblc with
 //! every weight 1 read 0.98× after the other groups, 1.31–1.37× alone).
+//! The `any-vs-concrete` and `minimal` lines, whose sides differ by a few
+//! instructions a step, spread each side over five instances at different
+//! heap offsets and report the median ([`paired_over_placements`]).
 //!
 //! Each `ratio` line also pairs the scan with [`FreePick`]: the same
 //! bookkeeping after a pick that costs nothing (the scan's choices replayed).
@@ -173,6 +176,14 @@ impl<S: Scheduler> Fast<S> {
             cap: 8 * cfgs.len(),
             flows,
         }
+    }
+    /// Steps until the oldest connections start to close, the steady state
+    /// the timed steps run in.
+    fn warmed(mut self) -> Self {
+        for _ in 0..=self.cap {
+            self.step();
+        }
+        self
     }
     #[inline]
     fn step(&mut self) -> Option<DestId> {
@@ -461,6 +472,59 @@ fn paired_ratio(
     }
 }
 
+/// How many instances of each side [`paired_over_placements`] spreads a
+/// comparison over.
+const PLACEMENTS: usize = 5;
+
+/// [`PLACEMENTS`] values made by `make`, each boxed behind a spacer that
+/// moves it, and what it allocates next, a different number of cache lines
+/// into a page (the spacers are kept for the run, so the allocator does not
+/// hand their room back to the next instance).
+fn placements<T>(mut make: impl FnMut() -> T) -> Vec<Box<T>> {
+    (0..PLACEMENTS)
+        .map(|k| {
+            std::mem::forget(black_box(vec![0u8; 64 * (1 + 17 * k)]));
+            Box::new(make())
+        })
+        .collect()
+}
+
+/// [`paired_ratio`] of `a` over `b` for each placement of the two in turn
+/// (instance k of one against instance k of the other, the rounds shared
+/// out among them); the ratio is the median of the placements' ratios, and
+/// `low` and `high` are the least and the greatest of them.
+///
+/// Where an instance and its buffers land decides whether the processor
+/// takes a load for a dependency of an earlier store to an address 4 KiB
+/// apart, or puts two hot lines in one cache set: a difference of a few
+/// instructions a step, as the two sides of these comparisons have, can
+/// then read as tens of per cent from one instance while the others agree
+/// (`BENCHMARKS.md` has cases). The median over instances at different
+/// offsets measures the code rather than one layout (Mytkowicz et al.,
+/// "Producing wrong data without doing anything obviously wrong", ASPLOS
+/// 2009); the range shows what the layouts did.
+fn paired_over_placements<A, B>(
+    rounds: usize,
+    steps: (f64, f64),
+    (a, step_a): (&mut [Box<A>], impl Fn(&mut A)),
+    (b, step_b): (&mut [Box<B>], impl Fn(&mut B)),
+) -> Paired {
+    let each = rounds.div_ceil(a.len().min(b.len()).max(1));
+    let per: Vec<Paired> = a
+        .iter_mut()
+        .zip(b.iter_mut())
+        .map(|(a, b)| paired_ratio(each, steps, || step_a(a), || step_b(b)))
+        .collect();
+    let mut ratios: Vec<f64> = per.iter().map(|p| p.ratio).collect();
+    ratios.sort_by(f64::total_cmp);
+    Paired {
+        ratio: ratios.get(ratios.len() / 2).copied().unwrap_or(0.0),
+        low: ratios.first().copied().unwrap_or(0.0),
+        high: ratios.last().copied().unwrap_or(0.0),
+        dropped: per.iter().map(|p| p.dropped).sum(),
+    }
+}
+
 /// The concrete scheduler type for `name`, handed to `f` (a generic closure
 /// cannot be written, hence the macro).
 macro_rules! with_concrete {
@@ -596,7 +660,7 @@ fn bench_sched(
         let fa = bench_fast(&mut group, "fast-any", n, &mut fast_any);
         let rounds = rounds_for(n, o, full);
         with_concrete!(name, |s| {
-            let mut fast = Fast::new(s, &cfgs);
+            let mut fast = Fast::new(s.clone(), &cfgs);
             let f = bench_fast(&mut group, "fast", n, &mut fast);
             if f == 0.0 || fa == 0.0 || o == 0.0 {
                 continue; // filtered out on the command line
@@ -612,18 +676,20 @@ fn bench_sched(
                 Some(&mut free),
             );
             // The enum's cost: AnyScheduler's time over the concrete type's.
-            let p = paired_ratio(
+            let mut anys = placements(|| Fast::new(any(), &cfgs).warmed());
+            let mut concretes = placements(|| Fast::new(s.clone(), &cfgs).warmed());
+            let p = paired_over_placements(
                 rounds_for(0, 0.0, full),
                 (fa, f),
-                || {
-                    black_box(fast_any.step());
-                },
-                || {
-                    black_box(fast.step());
-                },
+                (&mut anys, |f: &mut Fast<AnyScheduler>| {
+                    black_box(f.step());
+                }),
+                (&mut concretes, |f: &mut Fast<_>| {
+                    black_box(f.step());
+                }),
             );
             println!(
-                "any-vs-concrete {label} n={n}: AnyScheduler / concrete {:.3}x (rounds {:.2}-{:.2}, {} dropped)",
+                "any-vs-concrete {label} n={n}: AnyScheduler / concrete {:.3}x (placements {:.3}-{:.3}, {} dropped)",
                 p.ratio, p.low, p.high, p.dropped
             );
         });
@@ -938,6 +1004,13 @@ impl MinimalScan {
             cap: 8 * cfgs.len(),
         }
     }
+    /// See [`Fast::warmed`].
+    fn warmed(mut self) -> Self {
+        for _ in 0..=self.cap {
+            self.step();
+        }
+        self
+    }
     fn pick(&self) -> Option<usize> {
         let mut best: Option<(usize, u64)> = None;
         for (i, d) in self.dests.iter().enumerate() {
@@ -1006,26 +1079,26 @@ fn bench_minimal(name: &str, sizes: &[usize], full: bool) {
                     let a = fast.step().map(|id| index[&id]);
                     assert_eq!(a, check.step(), "{name} n={n} step {step}: fast and the minimal scan differ");
                 }
-                let mut fast = Fast::new($s, &cfgs);
-                let mut min = MinimalScan::new(&cfgs, weighted);
+                let mut fasts = placements(|| Fast::new($s, &cfgs).warmed());
+                let mut mins = placements(|| MinimalScan::new(&cfgs, weighted).warmed());
                 let tm = estimate(|| {
-                    black_box(min.step());
+                    black_box(mins[0].step());
                 });
                 let tf = estimate(|| {
-                    black_box(fast.step());
+                    black_box(fasts[0].step());
                 });
-                let p = paired_ratio(
+                let p = paired_over_placements(
                     rounds_for(0, 0.0, full),
                     (tm, tf),
-                    || {
-                        black_box(min.step());
-                    },
-                    || {
-                        black_box(fast.step());
-                    },
+                    (&mut mins, |m: &mut MinimalScan| {
+                        black_box(m.step());
+                    }),
+                    (&mut fasts, |f: &mut Fast<_>| {
+                        black_box(f.step());
+                    }),
                 );
                 println!(
-                    "minimal {name} n={n}: minimal scan {:.1} ns / fast {:.1} ns; paired {:.2}x (rounds {:.2}-{:.2}, {} dropped)",
+                    "minimal {name} n={n}: minimal scan {:.1} ns / fast {:.1} ns; paired {:.2}x (placements {:.2}-{:.2}, {} dropped)",
                     tm * 1e9,
                     tf * 1e9,
                     p.ratio,
