@@ -166,13 +166,8 @@ impl<L: Link> Session<L> {
     /// `snapshot.rs` for the list the handles return).
     pub(crate) async fn service_dump(&mut self) -> Result<(Vec<Service>, Passes)> {
         let op = Op::ListServices;
-        let request = Request::list_services()?;
-        let mut sink = Decoded::new(|payload: &[u8], out: &mut Vec<Service>| {
-            out.push(service_of(op, payload)?);
-            Ok(())
-        });
-        let passes = self.run(&request, &mut sink).await?;
-        Ok((sink.items, passes))
+        self.read_each_passes(Request::list_services(), |payload| service_of(op, payload))
+            .await
     }
 
     /// One `IPVS_CMD_GET_SERVICE` dump read for its keys alone (see

@@ -33,13 +33,15 @@ pub(crate) const WIDE_RECV_LEN: usize = 64 * 1024;
 
 /// The page size: never less than `NLMSG_GOODSIZE` (a page or 8 KiB less
 /// the skb's overhead), the smallest datagram the kernel fills, so no reply
-/// is ever truncated. [`WIDE_RECV_LEN`] if the page size is unknown.
+/// is ever truncated. [`WIDE_RECV_LEN`] if the page size is unknown. Asked
+/// of the system once: every dump consults it ([`least_dump_room`]).
 pub(crate) fn narrow_recv_len() -> usize {
     use nix::unistd::{SysconfVar, sysconf};
-    match sysconf(SysconfVar::PAGE_SIZE) {
+    static LEN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *LEN.get_or_init(|| match sysconf(SysconfVar::PAGE_SIZE) {
         Ok(Some(page)) => usize::try_from(page).unwrap_or(WIDE_RECV_LEN),
         _ => WIDE_RECV_LEN,
-    }
+    })
 }
 
 /// More than `sizeof(struct skb_shared_info)` (320 bytes on x86-64),

@@ -160,7 +160,7 @@ fn entries<'t>(
                 services.map(|s| IpvsMessage::new(IpvsCmd::NewService, vec![reply::service(s)])),
             )
         }
-        What::Dests { request, .. } => {
+        What::Dests { request } => {
             // A request that does not parse, or names no service, dumps
             // nothing and no error.
             let service = Genl::of(request)
