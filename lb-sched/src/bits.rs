@@ -88,6 +88,18 @@ impl HierBits {
                 return Some(i / 64 * 64 + 63 - m.leading_zeros() as usize);
             }
         }
+        // Up to 4096 indexes the top word sums up the leaf words: a sparse
+        // set (rr over a pool with most dests drained) misses the leaf word
+        // on nearly every query, and is answered here too, without a call.
+        if let [leaf] = self.lower.as_slice() {
+            let m = self.top & below_mask(i / 64);
+            if m == 0 {
+                return None;
+            }
+            let w = 63 - m.leading_zeros() as usize;
+            let word = *leaf.get(w)?;
+            return Some(w * 64 + 63 - word.leading_zeros() as usize);
+        }
         self.prev_below_deep(i)
     }
 
