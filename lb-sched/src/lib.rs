@@ -533,6 +533,13 @@ impl<S: Scheduler> Service<S> {
     /// The hooks after an event that may have flipped OVERLOAD, if `id` is in
     /// the list (a removed dest's counters matter only once it is added
     /// again, and [`Scheduler::dest_changed`] then sees it whole).
+    ///
+    /// Always inlined into its three callers, which are out of line
+    /// already: for [`AnyScheduler`](crate::any::AnyScheduler) it holds two
+    /// dispatches over every scheduler, and left to itself the compiler
+    /// keeps it a call of its own, one more call per connection event than
+    /// the concrete type pays (lblcr read 6-14 % slower for it).
+    #[inline(always)]
     fn run_counter_hooks(&mut self, id: DestId, flipped: bool) {
         if !self.dests.in_list(id) {
             return;
