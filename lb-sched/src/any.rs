@@ -148,11 +148,15 @@ impl Scheduler for AnyScheduler {
     fn hooks(&self) -> Hooks {
         dispatch!(self, s => s.hooks())
     }
-    #[inline]
+    // Always inlined, as `schedule` is: their callers are the connection
+    // events' out-of-line slow paths (`Service::run_counter_hooks`), and
+    // left to itself the compiler keeps the dispatch a call of its own,
+    // one call per event more than the concrete type pays.
+    #[inline(always)]
     fn load_changed(&mut self, dests: &Dests, id: DestId) {
         dispatch!(self, s => s.load_changed(dests, id))
     }
-    #[inline]
+    #[inline(always)]
     fn overload_changed(&mut self, dests: &Dests, id: DestId) {
         dispatch!(self, s => s.overload_changed(dests, id))
     }
