@@ -44,6 +44,14 @@
 //! The `any-vs-concrete` and `minimal` lines, whose sides differ by a few
 //! instructions a step, spread each side over five instances at different
 //! heap offsets and report the median ([`paired_over_placements`]).
+//! Where the code lands is fixed by the build and no run averages it: the
+//! two sides are different copies of the same instructions, and an
+//! unrelated change moves a cell of `any-vs-concrete` by up to a fifth
+//! either way (wrr at n = 2 read 1.01 and, once a function that wrr never
+//! calls was inlined elsewhere, 1.18). To measure the code rather than its
+//! placement, build with every function and branch target aligned:
+//! `RUSTFLAGS="-C llvm-args=-align-all-functions=6 -C llvm-args=-align-all-nofallthru-blocks=5"`
+//! (BENCHMARKS.md gives both builds' figures).
 //!
 //! Each `ratio` line also pairs the scan with [`FreePick`]: the same
 //! bookkeeping after a pick that costs nothing (the scan's choices replayed).
