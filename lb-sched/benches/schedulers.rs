@@ -46,7 +46,7 @@
 //! heap offsets and report the median ([`paired_over_placements`]).
 //! Where the code lands is fixed by the build and no run averages it: the
 //! two sides are different copies of the same instructions, and an
-//! unrelated change moves a cell of `any-vs-concrete` by up to a fifth
+//! unrelated change moves a cell of `any-vs-concrete` by a fifth or more
 //! either way (wrr at n = 2 read 1.01 and, once a function that wrr never
 //! calls was inlined elsewhere, 1.18). To measure the code rather than its
 //! placement, build with every function and branch target aligned:

@@ -148,10 +148,11 @@ impl Scheduler for AnyScheduler {
     fn hooks(&self) -> Hooks {
         dispatch!(self, s => s.hooks())
     }
-    // Always inlined, as `schedule` is: their callers are the connection
-    // events' out-of-line slow paths (`Service::run_counter_hooks`), and
-    // left to itself the compiler keeps the dispatch a call of its own,
-    // one call per event more than the concrete type pays.
+    // Always inlined, as `schedule` is: their caller is
+    // `Service::run_counter_hooks`, itself inlined into the connection
+    // events' out-of-line slow paths, and left to itself the compiler
+    // keeps the dispatch a call of its own, one call per event more than
+    // the concrete type pays.
     #[inline(always)]
     fn load_changed(&mut self, dests: &Dests, id: DestId) {
         dispatch!(self, s => s.load_changed(dests, id))
