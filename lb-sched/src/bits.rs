@@ -103,7 +103,9 @@ impl HierBits {
         self.prev_below_deep(i)
     }
 
-    /// [`HierBits::prev_below`] with summary levels.
+    /// [`HierBits::prev_below`] with summary levels between the leaf words
+    /// and the top word: reached only above 4096 indexes, where the query
+    /// missed the leaf word of `i`.
     #[inline(never)]
     fn prev_below_deep(&self, i: usize) -> Option<usize> {
         // Climb until a word holds a set bit below the position.
