@@ -91,14 +91,8 @@ impl<L: Link> Session<L> {
         if !(dump && message.cmd == IpvsCmd::GetService) {
             return self.raw_request(message, kind).await;
         }
-        let mut wide = self.take_wide();
-        let session = match wide.as_deref_mut() {
-            Some(wide) => wide,
-            None => &mut *self,
-        };
-        let replies = session.raw_request(message, kind).await;
-        self.restore_wide(wide);
-        replies
+        self.on_wide(async |session| session.raw_request(message, kind).await)
+            .await
     }
 
     async fn raw_request(&mut self, message: &IpvsMessage, kind: Kind) -> Result<Vec<IpvsMessage>> {

@@ -234,6 +234,18 @@ impl<L: Link> Session<L> {
         }
     }
 
+    /// Runs `f` on the session for service dumps ([`Session::take_wide`]),
+    /// or on this one when the link cannot open it, and gives it back.
+    pub(crate) async fn on_wide<T>(&mut self, f: impl AsyncFnOnce(&mut Self) -> T) -> T {
+        let mut wide = self.take_wide();
+        let out = match wide.as_deref_mut() {
+            Some(wide) => f(wide).await,
+            None => f(self).await,
+        };
+        self.restore_wide(wide);
+        out
+    }
+
     /// Gives back what [`Session::take_wide`] took.
     pub(crate) fn restore_wide(&mut self, wide: Option<Box<Session<L>>>) {
         if let Some(wide) = wide {

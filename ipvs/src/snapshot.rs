@@ -204,14 +204,7 @@ impl<L: Link> Session<L> {
     /// datagram of a service dump, so fewer, larger datagrams cost less
     /// (see [`crate::socket::WIDE_RECV_LEN`]).
     pub(crate) async fn services(&mut self) -> Result<Vec<Service>> {
-        let mut wide = self.take_wide();
-        let session = match wide.as_deref_mut() {
-            Some(wide) => wide,
-            None => &mut *self,
-        };
-        let services = session.consistent_services().await;
-        self.restore_wide(wide);
-        services
+        self.on_wide(Self::consistent_services).await
     }
 
     /// [`Session::services`], on this session.
