@@ -33,8 +33,7 @@
 //!    most moved `mh` flows keep theirs, most moved `sh` flows are reset.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use ipvs::conn::read_connections_in_netns;
@@ -42,10 +41,9 @@ use ipvs::{Destination, Forwarding, Ipvs, ServiceKey};
 use ipvs_examples::director::conf;
 use ipvs_lab::{in_netns, sh};
 use lb_sched::{DestConfig, Flow, Scheduler};
-use socket2::{Domain, SockAddr, Socket, Type};
 
 mod common;
-use common::{Daemon, Lab, Reply, poll};
+use common::{Daemon, Held, Lab, Reply, poll};
 
 const ECMP: &str = env!("CARGO_BIN_EXE_ecmp_director");
 const DR_RS: &str = env!("CARGO_BIN_EXE_setup_dr_real_server");
@@ -74,66 +72,23 @@ fn uplink(n: u8) -> (Ipv4Addr, Ipv4Addr) {
     )
 }
 
-/// A long-lived connection: its service port and the real server that
-/// greeted it.
-struct Held {
-    port: u16,
-    local: SocketAddr,
-    rs: String,
-    out: TcpStream,
-    lines: BufReader<TcpStream>,
+/// A connection from client address `from` to service `port`, each answer
+/// waited for up to 15 s.
+fn connect(from: Ipv4Addr, port: u16) -> Held {
+    let vip = SocketAddr::from((VIP, port));
+    Held::open(vip, Some(IpAddr::V4(from)), Duration::from_secs(15))
 }
 
-impl Held {
-    fn open(from: Ipv4Addr, port: u16) -> Held {
-        let vip = SocketAddr::from((VIP, port));
-        let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-        s.bind(&SockAddr::from(SocketAddr::from((from, 0))))
-            .unwrap();
-        s.connect_timeout(&SockAddr::from(vip), Duration::from_secs(10))
-            .unwrap_or_else(|e| panic!("connecting {from} -> {vip}: {e}"));
-        let s: TcpStream = s.into();
-        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
-        let local = s.local_addr().unwrap();
-        let mut lines = BufReader::new(s.try_clone().unwrap());
-        let mut rs = String::new();
-        lines
-            .read_line(&mut rs)
-            .unwrap_or_else(|e| panic!("reading the greeting on {local} -> {vip}: {e}"));
-        Held {
-            port,
-            local,
-            rs: rs.trim().to_string(),
-            out: s,
-            lines,
-        }
-    }
-
-    /// Sends `text`: whether the same real server answers it, or the
-    /// connection was reset (or closed). A connection that stays silent, or
-    /// that another server answers, is an error.
-    fn still_served(&mut self, text: &str) -> Result<bool, String> {
-        let answer = self
-            .out
-            .write_all(format!("{text}\n").as_bytes())
-            .and_then(|()| {
-                let mut line = String::new();
-                self.lines.read_line(&mut line).map(|_| line)
-            });
-        match answer {
-            Ok(line) if line.trim() == format!("{} {text}", self.rs) => Ok(true),
-            Ok(line) if line.is_empty() => Ok(false),
-            Ok(line) => Err(format!("{} answered by another server: {line:?}", self.rs)),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(format!("{} (port {}): {e}", self.rs, self.port)),
-        }
+/// Sends `text` on `h`: whether the same real server answers it, or the
+/// connection was reset (or closed). A connection that stays silent, or
+/// that another server answers, is an error.
+fn still_served(h: &mut Held, text: &str) -> Result<bool, String> {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionReset, UnexpectedEof};
+    match h.say(text) {
+        Ok(line) if line == h.echo_of(text) => Ok(true),
+        Ok(line) => Err(format!("{} answered by another server: {line:?}", h.rs)),
+        Err(e) if matches!(e.kind(), UnexpectedEof | ConnectionReset | BrokenPipe) => Ok(false),
+        Err(e) => Err(format!("{} (port {}): {e}", h.rs, h.port)),
     }
 }
 
@@ -142,7 +97,7 @@ fn open_all() -> Vec<Held> {
     let mut held = Vec::new();
     for i in 0..CLIENTS {
         for (port, _) in SERVICES {
-            held.push(Held::open(Ipv4Addr::new(198, 51, 100, 10 + i), port));
+            held.push(connect(Ipv4Addr::new(198, 51, 100, 10 + i), port));
         }
     }
     held
@@ -337,7 +292,7 @@ impl Tier {
     /// Sends `text` on `h`: whether its real server still answers; a silent
     /// connection fails the test with where the tier has it.
     fn served(&self, h: &mut Held, text: &str) -> bool {
-        h.still_served(text).unwrap_or_else(|e| {
+        still_served(h, text).unwrap_or_else(|e| {
             let on = self.holders().remove(&h.local).unwrap_or_default();
             panic!(
                 "{}: {e}; entries on directors {on:?} (0-based); the router: {}",
@@ -478,7 +433,7 @@ fn ecmp_tier_keeps_moved_flows_on_their_real_servers_with_mh_and_sloppy_tcp() {
         // New connections go to d2 and d3 only.
         let fresh: Vec<Held> = (0..8)
             .map(|i| {
-                Held::open(
+                connect(
                     Ipv4Addr::new(198, 51, 100, 10 + i),
                     SERVICES[i as usize % 2].0,
                 )

@@ -29,8 +29,7 @@
 //! when A's keepalived is killed.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use ipvs::conn::{ConnectionOrigin, ConnectionState, read_sync_connections_in_netns};
@@ -39,7 +38,7 @@ use ipvs_examples::director::conf;
 use ipvs_lab::{in_netns, sh};
 
 mod common;
-use common::{Daemon, Lab, Reply, poll};
+use common::{Daemon, Held, Lab, Reply, poll};
 
 const PAIR: &str = env!("CARGO_BIN_EXE_failover_director");
 
@@ -67,56 +66,6 @@ fn rs_name(addr: IpAddr) -> String {
             format!("rs{}", a.octets()[3] - 10)
         }
         other => format!("unexpected {other}"),
-    }
-}
-
-/// A long-lived client connection and the real server that answered it.
-struct Held {
-    port: u16,
-    local: SocketAddr,
-    rs: String,
-    out: TcpStream,
-    lines: BufReader<TcpStream>,
-}
-
-impl Held {
-    fn open(port: u16) -> Held {
-        let vip: SocketAddr = format!("{VIP}:{port}").parse().unwrap();
-        let s = TcpStream::connect_timeout(&vip, Duration::from_secs(10))
-            .unwrap_or_else(|e| panic!("connecting to {vip}: {e}"));
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let local = s.local_addr().unwrap();
-        let mut lines = BufReader::new(s.try_clone().unwrap());
-        let mut rs = String::new();
-        lines
-            .read_line(&mut rs)
-            .unwrap_or_else(|e| panic!("reading the greeting on {local} -> {vip}: {e}"));
-        Held {
-            port,
-            local,
-            rs: rs.trim().to_string(),
-            out: s,
-            lines,
-        }
-    }
-
-    /// Sends `text`, returns the answer line (or the error).
-    fn say(&mut self, text: &str) -> std::io::Result<String> {
-        self.out.write_all(format!("{text}\n").as_bytes())?;
-        let mut line = String::new();
-        match self.lines.read_line(&mut line)? {
-            0 => Err(std::io::ErrorKind::UnexpectedEof.into()),
-            _ => Ok(line.trim().to_string()),
-        }
-    }
-
-    /// Sends `text` and asserts the same real server answers it.
-    fn say_ok(&mut self, text: &str) {
-        let local = self.local;
-        let got = self
-            .say(text)
-            .unwrap_or_else(|e| panic!("{local} -> {VIP}:{} ({}): {e}", self.port, self.rs));
-        assert_eq!(got, format!("{} {text}", self.rs), "connection {local}");
     }
 }
 
@@ -408,7 +357,8 @@ fn open(ports: &[u16], n: usize, text: &str) -> Vec<Held> {
     let mut held = Vec::new();
     for &port in ports {
         for _ in 0..n {
-            let mut h = Held::open(port);
+            let vip = SocketAddr::new(VIP.parse().unwrap(), port);
+            let mut h = Held::open(vip, None, Duration::from_secs(10));
             h.say_ok(text);
             held.push(h);
         }

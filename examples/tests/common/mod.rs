@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! What the traffic tests share: named namespaces, `serve_name` processes
 //! and daemons (keepalived, BIRD) that are removed on drop, a scratch
-//! directory for their files, and one topology at a time.
+//! directory for their files, one topology at a time, and long-lived
+//! client connections ([`Held`]).
 
 // Each test target uses its own part of this module.
 #![allow(dead_code)]
 
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,6 +16,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use ipvs_lab::sh;
+use socket2::{Domain, SockAddr, Socket, Type};
 
 const SERVE: &str = env!("CARGO_BIN_EXE_serve_name");
 const DR_RS: &str = env!("CARGO_BIN_EXE_setup_dr_real_server");
@@ -33,6 +37,72 @@ pub enum Reply {
     Name,
     /// `NAME LINE` for every line, keeping the connection open (`--echo`).
     Echo,
+}
+
+/// A long-lived client connection to a service whose real servers run
+/// `serve_name` with [`Reply::Echo`]: its service port, its own address
+/// and the real server that greeted it.
+pub struct Held {
+    pub port: u16,
+    pub local: SocketAddr,
+    pub rs: String,
+    vip: SocketAddr,
+    out: TcpStream,
+    lines: BufReader<TcpStream>,
+}
+
+impl Held {
+    /// Connects to `vip` (from `from`, if given) within 10 s and reads the
+    /// greeting; each later answer is waited for up to `answer_within`.
+    pub fn open(vip: SocketAddr, from: Option<IpAddr>, answer_within: Duration) -> Held {
+        let s = Socket::new(Domain::for_address(vip), Type::STREAM, None).unwrap();
+        if let Some(from) = from {
+            s.bind(&SockAddr::from(SocketAddr::new(from, 0))).unwrap();
+        }
+        s.connect_timeout(&SockAddr::from(vip), Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("connecting {from:?} -> {vip}: {e}"));
+        let s: TcpStream = s.into();
+        s.set_read_timeout(Some(answer_within)).unwrap();
+        let local = s.local_addr().unwrap();
+        let mut lines = BufReader::new(s.try_clone().unwrap());
+        let mut rs = String::new();
+        lines
+            .read_line(&mut rs)
+            .unwrap_or_else(|e| panic!("reading the greeting on {local} -> {vip}: {e}"));
+        Held {
+            port: vip.port(),
+            local,
+            rs: rs.trim().to_string(),
+            vip,
+            out: s,
+            lines,
+        }
+    }
+
+    /// Sends `text` and returns the answer line, trimmed; a connection
+    /// closed before it answers is [`io::ErrorKind::UnexpectedEof`].
+    pub fn say(&mut self, text: &str) -> io::Result<String> {
+        self.out.write_all(format!("{text}\n").as_bytes())?;
+        let mut line = String::new();
+        match self.lines.read_line(&mut line)? {
+            0 => Err(io::ErrorKind::UnexpectedEof.into()),
+            _ => Ok(line.trim().to_string()),
+        }
+    }
+
+    /// What the real server that greeted this connection answers to `text`.
+    pub fn echo_of(&self, text: &str) -> String {
+        format!("{} {text}", self.rs)
+    }
+
+    /// Sends `text` and asserts that the same real server answers it.
+    pub fn say_ok(&mut self, text: &str) {
+        let (local, vip) = (self.local, self.vip);
+        let got = self
+            .say(text)
+            .unwrap_or_else(|e| panic!("{local} -> {vip} ({}): {e}", self.rs));
+        assert_eq!(got, self.echo_of(text), "connection {local}");
+    }
 }
 
 /// Named namespaces and server processes, removed on drop (even on panic).
