@@ -10,9 +10,7 @@ use ipvs_sys::{
     DaemonAttribute, DestAttributeRef, IpvsAttribute, IpvsCmd, IpvsMessage, Nested,
     ServiceAttributeRef,
 };
-use netlink_packet_core::{
-    DecodeError, Emitable, NLA_ALIGNTO, NLA_HEADER_SIZE, Nla, ParseableParametrized,
-};
+use netlink_packet_core::{DecodeError, Emitable, NlaBuffer, ParseableParametrized};
 use netlink_packet_generic::{GenlFamily, GenlHeader, constants::GENL_HDRLEN};
 
 use crate::config::{DaemonRole, SyncDaemon, Timeouts};
@@ -283,34 +281,28 @@ pub(crate) fn encode(message: &IpvsMessage) -> Result<Vec<u8>> {
 /// The payload of a command that names a service and nothing else
 /// (`GET_DEST`, `GET_SERVICE`, `DEL_SERVICE`, `ZERO`), written in place: a
 /// snapshot sends one `GET_DEST` per service. The same bytes as [`encode`]
-/// makes of the message.
+/// makes of the message, by the same emitters: the nest is written empty,
+/// its attributes after it, and then its length.
 fn identity_payload(cmd: IpvsCmd, service: &ServiceKey) -> Payload {
     let mut bytes = [0; SHORT_PAYLOAD];
     bytes[0] = cmd.into();
     bytes[1] = IpvsMessage::new(cmd, Vec::new()).version();
+    let nest = IpvsAttribute::Service(Nested::new(Vec::new()));
     let nest_at = GENL_HDRLEN;
-    let mut len = nest_at + NLA_HEADER_SIZE;
-    // Every identity attribute fits (see SHORT_PAYLOAD); the padding
-    // stays zero.
+    let mut len = nest_at + nest.buffer_len();
+    nest.emit(&mut bytes[nest_at..len]);
+    // Every identity attribute fits (see SHORT_PAYLOAD).
     service.each_identity(|attribute| {
-        let nla_len = NLA_HEADER_SIZE + attribute.value_len();
-        if let Some(nla) = bytes.get_mut(len..len + nla_len) {
-            write_nla_header(nla, nla_len, attribute.kind());
-            attribute.emit_value(&mut nla[NLA_HEADER_SIZE..]);
-            len += nla_len.next_multiple_of(NLA_ALIGNTO);
+        let end = len + attribute.buffer_len();
+        if let Some(out) = bytes.get_mut(len..end) {
+            attribute.emit(out);
+            len = end;
         }
     });
-    let nest_kind = IpvsAttribute::Service(Nested::new(Vec::new())).kind();
-    write_nla_header(&mut bytes[nest_at..], len - nest_at, nest_kind);
+    // A few dozen bytes: the length fits.
+    let nest_len = u16::try_from(len - nest_at).unwrap_or(u16::MAX);
+    NlaBuffer::new(&mut bytes[nest_at..len]).set_length(nest_len);
     Payload::Short { bytes, len }
-}
-
-/// Writes an attribute header (length, type field) at the start of `out`.
-/// An identity attribute or nest is a few dozen bytes: its length fits.
-fn write_nla_header(out: &mut [u8], len: usize, kind: u16) {
-    let len = u16::try_from(len).unwrap_or(u16::MAX);
-    out[..2].copy_from_slice(&len.to_ne_bytes());
-    out[2..4].copy_from_slice(&kind.to_ne_bytes());
 }
 
 /// Decodes one reply payload (generic-netlink header + attributes).
