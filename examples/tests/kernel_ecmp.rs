@@ -88,7 +88,7 @@ fn still_served(h: &mut Held, text: &str) -> Result<bool, String> {
         Ok(line) if line == h.echo_of(text) => Ok(true),
         Ok(line) => Err(format!("{} answered by another server: {line:?}", h.rs)),
         Err(e) if matches!(e.kind(), UnexpectedEof | ConnectionReset | BrokenPipe) => Ok(false),
-        Err(e) => Err(format!("{} (port {}): {e}", h.rs, h.port)),
+        Err(e) => Err(format!("{} (port {}): {e}", h.rs, h.port())),
     }
 }
 
@@ -396,7 +396,7 @@ fn ecmp_tier_keeps_moved_flows_on_their_real_servers_with_mh_and_sloppy_tcp() {
                 "{} ({} on :{}) lost its real server",
                 h.local,
                 h.rs,
-                h.port
+                h.port()
             );
         }
         let moved1 = moved(&tier, &first, &on);
@@ -421,12 +421,12 @@ fn ecmp_tier_keeps_moved_flows_on_their_real_servers_with_mh_and_sloppy_tcp() {
             first
                 .iter()
                 .zip(&moved1)
-                .filter(|(h, m)| **m && h.port == 80)
+                .filter(|(h, m)| **m && h.port() == 80)
                 .count(),
             first
                 .iter()
                 .zip(&moved1)
-                .filter(|(h, m)| **m && h.port == 81)
+                .filter(|(h, m)| **m && h.port() == 81)
                 .count(),
         );
         assert_eq!(moved_of_d1, of_d1, "every flow of d1 moved");
@@ -471,7 +471,7 @@ fn ecmp_tier_keeps_moved_flows_on_their_real_servers_with_mh_and_sloppy_tcp() {
         for (port, sched) in SERVICES {
             let (mut moved_n, mut kept, mut predicted) = (0, 0, 0);
             for ((h, &m), &ok) in second.iter().zip(&moved2).zip(&served) {
-                if h.port != port {
+                if h.port() != port {
                     continue;
                 }
                 if !m {

@@ -40,13 +40,12 @@ pub enum Reply {
 }
 
 /// A long-lived client connection to a service whose real servers run
-/// `serve_name` with [`Reply::Echo`]: its service port, its own address
-/// and the real server that greeted it.
+/// `serve_name` with [`Reply::Echo`]: the service it reached, its own
+/// address and the real server that greeted it.
 pub struct Held {
-    pub port: u16,
+    pub vip: SocketAddr,
     pub local: SocketAddr,
     pub rs: String,
-    vip: SocketAddr,
     out: TcpStream,
     lines: BufReader<TcpStream>,
 }
@@ -70,10 +69,9 @@ impl Held {
             .read_line(&mut rs)
             .unwrap_or_else(|e| panic!("reading the greeting on {local} -> {vip}: {e}"));
         Held {
-            port: vip.port(),
+            vip,
             local,
             rs: rs.trim().to_string(),
-            vip,
             out: s,
             lines,
         }
@@ -88,6 +86,11 @@ impl Held {
             0 => Err(io::ErrorKind::UnexpectedEof.into()),
             _ => Ok(line.trim().to_string()),
         }
+    }
+
+    /// The service port it reached.
+    pub fn port(&self) -> u16 {
+        self.vip.port()
     }
 
     /// What the real server that greeted this connection answers to `text`.
