@@ -124,8 +124,9 @@ async fn the_first_poll_applies_the_file_and_owns_its_services() {
             format!("loaded {}: 2 services", setup.desired().display()),
             "ipvsadm -A -t 203.0.113.1:80 -s wrr".into(),
             "ipvsadm -A -u 203.0.113.1:53 -s rr".into(),
-            "ipvsadm -a -t 203.0.113.1:80 -r 198.51.100.10:80 -m -w 3".into(),
+            // The last listed first: the kernel's list ends in the file's order.
             "ipvsadm -a -t 203.0.113.1:80 -r 198.51.100.11:80 -m -w 1".into(),
+            "ipvsadm -a -t 203.0.113.1:80 -r 198.51.100.10:80 -m -w 3".into(),
         ]
     );
     let web = setup.fake.snapshot().service(&key(WEB)).unwrap().clone();
@@ -441,8 +442,9 @@ async fn a_failed_rollback_leaves_what_it_may_have_made_owned() {
     let desired = file(&[(WEB, &[A, B])]);
     setup.write(&desired);
     let mut reconciler = setup.reconciler().await;
-    // Writes: -A web, -a A, -a B (refused); the rollback: -d A, -D web
-    // (refused too), so web stays in the table.
+    // Writes: -A web, -a B, -a A (refused; the last listed is added
+    // first); the rollback: -d B, -D web (refused too), so web stays in
+    // the table.
     setup.fake.inject(When::Write(2), Fault::Refuse(12));
     setup.fake.inject(When::Write(4), Fault::Refuse(12));
     let events = reconciler.poll().await;
@@ -464,8 +466,8 @@ async fn a_failed_rollback_leaves_what_it_may_have_made_owned() {
     assert_eq!(
         lines(&reconciler.reconcile().await),
         [
-            "ipvsadm -a -t 203.0.113.1:80 -r 198.51.100.10:80 -m -w 1",
             "ipvsadm -a -t 203.0.113.1:80 -r 198.51.100.11:80 -m -w 1",
+            "ipvsadm -a -t 203.0.113.1:80 -r 198.51.100.10:80 -m -w 1",
         ]
     );
     assert!(setup.table_is(&desired));

@@ -317,6 +317,14 @@ impl Plan {
     /// table, or within `options.scope` the services owned (owned services
     /// absent from `desired` are removed; the others are not touched).
     ///
+    /// New destinations are added last listed first. The kernel puts each
+    /// new destination at the head of its service's list, so a new
+    /// service's destinations end in the order `desired` lists them (the
+    /// order a [`Snapshot`] reads them in: applying a snapshot reproduces
+    /// it), and new destinations of an existing service end before the
+    /// ones it kept, in the order listed. The list's order is the order
+    /// rr and wrr go round in and the order lc and wlc break ties by.
+    ///
     /// Comparisons ignore counters, connection counts and what the kernel
     /// adds on its own (the hashed flag, the host netmask of a service
     /// without persistence netmask): a table read back from the kernel
@@ -408,12 +416,23 @@ impl Plan {
         let mut existing = AddrIndex::default();
         for want in desired {
             let key = want.service.key;
+            // This service's destination adds, last listed first: each add
+            // goes to the head of the kernel's list (newest first), so the
+            // list ends in the order given (which rr and wrr follow, and
+            // lc and wlc break ties by), and a snapshot applied reads back
+            // as it was.
+            let first_add = dest_adds.len();
             let Some(have) = current_by_key.get(&key) else {
                 service_adds.push(Step::AddService(want.service.clone()));
-                dest_adds.extend(want.destinations.iter().map(|d| Step::AddDestination {
-                    service: key,
-                    destination: d.clone(),
-                }));
+                dest_adds.extend(
+                    want.destinations
+                        .iter()
+                        .rev()
+                        .map(|d| Step::AddDestination {
+                            service: key,
+                            destination: d.clone(),
+                        }),
+                );
                 continue;
             };
             if !same_service_settings(&have.service, &want.service) {
@@ -445,6 +464,7 @@ impl Plan {
                     Some(_) => {}
                 }
             }
+            dest_adds[first_add..].reverse();
         }
         plan.steps = [
             dest_deletes,

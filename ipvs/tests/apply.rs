@@ -78,9 +78,9 @@ fn apply_from_empty_then_again_sends_no_writes() {
         "-A -t 203.0.113.1:80 -s rr\n\
          -A -u [2001:db8::1]:53 -s wrr -p 300\n\
          -A -f 7 -s sh\n\
-         -a -t 203.0.113.1:80 -r 198.51.100.1:80 -m -w 1\n\
-         -a -t 203.0.113.1:80 -r 198.51.100.2:80 -m -w 2\n\
          -a -t 203.0.113.1:80 -r 198.51.100.3:80 -m -w 3\n\
+         -a -t 203.0.113.1:80 -r 198.51.100.2:80 -m -w 2\n\
+         -a -t 203.0.113.1:80 -r 198.51.100.1:80 -m -w 1\n\
          -a -u [2001:db8::1]:53 -r [2001:db8::10]:53 -m -w 5\n"
     );
     let report = ipvs.apply_plan(&plan).unwrap();
@@ -95,6 +95,44 @@ fn apply_from_empty_then_again_sends_no_writes() {
     let report = ipvs.apply(&desired(), &options).unwrap();
     assert_eq!(report.applied, 0);
     assert_eq!(writes(&fake), 7, "a second apply writes nothing");
+}
+
+/// Each service's destination addresses, in list order.
+fn lists(snapshot: &Snapshot) -> Vec<(ServiceKey, Vec<std::net::SocketAddr>)> {
+    let mut lists: Vec<_> = snapshot
+        .services
+        .iter()
+        .map(|s| {
+            let addrs = s.destinations.iter().map(|d| d.addr).collect();
+            (s.service.key, addrs)
+        })
+        .collect();
+    lists.sort_by_key(|(key, _)| key.to_string());
+    lists
+}
+
+#[test]
+fn destinations_end_in_the_order_given_and_a_snapshot_applied_reads_back_as_it_was() {
+    let (fake, ipvs) = setup();
+    let options = ApplyOptions::default();
+    let desired = Snapshot::from(desired());
+    ipvs.apply(&desired.services, &options).unwrap();
+    let read = ipvs.snapshot().unwrap();
+    assert_eq!(lists(&read), lists(&desired));
+
+    // The snapshot as the desired state of an empty table.
+    let (copy, copy_ipvs) = setup();
+    copy_ipvs.apply(&read.services, &options).unwrap();
+    assert_eq!(lists(&copy.snapshot()), lists(&read));
+
+    // New destinations of a service that has some go before them, in
+    // the order given.
+    let mut more = desired.services.clone();
+    let web = &mut more[0].destinations;
+    web.insert(0, dest("198.51.100.5:80", 1));
+    web.insert(1, dest("198.51.100.4:80", 1));
+    ipvs.apply(&more, &options).unwrap();
+    assert_eq!(lists(&fake.snapshot()), lists(&Snapshot::from(more)));
 }
 
 #[test]

@@ -322,6 +322,19 @@ fn apply_from_empty_again_and_changed_matches_ipvsadm() {
         let report = ipvs.apply(&desired, &options).unwrap();
         assert_eq!(report.applied, 6 + 7);
         assert_eq!(ipvsadm_lines(), desired_lines(&desired));
+        // Each service's list in the order given (rr's order): the kernel
+        // puts each new destination at the head, and the plan adds the
+        // last listed first.
+        for state in &desired {
+            let listed: Vec<SocketAddr> = state.destinations.iter().map(|d| d.addr).collect();
+            let read: Vec<SocketAddr> = ipvs
+                .destinations(&state.service.key)
+                .unwrap()
+                .iter()
+                .map(|d| d.addr)
+                .collect();
+            assert_eq!(read, listed, "{}", state.service.key);
+        }
 
         // What the kernel reads back is what was asked for: no writes.
         let again = ipvs.plan(&desired, &options).unwrap();
