@@ -257,3 +257,41 @@ pub fn reply(data: &[u8]) {
         let _ = request::destination_of(Op::ListDestinations, &service, data);
     }
 }
+
+/// Reads `data` (lossily decoded as UTF-8) in ipvsadm notation as every
+/// type whose `FromStr` takes it: [`crate::ServiceKey`], [`crate::Service`],
+/// [`crate::Destination`], [`crate::Forwarding`],
+/// [`crate::PersistenceNetmask`], [`crate::Scheduler`] and
+/// [`crate::DaemonRole`].
+///
+/// Invariants checked: no panic; an error names a field and a reason; a
+/// value that parses prints (`Display`) to text that parses back to it.
+pub fn notation(data: &[u8]) {
+    use crate::{DaemonRole, Destination, Forwarding, PersistenceNetmask, Scheduler, Service};
+    let text = String::from_utf8_lossy(data);
+    parses_stably::<ServiceKey>(&text);
+    parses_stably::<Service>(&text);
+    parses_stably::<Destination>(&text);
+    parses_stably::<Forwarding>(&text);
+    parses_stably::<PersistenceNetmask>(&text);
+    parses_stably::<Scheduler>(&text);
+    parses_stably::<DaemonRole>(&text);
+}
+
+/// [`notation`]'s invariants for one type.
+fn parses_stably<T>(text: &str)
+where
+    T: std::str::FromStr<Err = crate::ParseError> + std::fmt::Display + PartialEq + std::fmt::Debug,
+{
+    match text.parse::<T>() {
+        Ok(value) => {
+            let printed = value.to_string();
+            assert_eq!(
+                printed.parse::<T>().as_ref(),
+                Ok(&value),
+                "{text:?} prints as {printed:?}"
+            );
+        }
+        Err(e) => assert!(!e.field().is_empty() && !e.reason().is_empty(), "{e:?}"),
+    }
+}

@@ -77,3 +77,11 @@ fn reply_corpus() {
         "the reply seeds are committed"
     );
 }
+
+#[test]
+fn notation_corpus() {
+    assert!(
+        replay("notation", ipvs::fuzzing::notation) > 0,
+        "the notation seeds are committed"
+    );
+}
