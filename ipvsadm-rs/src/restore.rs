@@ -519,7 +519,7 @@ pub fn plan(before: State, lines: &[Line]) -> Result<Restore, Failure> {
     })
 }
 
-const ALL_UNDONE: &str = "every change of this input was undone: the table is as it was";
+pub(crate) const ALL_UNDONE: &str = "every change of this input was undone: the table is as it was";
 
 impl Restore {
     /// Sends the table's plan, then the settings, then the zeroing.
