@@ -209,3 +209,37 @@ fn emit<E: Emitable>(value: &E) -> Vec<u8> {
     value.emit(&mut out);
     out
 }
+
+/// Replays the committed corpus (`<fuzz_dir>/corpus/<target>/*`) and any
+/// crash artifacts (`<fuzz_dir>/artifacts/<target>/*`) of a cargo-fuzz
+/// target through `harness`, in file-name order: the stable tests of every
+/// crate with fuzz targets call it (`tests/fuzz_corpus.rs`,
+/// `tests/fuzz_replay.rs`). Panics naming the first input that fails the
+/// harness; returns how many inputs it read, so that a test can insist on
+/// committed seeds. A missing directory holds no inputs.
+pub fn replay_corpus(fuzz_dir: &std::path::Path, target: &str, harness: fn(&[u8])) -> usize {
+    let mut inputs = Vec::new();
+    for dir in ["corpus", "artifacts"] {
+        let Ok(entries) = std::fs::read_dir(fuzz_dir.join(dir).join(target)) else {
+            continue;
+        };
+        inputs.extend(
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.is_file()),
+        );
+    }
+    inputs.sort();
+    for path in &inputs {
+        let data = std::fs::read(path)
+            .unwrap_or_else(|e| panic!("{target}: reading {}: {e}", path.display()));
+        let result = std::panic::catch_unwind(|| harness(&data));
+        assert!(
+            result.is_ok(),
+            "{target}: {} fails the harness",
+            path.display()
+        );
+    }
+    inputs.len()
+}

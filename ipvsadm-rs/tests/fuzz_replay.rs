@@ -6,38 +6,13 @@
 //! `fuzzing`, so a plain `cargo test` runs them; each replay checks that
 //! it read some seeds.
 
-use std::path::{Path, PathBuf};
-
-fn inputs(target: &str) -> Vec<PathBuf> {
-    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
-    let mut files = Vec::new();
-    for dir in ["corpus", "artifacts"] {
-        let Ok(entries) = std::fs::read_dir(fuzz.join(dir).join(target)) else {
-            continue;
-        };
-        files.extend(
-            entries
-                .filter_map(|e| e.ok())
-                .map(|e| e.path())
-                .filter(|p| p.is_file()),
-        );
-    }
-    files.sort();
-    files
+/// The workspace's `fuzz/` directory.
+fn fuzz_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
 }
 
 fn replay(target: &str, harness: fn(&[u8])) -> usize {
-    let inputs = inputs(target);
-    for path in &inputs {
-        let data = std::fs::read(path).unwrap();
-        let result = std::panic::catch_unwind(|| harness(&data));
-        assert!(
-            result.is_ok(),
-            "{target}: {} fails the harness",
-            path.display()
-        );
-    }
-    inputs.len()
+    ipvs::ipvs_sys::fuzzing::replay_corpus(&fuzz_dir(), target, harness)
 }
 
 #[test]
