@@ -9,7 +9,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::time::Duration;
 
 use ipvs::fake::{FakeIpvs, Fault, When};
-use ipvs::{Ipvs, ServiceState, Snapshot, SyncDaemon, Timeouts};
+use ipvs::{Ipvs, ServiceState, SyncDaemon, Timeouts};
 
 use crate::command::{self, Command};
 use crate::failure::Failure;
@@ -63,15 +63,6 @@ fn handle(fake: &FakeIpvs) -> Result<Ipvs, Failure> {
     let ipvs = fake.handle().map_err(|e| Failure::init(&e))?;
     ipvs.set_timeout(Duration::from_secs(5));
     Ok(ipvs)
-}
-
-fn save(snapshot: &Snapshot) -> String {
-    let format = ListFormat {
-        rule: true,
-        numeric: true,
-        ..ListFormat::default()
-    };
-    list::table(&snapshot.services, &format, &Numeric)
 }
 
 fn read(fake: &FakeIpvs) -> Kernel {
@@ -182,11 +173,15 @@ pub fn restore_input(data: &[u8]) {
         return;
     }
     let snapshot = fake.snapshot();
-    let saved = save(&snapshot);
+    let saved = list::saved_numeric(&snapshot.services);
     let again = self::fake();
     restore::run(&saved, PROGRAM, &Numeric, || handle(&again))
         .unwrap_or_else(|f| panic!("what -Sn prints does not restore: {f}\n{saved}"));
-    assert_eq!(save(&again.snapshot()), saved, "-Sn, -R, -Sn differ");
+    assert_eq!(
+        list::saved_numeric(&again.snapshot().services),
+        saved,
+        "-Sn, -R, -Sn differ"
+    );
     for format in formats() {
         list::table(&snapshot.services, &format, &names);
     }

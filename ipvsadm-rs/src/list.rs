@@ -69,6 +69,18 @@ pub fn table(services: &[ServiceState], f: &ListFormat, names: &dyn Resolver) ->
     out
 }
 
+/// The table as `ipvsadm -Sn` prints it: what the `-R` tests and fuzz
+/// harness compare.
+#[cfg(any(test, feature = "fuzzing"))]
+pub fn saved_numeric(services: &[ServiceState]) -> String {
+    let format = ListFormat {
+        rule: true,
+        numeric: true,
+        ..ListFormat::default()
+    };
+    table(services, &format, &crate::names::Numeric)
+}
+
 /// `list_service` (`-L -t ADDR:PORT`): the title and one service.
 pub fn service(state: &ServiceState, f: &ListFormat, names: &dyn Resolver) -> String {
     format!("{}{}", title(f), service_entry(state, f, names))

@@ -13,7 +13,7 @@ use ipvs::{Error, Snapshot, SyncDaemon, Timeouts};
 
 use super::{ALL_UNDONE, State, parse_input, plan, run};
 use crate::failure::{EXIT_REFUSED, Failure};
-use crate::list::{self, ListFormat};
+use crate::list;
 use crate::names::Numeric;
 
 /// The handles' deadline: how long a lost reply is waited for.
@@ -91,20 +91,11 @@ fn read(fake: &FakeIpvs) -> Kernel {
     let ipvs = fake.handle().unwrap();
     let snapshot = fake.snapshot();
     Kernel {
-        table: save(&snapshot),
+        table: list::saved_numeric(&snapshot.services),
         thresholds: thresholds(&snapshot),
         timeouts: ipvs.timeouts().unwrap(),
         daemons: ipvs.daemons().unwrap(),
     }
-}
-
-fn save(snapshot: &Snapshot) -> String {
-    let format = ListFormat {
-        rule: true,
-        numeric: true,
-        ..ListFormat::default()
-    };
-    list::table(&snapshot.services, &format, &Numeric)
 }
 
 fn thresholds(snapshot: &Snapshot) -> Vec<String> {
@@ -567,7 +558,7 @@ fn a_saved_table_restores_exactly() {
     let fake = FakeIpvs::new();
     restore(&fake, dump).unwrap_or_else(|f| panic!("{f}"));
     let snapshot = fake.snapshot();
-    assert_eq!(save(&snapshot), saved);
+    assert_eq!(list::saved_numeric(&snapshot.services), saved);
     assert_eq!(self::thresholds(&snapshot), thresholds);
     // Over another table, cleared first, and with settings.
     let (fake, before) = prepared();
