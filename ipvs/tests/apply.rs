@@ -427,3 +427,72 @@ fn what_the_kernel_adds_or_normalises_is_not_a_change() {
     let plan = Plan::new(&current, &[want], &ApplyOptions::default()).unwrap();
     assert!(plan.is_empty(), "{plan}");
 }
+
+/// Tables over a few services and destinations, so that a current and a
+/// desired one share some of each: every destination list without
+/// repeats, in a random order.
+fn table() -> impl proptest::strategy::Strategy<Value = Vec<ServiceState>> {
+    use proptest::prelude::*;
+    let keys = [
+        "tcp:203.0.113.1:80",
+        "tcp:203.0.113.2:80",
+        "udp:203.0.113.1:53",
+    ];
+    // A random subset of eight addresses, in a random order.
+    let addrs = proptest::sample::subsequence((1..=8u8).collect::<Vec<_>>(), 0..=8).prop_shuffle();
+    let service = (0..keys.len(), addrs, 0..4u32);
+    proptest::collection::vec(service, 0..=3).prop_map(move |services| {
+        let mut seen = std::collections::HashSet::new();
+        services
+            .into_iter()
+            .filter(|(k, ..)| seen.insert(*k))
+            .map(|(k, addrs, weight)| {
+                let service = Service::new(key(keys[k]), Scheduler::RoundRobin);
+                let mut state = ServiceState::new(service);
+                state.destinations = addrs
+                    .into_iter()
+                    .map(|a| dest(&format!("198.51.100.{a}:80"), weight))
+                    .collect();
+                state
+            })
+            .collect()
+    })
+}
+
+proptest::proptest! {
+    /// Where [`Plan::new`] says each destination ends: a new service's
+    /// in the order given; for a service that stays, its new destinations
+    /// first, in the order given, then the ones it kept, in their old
+    /// order. Whatever the table was, the desired one is reached.
+    #[test]
+    fn each_list_ends_in_the_documented_order(current in table(), desired in table()) {
+        let (fake, ipvs) = setup();
+        let options = ApplyOptions::default();
+        ipvs.apply(&current, &options).unwrap();
+        let before = fake.snapshot();
+        ipvs.apply(&desired, &options).unwrap();
+        let after = fake.snapshot();
+        for want in &desired {
+            let key = want.service.key;
+            let kept: Vec<_> = before
+                .service(&key)
+                .map(|s| &s.destinations[..])
+                .unwrap_or_default()
+                .iter()
+                .map(|d| d.addr)
+                .filter(|a| want.destinations.iter().any(|d| d.addr == *a))
+                .collect();
+            let mut expected: Vec<_> = want
+                .destinations
+                .iter()
+                .map(|d| d.addr)
+                .filter(|a| !kept.contains(a))
+                .collect();
+            expected.extend(kept);
+            let read: Vec<_> = after.service(&key).unwrap().destinations.iter().map(|d| d.addr).collect();
+            proptest::prop_assert_eq!(read, expected, "{}", key);
+        }
+        proptest::prop_assert_eq!(after.services.len(), desired.len());
+        proptest::prop_assert!(ipvs.plan(&desired, &options).unwrap().is_empty());
+    }
+}
