@@ -489,7 +489,10 @@ proptest::proptest! {
                 .filter(|a| !kept.contains(a))
                 .collect();
             expected.extend(kept);
-            let read: Vec<_> = after.service(&key).unwrap().destinations.iter().map(|d| d.addr).collect();
+            let read: Vec<_> = after.service(&key).unwrap().destinations
+                .iter()
+                .map(|d| d.addr)
+                .collect();
             proptest::prop_assert_eq!(read, expected, "{}", key);
         }
         proptest::prop_assert_eq!(after.services.len(), desired.len());

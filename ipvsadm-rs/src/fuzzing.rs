@@ -129,9 +129,9 @@ fn formats() -> impl Iterator<Item = ListFormat> {
 /// list order included), the timeouts and the daemons exactly as they
 /// were (all or nothing), and so does one with a fault whenever it says
 /// that nothing was changed or everything was undone (and the table alone
-/// when it says the table is as it was); the table a restore leaves, saved with
-/// `-Sn` and restored onto an empty fake, saves to the same text; and
-/// every listing format prints it.
+/// when it says the table is as it was); the table a restore leaves,
+/// saved with `-Sn` and restored onto an empty fake, saves to the same
+/// text; and every listing format prints it.
 pub fn restore_input(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let names = Files::from_texts(HOSTS, SERVICES);
